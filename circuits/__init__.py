@@ -1,0 +1,1 @@
+"""neurosim.circuits: (built in later issues)."""

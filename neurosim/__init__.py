@@ -1,0 +1,41 @@
+"""neurosim: spiking and neuromorphic simulation for Python.
+
+Quick start::
+
+    import neurosim as ns
+    net = ns.Network(dt=0.5, seed=1)
+    exc = net.population("exc", ns.Izhikevich.regular_spiking(800, heterogeneity=1.0))
+    inh = net.population("inh", ns.Izhikevich.fast_spiking(200, heterogeneity=1.0))
+    net.connect(exc, [exc, inh], ns.connect.all_to_all(), weight=ns.Uniform(0.0, 0.5))
+    net.connect(inh, [exc, inh], ns.connect.all_to_all(), weight=ns.Uniform(-1.0, 0.0))
+    net.add_current(exc, ns.NoiseCurrent(std=5.0))
+    net.add_current(inh, ns.NoiseCurrent(std=2.0))
+    result = net.run(1000.0)                       # ms, numba backend
+    ns.plot.raster(result, path="raster.png")
+"""
+
+from . import connect
+from .errors import SimulationError, SimulationInterrupted
+from .inputs import ConstantCurrent, NoiseCurrent
+from .models import LIF, Izhikevich, PoissonSource, SpikeTimes
+from .network import Network, Population, Projection
+from .random import Gamma, Normal, Uniform
+from .result import RunResult, Spikes, StateTrace
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # plot pulls in matplotlib and experiments the example registry: imported on first use.
+    if name in ("plot", "experiments"):
+        import importlib
+
+        return importlib.import_module(f"neurosim.{name}")
+    raise AttributeError(f"module 'neurosim' has no attribute {name!r}")
+
+
+__all__ = [
+    "Network", "Population", "Projection", "LIF", "Izhikevich", "PoissonSource", "SpikeTimes",
+    "ConstantCurrent", "NoiseCurrent", "Uniform", "Normal", "Gamma", "RunResult", "Spikes", "StateTrace",
+    "SimulationError", "SimulationInterrupted", "connect", "plot", "experiments", "__version__",
+]

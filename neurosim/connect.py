@@ -1,0 +1,137 @@
+"""Connectivity rules and the CSR projection they build.
+
+A rule says *which* pairs are connected; ``Network.connect`` draws them with the network's
+generator and attaches weights and delays::
+
+    net.connect(exc, inh, ns.connect.random(p=0.1), weight=0.5, delay=1.0)
+    net.connect(exc, exc, ns.connect.fixed_in_degree(100), weight=ns.Uniform(0, 0.5))
+    net.connect(src, exc, ns.connect.all_to_all(), weight=0.1)
+    net.connect(exc, exc, ns.connect.from_matrix(W))       # dense or scipy.sparse; weights from W
+
+Pairs are returned sorted by (source, target), which fixes the summation order of inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .validation import check_int, check_number
+
+
+class Rule:
+    """Base class of connectivity rules: ``pairs(n_pre, n_post, rng, allow_self)``."""
+
+    #: whether the rule carries its own weights (``from_matrix``)
+    has_weights = False
+
+    def pairs(self, n_pre: int, n_post: int, rng: np.random.Generator, allow_self: bool):  # pragma: no cover
+        raise NotImplementedError
+
+
+def _drop_self(pre, post, allow_self):
+    if allow_self:
+        return pre, post
+    keep = pre != post
+    return pre[keep], post[keep]
+
+
+@dataclass(frozen=True)
+class random(Rule):  # noqa: N801 - reads as ns.connect.random(p)
+    """Each (source, target) pair independently with probability ``p``."""
+
+    p: float
+
+    def __post_init__(self):
+        p = check_number("p", self.p)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be a probability in [0, 1], got {p}")
+
+    def pairs(self, n_pre, n_post, rng, allow_self):
+        # Draw the number of connections per source, then distinct targets: O(synapses),
+        # not O(n_pre * n_post) like a dense Bernoulli mask.
+        counts = rng.binomial(n_post, self.p, n_pre)
+        pre = np.repeat(np.arange(n_pre, dtype=np.int64), counts)
+        post = np.empty(pre.size, dtype=np.int64)
+        pos = 0
+        for i, k in enumerate(counts):
+            post[pos : pos + k] = np.sort(rng.choice(n_post, size=k, replace=False))
+            pos += k
+        return _drop_self(pre, post, allow_self)
+
+
+@dataclass(frozen=True)
+class fixed_in_degree(Rule):  # noqa: N801
+    """Every target receives exactly ``k`` connections from distinct sources."""
+
+    k: int
+
+    def __post_init__(self):
+        check_int("k", self.k, minimum=0)
+
+    def pairs(self, n_pre, n_post, rng, allow_self):
+        pool = n_pre if allow_self else n_pre - 1
+        if self.k > pool:
+            raise ValueError(f"fixed_in_degree: k={self.k} exceeds the {pool} available sources per target"
+                             + ("" if allow_self else " (self-connections excluded)"))
+        pre = np.empty(n_post * self.k, dtype=np.int64)
+        for j in range(n_post):
+            if allow_self or j >= n_pre:
+                chosen = rng.choice(n_pre, size=self.k, replace=False)
+            else:  # choose among the others: shift indices past j
+                chosen = rng.choice(n_pre - 1, size=self.k, replace=False)
+                chosen[chosen >= j] += 1
+            pre[j * self.k : (j + 1) * self.k] = chosen
+        post = np.repeat(np.arange(n_post, dtype=np.int64), self.k)
+        return pre, post
+
+
+@dataclass(frozen=True)
+class all_to_all(Rule):  # noqa: N801
+    """Every source to every target."""
+
+    def pairs(self, n_pre, n_post, rng, allow_self):
+        pre = np.repeat(np.arange(n_pre, dtype=np.int64), n_post)
+        post = np.tile(np.arange(n_post, dtype=np.int64), n_pre)
+        return _drop_self(pre, post, allow_self)
+
+
+@dataclass(frozen=True, eq=False)
+class from_matrix(Rule):  # noqa: N801
+    """Connections and weights from a dense array or scipy.sparse matrix of shape
+    ``[n_source, n_target]``: every non-zero entry (dense) or stored entry (sparse) is a synapse.
+    Diagonal entries are kept only with ``allow_self=True``."""
+
+    matrix: object
+
+    has_weights = True
+
+    def pairs(self, n_pre, n_post, rng, allow_self):
+        pre, post, _ = self.entries(n_pre, n_post, allow_self)
+        return pre, post
+
+    def entries(self, n_pre, n_post, allow_self):
+        m = self.matrix
+        try:
+            import scipy.sparse as sp
+        except ImportError:  # pragma: no cover - scipy is a dependency
+            sp = None
+        if sp is not None and sp.issparse(m):
+            coo = sp.coo_matrix(m)
+            pre, post, w = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data.astype(np.float64)
+            shape = coo.shape
+        else:
+            dense = np.asarray(m, dtype=np.float64)
+            if dense.ndim != 2:
+                raise ValueError(f"from_matrix: matrix must be 2-D [n_source, n_target], got shape {dense.shape}")
+            pre, post = np.nonzero(dense)
+            w, shape = dense[pre, post], dense.shape
+        if tuple(shape) != (n_pre, n_post):
+            raise ValueError(f"from_matrix: matrix shape {tuple(shape)} does not match (n_source, n_target) = ({n_pre}, {n_post})")
+        order = np.lexsort((post, pre))
+        pre, post, w = pre[order], post[order], w[order]
+        if not allow_self:
+            keep = pre != post
+            pre, post, w = pre[keep], post[keep], w[keep]
+        return pre, post, w

@@ -1,0 +1,284 @@
+"""Neuron models and spike sources: small frozen dataclasses of parameters.
+
+A parameter is a scalar (homogeneous), an array with one value per neuron (heterogeneous)
+or a :mod:`neurosim.random` distribution drawn when the population is created. Models say
+what a neuron *is*; the kernels in :mod:`neurosim.kernels` say how it is advanced.
+
+Units: ms for times, mV for potentials. LIF currents are expressed as the voltage they
+would produce at steady state (``R * I``, mV), as in Brian2's CUBA example; Izhikevich
+currents are in the dimensionless units of Izhikevich (2003).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar, Union
+
+import numpy as np
+
+from .random import Distribution, Uniform, draw
+from .validation import as_float_array, check_int, check_number
+
+Param = Union[float, np.ndarray, Distribution]
+
+
+class Model:
+    """Common behaviour of neuron models and sources: a size ``n`` and resolvable parameters."""
+
+    #: names of the per-neuron parameters, with the checks ``draw`` applies to each
+    float_params: ClassVar[dict[str, dict]] = {}
+
+    def _check_n(self):
+        check_int(f"{type(self).__name__}.n", self.n, minimum=1)
+
+    def resolve(self, rng) -> "Model":
+        """A copy whose parameters are float64 arrays of length ``n`` (distributions drawn).
+
+        ``rng`` is an int seed or a ``numpy.random.Generator``; the network passes its own.
+        """
+        from .validation import as_rng
+
+        rng = as_rng(rng)
+        values = {}
+        sampler = getattr(self, "sampler", None)
+        if sampler is not None:
+            values.update(sampler(rng, self.n))
+        for name, checks in self.float_params.items():
+            spec = values.get(name, getattr(self, name))
+            values[name] = draw(f"{type(self).__name__}.{name}", spec, self.n, rng, **checks)
+        if "sampler" in {f.name for f in dataclasses.fields(self)}:
+            values["sampler"] = None
+        return dataclasses.replace(self, **values)
+
+
+@dataclass(frozen=True, eq=False)
+class LIF(Model):
+    """Current-based leaky integrate-and-fire neuron with exponential synaptic currents.
+
+    ``tau_m dv/dt = (v_rest - v) + i_exc + i_inh + i_ext``, ``tau_exc di_exc/dt = -i_exc``,
+    ``tau_inh di_inh/dt = -i_inh``; integrated exactly over each step (the external current
+    is held constant over a step). Spike when ``v > v_threshold``; then ``v = v_reset`` and
+    ``v`` stays frozen for ``t_ref`` ms (the currents keep decaying).
+
+    Parameters
+    ----------
+    n : number of neurons.
+    tau_m : membrane time constant, ms (> 0).
+    v_rest, v_threshold, v_reset : resting, threshold and reset potentials, mV.
+    t_ref : refractory period, ms (>= 0; rounded to whole steps).
+    tau_exc, tau_inh : decay time constants of the excitatory / inhibitory currents, ms (> 0).
+    v_init : initial membrane potential, mV (scalar, array or distribution).
+    """
+
+    n: int
+    tau_m: Param = 20.0
+    v_rest: Param = -65.0
+    v_threshold: Param = -50.0
+    v_reset: Param = -65.0
+    t_ref: Param = 2.0
+    tau_exc: Param = 5.0
+    tau_inh: Param = 10.0
+    v_init: Param = -65.0
+
+    float_params: ClassVar[dict[str, dict]] = {
+        "tau_m": {"positive": True},
+        "v_rest": {},
+        "v_threshold": {},
+        "v_reset": {},
+        "t_ref": {"nonnegative": True},
+        "tau_exc": {"positive": True},
+        "tau_inh": {"positive": True},
+        "v_init": {},
+    }
+
+    def __post_init__(self):
+        self._check_n()
+
+    @classmethod
+    def cuba(cls, n: int) -> "LIF":
+        """The CUBA benchmark neuron (Brette et al. 2007, Brian2's example): E_l = -49 mV,
+        V_t = -50 mV, V_r = -60 mV, tau_m = 20 ms, tau_e = 5 ms, tau_i = 10 ms, refractory 5 ms,
+        initial v uniform in [V_r, V_t)."""
+        return cls(n, tau_m=20.0, v_rest=-49.0, v_threshold=-50.0, v_reset=-60.0, t_ref=5.0,
+                   tau_exc=5.0, tau_inh=10.0, v_init=Uniform(-60.0, -50.0))
+
+
+def _izhikevich_2003_excitatory(heterogeneity: float, towards_chattering: bool):
+    """Sampler of the 2003 network's excitatory recipe: c = -65 + 15 r^2, d = 8 - 6 r^2."""
+
+    def sample(rng, n):
+        r = rng.uniform(0.0, 1.0, n)
+        r = 1.0 - heterogeneity * (1.0 - r) if towards_chattering else heterogeneity * r
+        return {"c": -65.0 + 15.0 * r**2, "d": 8.0 - 6.0 * r**2}
+
+    return sample
+
+
+def _izhikevich_2003_inhibitory(heterogeneity: float):
+    """Sampler of the 2003 network's inhibitory recipe: a = 0.02 + 0.08 r, b = 0.25 - 0.05 r."""
+
+    def sample(rng, n):
+        r = 1.0 - heterogeneity * (1.0 - rng.uniform(0.0, 1.0, n))
+        return {"a": 0.02 + 0.08 * r, "b": 0.25 - 0.05 * r}
+
+    return sample
+
+
+@dataclass(frozen=True, eq=False)
+class Izhikevich(Model):
+    """Izhikevich (2003) neuron: ``v' = 0.04 v^2 + 5 v + 140 - u + I``, ``u' = a (b v - u)``.
+
+    Spike when ``v >= v_peak`` (30 mV); then ``v = c``, ``u = u + d``. Per step, ``v`` takes
+    ``substeps`` Euler steps of ``dt / substeps`` and ``u`` one Euler step with the new ``v``
+    (the paper's scheme: two 0.5 ms half-steps at dt = 1 ms). ``I`` is the sum of the synaptic
+    currents and the external current.
+
+    Parameters
+    ----------
+    n : number of neurons.
+    a, b, c, d : the model's parameters (1/ms, 1, mV, mV); scalars, arrays or distributions.
+    v_peak : spike cut-off, mV.
+    v_init : initial v, mV. ``u`` starts at ``b * v_init``.
+    tau_exc, tau_inh : decay of the synaptic currents, ms. 0 (default) makes each arriving
+        spike a current pulse lasting one step, as in the 2003 network.
+    substeps : Euler sub-steps of v per step; None picks the smallest number with
+        sub-step <= 0.5 ms.
+    sampler : optional ``f(rng, n) -> dict`` that draws parameters together when the
+        population is created (the presets use it for the paper's per-neuron random r).
+    """
+
+    n: int
+    a: Param = 0.02
+    b: Param = 0.2
+    c: Param = -65.0
+    d: Param = 8.0
+    v_peak: Param = 30.0
+    v_init: Param = -65.0
+    tau_exc: Param = 0.0
+    tau_inh: Param = 0.0
+    substeps: int | None = None
+    sampler: Callable | None = field(default=None, repr=False)
+
+    float_params: ClassVar[dict[str, dict]] = {
+        "a": {},
+        "b": {},
+        "c": {},
+        "d": {},
+        "v_peak": {},
+        "v_init": {},
+        "tau_exc": {"nonnegative": True},
+        "tau_inh": {"nonnegative": True},
+    }
+
+    def __post_init__(self):
+        self._check_n()
+        if self.substeps is not None:
+            check_int("Izhikevich.substeps", self.substeps, minimum=1)
+
+    def substeps_for(self, dt: float) -> int:
+        """Euler sub-steps of v used at time step ``dt`` (ms)."""
+        return self.substeps if self.substeps is not None else max(1, math.ceil(dt / 0.5 - 1e-9))
+
+    # ---- presets of Izhikevich (2003), Fig. 2 and the network's recipes ----
+    @classmethod
+    def regular_spiking(cls, n: int, heterogeneity: float = 0.0, **kw) -> "Izhikevich":
+        """Regular spiking (a=0.02, b=0.2, c=-65, d=8). With ``heterogeneity`` h in [0, 1],
+        each neuron gets c = -65 + 15 (h r)^2, d = 8 - 6 (h r)^2 with r ~ U(0, 1): h = 1 is the
+        excitatory population of the 2003 network (regular spiking to chattering)."""
+        h = check_number("heterogeneity", heterogeneity, nonnegative=True)
+        sampler = _izhikevich_2003_excitatory(h, towards_chattering=False) if h > 0 else None
+        return cls(n, a=0.02, b=0.2, c=-65.0, d=8.0, sampler=sampler, **kw)
+
+    @classmethod
+    def chattering(cls, n: int, heterogeneity: float = 0.0, **kw) -> "Izhikevich":
+        """Chattering (a=0.02, b=0.2, c=-50, d=2); ``heterogeneity`` h mixes towards regular
+        spiking with the same recipe (r' = 1 - h (1 - r)); h = 1 gives the 2003 network's mix."""
+        h = check_number("heterogeneity", heterogeneity, nonnegative=True)
+        sampler = _izhikevich_2003_excitatory(h, towards_chattering=True) if h > 0 else None
+        return cls(n, a=0.02, b=0.2, c=-50.0, d=2.0, sampler=sampler, **kw)
+
+    @classmethod
+    def fast_spiking(cls, n: int, heterogeneity: float = 0.0, **kw) -> "Izhikevich":
+        """Fast spiking (a=0.1, b=0.2, c=-65, d=2); ``heterogeneity`` h gives a = 0.02 + 0.08 r',
+        b = 0.25 - 0.05 r' with r' = 1 - h (1 - r): h = 1 is the 2003 network's inhibitory
+        population (fast spiking to low-threshold spiking)."""
+        h = check_number("heterogeneity", heterogeneity, nonnegative=True)
+        sampler = _izhikevich_2003_inhibitory(h) if h > 0 else None
+        return cls(n, a=0.1, b=0.2, c=-65.0, d=2.0, sampler=sampler, **kw)
+
+    @classmethod
+    def intrinsically_bursting(cls, n: int, **kw) -> "Izhikevich":
+        """Intrinsically bursting (a=0.02, b=0.2, c=-55, d=4)."""
+        return cls(n, a=0.02, b=0.2, c=-55.0, d=4.0, **kw)
+
+    @classmethod
+    def low_threshold_spiking(cls, n: int, **kw) -> "Izhikevich":
+        """Low-threshold spiking (a=0.02, b=0.25, c=-65, d=2)."""
+        return cls(n, a=0.02, b=0.25, c=-65.0, d=2.0, **kw)
+
+    @classmethod
+    def thalamo_cortical(cls, n: int, **kw) -> "Izhikevich":
+        """Thalamo-cortical (a=0.02, b=0.25, c=-65, d=0.05)."""
+        return cls(n, a=0.02, b=0.25, c=-65.0, d=0.05, **kw)
+
+    @classmethod
+    def resonator(cls, n: int, **kw) -> "Izhikevich":
+        """Resonator (a=0.1, b=0.26, c=-65, d=2)."""
+        return cls(n, a=0.1, b=0.26, c=-65.0, d=2.0, **kw)
+
+
+@dataclass(frozen=True, eq=False)
+class PoissonSource(Model):
+    """``n`` independent Poisson spike trains with ``rate`` in Hz (scalar or per neuron).
+
+    Each step a source spikes with probability ``rate * dt / 1000`` (as Brian2's PoissonGroup).
+    """
+
+    n: int
+    rate: Param = 10.0
+
+    float_params: ClassVar[dict[str, dict]] = {"rate": {"nonnegative": True}}
+
+    def __post_init__(self):
+        self._check_n()
+
+
+@dataclass(frozen=True, eq=False)
+class SpikeTimes(Model):
+    """A spike-time generator: neuron ``indices[k]`` spikes at ``times[k]`` (ms).
+
+    Times are rounded to the nearest step; two spikes of one neuron in one step are refused.
+    """
+
+    n: int
+    indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __post_init__(self):
+        self._check_n()
+        indices = np.asarray(self.indices)
+        times = np.asarray(self.times, dtype=np.float64)
+        if indices.ndim != 1 or times.ndim != 1 or indices.shape != times.shape:
+            raise ValueError(f"SpikeTimes.indices and .times must be 1-D of equal length, got shapes {indices.shape} and {times.shape}")
+        if indices.size and (not np.issubdtype(indices.dtype, np.integer) or indices.min() < 0 or indices.max() >= self.n):
+            raise ValueError(f"SpikeTimes.indices must be integers in [0, {self.n}), got range [{indices.min()}, {indices.max()}]")
+        if not np.all(np.isfinite(times)) or (times.size and times.min() < 0):
+            raise ValueError("SpikeTimes.times must be finite and >= 0 ms")
+        object.__setattr__(self, "indices", indices.astype(np.int64))
+        object.__setattr__(self, "times", times)
+
+    def steps(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """(step, index) of every spike, sorted by step then by the given order."""
+        steps = np.rint(self.times / dt).astype(np.int64)
+        order = np.argsort(steps, kind="stable")
+        steps, indices = steps[order], self.indices[order]
+        pairs = steps * self.n + indices
+        if np.unique(pairs).size != pairs.size:
+            raise ValueError(f"SpikeTimes: a neuron spikes twice in one time step of dt = {dt} ms; use a smaller dt or merge the spikes")
+        return steps, indices
+
+
+NEURON_MODELS = (LIF, Izhikevich)
+SOURCE_MODELS = (PoissonSource, SpikeTimes)

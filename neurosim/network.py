@@ -1,0 +1,557 @@
+"""Network: populations, projections, currents, monitors, and the event-driven run loop.
+
+::
+
+    net = ns.Network(dt=0.5, seed=1)
+    exc = net.population("exc", ns.Izhikevich.regular_spiking(800, heterogeneity=1.0))
+    inh = net.population("inh", ns.Izhikevich.fast_spiking(200, heterogeneity=1.0))
+    net.connect(exc, [exc, inh], ns.connect.all_to_all(), weight=ns.Uniform(0, 0.5))
+    net.add_current([exc, inh], ns.NoiseCurrent(std=5.0))
+    result = net.run(1000.0)             # ms; backend="numba"
+
+The model is flattened into plain arrays (see ``neurosim.kernels.layout``) at the first
+run, and the kernel of the chosen backend advances it chunk by chunk. State persists
+between ``run`` calls: a second call continues where the first stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurosim.kernels import BACKENDS, get_run_chunk
+from neurosim.kernels import layout as L
+
+from . import inputs
+from .connect import Rule
+from .errors import SimulationError, SimulationInterrupted
+from .models import NEURON_MODELS, SOURCE_MODELS, Izhikevich, LIF, PoissonSource, SpikeTimes
+from .random import draw
+from .result import RunResult, Spikes, StateTrace
+from .validation import as_rng, check_number
+
+#: Default memory cap of the delay ring buffer (bytes); a longer max delay needs an explicit max_delay.
+RING_BUDGET_BYTES = 1 << 30
+
+
+class Population:
+    """A group of neurons (or spike sources) of one model, created by ``Network.population``.
+
+    ``len(pop)`` is its size; ``pop.model`` holds its resolved per-neuron parameters.
+    """
+
+    def __init__(self, network: "Network", name: str, model, index: int):
+        self.network, self.name, self.model, self.index = network, name, model, index
+        self.currents: list[tuple[np.ndarray, np.ndarray]] = []  # (mean, std) per add_current
+        self.record_spikes: np.ndarray | bool = True
+
+    def __len__(self) -> int:
+        return self.model.n
+
+    @property
+    def is_source(self) -> bool:
+        return isinstance(self.model, SOURCE_MODELS)
+
+    def __repr__(self) -> str:
+        return f"Population({self.name!r}, {type(self.model).__name__}, n={len(self)})"
+
+
+@dataclass
+class Projection:
+    """Synapses from ``source`` to ``target`` in CSR form (rows = source neurons).
+
+    ``indptr[i]:indptr[i+1]`` are the synapses of source neuron ``i``; per synapse ``target``
+    (index within the target population), ``weight``, ``delay`` (integer steps >= 1) and
+    ``receptor`` (0 excitatory, 1 inhibitory current).
+    """
+
+    source: Population
+    target_population: Population
+    indptr: np.ndarray
+    target: np.ndarray
+    weight: np.ndarray
+    delay: np.ndarray
+    receptor: int
+
+    @property
+    def n_synapses(self) -> int:
+        return int(self.target.size)
+
+    def sources(self) -> np.ndarray:
+        """Source index of every synapse (expands ``indptr``)."""
+        return np.repeat(np.arange(self.indptr.size - 1), np.diff(self.indptr))
+
+    def to_dense(self) -> np.ndarray:
+        """Dense weight matrix ``[n_source, n_target]`` (summing repeated pairs)."""
+        w = np.zeros((len(self.source), len(self.target_population)))
+        np.add.at(w, (self.sources(), self.target), self.weight)
+        return w
+
+
+@dataclass
+class _StateMonitor:
+    population: Population
+    variables: tuple[str, ...]
+    indices: np.ndarray
+    stride: int
+
+
+class Network:
+    """A spiking network simulated event-driven with a fixed time step.
+
+    Parameters
+    ----------
+    dt : time step, ms (> 0).
+    seed : int or ``numpy.random.Generator``; every random draw (parameters, connectivity,
+        noise, Poisson sources) comes from it, so the same seed gives the same network and the
+        same spikes on every backend.
+    max_delay : longest synaptic delay allowed, ms. ``None`` allows any delay whose ring
+        buffer fits in 1 GiB.
+    """
+
+    def __init__(self, dt: float = 0.1, seed=None, max_delay: float | None = None):
+        self.dt = check_number("dt", dt, positive=True)
+        self.seed = seed if isinstance(seed, (int, type(None))) else "generator"
+        self.rng = as_rng(seed)
+        self.max_delay = None if max_delay is None else check_number("max_delay", max_delay, positive=True)
+        self.populations: dict[str, Population] = {}
+        self.projections: list[Projection] = []
+        self._state_monitors: list[_StateMonitor] = []
+        self._sim = None  # flattened arrays, built at the first run
+        self.step = 0  # steps simulated so far
+        self.last_result: RunResult | None = None
+
+    # ---- building -----------------------------------------------------------------
+    def population(self, name: str, model) -> Population:
+        """Add a population of ``model`` (a neuron model or a spike source) named ``name``."""
+        self._check_mutable("add a population")
+        if not isinstance(name, str) or not name or "/" in name or "." in name:
+            raise ValueError(f"name must be a non-empty string without '/' or '.', got {name!r}")
+        if name in self.populations:
+            raise ValueError(f"name {name!r} is already used by another population of this network")
+        if not isinstance(model, NEURON_MODELS + SOURCE_MODELS):
+            allowed = ", ".join(m.__name__ for m in NEURON_MODELS + SOURCE_MODELS)
+            raise TypeError(f"model must be one of {allowed}, got {type(model).__name__}")
+        if not isinstance(model, SpikeTimes):
+            model = model.resolve(self.rng)
+        pop = Population(self, name, model, len(self.populations))
+        self.populations[name] = pop
+        return pop
+
+    def connect(self, source, target, rule: Rule, weight=None, delay=None, receptor: str | None = None,
+                allow_self: bool = False) -> Projection | list[Projection]:
+        """Connect ``source`` to ``target`` (a population or a list of them) by ``rule``.
+
+        Parameters
+        ----------
+        rule : ``ns.connect.random(p)``, ``fixed_in_degree(k)``, ``all_to_all()`` or ``from_matrix(W)``.
+        weight : scalar, per-synapse array or distribution (model current units: mV for LIF).
+            Required except with ``from_matrix`` (whose entries are the weights).
+        delay : ms; scalar, per-synapse array or distribution; rounded to whole steps, at least
+            one step (``dt``), which is also the default: a spike at step t acts from step t + 1.
+        receptor : "exc" or "inh": which synaptic current the weights add to. Default: "inh" if
+            all weights are negative, else "exc".
+        allow_self : keep synapses from a neuron onto itself (only when source is target).
+        """
+        if isinstance(target, (list, tuple)):
+            return [self.connect(source, t, rule, weight, delay, receptor, allow_self) for t in target]
+        if isinstance(source, (list, tuple)):
+            return [self.connect(s, target, rule, weight, delay, receptor, allow_self) for s in source]
+        self._check_mutable("connect populations")
+        self._check_own("source", source)
+        self._check_own("target", target)
+        if target.is_source:
+            raise ValueError(f"target {target.name!r} is a spike source ({type(target.model).__name__}); it cannot receive synapses")
+        if not isinstance(rule, Rule):
+            raise TypeError(f"rule must be a connectivity rule from ns.connect (random, fixed_in_degree, all_to_all, from_matrix), got {type(rule).__name__}")
+        self_conn = bool(allow_self) or source is not target
+        if rule.has_weights:
+            if weight is not None:
+                raise ValueError("weight must be None with from_matrix: the matrix entries are the weights")
+            pre, post, w = rule.entries(len(source), len(target), self_conn)
+            w = draw("weight", w, pre.size, self.rng)
+        else:
+            if weight is None:
+                raise ValueError("weight is required (scalar, per-synapse array or distribution)")
+            pre, post = rule.pairs(len(source), len(target), self.rng, self_conn)
+            w = draw("weight", weight, pre.size, self.rng)
+        delay_steps = self._delay_steps(delay, pre.size)
+        if receptor is None:
+            receptor = "inh" if w.size and np.all(w < 0) else "exc"
+        if receptor not in ("exc", "inh"):
+            raise ValueError(f"receptor must be 'exc' or 'inh', got {receptor!r}")
+        order = np.lexsort((post, pre))
+        indptr = np.zeros(len(source) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pre, minlength=len(source)), out=indptr[1:])
+        proj = Projection(source, target, indptr, post[order].astype(np.int64), w[order], delay_steps[order],
+                          0 if receptor == "exc" else 1)
+        self.projections.append(proj)
+        return proj
+
+    def _delay_steps(self, delay, n: int) -> np.ndarray:
+        if delay is None:
+            return np.ones(n, dtype=np.int64)
+        ms = draw("delay", delay, n, self.rng)
+        steps = np.rint(ms / self.dt).astype(np.int64)
+        if n and ms.min() < self.dt * (1 - 1e-9):
+            raise ValueError(f"delay must be at least one time step (dt = {self.dt} ms), got minimum {ms.min()} ms")
+        if n and self.max_delay is not None and ms.max() > self.max_delay * (1 + 1e-9):
+            raise ValueError(f"delay must be <= the network's max_delay = {self.max_delay} ms, got {ms.max()} ms")
+        return steps
+
+    def add_current(self, target, current) -> None:
+        """Inject a :class:`ConstantCurrent` or :class:`NoiseCurrent` into a population (or a list)."""
+        if isinstance(target, (list, tuple)):
+            for t in target:
+                self.add_current(t, current)
+            return
+        self._check_mutable("add a current")
+        self._check_own("target", target)
+        if target.is_source:
+            raise ValueError(f"target {target.name!r} is a spike source; currents go into neuron populations")
+        if not isinstance(current, (inputs.ConstantCurrent, inputs.NoiseCurrent)):
+            raise TypeError(f"current must be ns.ConstantCurrent or ns.NoiseCurrent, got {type(current).__name__}")
+        target.currents.append(inputs.combine([current], len(target), self.rng, draw))
+
+    def record_spikes(self, population: Population, indices=True) -> None:
+        """Choose whose spikes are recorded: True (all, the default), False (none) or an index array."""
+        self._check_own("population", population)
+        if indices is True or indices is False:
+            population.record_spikes = indices
+            return
+        idx = _check_indices("indices", indices, len(population))
+        mask = np.zeros(len(population), dtype=bool)
+        mask[idx] = True
+        population.record_spikes = mask
+
+    def monitor_state(self, population: Population, variables=("v",), indices=None, every: float | None = None) -> str:
+        """Record state variables of some neurons every ``every`` ms (default: every step).
+
+        ``variables``: any of "v", "u" (Izhikevich), "i_exc", "i_inh". ``indices``: neurons
+        within the population (default all). The traces appear in ``result.states`` under
+        ``"<population>.<variable>"``, sampled at the start of each recorded step.
+        """
+        self._check_own("population", population)
+        if population.is_source:
+            raise ValueError(f"population {population.name!r} is a spike source; it has no state variables")
+        variables = (variables,) if isinstance(variables, str) else tuple(variables)
+        for var in variables:
+            if var not in L.STATE_VARIABLES:
+                raise ValueError(f"variables must be among {L.STATE_VARIABLES}, got {var!r}")
+        idx = np.arange(len(population)) if indices is None else _check_indices("indices", indices, len(population))
+        stride = 1
+        if every is not None:
+            every = check_number("every", every, positive=True)
+            stride = int(round(every / self.dt))
+            if stride < 1:
+                raise ValueError(f"every must be at least dt = {self.dt} ms, got {every} ms")
+        self._state_monitors.append(_StateMonitor(population, variables, idx, stride))
+        return population.name
+
+    # ---- running ------------------------------------------------------------------
+    def run(self, duration: float, backend: str = "numba", progress: bool | None = None,
+            chunk_ms: float | None = None) -> RunResult:
+        """Simulate ``duration`` ms and return what was recorded.
+
+        Parameters
+        ----------
+        duration : biological time, ms (>= 0; rounded to whole steps).
+        backend : "numba" (compiled CPU kernel, default) or "numpy" (the reference).
+        progress : show a progress bar; None shows it on a terminal only.
+        chunk_ms : biological time per kernel call (default: 1000 steps); the progress bar
+            and Ctrl-C act between chunks.
+
+        Raises
+        ------
+        SimulationError : a membrane became NaN/inf; ``err.result`` has everything recorded.
+        SimulationInterrupted : Ctrl-C; ``err.result`` has everything recorded.
+        """
+        duration = check_number("duration", duration, nonnegative=True)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        run_chunk = get_run_chunk(backend)
+        if self._sim is None:
+            self._sim = _Flattened(self)
+        sim = self._sim
+        n_steps = int(round(duration / self.dt))
+        chunk = 1000 if chunk_ms is None else max(1, int(round(check_number("chunk_ms", chunk_ms, positive=True) / self.dt)))
+        rec = _Recording(sim, self._state_monitors, self.step)
+        from tqdm.auto import tqdm
+
+        # disable=None lets tqdm show the bar on a terminal only.
+        bar = tqdm(total=round(n_steps * self.dt, 6), unit="ms", desc=f"neurosim [{backend}]",
+                   disable=None if progress is None else not progress, leave=False)
+        t0, done, status, error = time.perf_counter(), 0, "completed", None
+        try:
+            while done < n_steps:
+                k = min(chunk, n_steps - done)
+                ok, k_done = rec.run_chunk(run_chunk, self.step, k)
+                done += k_done
+                self.step += k_done
+                bar.update(round(k_done * self.dt, 6))
+                if not ok:
+                    bad, step = int(rec.counters[2]), int(rec.counters[3])
+                    pop, local = sim.locate(bad)
+                    status = "failed"
+                    error = (f"membrane potential became NaN/inf in population {pop!r} (neuron {local}) at time step "
+                             f"{step} (t = {step * self.dt:g} ms); reduce dt, weights or input", pop, local, step)
+                    break
+        except KeyboardInterrupt:
+            status = "interrupted"
+        finally:
+            bar.close()
+        info = {"backend": backend, "wall_time_s": time.perf_counter() - t0, "seed": self.seed, "status": status,
+                "synaptic_events": int(rec.counters[1]), "n_synapses": sim.n_synapses}
+        result = rec.result(done, info)
+        self.last_result = result
+        if status == "failed":
+            raise SimulationError(error[0], result, *error[1:])
+        if status == "interrupted":
+            raise SimulationInterrupted(f"run interrupted at step {self.step}; the spikes recorded so far are in .result", result)
+        return result
+
+    # ---- helpers ------------------------------------------------------------------
+    def _check_own(self, what: str, pop) -> None:
+        if not isinstance(pop, Population):
+            raise TypeError(f"{what} must be a Population of this network, got {type(pop).__name__}")
+        if pop.network is not self:
+            raise ValueError(f"{what} population {pop.name!r} belongs to another network; connect only populations of the same Network")
+
+    def _check_mutable(self, action: str) -> None:
+        if self._sim is not None:
+            raise RuntimeError(f"cannot {action} after the network has run: its layout is fixed at the first run; build a new Network")
+
+
+def _check_indices(name, indices, n) -> np.ndarray:
+    idx = np.asarray(indices)
+    if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+        raise TypeError(f"{name} must be a 1-D array of integer neuron indices")
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"{name} must lie in [0, {n}), got range [{idx.min()}, {idx.max()}]")
+    return idx.astype(np.int64)
+
+
+class _Flattened:
+    """The network as plain arrays over one global id space (LIF, then Izhikevich, then sources)."""
+
+    def __init__(self, net: Network):
+        pops = list(net.populations.values())
+        order = ([p for p in pops if isinstance(p.model, LIF)] + [p for p in pops if isinstance(p.model, Izhikevich)]
+                 + [p for p in pops if p.is_source])
+        self.net, self.order, self.pops = net, order, pops
+        self.offset, pos = {}, 0
+        for p in order:
+            self.offset[p.name] = pos
+            pos += len(p)
+        self.n_total = pos
+        self.n_dynamic = sum(len(p) for p in order if not p.is_source)
+        nd, dt = self.n_dynamic, net.dt
+        zeros = lambda: np.zeros(nd)  # noqa: E731
+        v, u = zeros(), zeros()
+        lif = {k: zeros() for k in ("v_rest", "v_threshold", "v_reset", "decay_m", "gain_exc", "gain_inh", "gain_ext")}
+        lif["refractory_steps"] = np.zeros(nd, dtype=np.int64)
+        izh = {k: zeros() for k in ("a", "b", "c", "d", "v_peak")}
+        decay_exc, decay_inh, i_mean, noise_std = zeros(), zeros(), zeros(), zeros()
+        lif_ranges, izh_ranges, substeps = [], [], []
+        for p in order:
+            if p.is_source:
+                continue
+            m, s = p.model, slice(self.offset[p.name], self.offset[p.name] + len(p))
+            decay_exc[s] = _decay(m.tau_exc, dt)
+            decay_inh[s] = _decay(m.tau_inh, dt)
+            for mean, std in p.currents:
+                i_mean[s] += mean
+                noise_std[s] = np.sqrt(noise_std[s] ** 2 + std**2)
+            v[s] = m.v_init
+            if isinstance(m, LIF):
+                lif_ranges.append((s.start, s.stop))
+                dm = np.exp(-dt / m.tau_m)
+                lif["decay_m"][s] = dm
+                lif["gain_exc"][s] = _exact_gain(m.tau_exc, m.tau_m, dt)
+                lif["gain_inh"][s] = _exact_gain(m.tau_inh, m.tau_m, dt)
+                lif["gain_ext"][s] = 1.0 - dm
+                for k in ("v_rest", "v_threshold", "v_reset"):
+                    lif[k][s] = getattr(m, k)
+                lif["refractory_steps"][s] = np.rint(m.t_ref / dt).astype(np.int64)
+            else:
+                izh_ranges.append((s.start, s.stop))
+                substeps.append(m.substeps_for(dt))
+                for k in ("a", "b", "c", "d", "v_peak"):
+                    izh[k][s] = getattr(m, k)
+                u[s] = m.b * m.v_init
+        rng = lambda r: (np.array([a for a, _ in r], np.int64), np.array([b for _, b in r], np.int64))  # noqa: E731
+        self.state = L.NeuronState(v, u, zeros(), zeros(), np.zeros(nd, dtype=np.int64))
+        self.lif = L.LIFParams(*rng(lif_ranges), **lif)
+        self.izh = L.IzhikevichParams(*rng(izh_ranges), np.array(substeps, np.int64), **izh)
+        self.decay_exc, self.decay_inh, self.i_mean = decay_exc, decay_inh, i_mean
+        self.noise_ids = np.flatnonzero(noise_std > 0)
+        self.noise_std = noise_std[self.noise_ids]
+        self.noise_column = np.full(nd, -1, dtype=np.int64)
+        self.noise_column[self.noise_ids] = np.arange(self.noise_ids.size)
+        # Independent random streams (noise, each source) so results do not depend on chunking.
+        streams = net.rng.spawn(1 + len(order))
+        self.noise_rng, self.source_rng = streams[0], {p.name: g for p, g in zip(order, streams[1:])}
+        self.sources = [p for p in order if p.is_source]
+        self.spike_times = {p.name: p.model.steps(dt) for p in self.sources if isinstance(p.model, SpikeTimes)}
+        self.population_of = np.empty(self.n_total, dtype=np.int64)
+        for p in order:
+            self.population_of[self.offset[p.name] : self.offset[p.name] + len(p)] = p.index
+        self._build_synapses(net)
+
+    def _build_synapses(self, net: Network) -> None:
+        pre, post, w, d, r = [], [], [], [], []
+        for proj in net.projections:
+            pre.append(proj.sources() + self.offset[proj.source.name])
+            post.append(proj.target + self.offset[proj.target_population.name])
+            w.append(proj.weight)
+            d.append(proj.delay)
+            r.append(np.full(proj.n_synapses, proj.receptor, dtype=np.int64))
+        cat = lambda xs, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)  # noqa: E731
+        pre, post, w, d, r = cat(pre, np.int64), cat(post, np.int64), cat(w, np.float64), cat(d, np.int64), cat(r, np.int64)
+        order = np.argsort(pre, kind="stable")
+        indptr = np.zeros(self.n_total + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pre, minlength=self.n_total), out=indptr[1:])
+        self.syn = L.Synapses(indptr, post[order], w[order], d[order], r[order])
+        self.n_synapses = int(post.size)
+        max_delay = int(d.max()) if d.size else 1
+        ring_bytes = (max_delay + 1) * 2 * self.n_dynamic * 8
+        if net.max_delay is None and ring_bytes > RING_BUDGET_BYTES:
+            raise ValueError(f"delay: the longest delay ({max_delay * net.dt:g} ms = {max_delay} steps) needs a "
+                             f"{ring_bytes / 2**30:.1f} GiB delay buffer for {self.n_dynamic} neurons; shorten it, "
+                             "or pass Network(max_delay=...) to accept the memory")
+        self.ring = np.zeros((max_delay + 1, 2, self.n_dynamic))
+
+    def drive(self, first_step: int, k: int) -> L.Drive:
+        """Noise and source spikes of steps first_step .. first_step + k - 1."""
+        dt = self.net.dt
+        noise = self.noise_std * self.noise_rng.standard_normal((k, self.noise_ids.size))
+        rows, ids = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        for p in self.sources:
+            if isinstance(p.model, PoissonSource):
+                fire = self.source_rng[p.name].random((k, len(p))) < p.model.rate * (dt * 1e-3)
+                r, i = np.nonzero(fire)
+            else:
+                steps, idx = self.spike_times[p.name]
+                lo, hi = np.searchsorted(steps, [first_step, first_step + k])
+                r, i = steps[lo:hi] - first_step, idx[lo:hi]
+            rows.append(r.astype(np.int64))
+            ids.append(i.astype(np.int64) + self.offset[p.name])
+        rows, ids = np.concatenate(rows), np.concatenate(ids)
+        order = np.argsort(rows, kind="stable")
+        ptr = np.zeros(k + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=k), out=ptr[1:])
+        return L.Drive(self.decay_exc, self.decay_inh, self.i_mean, self.noise_column, noise, ptr, ids[order])
+
+    def locate(self, global_id: int) -> tuple[str, int]:
+        """(population name, index within it) of a global id."""
+        for p in self.order:
+            off = self.offset[p.name]
+            if off <= global_id < off + len(p):
+                return p.name, global_id - off
+        raise IndexError(global_id)
+
+
+def _decay(tau: np.ndarray, dt: float) -> np.ndarray:
+    """exp(-dt/tau), with tau = 0 meaning a one-step pulse (decay 0)."""
+    tau = np.asarray(tau, dtype=np.float64)
+    out = np.zeros_like(tau)
+    pos = tau > 0
+    out[pos] = np.exp(-dt / tau[pos])
+    return out
+
+
+def _exact_gain(tau_s: np.ndarray, tau_m: np.ndarray, dt: float) -> np.ndarray:
+    """Weight of a synaptic current in v after one exact step: tau_s/(tau_s - tau_m) (e^{-dt/tau_s} - e^{-dt/tau_m}).
+
+    The limit tau_s = tau_m is (dt / tau_m) e^{-dt/tau_m}.
+    """
+    tau_s, tau_m = np.broadcast_arrays(np.asarray(tau_s, float), np.asarray(tau_m, float))
+    out = np.empty(tau_s.shape)
+    same = np.isclose(tau_s, tau_m, rtol=1e-9, atol=0)
+    ts, tm = tau_s[~same], tau_m[~same]
+    out[~same] = ts / (ts - tm) * (np.exp(-dt / ts) - np.exp(-dt / tm))
+    out[same] = dt / tau_m[same] * np.exp(-dt / tau_m[same])
+    return out
+
+
+class _Recording:
+    """Recorder buffers of one run, filled chunk by chunk, and their conversion to a result."""
+
+    def __init__(self, sim: _Flattened, monitors: list[_StateMonitor], first_step: int):
+        self.sim, self.first_step = sim, first_step
+        record = np.zeros(sim.n_total, dtype=bool)
+        for p in sim.order:
+            off = sim.offset[p.name]
+            if p.record_spikes is True:
+                record[off : off + len(p)] = True
+            elif p.record_spikes is not False:
+                record[off : off + len(p)] = p.record_spikes
+        self.spike_record = record
+        self.spike_step = np.empty(1 << 16, dtype=np.int64)
+        self.spike_id = np.empty(1 << 16, dtype=np.int64)
+        self.counters = np.zeros(4, dtype=np.int64)
+        self.counts: list[np.ndarray] = []
+        cols = [(m, L.STATE_VARIABLES.index(var), i) for m in monitors for var in m.variables for i in m.indices]
+        self.monitors = monitors
+        self.col_var = np.array([c[1] for c in cols], dtype=np.int64)
+        self.col_neuron = np.array([sim.offset[c[0].population.name] + c[2] for c in cols], dtype=np.int64)
+        self.col_stride = np.array([c[0].stride for c in cols], dtype=np.int64)
+        self.col_values: list[list[np.ndarray]] = [[] for _ in cols]
+
+    def run_chunk(self, run_chunk, first_step: int, k: int) -> tuple[bool, int]:
+        """Run k steps, growing the spike buffer as needed. Returns (ok, steps done)."""
+        sim = self.sim
+        drive = sim.drive(first_step, k)
+        counts = np.zeros((k, len(sim.pops)), dtype=np.int64)
+        stride = self.col_stride
+        n_samples = (first_step + k - 1) // stride - (first_step - 1) // stride
+        base = np.concatenate([[0], np.cumsum(n_samples)]).astype(np.int64)
+        position = base[:-1].copy()
+        values = np.empty(int(base[-1]))
+        done = 0
+        while True:
+            sub = L.Drive(drive.decay_exc, drive.decay_inh, drive.i_mean, drive.noise_column, drive.noise[done:],
+                          drive.event_ptr[done:], drive.event_id)
+            rec = L.Recorders(self.spike_record, self.spike_step, self.spike_id, sim.population_of, counts[done:],
+                              self.col_var, self.col_neuron, stride, position, values, self.counters)
+            status, n = run_chunk(first_step + done, k - done, sim.net.dt, sim.state, sim.lif, sim.izh, sim.syn, sub, sim.ring, rec)
+            done += int(n)
+            if status != L.STATUS_SPIKE_BUFFER_FULL:
+                break
+            extra = int(self.spike_record.sum()) + int(np.diff(drive.event_ptr).max(initial=0))
+            new_size = 2 * self.spike_step.size + extra
+            self.spike_step = np.resize(self.spike_step, new_size)
+            self.spike_id = np.resize(self.spike_id, new_size)
+        self.counts.append(counts[:done])
+        for c in range(stride.size):
+            self.col_values[c].append(values[base[c] : position[c]])
+        return status == L.STATUS_DONE, done
+
+    def result(self, n_steps: int, info: dict) -> RunResult:
+        sim, dt = self.sim, self.sim.net.dt
+        n = int(self.counters[0])
+        steps, ids = self.spike_step[:n], self.spike_id[:n]
+        pop_of = sim.population_of[ids]
+        spikes = {}
+        for p in sim.pops:
+            if p.record_spikes is False:
+                continue
+            mine = pop_of == p.index
+            spikes[p.name] = Spikes(steps[mine] * dt, ids[mine] - sim.offset[p.name])
+        counts = np.concatenate(self.counts) if self.counts else np.zeros((0, len(sim.pops)), np.int64)
+        states, c = {}, 0
+        for m in self.monitors:
+            for var in m.variables:
+                cols = [np.concatenate(self.col_values[c + j]) for j in range(m.indices.size)]
+                c += m.indices.size
+                vals = np.stack(cols, axis=1) if cols else np.zeros((0, 0))
+                first = -(-self.first_step // m.stride) * m.stride
+                times = (first + np.arange(vals.shape[0]) * m.stride) * dt
+                states[f"{m.population.name}.{var}"] = StateTrace(times, m.indices.copy(), vals)
+        info = dict(info, spike_count=int(counts.sum()))
+        return RunResult(dt=dt, t_start=self.first_step * dt, n_steps=n_steps,
+                         sizes={p.name: len(p) for p in sim.pops}, spikes=spikes, counts=counts.astype(np.int32),
+                         states=states, info=info)

@@ -1,0 +1,76 @@
+"""Random parameter specifications drawn with the network's generator.
+
+Wherever neurosim takes a per-neuron parameter, a weight or a delay, you may pass a
+scalar, an array with one value per element, or one of these distributions; it is drawn
+from the network's seeded generator when the population or projection is created::
+
+    net.connect(exc, inh, ns.connect.random(0.1), weight=ns.Uniform(0.0, 0.5), delay=ns.Uniform(1.0, 5.0))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .validation import as_float_array
+
+
+class Distribution:
+    """Base class: ``sample(rng, n)`` returns ``n`` float64 values."""
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Uniform(Distribution):
+    """Uniform on ``[low, high)``."""
+
+    low: float
+    high: float
+
+    def __post_init__(self):
+        if not (np.isfinite(self.low) and np.isfinite(self.high)) or self.high < self.low:
+            raise ValueError(f"Uniform needs finite low <= high, got low={self.low}, high={self.high}")
+
+    def sample(self, rng, n):
+        return rng.uniform(self.low, self.high, n)
+
+
+@dataclass(frozen=True)
+class Normal(Distribution):
+    """Gaussian with ``mean`` and standard deviation ``std``."""
+
+    mean: float
+    std: float
+
+    def __post_init__(self):
+        if not (np.isfinite(self.mean) and np.isfinite(self.std)) or self.std < 0:
+            raise ValueError(f"Normal needs finite mean and std >= 0, got mean={self.mean}, std={self.std}")
+
+    def sample(self, rng, n):
+        return rng.normal(self.mean, self.std, n)
+
+
+@dataclass(frozen=True)
+class Gamma(Distribution):
+    """Gamma distribution given by its ``mean`` and standard deviation ``std`` (both > 0)."""
+
+    mean: float
+    std: float
+
+    def __post_init__(self):
+        if not (self.mean > 0 and self.std > 0):
+            raise ValueError(f"Gamma needs mean > 0 and std > 0, got mean={self.mean}, std={self.std}")
+
+    def sample(self, rng, n):
+        shape = (self.mean / self.std) ** 2
+        return rng.gamma(shape, self.mean / shape, n)
+
+
+def draw(name: str, spec, n: int, rng: np.random.Generator, **checks) -> np.ndarray:
+    """Resolve ``spec`` (scalar, array or Distribution) to a validated float64 array of length n."""
+    if isinstance(spec, Distribution):
+        spec = spec.sample(rng, n)
+    return as_float_array(name, spec, n, **checks)

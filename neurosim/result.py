@@ -1,0 +1,171 @@
+"""The result of ``Network.run``: spikes, sampled state and population rates.
+
+Everything is plain numpy (no pandas needed). ``save``/``load`` use one ``.npz`` file,
+written atomically (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Spikes:
+    """Spikes of one population: ``times`` (ms) and ``indices`` (within the population),
+    sorted by time. Memory is proportional to the number of spikes."""
+
+    times: np.ndarray
+    indices: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.times.size)
+
+    def trains(self, n: int) -> list[np.ndarray]:
+        """Spike times (ms) of each of the ``n`` neurons, as a list of arrays."""
+        order = np.argsort(self.indices, kind="stable")
+        bounds = np.searchsorted(self.indices[order], np.arange(n + 1))
+        times = self.times[order]
+        return [times[bounds[i] : bounds[i + 1]] for i in range(n)]
+
+
+@dataclass
+class StateTrace:
+    """Sampled state variable: ``values[sample, k]`` of neuron ``indices[k]`` at ``times[sample]`` (ms)."""
+
+    times: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+
+
+@dataclass
+class RunResult:
+    """What a run recorded.
+
+    Attributes
+    ----------
+    dt : time step, ms.
+    t_start : biological time at the start of the run, ms.
+    n_steps : steps actually simulated (fewer than asked if the run failed or was interrupted).
+    sizes : population name -> number of neurons (order of creation).
+    spikes : population name -> :class:`Spikes` (only recorded populations).
+    counts : ``[n_steps, n_populations]`` int array, spikes per step of each population
+        (all neurons, recorded or not); see :meth:`rate`.
+    states : ``"population.variable"`` -> :class:`StateTrace`.
+    info : backend, wall time, seed, synaptic events, status and other metadata.
+    """
+
+    dt: float
+    t_start: float
+    n_steps: int
+    sizes: dict
+    spikes: dict
+    counts: np.ndarray
+    states: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    # ---- conversions -------------------------------------------------------------
+    @property
+    def duration(self) -> float:
+        """Simulated biological time, ms."""
+        return self.n_steps * self.dt
+
+    @property
+    def completed(self) -> bool:
+        """False when the run failed or was interrupted before its end."""
+        return self.info.get("status", "completed") == "completed"
+
+    def spike_count(self, population: str | None = None) -> int:
+        """Number of spikes of one population (all neurons) or of all populations."""
+        if population is None:
+            return int(self.counts.sum())
+        return int(self.counts[:, self._column(population)].sum())
+
+    def mean_rate(self, population: str) -> float:
+        """Mean firing rate of a population over the run, Hz."""
+        if self.n_steps == 0:
+            return 0.0
+        return self.spike_count(population) / (self.sizes[population] * self.duration * 1e-3)
+
+    def rate(self, population: str, bin_ms: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Population rate in Hz: ``(bin start times ms, rates)``; one bin per step by default."""
+        col = self.counts[:, self._column(population)].astype(np.float64)
+        per = 1 if bin_ms is None else max(1, int(round(bin_ms / self.dt)))
+        n_bins = col.size // per
+        binned = col[: n_bins * per].reshape(n_bins, per).sum(axis=1)
+        times = self.t_start + np.arange(n_bins) * per * self.dt
+        return times, binned / (self.sizes[population] * per * self.dt * 1e-3)
+
+    def summary(self) -> dict:
+        """A JSON-ready dictionary: rates per population, spike count, wall time, info."""
+        return {
+            "duration_ms": self.duration,
+            "dt_ms": self.dt,
+            "spike_count": self.spike_count(),
+            "rates_hz": {name: self.mean_rate(name) for name in self.sizes},
+            "sizes": dict(self.sizes),
+            **{k: v for k, v in self.info.items() if isinstance(v, (int, float, str, bool)) or v is None},
+        }
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Flat ``name -> array`` dictionary (what ``save`` writes)."""
+        out = {"counts": self.counts}
+        for name, s in self.spikes.items():
+            out[f"spikes/{name}/times"] = s.times
+            out[f"spikes/{name}/indices"] = s.indices
+        for key, tr in self.states.items():
+            out[f"states/{key}/times"] = tr.times
+            out[f"states/{key}/indices"] = tr.indices
+            out[f"states/{key}/values"] = tr.values
+        meta = {"dt": self.dt, "t_start": self.t_start, "n_steps": self.n_steps,
+                "sizes": self.sizes, "info": _jsonable(self.info)}
+        out["meta"] = np.array(json.dumps(meta))
+        return out
+
+    def save(self, path) -> str:
+        """Write the result to ``path`` (.npz), atomically. Returns the path."""
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            path += ".npz"
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp.npz")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez_compressed(fh, **self.to_arrays())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path) -> "RunResult":
+        """Read a result written by :meth:`save`."""
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            spikes, states = {}, {}
+            for key in data.files:
+                parts = key.split("/")
+                if parts[0] == "spikes" and parts[2] == "times":
+                    spikes[parts[1]] = Spikes(data[key], data[f"spikes/{parts[1]}/indices"])
+                elif parts[0] == "states" and parts[2] == "times":
+                    p = f"states/{parts[1]}"
+                    states[parts[1]] = StateTrace(data[key], data[f"{p}/indices"], data[f"{p}/values"])
+            return cls(dt=meta["dt"], t_start=meta["t_start"], n_steps=meta["n_steps"], sizes=meta["sizes"],
+                       spikes=spikes, counts=data["counts"], states=states, info=meta["info"])
+
+    def _column(self, population: str) -> int:
+        names = list(self.sizes)
+        if population not in names:
+            raise KeyError(f"no population {population!r} in this result; populations: {names}")
+        return names.index(population)
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: (v if isinstance(v, (int, float, str, bool, list, dict)) or v is None else str(v)) for k, v in d.items()}

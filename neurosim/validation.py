@@ -1,0 +1,59 @@
+"""Argument checks whose messages name the argument and what is allowed."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def check_number(name: str, value, *, positive: bool = False, nonnegative: bool = False) -> float:
+    """Return ``value`` as a finite float; raise naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    if nonnegative and value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def check_int(name: str, value, *, minimum: int | None = None) -> int:
+    """Return ``value`` as an int (numpy ints accepted); raise naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def as_float_array(name: str, value, n: int, *, positive: bool = False, nonnegative: bool = False) -> np.ndarray:
+    """Broadcast a scalar or length-``n`` array to a finite float64 array of length ``n``."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number or an array of numbers, got {type(value).__name__}") from None
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr))
+    elif arr.shape != (n,):
+        raise ValueError(f"{name} must be a scalar or have length {n} (one value per element), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite; found {int(np.sum(~np.isfinite(arr)))} NaN/inf value(s)")
+    if positive and np.any(arr <= 0):
+        raise ValueError(f"{name} must be > 0 everywhere, got minimum {arr.min()}")
+    if nonnegative and np.any(arr < 0):
+        raise ValueError(f"{name} must be >= 0 everywhere, got minimum {arr.min()}")
+    return arr
+
+
+def as_rng(seed) -> np.random.Generator:
+    """A ``numpy.random.Generator`` from an int seed or a Generator (never global state)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
+        return np.random.default_rng(seed)
+    raise TypeError(f"seed must be an int, None or a numpy.random.Generator, got {type(seed).__name__}")

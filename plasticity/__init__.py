@@ -1,0 +1,1 @@
+"""neurosim.plasticity: (built in later issues)."""
