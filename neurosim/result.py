@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .io import atomic_path
 
 
 @dataclass
@@ -131,17 +132,9 @@ class RunResult:
         path = os.fspath(path)
         if not path.endswith(".npz"):
             path += ".npz"
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp.npz")
-        try:
-            with os.fdopen(fd, "wb") as fh:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, **self.to_arrays())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
         return path
 
     @classmethod

@@ -1,0 +1,113 @@
+"""The experiment registry: every example experiment is a registered, typed function.
+
+An experiment is a function with keyword-only, typed, defaulted parameters that returns a
+dict of metrics (and writes its figures and files into ``out`` when given). The CLI
+(``neurosim run NAME``) and sweeps go through this one registry::
+
+    from neurosim.experiments import experiment
+
+    @experiment("my-net")
+    def my_net(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba",
+               out: str | None = None, progress: bool | None = None, n: int = 100) -> dict:
+        ...
+
+Every experiment takes the common parameters ``duration`` (ms), ``seed``, ``backend``,
+``out`` (folder for outputs, None writes nothing) and ``progress``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from dataclasses import dataclass
+from typing import Callable
+
+COMMON = ("duration", "seed", "backend", "out", "progress")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    func: Callable[..., dict]
+    doc: str
+
+    @property
+    def parameters(self) -> dict[str, tuple[type, object]]:
+        """``name -> (type, default)`` of every parameter."""
+        out = {}
+        hints = inspect.get_annotations(self.func, eval_str=True)
+        for p in inspect.signature(self.func).parameters.values():
+            out[p.name] = (hints.get(p.name, type(p.default)), p.default)
+        return out
+
+    def __call__(self, **params) -> dict:
+        unknown = set(params) - set(self.parameters)
+        if unknown:
+            raise TypeError(f"experiment {self.name!r} has no parameter(s) {sorted(unknown)}; "
+                            f"its parameters are {sorted(self.parameters)}")
+        return self.func(**params)
+
+
+_REGISTRY: dict[str, Experiment] = {}
+
+
+def experiment(name: str):
+    """Decorator registering ``func`` as experiment ``name`` (keyword-only, defaulted parameters)."""
+
+    def register(func):
+        sig = inspect.signature(func)
+        missing = [c for c in COMMON if c not in sig.parameters]
+        if missing:
+            raise TypeError(f"experiment {name!r} must accept the common parameters {COMMON}; missing {missing}")
+        for p in sig.parameters.values():
+            if p.kind is not p.KEYWORD_ONLY or p.default is p.empty:
+                raise TypeError(f"experiment {name!r}: parameter {p.name!r} must be keyword-only with a default")
+        _REGISTRY[name] = Experiment(name, func, inspect.getdoc(func) or "")
+        return func
+
+    return register
+
+
+def _load_examples() -> None:
+    import neurosim.examples as examples
+
+    for mod in pkgutil.iter_modules(examples.__path__):
+        importlib.import_module(f"neurosim.examples.{mod.name}")
+
+
+def names() -> list[str]:
+    """Names of all registered experiments, sorted."""
+    _load_examples()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Experiment:
+    """The experiment registered as ``name``."""
+    _load_examples()
+    if name not in _REGISTRY:
+        raise KeyError(f"no experiment named {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def run(name: str, **params) -> dict:
+    """Run experiment ``name`` with ``params``; returns its metrics."""
+    return get(name)(**params)
+
+
+def write_run_outputs(result, out, metrics: dict, title: str = "", save_result: bool = True) -> dict:
+    """Write the standard outputs of a run into folder ``out``: ``raster.png`` (raster with the
+    population rates beneath), ``summary.json`` (``metrics``) and ``result.npz``. Returns the
+    paths written, which are also added to the summary under ``"files"``."""
+    import os
+
+    from . import plot
+    from .io import write_json
+
+    os.makedirs(out, exist_ok=True)
+    files = {"raster": os.path.join(out, "raster.png"), "summary": os.path.join(out, "summary.json")}
+    plot.raster(result, path=files["raster"], title=title)
+    if save_result:
+        files["result"] = result.save(os.path.join(out, "result.npz"))
+    write_json(files["summary"], dict(metrics, files=files))
+    return files
