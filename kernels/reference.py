@@ -41,7 +41,7 @@ def external_current(drive: Drive, row: int) -> np.ndarray:
     return current
 
 
-def lif_update(state: NeuronState, p: LIFParams, i_ext: np.ndarray, lo: int, hi: int) -> np.ndarray:
+def lif_update(state: NeuronState, p: LIFParams, i_ext: np.ndarray, lo: int, hi: int, step: int) -> np.ndarray:
     """Advance LIF neurons ``lo:hi`` by one step; return the ids (global) that spiked.
 
     Exact integration of ``tau_m dv/dt = v_rest - v + i_exc + i_inh + i_ext`` with
@@ -49,14 +49,12 @@ def lif_update(state: NeuronState, p: LIFParams, i_ext: np.ndarray, lo: int, hi:
     Spikes when ``v > v_threshold`` and not refractory; then ``v = v_reset``.
     """
     s = slice(lo, hi)
-    v, ie, ii, ref = state.v[s], state.i_exc[s], state.i_inh[s], state.refractory[s]
-    frozen = ref > 0
-    ref[frozen] -= 1
+    v, ie, ii, until = state.v[s], state.i_exc[s], state.i_inh[s], state.refractory_until[s]
     v_new = p.v_rest[s] + (v - p.v_rest[s]) * p.decay_m[s] + ie * p.gain_exc[s] + ii * p.gain_inh[s] + i_ext[s] * p.gain_ext[s]
-    v[:] = np.where(frozen, v, v_new)
-    spiked = (v > p.v_threshold[s]) & (ref == 0)
+    v[:] = np.where(step > until, v_new, v)
+    spiked = (v > p.v_threshold[s]) & (step >= until)
     v[spiked] = p.v_reset[s][spiked]
-    ref[spiked] = p.refractory_steps[s][spiked]
+    until[spiked] = step + p.refractory_steps[s][spiked]
     return lo + np.flatnonzero(spiked)
 
 
@@ -142,7 +140,7 @@ def run_chunk(
         i_ext = external_current(drive, row)
         fired = []
         for j in range(lif.lo.size):
-            fired.append(lif_update(state, lif, i_ext, int(lif.lo[j]), int(lif.hi[j])))
+            fired.append(lif_update(state, lif, i_ext, int(lif.lo[j]), int(lif.hi[j]), step))
         for j in range(izh.lo.size):
             fired.append(izhikevich_update(state, izh, i_ext, int(izh.lo[j]), int(izh.hi[j]), int(izh.substeps[j]), dt))
         decay_currents(state, drive)

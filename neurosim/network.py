@@ -352,7 +352,7 @@ class _Flattened:
         zeros = lambda: np.zeros(nd)  # noqa: E731
         v, u = zeros(), zeros()
         lif = {k: zeros() for k in ("v_rest", "v_threshold", "v_reset", "decay_m", "gain_exc", "gain_inh", "gain_ext")}
-        lif["refractory_steps"] = np.zeros(nd, dtype=np.int64)
+        lif["refractory_steps"] = zeros()
         izh = {k: zeros() for k in ("a", "b", "c", "d", "v_peak")}
         decay_exc, decay_inh, i_mean, noise_std = zeros(), zeros(), zeros(), zeros()
         lif_ranges, izh_ranges, substeps = [], [], []
@@ -375,7 +375,7 @@ class _Flattened:
                 lif["gain_ext"][s] = 1.0 - dm
                 for k in ("v_rest", "v_threshold", "v_reset"):
                     lif[k][s] = getattr(m, k)
-                lif["refractory_steps"][s] = np.rint(m.t_ref / dt).astype(np.int64)
+                lif["refractory_steps"][s] = np.rint(m.t_ref / dt)
             else:
                 izh_ranges.append((s.start, s.stop))
                 substeps.append(m.substeps_for(dt))
@@ -383,8 +383,9 @@ class _Flattened:
                     izh[k][s] = getattr(m, k)
                 u[s] = m.b * m.v_init
         rng = lambda r: (np.array([a for a, _ in r], np.int64), np.array([b for _, b in r], np.int64))  # noqa: E731
-        self.state = L.NeuronState(v, u, zeros(), zeros(), np.zeros(nd, dtype=np.int64))
-        self.lif = L.LIFParams(*rng(lif_ranges), **lif)
+        self.state = L.NeuronState(v, u, zeros(), zeros(), np.full(nd, -1.0))
+        uniform = np.array([all(np.all(a[lo:hi] == a[lo]) for a in lif.values()) for lo, hi in lif_ranges], dtype=bool)
+        self.lif = L.LIFParams(*rng(lif_ranges), **lif, uniform=uniform)
         self.izh = L.IzhikevichParams(*rng(izh_ranges), np.array(substeps, np.int64), **izh)
         self.decay_exc, self.decay_inh, self.i_mean = decay_exc, decay_inh, i_mean
         self.noise_ids = np.flatnonzero(noise_std > 0)
@@ -414,7 +415,10 @@ class _Flattened:
         order = np.argsort(pre, kind="stable")
         indptr = np.zeros(self.n_total + 1, dtype=np.int64)
         np.cumsum(np.bincount(pre, minlength=self.n_total), out=indptr[1:])
-        self.syn = L.Synapses(indptr, post[order], w[order], d[order], r[order])
+        if self.n_total >= 2**31 or (d.size and d.max() >= 2**31):
+            raise ValueError("network too large: neuron ids and delays must fit in 32 bits")
+        self.syn = L.Synapses(indptr, post[order].astype(np.int32), w[order], d[order].astype(np.int32),
+                              r[order].astype(np.int8))
         self.n_synapses = int(post.size)
         max_delay = int(d.max()) if d.size else 1
         ring_bytes = (max_delay + 1) * 2 * self.n_dynamic * 8
@@ -443,7 +447,7 @@ class _Flattened:
         order = np.argsort(rows, kind="stable")
         ptr = np.zeros(k + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=k), out=ptr[1:])
-        return L.Drive(self.decay_exc, self.decay_inh, self.i_mean, self.noise_column, noise, ptr, ids[order])
+        return L.Drive(self.decay_exc, self.decay_inh, self.i_mean, self.noise_column, self.noise_ids, noise, ptr, ids[order])
 
     def locate(self, global_id: int) -> tuple[str, int]:
         """(population name, index within it) of a global id."""
@@ -513,8 +517,7 @@ class _Recording:
         values = np.empty(int(base[-1]))
         done = 0
         while True:
-            sub = L.Drive(drive.decay_exc, drive.decay_inh, drive.i_mean, drive.noise_column, drive.noise[done:],
-                          drive.event_ptr[done:], drive.event_id)
+            sub = drive._replace(noise=drive.noise[done:], event_ptr=drive.event_ptr[done:])
             rec = L.Recorders(self.spike_record, self.spike_step, self.spike_id, sim.population_of, counts[done:],
                               self.col_var, self.col_neuron, stride, position, values, self.counters)
             status, n = run_chunk(first_step + done, k - done, sim.net.dt, sim.state, sim.lif, sim.izh, sim.syn, sub, sim.ring, rec)
