@@ -125,6 +125,11 @@ def run_chunk(
     n_recordable = int(rec.spike_record[: state.v.size].sum())
     capacity = rec.spike_step.size
     state_vars = (state.v, state.u, state.i_exc, state.i_inh)
+    with np.errstate(over="ignore", invalid="ignore"):  # blow-ups are detected and reported below
+        return _run_steps(first_step, n_steps, dt, state, lif, izh, syn, drive, ring, rec, n_recordable, capacity, state_vars)
+
+
+def _run_steps(first_step, n_steps, dt, state, lif, izh, syn, drive, ring, rec, n_recordable, capacity, state_vars):
     for row in range(n_steps):
         step = first_step + row
         events = drive.event_id[drive.event_ptr[row] : drive.event_ptr[row + 1]]
