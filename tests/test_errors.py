@@ -141,3 +141,26 @@ def test_blow_up_names_population_and_step_and_keeps_spikes(backend):
     assert len(err.result.spikes["wild"]) > 0 and err.result.spikes["wild"].times.max() < 53
     assert net.last_result is err.result
     assert len(quiet) == 3
+
+
+def test_interrupt_keeps_what_was_recorded(monkeypatch):
+    """Ctrl-C between chunks: SimulationInterrupted carries every spike recorded so far."""
+    from neurosim import network
+
+    net = ns.Network(dt=0.1, seed=0)
+    net.population("p", ns.PoissonSource(50, rate=100.0))
+    real_drive, calls = network._Flattened.drive, []
+
+    def drive_then_interrupt(self, first_step, k):
+        calls.append(first_step)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real_drive(self, first_step, k)
+
+    monkeypatch.setattr(network._Flattened, "drive", drive_then_interrupt)
+    with pytest.raises(ns.SimulationInterrupted) as info:
+        net.run(1000.0, chunk_ms=10.0, progress=False)
+    res = info.value.result
+    assert res.n_steps == 300 and res.info["status"] == "interrupted" and not res.completed
+    assert len(res.spikes["p"]) == res.spike_count() > 0 and res.spikes["p"].times.max() < 30.0
+    assert isinstance(info.value, KeyboardInterrupt)
