@@ -14,7 +14,17 @@ Quick start::
     ns.plot.raster(result, path="raster.png")
 """
 
-from . import connect
+import os as _os
+
+# In a source checkout run from the repository root (``python -m neurosim`` there puts the
+# root on sys.path), this folder shadows the installed package, and the folders that
+# pyproject maps into the namespace (kernels/, circuits/, ...) sit beside it: let the
+# namespace find them there too, so the checkout behaves like the installed package.
+_root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+if _os.path.isfile(_os.path.join(_root, "pyproject.toml")) and _os.path.isdir(_os.path.join(_root, "kernels")):
+    __path__.append(_root)
+
+from . import connect  # noqa: E402
 from .errors import SimulationError, SimulationInterrupted
 from .inputs import ConstantCurrent, NoiseCurrent
 from .models import LIF, Izhikevich, PoissonSource, SpikeTimes
