@@ -79,6 +79,10 @@ class Synapses(NamedTuple):
     weight: np.ndarray  # float64 [n_synapses]
     delay: np.ndarray  # int32 [n_synapses], steps, >= 1
     receptor: np.ndarray  # int8 [n_synapses], 0 = exc, 1 = inh
+    # Derived, for the compiled kernels: position of the synapse's target in the flattened
+    # ring relative to the current slot, (delay * 2 + receptor) * n_dynamic + target. One add
+    # and one compare per event then find the ring cell.
+    ring_offset: np.ndarray  # int64 [n_synapses]
 
 
 class Drive(NamedTuple):

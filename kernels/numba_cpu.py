@@ -148,19 +148,17 @@ def _gather_spikes(spiked, fired):
 
 
 @_jit
-def _propagate(source, slot, syn, ring):
-    """Add one spiking neuron's outgoing weights into the ring at (current slot + delay).
-
-    The slot wraps with a compare instead of ``%``: delays are < n_slots, and an integer
-    division per synaptic event costs more than the rest of the event.
-    """
-    n_slots = ring.shape[0]
+def _propagate(source, base, syn, ring):
+    """Add one spiking neuron's outgoing weights into the flattened ring, ``base`` being the
+    current slot's offset: cell = base + ring_offset, wrapped with a compare (an integer
+    division per synaptic event would cost more than the rest of the event)."""
+    size = ring.shape[0]
     start, stop = syn.indptr[source], syn.indptr[source + 1]
     for k in range(start, stop):
-        s = slot + syn.delay[k]
-        if s >= n_slots:
-            s -= n_slots
-        ring[s, syn.receptor[k], syn.target[k]] += syn.weight[k]
+        cell = base + syn.ring_offset[k]
+        if cell >= size:
+            cell -= size
+        ring[cell] += syn.weight[k]
     return stop - start
 
 
@@ -195,6 +193,7 @@ def run_chunk(first_step, n_steps, dt, state, lif, izh, syn, drive, ring, rec):
     fired = np.empty(n_dynamic, dtype=np.int64)
     buffer = np.empty(n_dynamic)
     counts = rec.counters
+    flat_ring = ring.reshape(ring.size)
     for row in range(n_steps):
         step = first_step + row
         e0, e1 = drive.event_ptr[row], drive.event_ptr[row + 1]
@@ -217,9 +216,10 @@ def run_chunk(first_step, n_steps, dt, state, lif, izh, syn, drive, ring, rec):
                 counts[2], counts[3] = _first_not_finite(state, lo, hi), step
                 return STATUS_NOT_FINITE, row
         n_fired = _gather_spikes(spiked, fired)
+        base = slot * 2 * n_dynamic
         for f in range(n_fired + (e1 - e0)):
             source = fired[f] if f < n_fired else drive.event_id[e0 + f - n_fired]
-            counts[1] += _propagate(source, slot, syn, ring)
+            counts[1] += _propagate(source, base, syn, flat_ring)
             rec.population_counts[row, rec.population_of[source]] += 1
             if rec.spike_record[source]:
                 rec.spike_step[counts[0]] = step

@@ -417,8 +417,9 @@ class _Flattened:
         np.cumsum(np.bincount(pre, minlength=self.n_total), out=indptr[1:])
         if self.n_total >= 2**31 or (d.size and d.max() >= 2**31):
             raise ValueError("network too large: neuron ids and delays must fit in 32 bits")
-        self.syn = L.Synapses(indptr, post[order].astype(np.int32), w[order], d[order].astype(np.int32),
-                              r[order].astype(np.int8))
+        post, d, r = post[order], d[order], r[order]
+        self.syn = L.Synapses(indptr, post.astype(np.int32), w[order], d.astype(np.int32), r.astype(np.int8),
+                              (d * 2 + r) * self.n_dynamic + post)
         self.n_synapses = int(post.size)
         max_delay = int(d.max()) if d.size else 1
         ring_bytes = (max_delay + 1) * 2 * self.n_dynamic * 8
