@@ -12,7 +12,7 @@ Run: ``neurosim run cuba --out results/cuba``
 from __future__ import annotations
 
 import neurosim as ns
-from neurosim.experiments import experiment, write_run_outputs
+from neurosim.experiments import experiment, run_network
 
 W_EXC = 60 * 0.27 / 10  # mV
 W_INH = -20 * 4.5 / 10  # mV
@@ -36,11 +36,8 @@ def cuba(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba", out
          progress: bool | None = None, n: int = 4000, p: float = 0.02, we: float = W_EXC, wi: float = W_INH) -> dict:
     """CUBA benchmark network (Brette et al. 2007): raster PNG + JSON summary."""
     net = build(seed=seed, n=n, p=p, w_exc=we, w_inh=wi)
-    result = net.run(duration, backend=backend, progress=progress)
-    metrics = {"experiment": "cuba", **result.summary()}
-    if out is not None:
-        write_run_outputs(result, out, metrics, title="CUBA network (Brette et al. 2007)")
-    return metrics
+    return run_network("cuba", net, duration=duration, backend=backend, progress=progress, out=out,
+                       title="CUBA network (Brette et al. 2007)")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ Run: ``neurosim run izhikevich-2003 --out results/izhikevich-2003``
 from __future__ import annotations
 
 import neurosim as ns
-from neurosim.experiments import experiment, write_run_outputs
+from neurosim.experiments import experiment, run_network
 
 
 def build(seed: int = 1, n_exc: int = 800, n_inh: int = 200, dt: float = 1.0) -> ns.Network:
@@ -34,11 +34,8 @@ def izhikevich_2003(*, duration: float = 1000.0, seed: int = 1, backend: str = "
                     progress: bool | None = None, n_exc: int = 800, n_inh: int = 200) -> dict:
     """Izhikevich (2003) 1000-neuron network: raster PNG + JSON summary (rates, spikes, wall time)."""
     net = build(seed=seed, n_exc=n_exc, n_inh=n_inh)
-    result = net.run(duration, backend=backend, progress=progress)
-    metrics = {"experiment": "izhikevich-2003", **result.summary()}
-    if out is not None:
-        write_run_outputs(result, out, metrics, title="Izhikevich (2003) network")
-    return metrics
+    return run_network("izhikevich-2003", net, duration=duration, backend=backend, progress=progress, out=out,
+                       title="Izhikevich (2003) network")
 
 
 if __name__ == "__main__":

@@ -111,3 +111,13 @@ def write_run_outputs(result, out, metrics: dict, title: str = "", save_result: 
         files["result"] = result.save(os.path.join(out, "result.npz"))
     write_json(files["summary"], dict(metrics, files=files))
     return files
+
+
+def run_network(name: str, net, *, duration: float, backend: str, progress, out, title: str = "") -> dict:
+    """Run ``net`` for ``duration`` ms and return the metrics of experiment ``name`` (its
+    result's summary); with ``out``, also write the standard outputs there."""
+    result = net.run(duration, backend=backend, progress=progress)
+    metrics = {"experiment": name, **result.summary()}
+    if out is not None:
+        write_run_outputs(result, out, metrics, title=title)
+    return metrics
