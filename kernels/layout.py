@@ -9,7 +9,10 @@ Conventions (all arrays are indexed by global neuron id unless said otherwise):
 
 * times are integer steps; one step is ``dt`` milliseconds;
 * a spike emitted at step ``t`` through a synapse with delay ``d`` (``d >= 1`` steps) is
-  added to the target's synaptic current at the start of step ``t + d``;
+  added to the target's synaptic current at the start of step ``t + d``. Synapses with the
+  minimum delay (one step) add their weight straight into the current after step ``t``'s
+  update (as Brian2's ``on_pre``); longer delays go through the ring buffer, whose slot is
+  added at the start of step ``t + d``. Additions happen in spike order, then CSR order;
 * receptor 0 is the excitatory current ``i_exc``, receptor 1 the inhibitory ``i_inh``.
 """
 
@@ -35,6 +38,7 @@ class NeuronState(NamedTuple):
     u: np.ndarray  # Izhikevich recovery variable (0 for LIF neurons)
     i_exc: np.ndarray  # excitatory synaptic current, mV (LIF: R*I) or model units
     i_inh: np.ndarray  # inhibitory synaptic current
+    currents: np.ndarray  # [2, n_dynamic]: i_exc and i_inh are its rows (views)
     # LIF refractoriness, as a step number (float64, exact for any practical run): v is
     # integrated at step t only if t > refractory_until, and may spike only if t >= it.
     # A spike at step s sets it to s + refractory_steps (Brian2's semantics). Starts at -1.
@@ -55,6 +59,8 @@ class LIFParams(NamedTuple):
     gain_ext: np.ndarray  # 1 - decay_m: contribution of a current held constant over the step
     refractory_steps: np.ndarray  # float64 whole steps
     uniform: np.ndarray  # bool [n_pops]: all coefficients constant within the population
+    external: np.ndarray  # bool [n_pops]: receives an external current (else 0 is used)
+    delayed_input: np.ndarray  # bool [n_pops]: receives ring-buffer input (else none is read)
 
 
 class IzhikevichParams(NamedTuple):
@@ -71,7 +77,7 @@ class IzhikevichParams(NamedTuple):
 
 
 class Synapses(NamedTuple):
-    """All projections merged into one CSR matrix over global ids (rows = sources)."""
+    """Synapses in one CSR matrix over global ids (rows = sources)."""
 
     # Small integer types: propagation streams these arrays, 17 bytes per synapse instead of 32.
     indptr: np.ndarray  # int64 [n_total + 1]
@@ -79,10 +85,18 @@ class Synapses(NamedTuple):
     weight: np.ndarray  # float64 [n_synapses]
     delay: np.ndarray  # int32 [n_synapses], steps, >= 1
     receptor: np.ndarray  # int8 [n_synapses], 0 = exc, 1 = inh
-    # Derived, for the compiled kernels: position of the synapse's target in the flattened
-    # ring relative to the current slot, (delay * 2 + receptor) * n_dynamic + target. One add
-    # and one compare per event then find the ring cell.
-    ring_offset: np.ndarray  # int64 [n_synapses]
+    # Derived, for the compiled kernels: where the weight goes, as a flat index. Immediate
+    # synapses: receptor * n_dynamic + target into ``NeuronState.currents``. Delayed ones:
+    # (delay * 2 + receptor) * n_dynamic + target into the ring, relative to the current slot
+    # (one add and one compare per event then find the cell).
+    cell: np.ndarray  # int64 [n_synapses]
+
+
+class Connectivity(NamedTuple):
+    """All projections merged: one-step synapses apart from the longer-delayed ones."""
+
+    immediate: Synapses  # delay == 1 step
+    delayed: Synapses  # delay >= 2 steps
 
 
 class Drive(NamedTuple):

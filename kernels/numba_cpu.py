@@ -39,6 +39,22 @@ def _at_overload(x, i):
     return lambda x, i: x
 
 
+def _clear(x, i):  # pragma: no cover - replaced by the overload inside compiled code
+    pass
+
+
+@overload(_clear, inline="always")
+def _clear_overload(x, i):
+    """x[i] = 0 for an array; nothing for a scalar (a population without ring input)."""
+    if isinstance(x, types.Array):
+
+        def clear(x, i):
+            x[i] = 0.0
+
+        return clear
+    return lambda x, i: None
+
+
 @_jit
 def _lif_loop(v, i_exc, i_inh, until, arrive_exc, arrive_inh, ext, spiked, step,
               v_rest, decay_m, gain_exc, gain_inh, gain_ext, v_threshold, v_reset, refractory_steps,
@@ -49,14 +65,14 @@ def _lif_loop(v, i_exc, i_inh, until, arrive_exc, arrive_inh, ext, spiked, step,
     index defeats LLVM's bounds analysis (negative-index wrap-around) and vectorisation."""
     n_bad = 0
     for i in range(v.shape[0]):
-        r, vi, x = until[i], v[i], ext[i]
-        ie = i_exc[i] + arrive_exc[i]
-        ii = i_inh[i] + arrive_inh[i]
+        r, vi, x = until[i], v[i], _at(ext, i)
+        ie = i_exc[i] + _at(arrive_exc, i)
+        ii = i_inh[i] + _at(arrive_inh, i)
         vr = _at(v_rest, i)
         th, reset, ref = _at(v_threshold, i), _at(v_reset, i), _at(refractory_steps, i)
         de, di = _at(decay_exc, i), _at(decay_inh, i)
-        arrive_exc[i] = 0.0
-        arrive_inh[i] = 0.0
+        _clear(arrive_exc, i)
+        _clear(arrive_inh, i)
         v_new = vr + (vi - vr) * _at(decay_m, i) + ie * _at(gain_exc, i) + ii * _at(gain_inh, i) + x * _at(gain_ext, i)
         vi = v_new if step > r else vi
         n_bad += not (abs(vi) < np.inf)
@@ -72,15 +88,29 @@ def _lif_loop(v, i_exc, i_inh, until, arrive_exc, arrive_inh, ext, spiked, step,
 
 @_jit
 def _lif_update(state, p, j, decay_exc, decay_inh, arrive_exc, arrive_inh, ext, spiked, step):
-    """LIF population j: coefficients as scalars when uniform, else as arrays."""
+    """LIF population j. Arrays the population does not need become the scalar 0 (no ring
+    input, no external current), so the loop streams fewer arrays: it is memory-bound."""
+    lo, hi = p.lo[j], p.hi[j]
+    if p.delayed_input[j]:
+        if p.external[j]:
+            return _lif_population(state, p, j, decay_exc, decay_inh, arrive_exc[lo:hi], arrive_inh[lo:hi], ext[lo:hi], spiked, step)
+        return _lif_population(state, p, j, decay_exc, decay_inh, arrive_exc[lo:hi], arrive_inh[lo:hi], 0.0, spiked, step)
+    if p.external[j]:
+        return _lif_population(state, p, j, decay_exc, decay_inh, 0.0, 0.0, ext[lo:hi], spiked, step)
+    return _lif_population(state, p, j, decay_exc, decay_inh, 0.0, 0.0, 0.0, spiked, step)
+
+
+@_jit
+def _lif_population(state, p, j, decay_exc, decay_inh, arrive_exc, arrive_inh, ext, spiked, step):
+    """Coefficients as scalars when the population is uniform (lets LLVM vectorise), else arrays."""
     lo, hi = p.lo[j], p.hi[j]
     if p.uniform[j]:
         return _lif_loop(state.v[lo:hi], state.i_exc[lo:hi], state.i_inh[lo:hi], state.refractory_until[lo:hi],
-                         arrive_exc[lo:hi], arrive_inh[lo:hi], ext[lo:hi], spiked[lo:hi], step,
+                         arrive_exc, arrive_inh, ext, spiked[lo:hi], step,
                          p.v_rest[lo], p.decay_m[lo], p.gain_exc[lo], p.gain_inh[lo], p.gain_ext[lo],
                          p.v_threshold[lo], p.v_reset[lo], p.refractory_steps[lo], decay_exc[lo], decay_inh[lo])
     return _lif_loop(state.v[lo:hi], state.i_exc[lo:hi], state.i_inh[lo:hi], state.refractory_until[lo:hi],
-                     arrive_exc[lo:hi], arrive_inh[lo:hi], ext[lo:hi], spiked[lo:hi], step,
+                     arrive_exc, arrive_inh, ext, spiked[lo:hi], step,
                      p.v_rest[lo:hi], p.decay_m[lo:hi], p.gain_exc[lo:hi], p.gain_inh[lo:hi], p.gain_ext[lo:hi],
                      p.v_threshold[lo:hi], p.v_reset[lo:hi], p.refractory_steps[lo:hi], decay_exc[lo:hi],
                      decay_inh[lo:hi])
@@ -148,22 +178,24 @@ def _gather_spikes(spiked, fired):
 
 
 @_jit
-def _propagate(source, base, syn, ring):
-    """Add one spiking neuron's outgoing weights into the flattened ring, ``base`` being the
-    current slot's offset: cell = base + ring_offset, wrapped with a compare (an integer
-    division per synaptic event would cost more than the rest of the event)."""
-    size = ring.shape[0]
+def _propagate(source, syn, target, base):
+    """Add one spiking neuron's outgoing weights into ``target`` (flat) at ``base + cell``,
+    wrapping around its end with a compare: an integer division per synaptic event would
+    cost more than the rest of the event. Immediate synapses use base 0 (no wrap)."""
+    size = target.shape[0]
     start, stop = syn.indptr[source], syn.indptr[source + 1]
     for k in range(start, stop):
-        cell = base + syn.ring_offset[k]
+        cell = base + syn.cell[k]
         if cell >= size:
             cell -= size
-        ring[cell] += syn.weight[k]
+        target[cell] += syn.weight[k]
     return stop - start
 
 
 @_jit
-def _record_state(state, rec, step):
+def _record_state(state, rec, step, ring, slot):
+    """Sample the monitored variables at the start of ``step``. The ring input due now is
+    added in the neuron loop that follows; a sampled current includes it (same sum)."""
     for col in range(rec.state_variable.shape[0]):
         if step % rec.state_stride[col] == 0:
             var, i = rec.state_variable[col], rec.state_neuron[col]
@@ -172,15 +204,15 @@ def _record_state(state, rec, step):
             elif var == 1:
                 value = state.u[i]
             elif var == 2:
-                value = state.i_exc[i]
+                value = state.i_exc[i] + ring[slot, 0, i]
             else:
-                value = state.i_inh[i]
+                value = state.i_inh[i] + ring[slot, 1, i]
             rec.state_values[rec.state_position[col]] = value
             rec.state_position[col] += 1
 
 
 @_jit
-def run_chunk(first_step, n_steps, dt, state, lif, izh, syn, drive, ring, rec):
+def run_chunk(first_step, n_steps, dt, state, lif, izh, conn, drive, ring, rec):
     """Numba twin of ``reference.run_chunk``: same arguments, same results."""
     n_dynamic = state.v.shape[0]
     n_slots = ring.shape[0]
@@ -194,13 +226,14 @@ def run_chunk(first_step, n_steps, dt, state, lif, izh, syn, drive, ring, rec):
     buffer = np.empty(n_dynamic)
     counts = rec.counters
     flat_ring = ring.reshape(ring.size)
+    flat_currents = state.currents.reshape(state.currents.size)
     for row in range(n_steps):
         step = first_step + row
         e0, e1 = drive.event_ptr[row], drive.event_ptr[row + 1]
         if counts[0] + n_recordable + (e1 - e0) > capacity:
             return STATUS_SPIKE_BUFFER_FULL, row
-        _record_state(state, rec, step)
         slot = step % n_slots
+        _record_state(state, rec, step, ring, slot)
         arrive_exc, arrive_inh = ring[slot, 0], ring[slot, 1]
         ext = _external_current(drive, row, buffer)
         for j in range(lif.lo.shape[0]):
@@ -219,7 +252,8 @@ def run_chunk(first_step, n_steps, dt, state, lif, izh, syn, drive, ring, rec):
         base = slot * 2 * n_dynamic
         for f in range(n_fired + (e1 - e0)):
             source = fired[f] if f < n_fired else drive.event_id[e0 + f - n_fired]
-            counts[1] += _propagate(source, base, syn, flat_ring)
+            counts[1] += _propagate(source, conn.immediate, flat_currents, 0)
+            counts[1] += _propagate(source, conn.delayed, flat_ring, base)
             rec.population_counts[row, rec.population_of[source]] += 1
             if rec.spike_record[source]:
                 rec.spike_step[counts[0]] = step

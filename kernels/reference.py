@@ -19,6 +19,7 @@ from .layout import (
     NeuronState,
     Recorders,
     Synapses,
+    Connectivity,
 )
 
 
@@ -86,22 +87,31 @@ def decay_currents(state: NeuronState, drive: Drive) -> None:
     state.i_inh[:] = state.i_inh * drive.decay_inh
 
 
-def propagate_spikes_csr(spikes: np.ndarray, step: int, syn: Synapses, ring: np.ndarray) -> int:
-    """Add each spiking neuron's outgoing weights into the ring buffer at ``step + delay``.
+def _synapses_of(spikes: np.ndarray, syn: Synapses) -> np.ndarray:
+    """Synapse indices of the spiking rows, in spike order then CSR order (the summation order)."""
+    starts, stops = syn.indptr[spikes], syn.indptr[spikes + 1]
+    lengths = stops - starts
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return np.arange(lengths.sum()) + offsets
+
+
+def propagate_spikes_csr(spikes: np.ndarray, step: int, conn: Connectivity, state: NeuronState, ring: np.ndarray) -> int:
+    """Deliver the spikes of ``step``: one-step synapses add their weight straight into the
+    target currents, longer delays into the ring buffer slot of ``step + delay``.
 
     Only the CSR rows of ``spikes`` are touched: work is proportional to spikes x fan-out.
     Returns the number of synaptic events delivered.
     """
     if spikes.size == 0:
         return 0
-    starts, stops = syn.indptr[spikes], syn.indptr[spikes + 1]
-    lengths = stops - starts
-    # Synapse indices of all spiking rows, in spike order then CSR order (the summation order).
-    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-    k = np.arange(lengths.sum()) + offsets
-    slots = (step + syn.delay[k]) % ring.shape[0]
-    np.add.at(ring, (slots, syn.receptor[k], syn.target[k]), syn.weight[k])
-    return int(k.size)
+    now = conn.immediate
+    k = _synapses_of(spikes, now)
+    np.add.at(state.currents, (now.receptor[k], now.target[k]), now.weight[k])
+    later = conn.delayed
+    k2 = _synapses_of(spikes, later)
+    slots = (step + later.delay[k2]) % ring.shape[0]
+    np.add.at(ring, (slots, later.receptor[k2], later.target[k2]), later.weight[k2])
+    return int(k.size + k2.size)
 
 
 def run_chunk(
@@ -111,7 +121,7 @@ def run_chunk(
     state: NeuronState,
     lif: LIFParams,
     izh: IzhikevichParams,
-    syn: Synapses,
+    conn: Connectivity,
     drive: Drive,
     ring: np.ndarray,
     rec: Recorders,
@@ -126,22 +136,23 @@ def run_chunk(
     capacity = rec.spike_step.size
     state_vars = (state.v, state.u, state.i_exc, state.i_inh)
     with np.errstate(over="ignore", invalid="ignore"):  # blow-ups are detected and reported below
-        return _run_steps(first_step, n_steps, dt, state, lif, izh, syn, drive, ring, rec, n_recordable, capacity, state_vars)
+        return _run_steps(first_step, n_steps, dt, state, lif, izh, conn, drive, ring, rec, n_recordable, capacity, state_vars)
 
 
-def _run_steps(first_step, n_steps, dt, state, lif, izh, syn, drive, ring, rec, n_recordable, capacity, state_vars):
+def _run_steps(first_step, n_steps, dt, state, lif, izh, conn, drive, ring, rec, n_recordable, capacity, state_vars):
     for row in range(n_steps):
         step = first_step + row
         events = drive.event_id[drive.event_ptr[row] : drive.event_ptr[row + 1]]
         if rec.counters[0] + n_recordable + events.size > capacity:
             return STATUS_SPIKE_BUFFER_FULL, row
-        # State monitors sample the state at the start of the step (time step * dt).
+        deliver_arrivals(state, ring, step)
+        # State monitors sample the state at the start of the step (time step * dt), with
+        # every input due at this step delivered (as Brian2's monitors see it).
         for col in range(rec.state_variable.size):
             if step % rec.state_stride[col] == 0:
                 value = state_vars[rec.state_variable[col]][rec.state_neuron[col]]
                 rec.state_values[rec.state_position[col]] = value
                 rec.state_position[col] += 1
-        deliver_arrivals(state, ring, step)
         i_ext = external_current(drive, row)
         fired = []
         for j in range(lif.lo.size):
@@ -156,7 +167,7 @@ def _run_steps(first_step, n_steps, dt, state, lif, izh, syn, drive, ring, rec, 
         # Dynamic neurons in id order (populations are laid out LIF first, then Izhikevich),
         # then source events in their given order: this is the summation order of the ring.
         spikes = np.concatenate(fired + [events]).astype(np.int64, copy=False)
-        rec.counters[1] += propagate_spikes_csr(spikes, step, syn, ring)
+        rec.counters[1] += propagate_spikes_csr(spikes, step, conn, state, ring)
         np.add.at(rec.population_counts[row], rec.population_of[spikes], 1)
         recorded = spikes[rec.spike_record[spikes]]
         n0 = rec.counters[0]

@@ -383,9 +383,14 @@ class _Flattened:
                     izh[k][s] = getattr(m, k)
                 u[s] = m.b * m.v_init
         rng = lambda r: (np.array([a for a, _ in r], np.int64), np.array([b for _, b in r], np.int64))  # noqa: E731
-        self.state = L.NeuronState(v, u, zeros(), zeros(), np.full(nd, -1.0))
+        currents = np.zeros((2, nd))
+        self.state = L.NeuronState(v, u, currents[0], currents[1], currents, np.full(nd, -1.0))
         uniform = np.array([all(np.all(a[lo:hi] == a[lo]) for a in lif.values()) for lo, hi in lif_ranges], dtype=bool)
-        self.lif = L.LIFParams(*rng(lif_ranges), **lif, uniform=uniform)
+        self._build_synapses(net)
+        external = [bool(np.any(i_mean[lo:hi] != 0) or np.any(noise_std[lo:hi] > 0)) for lo, hi in lif_ranges]
+        delayed = [bool(np.any(self.delayed_input[lo:hi])) for lo, hi in lif_ranges]
+        self.lif = L.LIFParams(*rng(lif_ranges), **lif, uniform=uniform, external=np.array(external, bool),
+                               delayed_input=np.array(delayed, bool))
         self.izh = L.IzhikevichParams(*rng(izh_ranges), np.array(substeps, np.int64), **izh)
         self.decay_exc, self.decay_inh, self.i_mean = decay_exc, decay_inh, i_mean
         self.noise_ids = np.flatnonzero(noise_std > 0)
@@ -400,7 +405,6 @@ class _Flattened:
         self.population_of = np.empty(self.n_total, dtype=np.int64)
         for p in order:
             self.population_of[self.offset[p.name] : self.offset[p.name] + len(p)] = p.index
-        self._build_synapses(net)
 
     def _build_synapses(self, net: Network) -> None:
         pre, post, w, d, r = [], [], [], [], []
@@ -412,15 +416,17 @@ class _Flattened:
             r.append(np.full(proj.n_synapses, proj.receptor, dtype=np.int64))
         cat = lambda xs, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)  # noqa: E731
         pre, post, w, d, r = cat(pre, np.int64), cat(post, np.int64), cat(w, np.float64), cat(d, np.int64), cat(r, np.int64)
-        order = np.argsort(pre, kind="stable")
-        indptr = np.zeros(self.n_total + 1, dtype=np.int64)
-        np.cumsum(np.bincount(pre, minlength=self.n_total), out=indptr[1:])
         if self.n_total >= 2**31 or (d.size and d.max() >= 2**31):
             raise ValueError("network too large: neuron ids and delays must fit in 32 bits")
-        post, d, r = post[order], d[order], r[order]
-        self.syn = L.Synapses(indptr, post.astype(np.int32), w[order], d.astype(np.int32), r.astype(np.int8),
-                              (d * 2 + r) * self.n_dynamic + post)
+        now = d == 1
+        self.conn = L.Connectivity(self._csr(pre[now], post[now], w[now], d[now], r[now], r[now] * self.n_dynamic),
+                                   self._csr(pre[~now], post[~now], w[~now], d[~now], r[~now],
+                                             (d[~now] * 2 + r[~now]) * self.n_dynamic))
         self.n_synapses = int(post.size)
+        # which populations receive delayed (ring) input: the others never read the ring
+        gets_ring = np.zeros(self.n_dynamic, dtype=bool)
+        gets_ring[post[~now]] = True
+        self.delayed_input = gets_ring
         max_delay = int(d.max()) if d.size else 1
         ring_bytes = (max_delay + 1) * 2 * self.n_dynamic * 8
         if net.max_delay is None and ring_bytes > RING_BUDGET_BYTES:
@@ -428,6 +434,15 @@ class _Flattened:
                              f"{ring_bytes / 2**30:.1f} GiB delay buffer for {self.n_dynamic} neurons; shorten it, "
                              "or pass Network(max_delay=...) to accept the memory")
         self.ring = np.zeros((max_delay + 1, 2, self.n_dynamic))
+
+    def _csr(self, pre, post, w, d, r, cell_base) -> L.Synapses:
+        """CSR over global source ids; within a row, synapses keep projection then creation order."""
+        order = np.argsort(pre, kind="stable")
+        indptr = np.zeros(self.n_total + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pre, minlength=self.n_total), out=indptr[1:])
+        post, cell = post[order], cell_base[order] + post[order]
+        return L.Synapses(indptr, post.astype(np.int32), w[order], d[order].astype(np.int32),
+                          r[order].astype(np.int8), cell)
 
     def drive(self, first_step: int, k: int) -> L.Drive:
         """Noise and source spikes of steps first_step .. first_step + k - 1."""
@@ -521,7 +536,7 @@ class _Recording:
             sub = drive._replace(noise=drive.noise[done:], event_ptr=drive.event_ptr[done:])
             rec = L.Recorders(self.spike_record, self.spike_step, self.spike_id, sim.population_of, counts[done:],
                               self.col_var, self.col_neuron, stride, position, values, self.counters)
-            status, n = run_chunk(first_step + done, k - done, sim.net.dt, sim.state, sim.lif, sim.izh, sim.syn, sub, sim.ring, rec)
+            status, n = run_chunk(first_step + done, k - done, sim.net.dt, sim.state, sim.lif, sim.izh, sim.conn, sub, sim.ring, rec)
             done += int(n)
             if status != L.STATUS_SPIKE_BUFFER_FULL:
                 break

@@ -36,7 +36,7 @@ def test_lif_synaptic_current_decays_exponentially():
     net.monitor_state(tgt, "i_exc")
     values = net.run(10.0, progress=False).states["t.i_exc"].values[:, 0]
     start = np.flatnonzero(values)[0]
-    expected = 2.0 * np.exp(-dt / tau_exc) ** np.arange(1, 20)
+    expected = 2.0 * np.exp(-dt / tau_exc) ** np.arange(0, 19)
     np.testing.assert_allclose(values[start : start + 19], expected, rtol=1e-12)
 
 
