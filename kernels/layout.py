@@ -40,8 +40,9 @@ class NeuronState(NamedTuple):
     i_inh: np.ndarray  # inhibitory synaptic current
     currents: np.ndarray  # [2, n_dynamic]: i_exc and i_inh are its rows (views)
     # LIF refractoriness, as a step number (float64, exact for any practical run): v is
-    # integrated at step t only if t > refractory_until, and may spike only if t >= it.
-    # A spike at step s sets it to s + refractory_steps (Brian2's semantics). Starts at -1.
+    # integrated, and may spike, at step t only if t >= refractory_until. A spike at step s
+    # sets it to s + refractory_steps, so v stays frozen for refractory_steps - 1 updates
+    # (Brian2's semantics: not refractory once t - lastspike >= refractory). Starts at -1.
     refractory_until: np.ndarray
 
 

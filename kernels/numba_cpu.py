@@ -74,7 +74,7 @@ def _lif_loop(v, i_exc, i_inh, until, arrive_exc, arrive_inh, ext, spiked, step,
         _clear(arrive_exc, i)
         _clear(arrive_inh, i)
         v_new = vr + (vi - vr) * _at(decay_m, i) + ie * _at(gain_exc, i) + ii * _at(gain_inh, i) + x * _at(gain_ext, i)
-        vi = v_new if step > r else vi
+        vi = v_new if step >= r else vi
         n_bad += not (abs(vi) < np.inf)
         threshold = th if step >= r else np.inf  # refractory neurons cannot spike
         fire = vi > threshold

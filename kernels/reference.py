@@ -52,7 +52,7 @@ def lif_update(state: NeuronState, p: LIFParams, i_ext: np.ndarray, lo: int, hi:
     s = slice(lo, hi)
     v, ie, ii, until = state.v[s], state.i_exc[s], state.i_inh[s], state.refractory_until[s]
     v_new = p.v_rest[s] + (v - p.v_rest[s]) * p.decay_m[s] + ie * p.gain_exc[s] + ii * p.gain_inh[s] + i_ext[s] * p.gain_ext[s]
-    v[:] = np.where(step > until, v_new, v)
+    v[:] = np.where(step >= until, v_new, v)
     spiked = (v > p.v_threshold[s]) & (step >= until)
     v[spiked] = p.v_reset[s][spiked]
     until[spiked] = step + p.refractory_steps[s][spiked]

@@ -67,7 +67,7 @@ class LIF(Model):
     n : number of neurons.
     tau_m : membrane time constant, ms (> 0).
     v_rest, v_threshold, v_reset : resting, threshold and reset potentials, mV.
-    t_ref : refractory period, ms (>= 0; rounded to whole steps).
+    t_ref : refractory period, ms (>= 0; whole steps, rounded down like Brian2).
     tau_exc, tau_inh : decay time constants of the excitatory / inhibitory currents, ms (> 0).
     v_init : initial membrane potential, mV (scalar, array or distribution).
     """

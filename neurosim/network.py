@@ -375,7 +375,8 @@ class _Flattened:
                 lif["gain_ext"][s] = 1.0 - dm
                 for k in ("v_rest", "v_threshold", "v_reset"):
                     lif[k][s] = getattr(m, k)
-                lif["refractory_steps"][s] = np.rint(m.t_ref / dt)
+                # whole steps, rounded down as Brian2 does (with its tolerance for t_ref = k * dt)
+                lif["refractory_steps"][s] = np.floor(m.t_ref / dt + 1e-3)
             else:
                 izh_ranges.append((s.start, s.stop))
                 substeps.append(m.substeps_for(dt))
