@@ -55,6 +55,31 @@ def _clear_overload(x, i):
     return lambda x, i: None
 
 
+def _plus(a, x, i):  # pragma: no cover - replaced by the overload inside compiled code
+    pass
+
+
+@overload(_plus, inline="always")
+def _plus_overload(a, x, i):
+    """a + x[i] for an array x; a for a scalar x, which stands for "no such input". The
+    reference adds 0.0 there, which changes nothing but the sign of a zero (-0.0 == 0.0)."""
+    if isinstance(x, types.Array):
+        return lambda a, x, i: a + x[i]
+    return lambda a, x, i: a
+
+
+def _plus_scaled(a, x, g, i):  # pragma: no cover - replaced by the overload inside compiled code
+    pass
+
+
+@overload(_plus_scaled, inline="always")
+def _plus_scaled_overload(a, x, g, i):
+    """a + x[i] * g for an array x; a for a scalar x ("no such input", as in _plus)."""
+    if isinstance(x, types.Array):
+        return lambda a, x, g, i: a + x[i] * g
+    return lambda a, x, g, i: a
+
+
 @_jit
 def _lif_loop(v, i_exc, i_inh, until, arrive_exc, arrive_inh, ext, spiked, step,
               v_rest, decay_m, gain_exc, gain_inh, gain_ext, v_threshold, v_reset, refractory_steps,
@@ -63,19 +88,20 @@ def _lif_loop(v, i_exc, i_inh, until, arrive_exc, arrive_inh, ext, spiked, step,
     reference.lif_update), with the arrival of ring input and the decay of the currents fused
     in. Returns the number of non-finite v. Indices start at 0: a loop from a run-time start
     index defeats LLVM's bounds analysis (negative-index wrap-around) and vectorisation."""
-    n_bad = 0
+    n_bad = 0  # an integer reduction: a float one cannot be vectorised without fast-math
     for i in range(v.shape[0]):
-        r, vi, x = until[i], v[i], _at(ext, i)
-        ie = i_exc[i] + _at(arrive_exc, i)
-        ii = i_inh[i] + _at(arrive_inh, i)
+        r, vi = until[i], v[i]
+        ie = _plus(i_exc[i], arrive_exc, i)
+        ii = _plus(i_inh[i], arrive_inh, i)
         vr = _at(v_rest, i)
         th, reset, ref = _at(v_threshold, i), _at(v_reset, i), _at(refractory_steps, i)
         de, di = _at(decay_exc, i), _at(decay_inh, i)
         _clear(arrive_exc, i)
         _clear(arrive_inh, i)
-        v_new = vr + (vi - vr) * _at(decay_m, i) + ie * _at(gain_exc, i) + ii * _at(gain_inh, i) + x * _at(gain_ext, i)
+        v_new = vr + (vi - vr) * _at(decay_m, i) + ie * _at(gain_exc, i) + ii * _at(gain_inh, i)
+        v_new = _plus_scaled(v_new, ext, _at(gain_ext, i), i)
         vi = v_new if step >= r else vi
-        n_bad += not (abs(vi) < np.inf)
+        n_bad += not (vi - vi == 0.0)  # x - x is NaN for inf and NaN, else 0
         threshold = th if step >= r else np.inf  # refractory neurons cannot spike
         fire = vi > threshold
         v[i] = reset if fire else vi
