@@ -25,6 +25,9 @@ from numba.extending import overload
 from .layout import STATUS_DONE, STATUS_NOT_FINITE, STATUS_SPIKE_BUFFER_FULL
 
 _jit = numba.njit(cache=True, nogil=True)
+# Helpers called every step that take named tuples: inlined into the caller, because a
+# compiled call passes each tuple by value (a copy of every array's descriptor).
+_inline = numba.njit(cache=True, nogil=True, inline="always")
 
 
 def _at(x, i):  # pragma: no cover - replaced by the overload inside compiled code
@@ -112,7 +115,7 @@ def _lif_loop(v, i_exc, i_inh, until, arrive_exc, arrive_inh, ext, spiked, step,
     return n_bad
 
 
-@_jit
+@_inline
 def _lif_update(state, p, j, decay_exc, decay_inh, arrive_exc, arrive_inh, ext, spiked, step):
     """LIF population j. Arrays the population does not need become the scalar 0 (no ring
     input, no external current), so the loop streams fewer arrays: it is memory-bound."""
@@ -126,7 +129,7 @@ def _lif_update(state, p, j, decay_exc, decay_inh, arrive_exc, arrive_inh, ext, 
     return _lif_population(state, p, j, decay_exc, decay_inh, 0.0, 0.0, 0.0, spiked, step)
 
 
-@_jit
+@_inline
 def _lif_population(state, p, j, decay_exc, decay_inh, arrive_exc, arrive_inh, ext, spiked, step):
     """Coefficients as scalars when the population is uniform (lets LLVM vectorise), else arrays."""
     lo, hi = p.lo[j], p.hi[j]
@@ -169,7 +172,7 @@ def _izhikevich_loop(v, u, i_exc, i_inh, arrive_exc, arrive_inh, ext, spiked, su
     return n_bad
 
 
-@_jit
+@_inline
 def _external_current(drive, row, buffer):
     """Constant current, plus this step's noise where there is any (see reference)."""
     if drive.noise_id.shape[0] == 0:
@@ -203,7 +206,7 @@ def _gather_spikes(spiked, fired):
     return n
 
 
-@_jit
+@_inline
 def _propagate(source, syn, target, base):
     """Add one spiking neuron's outgoing weights into ``target`` (flat) at ``base + cell``,
     wrapping around its end with a compare: an integer division per synaptic event would
@@ -218,7 +221,7 @@ def _propagate(source, syn, target, base):
     return stop - start
 
 
-@_jit
+@_inline
 def _record_state(state, rec, step, ring, slot):
     """Sample the monitored variables at the start of ``step``. The ring input due now is
     added in the neuron loop that follows; a sampled current includes it (same sum)."""
