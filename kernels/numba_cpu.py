@@ -117,15 +117,12 @@ def _lif_loop(v, i_exc, i_inh, until, arrive_exc, arrive_inh, ext, spiked, step,
 
 @_inline
 def _lif_update(state, p, j, decay_exc, decay_inh, arrive_exc, arrive_inh, ext, spiked, step):
-    """LIF population j. Arrays the population does not need become the scalar 0 (no ring
-    input, no external current), so the loop streams fewer arrays: it is memory-bound."""
+    """LIF population j. A population with neither ring input nor external current gets the
+    scalar 0 for both (three arrays fewer to stream: ~30 % faster); any other gets arrays
+    (ring slots with no input are zeros). Two variants only, to keep compile time down."""
     lo, hi = p.lo[j], p.hi[j]
-    if p.delayed_input[j]:
-        if p.external[j]:
-            return _lif_population(state, p, j, decay_exc, decay_inh, arrive_exc[lo:hi], arrive_inh[lo:hi], ext[lo:hi], spiked, step)
-        return _lif_population(state, p, j, decay_exc, decay_inh, arrive_exc[lo:hi], arrive_inh[lo:hi], 0.0, spiked, step)
-    if p.external[j]:
-        return _lif_population(state, p, j, decay_exc, decay_inh, 0.0, 0.0, ext[lo:hi], spiked, step)
+    if p.delayed_input[j] or p.external[j]:
+        return _lif_population(state, p, j, decay_exc, decay_inh, arrive_exc[lo:hi], arrive_inh[lo:hi], ext[lo:hi], spiked, step)
     return _lif_population(state, p, j, decay_exc, decay_inh, 0.0, 0.0, 0.0, spiked, step)
 
 
