@@ -5,14 +5,19 @@ same floating-point operations in the same order as ``reference.py``, so spike t
 bit-identical to the numpy backend. Compiled functions are cached on disk (``cache=True``)
 so only the very first run on a machine pays the compile time.
 
-Speed notes (measured on a 2-core AVX2 machine, CUBA network):
+Speed notes (measured on a 2-core AVX2 machine, CUBA network; see benchmarks/RESULTS.md):
 * the LIF loop is written branch-free (selects, refractoriness as a step number) with every
-  value loaded up front, so LLVM can vectorise it; for a population whose coefficients are
-  all equal, the coefficients are passed as scalars (``_at`` below specialises the same
-  loop for scalars and arrays), which keeps the number of arrays low enough for LLVM's
-  run-time alias checks and makes the loop SIMD;
-* helpers that take a named tuple are called once per step, never per neuron: a per-neuron
-  call passes the tuple by value and was measured 10x slower.
+  value loaded up front, so LLVM vectorises it (4 doubles per AVX2 instruction);
+* it runs from index 0 over population-sliced arrays: a loop from a run-time start index
+  defeated LLVM's bounds analysis (negative-index wrap-around) and ran 4x slower;
+* coefficients of a uniform population are passed as scalars and absent inputs (no ring
+  input, no external current) as a scalar 0 -- ``_at``/``_plus`` specialise one loop source
+  for arrays and scalars -- which keeps the number of arrays under LLVM's run-time alias
+  check budget (~30 % faster when inputs are absent);
+* helpers that take a named tuple are inlined or called once per step, never per neuron: a
+  per-neuron call passes the tuple by value and was measured 10x slower;
+* synaptic events find their target cell with one add and one compare (no division).
+The first compilation takes 10-20 s of CPU; later runs load the cache in well under a second.
 """
 
 from __future__ import annotations
