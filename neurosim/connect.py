@@ -49,16 +49,25 @@ class random(Rule):  # noqa: N801 - reads as ns.connect.random(p)
             raise ValueError(f"p must be a probability in [0, 1], got {p}")
 
     def pairs(self, n_pre, n_post, rng, allow_self):
-        # Draw the number of connections per source, then distinct targets: O(synapses),
-        # not O(n_pre * n_post) like a dense Bernoulli mask.
-        counts = rng.binomial(n_post, self.p, n_pre)
-        pre = np.repeat(np.arange(n_pre, dtype=np.int64), counts)
-        post = np.empty(pre.size, dtype=np.int64)
-        pos = 0
-        for i, k in enumerate(counts):
-            post[pos : pos + k] = np.sort(rng.choice(n_post, size=k, replace=False))
-            pos += k
-        return _drop_self(pre, post, allow_self)
+        # Bernoulli(p) for every pair, drawn as geometric gaps between successive connected
+        # pairs in the flattened (source, target) index space: O(synapses) work and memory,
+        # not O(n_pre * n_post), and the pairs come out sorted.
+        n, p = n_pre * n_post, self.p
+        if n == 0 or p == 0.0:
+            flat = np.zeros(0, dtype=np.int64)
+        elif p == 1.0:
+            flat = np.arange(n, dtype=np.int64)
+        else:
+            batch = int(n * p + 5 * np.sqrt(n * p) + 16)
+            parts, last = [], -1
+            while True:
+                positions = last + np.cumsum(rng.geometric(p, batch))
+                parts.append(positions[positions < n])
+                if positions[-1] >= n:
+                    break
+                last = int(positions[-1])
+            flat = np.concatenate(parts)
+        return _drop_self(flat // n_post, flat % n_post, allow_self)
 
 
 @dataclass(frozen=True)
