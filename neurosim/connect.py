@@ -13,6 +13,8 @@ Pairs are returned sorted by (source, target), which fixes the summation order o
 
 from __future__ import annotations
 
+import abc
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,14 +22,15 @@ import numpy as np
 from .validation import check_int, check_number
 
 
-class Rule:
+class Rule(abc.ABC):
     """Base class of connectivity rules: ``pairs(n_pre, n_post, rng, allow_self)``."""
 
     #: whether the rule carries its own weights (``from_matrix``)
     has_weights = False
 
-    def pairs(self, n_pre: int, n_post: int, rng: np.random.Generator, allow_self: bool):  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def pairs(self, n_pre: int, n_post: int, rng: np.random.Generator, allow_self: bool):
+        """(source indices, target indices) of the connected pairs, sorted by source then target."""
 
 
 def _drop_self(pre, post, allow_self):

@@ -9,6 +9,8 @@ from the network's seeded generator when the population or projection is created
 
 from __future__ import annotations
 
+import abc
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,11 +18,12 @@ import numpy as np
 from .validation import as_float_array
 
 
-class Distribution:
+class Distribution(abc.ABC):
     """Base class: ``sample(rng, n)`` returns ``n`` float64 values."""
 
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` values drawn with ``rng``."""
 
 
 @dataclass(frozen=True)
