@@ -30,7 +30,7 @@ class Rule(abc.ABC):
 
     @abc.abstractmethod
     def pairs(self, n_pre: int, n_post: int, rng: np.random.Generator, allow_self: bool):
-        """(source indices, target indices) of the connected pairs, sorted by source then target."""
+        """(source indices, target indices) of the connected pairs (any order: connect sorts them)."""
 
 
 def _drop_self(pre, post, allow_self):
