@@ -42,8 +42,9 @@ def external_current(drive: Drive, row: int) -> np.ndarray:
     return current
 
 
-def lif_update(state: NeuronState, p: LIFParams, i_ext: np.ndarray, lo: int, hi: int, step: int) -> np.ndarray:
-    """Advance LIF neurons ``lo:hi`` by one step; return the ids (global) that spiked.
+def lif_update(state: NeuronState, p: LIFParams, i_ext: np.ndarray, lo: int, hi: int, step: int):
+    """Advance LIF neurons ``lo:hi`` by one step; return (global ids that spiked, global ids
+    whose v became NaN/inf -- checked before the reset, which would hide an infinite v).
 
     Exact integration of ``tau_m dv/dt = v_rest - v + i_exc + i_inh + i_ext`` with
     exponentially decaying synaptic currents; ``v`` is frozen while refractory (as in Brian2).
@@ -53,16 +54,18 @@ def lif_update(state: NeuronState, p: LIFParams, i_ext: np.ndarray, lo: int, hi:
     v, ie, ii, until = state.v[s], state.i_exc[s], state.i_inh[s], state.refractory_until[s]
     v_new = p.v_rest[s] + (v - p.v_rest[s]) * p.decay_m[s] + ie * p.gain_exc[s] + ii * p.gain_inh[s] + i_ext[s] * p.gain_ext[s]
     v[:] = np.where(step >= until, v_new, v)
+    bad = lo + np.flatnonzero(~np.isfinite(v))
     spiked = (v > p.v_threshold[s]) & (step >= until)
     v[spiked] = p.v_reset[s][spiked]
     until[spiked] = step + p.refractory_steps[s][spiked]
-    return lo + np.flatnonzero(spiked)
+    return lo + np.flatnonzero(spiked), bad
 
 
 def izhikevich_update(
     state: NeuronState, p: IzhikevichParams, i_ext: np.ndarray, lo: int, hi: int, substeps: int, dt: float
-) -> np.ndarray:
-    """Advance Izhikevich (2003) neurons ``lo:hi`` by one step; return the global ids that spiked.
+):
+    """Advance Izhikevich (2003) neurons ``lo:hi`` by one step; return (global ids that
+    spiked, global ids whose v or u became NaN/inf, checked before the reset).
 
     ``v`` takes ``substeps`` Euler steps of ``dt / substeps`` (the paper: two 0.5 ms steps per
     1 ms), then ``u`` one Euler step using the new ``v``. Spike when ``v >= v_peak``:
@@ -75,10 +78,11 @@ def izhikevich_update(
     for _ in range(substeps):
         v[:] = v + h * (0.04 * v * v + 5.0 * v + 140.0 - u + current)
     u[:] = u + dt * (p.a[s] * (p.b[s] * v - u))
+    bad = lo + np.flatnonzero(~np.isfinite(v) | ~np.isfinite(u))
     spiked = v >= p.v_peak[s]
     v[spiked] = p.c[s][spiked]
     u[spiked] = u[spiked] + p.d[s][spiked]
-    return lo + np.flatnonzero(spiked)
+    return lo + np.flatnonzero(spiked), bad
 
 
 def decay_currents(state: NeuronState, drive: Drive) -> None:
@@ -154,16 +158,15 @@ def _run_steps(first_step, n_steps, dt, state, lif, izh, conn, drive, ring, rec,
                 rec.state_values[rec.state_position[col]] = value
                 rec.state_position[col] += 1
         i_ext = external_current(drive, row)
-        fired = []
-        for j in range(lif.lo.size):
-            fired.append(lif_update(state, lif, i_ext, int(lif.lo[j]), int(lif.hi[j]), step))
-        for j in range(izh.lo.size):
-            fired.append(izhikevich_update(state, izh, i_ext, int(izh.lo[j]), int(izh.hi[j]), int(izh.substeps[j]), dt))
+        updates = [lif_update(state, lif, i_ext, int(lif.lo[j]), int(lif.hi[j]), step) for j in range(lif.lo.size)]
+        updates += [izhikevich_update(state, izh, i_ext, int(izh.lo[j]), int(izh.hi[j]), int(izh.substeps[j]), dt)
+                    for j in range(izh.lo.size)]
+        for _, bad in updates:  # the first population (in layout order) with a blow-up stops the run
+            if bad.size:
+                rec.counters[2], rec.counters[3] = bad[0], step
+                return STATUS_NOT_FINITE, row
+        fired = [spiked for spiked, _ in updates]
         decay_currents(state, drive)
-        bad = np.flatnonzero(~np.isfinite(state.v) | ~np.isfinite(state.u))
-        if bad.size:
-            rec.counters[2], rec.counters[3] = bad[0], step
-            return STATUS_NOT_FINITE, row
         # Dynamic neurons in id order (populations are laid out LIF first, then Izhikevich),
         # then source events in their given order: this is the summation order of the ring.
         spikes = np.concatenate(fired + [events]).astype(np.int64, copy=False)

@@ -164,3 +164,16 @@ def test_interrupt_keeps_what_was_recorded(monkeypatch):
     assert res.n_steps == 300 and res.info["status"] == "interrupted" and not res.completed
     assert len(res.spikes["p"]) == res.spike_count() > 0 and res.spikes["p"].times.max() < 30.0
     assert isinstance(info.value, KeyboardInterrupt)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_infinite_lif_membrane_is_caught_before_the_reset_hides_it(backend):
+    """An infinite v is above threshold: the reset would make it finite again. It must be
+    reported, at the same step by both backends."""
+    net = ns.Network(dt=0.1, seed=0)
+    src = net.population("src", ns.SpikeTimes(2, indices=[0, 1], times=[1.0, 1.0]))
+    lif = net.population("lif", ns.LIF(3))
+    net.connect(src, lif, ns.connect.all_to_all(), weight=1e308)  # two arrivals sum to inf
+    with pytest.raises(ns.SimulationError) as info:
+        net.run(5.0, backend=backend, progress=False)
+    assert info.value.population == "lif" and info.value.neuron == 0 and info.value.step == 11
