@@ -109,9 +109,10 @@ def _lif_loop(v, i_exc, i_inh, until, arrive_exc, arrive_inh, ext, spiked, step,
         v_new = vr + (vi - vr) * _at(decay_m, i) + ie * _at(gain_exc, i) + ii * _at(gain_inh, i)
         v_new = _plus_scaled(v_new, ext, _at(gain_ext, i), i)
         vi = v_new if step >= r else vi
-        n_bad += not (vi - vi == 0.0)  # x - x is NaN for inf and NaN, else 0
+        finite = vi - vi == 0.0  # x - x is NaN for inf and NaN, else 0
+        n_bad += not finite
         threshold = th if step >= r else np.inf  # refractory neurons cannot spike
-        fire = vi > threshold
+        fire = (vi > threshold) & finite  # an infinite v stays, for the error to find it
         v[i] = reset if fire else vi
         until[i] = step + ref if fire else r
         i_exc[i] = ie * de
@@ -164,8 +165,9 @@ def _izhikevich_loop(v, u, i_exc, i_inh, arrive_exc, arrive_inh, ext, spiked, su
         for _ in range(substeps):
             vi = vi + h * (0.04 * vi * vi + 5.0 * vi + 140.0 - ui + current)
         ui = ui + dt * (a[i] * (b[i] * vi - ui))
-        n_bad += not (abs(vi) < np.inf and abs(ui) < np.inf)
-        fire = vi >= v_peak[i]
+        finite = abs(vi) < np.inf and abs(ui) < np.inf
+        n_bad += not finite
+        fire = vi >= v_peak[i] and finite  # a non-finite neuron stays, for the error to find it
         v[i] = c[i] if fire else vi
         u[i] = ui + d[i] if fire else ui
         i_exc[i] = ie * decay_exc[i]
@@ -188,6 +190,7 @@ def _external_current(drive, row, buffer):
 
 @_jit
 def _first_not_finite(state, lo, hi):
+    """First neuron of lo:hi with a non-finite v or u (the loops leave such neurons un-reset)."""
     for i in range(lo, hi):
         if not (abs(state.v[i]) < np.inf and abs(state.u[i]) < np.inf):
             return i

@@ -54,8 +54,9 @@ def lif_update(state: NeuronState, p: LIFParams, i_ext: np.ndarray, lo: int, hi:
     v, ie, ii, until = state.v[s], state.i_exc[s], state.i_inh[s], state.refractory_until[s]
     v_new = p.v_rest[s] + (v - p.v_rest[s]) * p.decay_m[s] + ie * p.gain_exc[s] + ii * p.gain_inh[s] + i_ext[s] * p.gain_ext[s]
     v[:] = np.where(step >= until, v_new, v)
-    bad = lo + np.flatnonzero(~np.isfinite(v))
-    spiked = (v > p.v_threshold[s]) & (step >= until)
+    finite = np.isfinite(v)
+    bad = lo + np.flatnonzero(~finite)
+    spiked = (v > p.v_threshold[s]) & (step >= until) & finite
     v[spiked] = p.v_reset[s][spiked]
     until[spiked] = step + p.refractory_steps[s][spiked]
     return lo + np.flatnonzero(spiked), bad
@@ -78,8 +79,9 @@ def izhikevich_update(
     for _ in range(substeps):
         v[:] = v + h * (0.04 * v * v + 5.0 * v + 140.0 - u + current)
     u[:] = u + dt * (p.a[s] * (p.b[s] * v - u))
-    bad = lo + np.flatnonzero(~np.isfinite(v) | ~np.isfinite(u))
-    spiked = v >= p.v_peak[s]
+    finite = np.isfinite(v) & np.isfinite(u)
+    bad = lo + np.flatnonzero(~finite)
+    spiked = (v >= p.v_peak[s]) & finite
     v[spiked] = p.c[s][spiked]
     u[spiked] = u[spiked] + p.d[s][spiked]
     return lo + np.flatnonzero(spiked), bad

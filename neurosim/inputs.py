@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .models import Param
+from .random import draw
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,7 +33,7 @@ class NoiseCurrent:
     mean: Param = 0.0
 
 
-def combine(currents: list, n: int, rng, draw) -> tuple[np.ndarray, np.ndarray]:
+def combine(currents: list, n: int, rng) -> tuple[np.ndarray, np.ndarray]:
     """Sum of the constant parts and combined noise std (independent noises add variance)."""
     mean = np.zeros(n)
     var = np.zeros(n)

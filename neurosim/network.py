@@ -214,7 +214,7 @@ class Network:
             raise ValueError(f"target {target.name!r} is a spike source; currents go into neuron populations")
         if not isinstance(current, (inputs.ConstantCurrent, inputs.NoiseCurrent)):
             raise TypeError(f"current must be ns.ConstantCurrent or ns.NoiseCurrent, got {type(current).__name__}")
-        target.currents.append(inputs.combine([current], len(target), self.rng, draw))
+        target.currents.append(inputs.combine([current], len(target), self.rng))
 
     def record_spikes(self, population: Population, indices=True) -> None:
         """Choose whose spikes are recorded: True (all, the default), False (none) or an index array."""
