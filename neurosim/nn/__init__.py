@@ -1,0 +1,15 @@
+"""Surrogate-gradient spiking layers (torch), fused over time on Numba (CPU) and Triton (GPU).
+
+    import neurosim.nn as snn
+    layer = snn.LIF(512, beta=0.9, threshold=1.0, surrogate=snn.surrogate.fast_sigmoid(slope=25))
+    spikes, state = layer(x)            # x: [T, batch, 512], time-major
+
+Needs torch (``pip install -c constraints.txt ".[torch]"``).
+"""
+
+from . import surrogate
+from .functional import lif_sequence
+from .layers import LI, LIF, Izhikevich, IzhikevichState, LIFState, RecurrentLIF, RecurrentLIFState
+
+__all__ = ["surrogate", "lif_sequence", "LIF", "RecurrentLIF", "LI", "Izhikevich", "LIFState",
+           "RecurrentLIFState", "IzhikevichState"]

@@ -1,0 +1,143 @@
+"""Fused LIF sequences: one kernel call forward, one backward, whatever T is.
+
+``lif_sequence`` runs the recurrence of ``kernels/spiking_reference.py`` over a whole
+sequence on the chosen backend:
+
+- ``"numba"``: fused Numba CPU kernels (CPU tensors; the default there),
+- ``"triton"``: fused Triton kernels (CUDA tensors; the default there; CPU tensors under
+  ``TRITON_INTERPRET=1``, which is how CI tests them),
+- ``"reference"``: the torch loop differentiated by autograd (the specification; slow),
+- ``"torch"``: the fused kernels' contract written as torch loops (forward and explicit
+  backward; for tests of the plumbing, slow).
+
+The fused backends save only the membrane ``u`` (one value per neuron-step, plus the
+spikes for recurrent layers) and recompute everything else in the backward kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from neurosim.kernels import spiking_reference as reference
+from neurosim.kernels.spiking_reference import RESET_NONE, RESET_SUBTRACT, RESET_ZERO
+
+from .surrogate import CUSTOM, Surrogate
+
+RESETS = {"subtract": RESET_SUBTRACT, "zero": RESET_ZERO, "none": RESET_NONE}
+BACKENDS = ("auto", "numba", "triton", "reference", "torch")
+
+
+def _kernel_module(backend: str, device: torch.device):
+    if backend == "torch":
+        return reference
+    if backend == "numba":
+        if device.type != "cpu":
+            raise ValueError(f"backend 'numba' runs on CPU tensors, got a tensor on {device}")
+        from neurosim.kernels import spiking_numba
+
+        return spiking_numba
+    if backend == "triton":
+        from neurosim.kernels import spiking_triton
+
+        spiking_triton.check_device(device)
+        return spiking_triton
+    raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """``"auto"`` -> ``"triton"`` on CUDA, ``"numba"`` on CPU; others are checked."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "triton" if device.type == "cuda" else "numba"
+    return backend
+
+
+@dataclass(frozen=True)
+class _Config:
+    kernel: object
+    reset: int
+    detach_reset: bool
+    surrogate: Surrogate
+
+
+class _FusedLIF(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, v0, s0, beta, threshold, w_rec, config: _Config):
+        spikes, u = config.kernel.lif_forward(x, v0, s0, beta, threshold, w_rec, config.reset)
+        ctx.config = config
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(u, v0, s0, beta, threshold, w_rec, spikes if w_rec is not None else None)
+        return spikes, u
+
+    @staticmethod
+    def backward(ctx, grad_spikes, grad_u):
+        u, v0, s0, beta, threshold, w_rec, spikes = ctx.saved_tensors
+        config = ctx.config
+        if grad_spikes is None and grad_u is None:
+            return (None,) * 7
+        if grad_spikes is None:
+            grad_spikes = torch.zeros_like(u)
+        surrogate = config.surrogate
+        surrogate_grad = None
+        if surrogate.kernel_id == CUSTOM:
+            surrogate_grad = surrogate.derivative(u - threshold).contiguous()
+        du, dbeta, dthr = config.kernel.lif_backward(
+            grad_spikes.contiguous(), None if grad_u is None else grad_u.contiguous(), u, v0, beta, threshold,
+            w_rec, config.reset, config.detach_reset, surrogate.kernel_id, float(surrogate.param), surrogate_grad,
+        )
+        grad_v0 = beta * du[0] if ctx.needs_input_grad[1] else None
+        grad_beta = dbeta.sum(0) if ctx.needs_input_grad[3] else None
+        grad_thr = dthr.sum(0) if ctx.needs_input_grad[4] else None
+        grad_s0 = grad_w = None
+        if w_rec is not None:
+            n = u.shape[-1]
+            if ctx.needs_input_grad[2]:
+                grad_s0 = du[0] @ w_rec
+            if ctx.needs_input_grad[5]:
+                s_prev = torch.cat([s0.unsqueeze(0), spikes[:-1]])
+                grad_w = du.reshape(-1, n).T @ s_prev.reshape(-1, n)
+        return du, grad_v0, grad_s0, grad_beta, grad_thr, grad_w, None
+
+
+def lif_sequence(
+    x: torch.Tensor,
+    v0: torch.Tensor,
+    beta: torch.Tensor,
+    threshold: torch.Tensor,
+    surrogate: Surrogate,
+    reset: str = "subtract",
+    detach_reset: bool = False,
+    w_rec: torch.Tensor | None = None,
+    s0: torch.Tensor | None = None,
+    backend: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """LIF neurons over a sequence; returns ``(spikes, u)``, both ``[T, B, N]``.
+
+    Parameters
+    ----------
+    x : input per step ``[T, B, N]`` (already weighted: the output of a ``Linear``), float.
+    v0 : membrane at the start ``[B, N]``.
+    beta : decay per step ``[N]`` in (0, 1] (``exp(-dt / tau_mem)``).
+    threshold : firing threshold ``[N]``, > 0.
+    surrogate : derivative used for the spikes in the backward pass.
+    reset : ``"subtract"`` (v -= threshold), ``"zero"`` (v = 0) or ``"none"``.
+    detach_reset : no gradient through the spike in the reset term.
+    w_rec : recurrent weights ``[N, N]`` (row = target), ``s0 [B, N]`` the spikes of the step
+        before; the recurrent input ``s[t-1] @ w_rec.T`` is added inside the time loop.
+    backend : ``"auto"``, ``"numba"``, ``"triton"`` or ``"reference"`` (see module docs).
+
+    The state after the sequence is ``v = reset(u[-1], spikes[-1])`` (and ``spikes[-1]``).
+    """
+    reset_id = RESETS[reset]
+    backend = resolve_backend(backend, x.device)
+    if w_rec is not None and s0 is None:
+        s0 = torch.zeros_like(v0)
+    if backend == "reference":
+        return reference.lif_sequence_reference(x, v0, beta, threshold, surrogate, reset_id, detach_reset, w_rec, s0)
+    config = _Config(_kernel_module(backend, x.device), reset_id, bool(detach_reset), surrogate)
+    return _FusedLIF.apply(x.contiguous(), v0.contiguous(), None if s0 is None else s0.contiguous(),
+                           beta.contiguous(), threshold.contiguous(),
+                           None if w_rec is None else w_rec.contiguous(), config)

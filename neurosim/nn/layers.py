@@ -1,0 +1,329 @@
+"""Spiking layers for training by backpropagation through time.
+
+Every layer takes a whole sequence, time-major ``[T, batch, n]``, and returns
+``(output, state)``. Stateless use: call ``layer(x)`` and the state starts at rest.
+Stateful use: pass the returned state into the next call (``layer(x2, state)``), or build
+the layer with ``stateful=True`` and it keeps its state between calls (``reset_state()``
+clears it, ``detach_state()`` cuts the graph for truncated BPTT). dtype and device follow
+the input; parameters are cast to it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from neurosim.kernels.spiking_reference import izhikevich_sequence_reference
+
+from . import surrogate as surrogates
+from .functional import RESETS, lif_sequence, resolve_backend
+
+
+class LIFState(NamedTuple):
+    """Membrane after the last step's reset, ``[B, N]``."""
+
+    v: torch.Tensor
+
+
+class RecurrentLIFState(NamedTuple):
+    """Membrane after the reset and the last step's spikes, both ``[B, N]``."""
+
+    v: torch.Tensor
+    s: torch.Tensor
+
+
+class IzhikevichState(NamedTuple):
+    """Membrane ``v`` (mV) and recovery ``u`` after the last step, ``[B, N]``."""
+
+    v: torch.Tensor
+    u: torch.Tensor
+
+
+def check_sequence(name: str, x, n: int) -> None:
+    """``x`` must be a floating ``[T, batch, n]`` tensor."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} input must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} input must be a floating-point tensor (float32 or float64), got {x.dtype}")
+    if x.dim() != 3:
+        raise ValueError(f"{name} input must be time-major [T, batch, {n}], got shape {tuple(x.shape)}")
+    if x.shape[-1] != n:
+        raise ValueError(f"{name} input has {x.shape[-1]} features, the layer has {n} neurons: expected [T, batch, {n}]")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} input must have at least one time step, got shape {tuple(x.shape)}")
+
+
+def check_finite_result(name: str, x: torch.Tensor, v_final: torch.Tensor) -> None:
+    """NaN/inf in the input propagates to the final membrane (beta > 0), so checking it costs
+    ``[B, N]``, not a pass over ``x``; only on failure is ``x`` scanned for the first bad step."""
+    if bool(torch.isfinite(v_final).all()):
+        return
+    bad = ~torch.isfinite(x.detach()).flatten(1).all(1)
+    if bool(bad.any()):
+        step = int(bad.nonzero()[0, 0])
+        raise ValueError(f"{name} input contains NaN or inf (first at time step {step})")
+    raise FloatingPointError(f"{name}: the membrane became NaN or inf (check weights and parameters)")
+
+
+def _per_neuron(name: str, value, n: int, *, low: float, high: float, low_open: bool) -> torch.Tensor:
+    """A scalar or ``[n]`` parameter as a float32 tensor, checked against its range."""
+    t = torch.as_tensor(value, dtype=torch.float32).detach().clone()
+    if t.dim() > 1 or (t.dim() == 1 and t.shape[0] != n):
+        raise ValueError(f"{name} must be a scalar or have shape [{n}], got shape {tuple(t.shape)}")
+    bad_low = (t <= low) if low_open else (t < low)
+    if not bool(torch.isfinite(t).all()) or bool(bad_low.any()) or bool((t > high).any()):
+        lo = "(" if low_open else "["
+        raise ValueError(f"{name} must lie in {lo}{low:g}, {high:g}], got {value!r}")
+    return t
+
+
+class _SequenceLayer(nn.Module):
+    """Shared plumbing: parameters as tensors, stateful/stateless use, backend choice."""
+
+    def __init__(self, n: int, stateful: bool, backend: str):
+        super().__init__()
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n (number of neurons) must be a positive int, got {n!r}")
+        resolve_backend(backend, torch.device("cpu"))  # validates the name
+        self.n, self.stateful, self.backend = n, bool(stateful), backend
+        self.state = None
+
+    def _register(self, name: str, value: torch.Tensor, learn: bool) -> None:
+        if learn:
+            self.register_parameter(name, nn.Parameter(value))
+        else:
+            self.register_buffer(name, value)
+
+    def _vector(self, p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Parameter as ``[n]`` in the input's dtype/device (differentiable)."""
+        return p.to(dtype=x.dtype, device=x.device).expand(self.n)
+
+    def _initial(self, state, x):
+        if state is None and self.stateful:
+            state = self.state
+        return state
+
+    def _keep(self, state):
+        if self.stateful:
+            self.state = state
+        return state
+
+    def reset_state(self) -> None:
+        """Forget the carried state (stateful layers start at rest again)."""
+        self.state = None
+
+    def detach_state(self) -> None:
+        """Cut the graph at the carried state (truncated BPTT)."""
+        if self.state is not None:
+            self.state = type(self.state)(*(t.detach() for t in self.state))
+
+    def _zeros(self, x):
+        return torch.zeros(x.shape[1], self.n, dtype=x.dtype, device=x.device)
+
+
+class LIF(_SequenceLayer):
+    """Leaky integrate-and-fire neurons, discrete time.
+
+    Per step: ``u = beta v + x[t]``, spike ``s = H(u - threshold)``, then reset
+    (``"subtract"``: ``v = u - threshold s``; ``"zero"``: ``v = u (1 - s)``; ``"none"``).
+    The input is the weighted input current per step (put a ``torch.nn.Linear`` in front).
+
+    Parameters
+    ----------
+    n : number of neurons.
+    beta : membrane decay per step in (0, 1]; scalar or ``[n]`` (``exp(-dt / tau_mem)``;
+        see ``from_time_constant``).
+    threshold : firing threshold (> 0), scalar or ``[n]``.
+    reset : ``"subtract"`` (default), ``"zero"`` or ``"none"``.
+    surrogate : backward derivative of the spike; default ``fast_sigmoid(slope=25)``.
+    detach_reset : no gradient through the spike in the reset (as snnTorch does).
+    learn_beta, learn_threshold : make them trainable ``nn.Parameter``s (beta is clamped
+        to (0, 1] in the forward pass).
+    stateful : keep the state between calls.
+    backend : ``"auto"`` (Numba on CPU, Triton on CUDA), ``"numba"``, ``"triton"``, ``"reference"``.
+
+    Returns ``(spikes [T, B, n], LIFState(v [B, n]))``; ``return_membrane=True`` in
+    ``forward`` adds the membrane before reset ``u [T, B, n]``.
+    """
+
+    def __init__(self, n: int, beta=0.9, threshold=1.0, *, reset: str = "subtract", surrogate=None,
+                 detach_reset: bool = False, learn_beta: bool = False, learn_threshold: bool = False,
+                 stateful: bool = False, backend: str = "auto"):
+        super().__init__(n, stateful, backend)
+        if reset not in RESETS:
+            raise ValueError(f"reset must be one of {tuple(RESETS)}, got {reset!r}")
+        self.reset, self.detach_reset = reset, bool(detach_reset)
+        self.surrogate = surrogates.check_surrogate(surrogate if surrogate is not None else surrogates.fast_sigmoid())
+        self._register("beta", _per_neuron("beta", beta, n, low=0.0, high=1.0, low_open=True), learn_beta)
+        self._register("threshold", _per_neuron("threshold", threshold, n, low=0.0, high=math.inf, low_open=True),
+                       learn_threshold)
+
+    @classmethod
+    def from_time_constant(cls, n: int, tau_mem: float, dt: float, **kw) -> "LIF":
+        """``beta = exp(-dt / tau_mem)`` (both in ms)."""
+        if not (tau_mem > 0 and dt > 0):
+            raise ValueError(f"tau_mem and dt must be > 0 ms, got tau_mem={tau_mem}, dt={dt}")
+        return cls(n, beta=math.exp(-dt / tau_mem), **kw)
+
+    def _params(self, x):
+        beta = self._vector(self.beta, x)
+        if isinstance(self.beta, nn.Parameter):
+            beta = beta.clamp(1e-6, 1.0)
+        return beta, self._vector(self.threshold, x)
+
+    def forward(self, x: torch.Tensor, state: LIFState | None = None, return_membrane: bool = False):
+        check_sequence(type(self).__name__, x, self.n)
+        state = self._initial(state, x)
+        v0 = self._zeros(x) if state is None else state.v.to(x)
+        beta, threshold = self._params(x)
+        spikes, u = lif_sequence(x, v0, beta, threshold, self.surrogate, self.reset, self.detach_reset,
+                                 backend=self.backend)
+        v = _final_v(u[-1], spikes[-1], threshold, self.reset, self.detach_reset)
+        check_finite_result(type(self).__name__, x, v)
+        new_state = self._keep(LIFState(v))
+        return (spikes, new_state, u) if return_membrane else (spikes, new_state)
+
+    def extra_repr(self) -> str:
+        return f"{self.n}, reset={self.reset!r}, surrogate={self.surrogate}, backend={self.backend!r}"
+
+
+def _final_v(u_last, s_last, threshold, reset, detach_reset):
+    s = s_last.detach() if detach_reset else s_last
+    if reset == "subtract":
+        return u_last - threshold * s
+    if reset == "zero":
+        return u_last * (1.0 - s)
+    return u_last
+
+
+class RecurrentLIF(LIF):
+    """LIF layer with input weights and recurrent weights inside the time loop.
+
+    ``u[t] = beta v[t-1] + x[t] @ W_in.T + b + s[t-1] @ W_rec.T``. The input projection runs
+    over all steps at once (one matrix product); the recurrent one inside the fused kernel.
+
+    Parameters
+    ----------
+    n_in, n : input features and neurons. ``bias`` for the input projection.
+    Other parameters as ``LIF``. State: ``RecurrentLIFState(v, s)``.
+    """
+
+    def __init__(self, n_in: int, n: int, beta=0.9, threshold=1.0, *, bias: bool = True, **kw):
+        super().__init__(n, beta, threshold, **kw)
+        if isinstance(n_in, bool) or not isinstance(n_in, int) or n_in < 1:
+            raise ValueError(f"n_in must be a positive int, got {n_in!r}")
+        self.n_in = n_in
+        self.input = nn.Linear(n_in, n, bias=bias)
+        self.recurrent = nn.Linear(n, n, bias=False)
+        # Start the recurrent weights small so the layer does not begin saturated.
+        nn.init.normal_(self.recurrent.weight, 0.0, 0.5 / math.sqrt(n))
+
+    def forward(self, x: torch.Tensor, state: RecurrentLIFState | None = None, return_membrane: bool = False):
+        check_sequence(type(self).__name__, x, self.n_in)
+        state = self._initial(state, x)
+        if state is None:
+            v0, s0 = self._zeros(x), self._zeros(x)
+        else:
+            v0, s0 = state.v.to(x), state.s.to(x)
+        current = self.input(x.to(self.input.weight.dtype)).to(x.dtype)
+        beta, threshold = self._params(x)
+        spikes, u = lif_sequence(current, v0, beta, threshold, self.surrogate, self.reset, self.detach_reset,
+                                 w_rec=self.recurrent.weight.to(x.dtype), s0=s0, backend=self.backend)
+        v = _final_v(u[-1], spikes[-1], threshold, self.reset, self.detach_reset)
+        check_finite_result(type(self).__name__, x, v)
+        new_state = self._keep(RecurrentLIFState(v, spikes[-1]))
+        return (spikes, new_state, u) if return_membrane else (spikes, new_state)
+
+    def extra_repr(self) -> str:
+        return f"{self.n_in} -> {self.n}, " + super().extra_repr()
+
+
+class LI(_SequenceLayer):
+    """Leaky integrator readout (no spikes): ``v[t] = beta v[t-1] + x[t]``.
+
+    Returns ``(v [T, B, n], LIFState(v_last))``; typical use is ``v.max(0)`` or ``v.mean(0)``
+    as class scores. ``beta`` in (0, 1], scalar or ``[n]``; ``learn_beta`` trains it.
+    """
+
+    def __init__(self, n: int, beta=0.9, *, learn_beta: bool = False, stateful: bool = False,
+                 backend: str = "auto"):
+        super().__init__(n, stateful, backend)
+        self._register("beta", _per_neuron("beta", beta, n, low=0.0, high=1.0, low_open=True), learn_beta)
+        self.surrogate = surrogates.fast_sigmoid()
+
+    def forward(self, x: torch.Tensor, state: LIFState | None = None):
+        check_sequence(type(self).__name__, x, self.n)
+        state = self._initial(state, x)
+        v0 = self._zeros(x) if state is None else state.v.to(x)
+        beta = self._vector(self.beta, x)
+        if isinstance(self.beta, nn.Parameter):
+            beta = beta.clamp(1e-6, 1.0)
+        # An infinite threshold never fires: the LIF kernel with reset "none" is the integrator.
+        threshold = torch.full((self.n,), math.inf, dtype=x.dtype, device=x.device)
+        _, u = lif_sequence(x, v0, beta, threshold, self.surrogate, "none", backend=self.backend)
+        check_finite_result(type(self).__name__, x, u[-1])
+        return u, self._keep(LIFState(u[-1]))
+
+
+class Izhikevich(_SequenceLayer):
+    """Izhikevich (2003) neurons with the engine's update, trainable by surrogate gradients.
+
+    ``v' = 0.04 v^2 + 5 v + 140 - u + I``, ``u' = a (b v - u)`` (ms, mV); per step ``v``
+    takes ``substeps`` Euler steps of ``dt / substeps``, then ``u`` one step with the new
+    ``v``; spike when ``v > v_peak``: ``v = c``, ``u += d``. The input is the current ``I``
+    per step ``[T, B, n]``. Build it from an engine model with ``from_model`` so a network
+    simulated by ``neurosim.Network`` can be trained with the same neurons.
+
+    Parameters a, b, c, d, v_peak, v_init: scalars or ``[n]``. ``learn`` names the parameters
+    to train (subset of ``("a", "b", "c", "d")``). The default surrogate is
+    ``fast_sigmoid(slope=0.5)`` per mV (v is in mV, so the bump spans a few mV).
+    This layer runs the torch loop (autograd through every step).
+    """
+
+    def __init__(self, n: int, a=0.02, b=0.2, c=-65.0, d=8.0, *, v_peak=30.0, v_init=-65.0, dt: float = 1.0,
+                 substeps: int | None = None, surrogate=None, detach_reset: bool = False, learn=(),
+                 stateful: bool = False, backend: str = "reference"):
+        super().__init__(n, stateful, backend)
+        if not dt > 0:
+            raise ValueError(f"dt must be > 0 ms, got {dt!r}")
+        self.dt = float(dt)
+        self.substeps = substeps if substeps is not None else max(1, math.ceil(self.dt / 0.5 - 1e-9))
+        if isinstance(self.substeps, bool) or not isinstance(self.substeps, int) or self.substeps < 1:
+            raise ValueError(f"substeps must be a positive int, got {substeps!r}")
+        unknown = set(learn) - {"a", "b", "c", "d"}
+        if unknown:
+            raise ValueError(f"learn must name parameters among ('a', 'b', 'c', 'd'), got {sorted(unknown)}")
+        inf = math.inf
+        for name, value in (("a", a), ("b", b), ("c", c), ("d", d), ("v_peak", v_peak), ("v_init", v_init)):
+            self._register(name, _per_neuron(name, value, n, low=-inf, high=inf, low_open=False), name in learn)
+        self.detach_reset = bool(detach_reset)
+        self.surrogate = surrogates.check_surrogate(surrogate if surrogate is not None else surrogates.fast_sigmoid(0.5))
+
+    @classmethod
+    def from_model(cls, model, dt: float = 1.0, seed=0, **kw) -> "Izhikevich":
+        """The layer for an engine ``neurosim.models.Izhikevich`` (distributions drawn with ``seed``)."""
+        from neurosim.models import Izhikevich as IzhikevichModel
+
+        if not isinstance(model, IzhikevichModel):
+            raise TypeError(f"model must be a neurosim.models.Izhikevich, got {type(model).__name__}")
+        m = model.resolve(seed)
+        return cls(m.n, m.a, m.b, m.c, m.d, v_peak=m.v_peak, v_init=m.v_init, dt=dt,
+                   substeps=model.substeps_for(dt), **kw)
+
+    def forward(self, x: torch.Tensor, state: IzhikevichState | None = None):
+        check_sequence(type(self).__name__, x, self.n)
+        state = self._initial(state, x)
+        p = {k: self._vector(getattr(self, k), x) for k in ("a", "b", "c", "d", "v_peak", "v_init")}
+        if state is None:
+            v0 = p["v_init"].expand(x.shape[1], self.n)
+            u0 = p["b"] * v0
+        else:
+            v0, u0 = state.v.to(x), state.u.to(x)
+        spikes, _, (v, u) = izhikevich_sequence_reference(
+            x, v0, u0, p["a"], p["b"], p["c"], p["d"], p["v_peak"], self.surrogate, self.dt, self.substeps,
+            self.detach_reset)
+        check_finite_result(type(self).__name__, x, v)
+        return spikes, self._keep(IzhikevichState(v, u))
