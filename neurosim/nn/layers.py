@@ -68,9 +68,10 @@ def check_finite_result(name: str, x: torch.Tensor, v_final: torch.Tensor) -> No
     raise FloatingPointError(f"{name}: the membrane became NaN or inf (check weights and parameters)")
 
 
-def _per_neuron(name: str, value, n: int, *, low: float, high: float, low_open: bool) -> torch.Tensor:
-    """A scalar or ``[n]`` parameter as a float32 tensor, checked against its range."""
-    t = torch.as_tensor(value, dtype=torch.float32).detach().clone()
+def _per_neuron(name: str, value, n: int, *, low: float, high: float, low_open: bool,
+                dtype=torch.float32) -> torch.Tensor:
+    """A scalar or ``[n]`` parameter as a tensor (float32 unless told), checked against its range."""
+    t = torch.as_tensor(value, dtype=dtype).detach().clone()
     if t.dim() > 1 or (t.dim() == 1 and t.shape[0] != n):
         raise ValueError(f"{name} must be a scalar or have shape [{n}], got shape {tuple(t.shape)}")
     bad_low = (t <= low) if low_open else (t < low)
@@ -298,7 +299,9 @@ class Izhikevich(_SequenceLayer):
             raise ValueError(f"learn must name parameters among ('a', 'b', 'c', 'd'), got {sorted(unknown)}")
         inf = math.inf
         for name, value in (("a", a), ("b", b), ("c", c), ("d", d), ("v_peak", v_peak), ("v_init", v_init)):
-            self._register(name, _per_neuron(name, value, n, low=-inf, high=inf, low_open=False), name in learn)
+            # float64 like the engine, so a model gives the same spikes in both simulators.
+            self._register(name, _per_neuron(name, value, n, low=-inf, high=inf, low_open=False, dtype=torch.float64),
+                           name in learn)
         self.detach_reset = bool(detach_reset)
         self.surrogate = surrogates.check_surrogate(surrogate if surrogate is not None else surrogates.fast_sigmoid(0.5))
 
