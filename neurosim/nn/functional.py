@@ -97,8 +97,8 @@ class _FusedLIF(torch.autograd.Function):
             if ctx.needs_input_grad[2]:
                 grad_s0 = du[0] @ w_rec
             if ctx.needs_input_grad[5]:
-                s_prev = torch.cat([s0.unsqueeze(0), spikes[:-1]])
-                grad_w = du.reshape(-1, n).T @ s_prev.reshape(-1, n)
+                # sum_t du[t].T @ s[t-1], as two products so the spikes are not copied.
+                grad_w = du[0].T @ s0 + du[1:].reshape(-1, n).T @ spikes[:-1].reshape(-1, n)
         return du, grad_v0, grad_s0, grad_beta, grad_thr, grad_w, None
 
 
@@ -131,7 +131,13 @@ def lif_sequence(
 
     The state after the sequence is ``v = reset(u[-1], spikes[-1])`` (and ``spikes[-1]``).
     """
+    if reset not in RESETS:
+        raise ValueError(f"reset must be one of {tuple(RESETS)}, got {reset!r}")
     reset_id = RESETS[reset]
+    for name, t in (("v0", v0), ("beta", beta), ("threshold", threshold), ("w_rec", w_rec), ("s0", s0)):
+        if t is not None and (t.dtype != x.dtype or t.device != x.device):
+            raise TypeError(f"{name} must have the input's dtype and device ({x.dtype}, {x.device}), "
+                            f"got {t.dtype} on {t.device}")
     backend = resolve_backend(backend, x.device)
     if w_rec is not None and s0 is None:
         s0 = torch.zeros_like(v0)
