@@ -10,6 +10,7 @@ Needs torch (``pip install -c constraints.txt ".[torch]"``).
 from . import surrogate
 from .functional import lif_sequence
 from .layers import LI, LIF, Izhikevich, IzhikevichState, LIFState, RecurrentLIF, RecurrentLIFState
+from .nir import export_nir, import_nir
 
 __all__ = ["surrogate", "lif_sequence", "LIF", "RecurrentLIF", "LI", "Izhikevich", "LIFState",
-           "RecurrentLIFState", "IzhikevichState"]
+           "RecurrentLIFState", "IzhikevichState", "export_nir", "import_nir"]

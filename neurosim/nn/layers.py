@@ -81,6 +81,12 @@ def _per_neuron(name: str, value, n: int, *, low: float, high: float, low_open: 
     return t
 
 
+def _storage_dtype(learn: bool) -> torch.dtype:
+    """Fixed parameters are kept in float64 (cast to the input's dtype in the forward pass, so
+    float64 runs see the exact values); trainable ones in torch's default dtype, as usual."""
+    return torch.get_default_dtype() if learn else torch.float64
+
+
 class _SequenceLayer(nn.Module):
     """Shared plumbing: parameters as tensors, stateful/stateless use, backend choice."""
 
@@ -158,16 +164,25 @@ class LIF(_SequenceLayer):
             raise ValueError(f"reset must be one of {tuple(RESETS)}, got {reset!r}")
         self.reset, self.detach_reset = reset, bool(detach_reset)
         self.surrogate = surrogates.check_surrogate(surrogate if surrogate is not None else surrogates.fast_sigmoid())
-        self._register("beta", _per_neuron("beta", beta, n, low=0.0, high=1.0, low_open=True), learn_beta)
-        self._register("threshold", _per_neuron("threshold", threshold, n, low=0.0, high=math.inf, low_open=True),
-                       learn_threshold)
+        self._register("beta", _per_neuron("beta", beta, n, low=0.0, high=1.0, low_open=True,
+                                           dtype=_storage_dtype(learn_beta)), learn_beta)
+        self._register("threshold", _per_neuron("threshold", threshold, n, low=0.0, high=math.inf, low_open=True,
+                                                dtype=_storage_dtype(learn_threshold)), learn_threshold)
 
     @classmethod
-    def from_time_constant(cls, n: int, tau_mem: float, dt: float, **kw) -> "LIF":
-        """``beta = exp(-dt / tau_mem)`` (both in ms)."""
+    def from_time_constant(cls, n: int, tau_mem: float, dt: float, method: str = "exact", **kw) -> "LIF":
+        """LIF with ``tau_mem`` and ``dt`` in ms: ``method="exact"`` gives ``beta = exp(-dt / tau_mem)``
+        (the exact decay over a step, as the engine integrates); ``"euler"`` gives
+        ``beta = 1 - dt / tau_mem`` (forward Euler, what snnTorch, Norse and NIR use)."""
         if not (tau_mem > 0 and dt > 0):
             raise ValueError(f"tau_mem and dt must be > 0 ms, got tau_mem={tau_mem}, dt={dt}")
-        return cls(n, beta=math.exp(-dt / tau_mem), **kw)
+        if method == "exact":
+            return cls(n, beta=math.exp(-dt / tau_mem), **kw)
+        if method == "euler":
+            if dt >= tau_mem:
+                raise ValueError(f"method='euler' needs dt < tau_mem, got dt={dt}, tau_mem={tau_mem}")
+            return cls(n, beta=1.0 - dt / tau_mem, **kw)
+        raise ValueError(f"method must be 'exact' or 'euler', got {method!r}")
 
     def _params(self, x):
         beta = self._vector(self.beta, x)
@@ -229,7 +244,8 @@ class RecurrentLIF(LIF):
             v0, s0 = self._zeros(x), self._zeros(x)
         else:
             v0, s0 = state.v.to(x), state.s.to(x)
-        current = self.input(x.to(self.input.weight.dtype)).to(x.dtype)
+        bias = None if self.input.bias is None else self.input.bias.to(x.dtype)
+        current = torch.nn.functional.linear(x, self.input.weight.to(x.dtype), bias)
         beta, threshold = self._params(x)
         spikes, u = lif_sequence(current, v0, beta, threshold, self.surrogate, self.reset, self.detach_reset,
                                  w_rec=self.recurrent.weight.to(x.dtype), s0=s0, backend=self.backend)
@@ -252,7 +268,8 @@ class LI(_SequenceLayer):
     def __init__(self, n: int, beta=0.9, *, learn_beta: bool = False, stateful: bool = False,
                  backend: str = "auto"):
         super().__init__(n, stateful, backend)
-        self._register("beta", _per_neuron("beta", beta, n, low=0.0, high=1.0, low_open=True), learn_beta)
+        self._register("beta", _per_neuron("beta", beta, n, low=0.0, high=1.0, low_open=True,
+                                           dtype=_storage_dtype(learn_beta)), learn_beta)
         self.surrogate = surrogates.fast_sigmoid()
 
     def forward(self, x: torch.Tensor, state: LIFState | None = None):
@@ -262,8 +279,9 @@ class LI(_SequenceLayer):
         beta = self._vector(self.beta, x)
         if isinstance(self.beta, nn.Parameter):
             beta = beta.clamp(1e-6, 1.0)
-        # An infinite threshold never fires: the LIF kernel with reset "none" is the integrator.
-        threshold = torch.full((self.n,), math.inf, dtype=x.dtype, device=x.device)
+        # A threshold no membrane reaches never fires: the LIF kernel with reset "none" is the
+        # integrator. (Finite on purpose: inf * 0 in the kernels' branch-free reset is NaN.)
+        threshold = torch.full((self.n,), torch.finfo(x.dtype).max, dtype=x.dtype, device=x.device)
         _, u = lif_sequence(x, v0, beta, threshold, self.surrogate, "none", backend=self.backend)
         check_finite_result(type(self).__name__, x, u[-1])
         return u, self._keep(LIFState(u[-1]))
