@@ -1,0 +1,308 @@
+"""Fused Triton kernels of the Izhikevich surrogate-gradient layer (CUDA; CPU under TRITON_INTERPRET=1).
+
+Same contract as ``izhikevich_forward`` / ``izhikevich_backward`` in ``izhikevich_fused.py``
+(recurrence and backward pass in its docstring): same arguments, return values, shapes and
+semantics, for float32 and float64. Each direction is ONE kernel launch that runs all T steps
+inside the kernel; the Python wrappers only allocate outputs, pick the block size and launch.
+
+Neurons are independent, so the grid is ``cdiv(B*N, BLOCK)`` programs over the flattened
+``[B, N]`` neurons; each program keeps its neurons' state (and, backward, the carried
+gradients and the parameter-gradient accumulators) in registers and loops over t (forward
+ascending, backward descending). Every load/store of a step is one contiguous, coalesced
+``BLOCK`` slice of a ``[T, B, N]`` tensor; the parameters are gathered once (``offs % N``).
+The backward pass recomputes a step's substeps from the saved start state together with the
+Horner fold of their Jacobians, so it needs no per-substep storage.
+
+Numerics: the operations are the contract's, in its order, launched with
+``enable_fp_fusion=False`` (no FMA contraction); Python constants in the kernels take the
+tensors' dtype (Triton's scalar promotion), and ``dt``, ``h = dt / substeps`` and the surrogate
+constants are ``tl.constexpr`` so they enter float64 kernels at full precision (a run-time float
+argument would be passed as float32). So spikes and states match the torch reference bit for
+bit; a new ``dt`` or surrogate parameter compiles a new kernel, once. Exponentials (sigmoid
+surrogate) use the GPU's fast ``exp`` in float32.
+
+Verification status: checked against the contract and the torch reference in Triton's
+interpreter (TRITON_INTERPRET=1, CPU tensors; ``tests/test_nn_izhikevich_kernels.py``), not yet
+on a real GPU.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # pragma: no cover - exercised only where triton is missing
+    triton = None
+    tl = None
+
+FAST_SIGMOID, ARCTAN, TRIANGLE, SIGMOID = 0, 1, 2, 3
+_NO_SURROGATE = -1  # surrogate_grad is given: the kernel loads it instead
+
+__all__ = ["check_device", "izhikevich_forward", "izhikevich_backward"]
+
+# Whether the kernels below were built for Triton's interpreter: triton.jit decides when this
+# module is imported, so TRITON_INTERPRET must be set before that.
+_INTERPRETED = triton is not None and os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def check_device(device) -> None:
+    """Raise unless the Triton kernels can run on ``device``.
+
+    CUDA devices are fine; CPU tensors only run in Triton's interpreter (``TRITON_INTERPRET=1``,
+    set before triton is imported).
+    """
+    if triton is None:
+        raise ImportError("backend 'triton' needs the triton package: pip install triton")
+    device = torch.device(device)
+    if device.type == "cuda":
+        return
+    if device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1":
+        if not _INTERPRETED:
+            raise ValueError(
+                "backend 'triton' on CPU tensors needs TRITON_INTERPRET=1 set before "
+                "neurosim.kernels.izhikevich_triton (and triton) are imported")
+        return
+    raise ValueError(
+        f"backend 'triton' needs a CUDA tensor or TRITON_INTERPRET=1 (Triton's CPU interpreter), "
+        f"got a tensor on {device}")
+
+
+if triton is not None:
+
+    @triton.jit
+    def _surrogate(x, SURROGATE: tl.constexpr, P: tl.constexpr, C1: tl.constexpr, C2: tl.constexpr):
+        """``surrogate_derivative`` of the reference at ``x = p - v_peak``; ``C1 = P / 2``,
+        ``C2 = pi / 2 * P`` (computed in Python as the reference does)."""
+        if SURROGATE == 0:  # fast sigmoid
+            q = P * tl.abs(x) + 1.0
+            g = 1.0 / (q * q)
+        elif SURROGATE == 1:  # arctan
+            z = C2 * x
+            g = C1 / (1.0 + z * z)
+        elif SURROGATE == 2:  # triangle
+            g = P * tl.maximum(1.0 - tl.abs(x), 0.0)
+        else:  # sigmoid
+            sig = 1.0 / (1.0 + tl.exp(-(P * x)))
+            g = P * sig * (1.0 - sig)
+        return g
+
+    @triton.jit
+    def _izh_fwd(cur_ptr, v0_ptr, u0_ptr, a_ptr, b_ptr, c_ptr, d_ptr, vpk_ptr,
+                 s_ptr, vs_ptr, us_ptr, vl_ptr, ul_ptr, T, N, BN, SUBSTEPS,
+                 H: tl.constexpr, DT: tl.constexpr, BLOCK: tl.constexpr):
+        pid = tl.program_id(0)
+        offs = pid * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < BN
+        n = offs % N
+        a = tl.load(a_ptr + n, mask=mask, other=0.0)
+        b = tl.load(b_ptr + n, mask=mask, other=0.0)
+        c = tl.load(c_ptr + n, mask=mask, other=0.0)
+        d = tl.load(d_ptr + n, mask=mask, other=0.0)
+        vpk = tl.load(vpk_ptr + n, mask=mask, other=0.0)
+        v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+        u = tl.load(u0_ptr + offs, mask=mask, other=0.0)
+        # Pointers advance by one time slice (B*N) per step: 64-bit pointer arithmetic, so no
+        # int32 overflow of t * B * N however long the sequence.
+        cur_p = cur_ptr + offs
+        s_p = s_ptr + offs
+        vs_p = vs_ptr + offs
+        us_p = us_ptr + offs
+        for t in range(T):
+            tl.store(vs_p, v, mask=mask)
+            tl.store(us_p, u, mask=mask)
+            it = tl.load(cur_p, mask=mask, other=0.0)
+            for k in range(SUBSTEPS):
+                v = v + H * (0.04 * v * v + 5.0 * v + 140.0 - u + it)
+            u = u + DT * (a * (b * v - u))
+            s = ((v - vpk) > 0.0).to(v.dtype)
+            tl.store(s_p, s, mask=mask)
+            v = v * (1.0 - s) + c * s
+            u = u + d * s
+            cur_p += BN
+            s_p += BN
+            vs_p += BN
+            us_p += BN
+        tl.store(vl_ptr + offs, v, mask=mask)
+        tl.store(ul_ptr + offs, u, mask=mask)
+
+    @triton.jit
+    def _izh_bwd(gs_ptr, gvl_ptr, gul_ptr, cur_ptr, vs_ptr, us_ptr, sg_ptr,
+                 a_ptr, b_ptr, c_ptr, d_ptr, vpk_ptr,
+                 dcur_ptr, dv0_ptr, du0_ptr, da_ptr, db_ptr, dc_ptr, dd_ptr, dvp_ptr,
+                 T, N, BN, last, SUBSTEPS,
+                 H: tl.constexpr, DT: tl.constexpr, DETACH: tl.constexpr, HAS_SG: tl.constexpr,
+                 SURROGATE: tl.constexpr, P: tl.constexpr, C1: tl.constexpr, C2: tl.constexpr,
+                 BLOCK: tl.constexpr):
+        pid = tl.program_id(0)
+        offs = pid * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < BN
+        n = offs % N
+        a = tl.load(a_ptr + n, mask=mask, other=0.0)
+        b = tl.load(b_ptr + n, mask=mask, other=0.0)
+        c = tl.load(c_ptr + n, mask=mask, other=0.0)
+        d = tl.load(d_ptr + n, mask=mask, other=0.0)
+        vpk = tl.load(vpk_ptr + n, mask=mask, other=0.0)
+        gv = tl.load(gvl_ptr + offs, mask=mask, other=0.0)
+        gu = tl.load(gul_ptr + offs, mask=mask, other=0.0)
+        zero = tl.zeros([BLOCK], dtype=cur_ptr.dtype.element_ty)
+        da = zero
+        db = zero
+        dc = zero
+        dd = zero
+        dvp = zero
+        # Pointers to step T-1 (``last`` = (T-1)*B*N), moved back one slice per step.
+        gs_p = gs_ptr + last + offs
+        cur_p = cur_ptr + last + offs
+        vs_p = vs_ptr + last + offs
+        us_p = us_ptr + last + offs
+        sg_p = sg_ptr + last + offs
+        dcur_p = dcur_ptr + last + offs
+        for i in range(T):
+            us = tl.load(us_p, mask=mask, other=0.0)
+            it = tl.load(cur_p, mask=mask, other=0.0)
+            w = tl.load(vs_p, mask=mask, other=0.0)
+            S = zero
+            PJ = zero + 1.0
+            for k in range(SUBSTEPS):
+                J = 1.0 + H * (0.08 * w + 5.0)
+                S = S * J + 1.0
+                PJ = PJ * J
+                w = w + H * (0.04 * w * w + 5.0 * w + 140.0 - us + it)
+            x = w - vpk
+            s = (x > 0.0).to(w.dtype)
+            if HAS_SG:
+                sg = tl.load(sg_p, mask=mask, other=0.0)
+            else:
+                sg = _surrogate(x, SURROGATE, P, C1, C2)
+            gs = tl.load(gs_p, mask=mask, other=0.0)
+            if not DETACH:
+                gs = gs + gv * (c - w) + gu * d
+            dc = dc + gv * s
+            dd = dd + gu * s
+            gss = gs * sg
+            gp = gv * (1.0 - s) + gss
+            dvp = dvp - gss
+            r = DT * gu
+            da = da + r * (b * w - us)
+            db = db + r * a * w
+            gp = gp + r * a * b
+            gi = H * gp * S
+            tl.store(dcur_p, gi, mask=mask)
+            gv = gp * PJ
+            gu = gu - r * a - gi
+            gs_p -= BN
+            cur_p -= BN
+            vs_p -= BN
+            us_p -= BN
+            sg_p -= BN
+            dcur_p -= BN
+        tl.store(dv0_ptr + offs, gv, mask=mask)
+        tl.store(du0_ptr + offs, gu, mask=mask)
+        tl.store(da_ptr + offs, da, mask=mask)
+        tl.store(db_ptr + offs, db, mask=mask)
+        tl.store(dc_ptr + offs, dc, mask=mask)
+        tl.store(dd_ptr + offs, dd, mask=mask)
+        tl.store(dvp_ptr + offs, dvp, mask=mask)
+
+
+# ---- launch configuration -------------------------------------------------------------------
+
+_LAUNCH = dict(enable_fp_fusion=False)  # no FMA contraction: the reference's rounding
+_TARGET_PROGRAMS = 512  # ~4 per SM on an H100 (132 SMs): enough to fill the GPU and hide latency
+
+
+def _config(numel: int) -> tuple[int, int]:
+    """(BLOCK, num_warps) over ``numel = B * N`` neurons. The backward keeps ~12 values a
+    neuron in registers, so blocks stay moderate."""
+    block = triton.next_power_of_2(max(1, triton.cdiv(numel, _TARGET_PROGRAMS)))
+    block = min(max(block, 128), 512)
+    return block, max(1, min(4, block // 128))
+
+
+def _prepare(current, states, params, dt, substeps):
+    """Check the inputs (``states``: name -> ``[B, N]``, ``params``: name -> ``[N]``); return the
+    current and them contiguous in the current's dtype, and (h, dt, substeps)."""
+    check_device(current.device)
+    if current.dim() != 3:
+        raise ValueError(f"current must be [T, B, N], got shape {tuple(current.shape)}")
+    if current.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"backend 'triton' takes float32 or float64 tensors, got {current.dtype}")
+    if isinstance(substeps, bool) or int(substeps) != substeps or substeps < 1:
+        raise ValueError(f"substeps must be a positive int, got {substeps!r}")
+    if not dt > 0:
+        raise ValueError(f"dt must be > 0, got {dt!r}")
+    _, B, N = current.shape
+    out = []
+    for name, t, shape in (*((k, v, (B, N)) for k, v in states.items()), *((k, p, (N,)) for k, p in params.items())):
+        if tuple(t.shape) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}")
+        if t.device != current.device:
+            raise ValueError(f"{name} is on {t.device}, the current on {current.device}")
+        out.append(t.to(current.dtype).contiguous())
+    substeps = int(substeps)
+    return current.contiguous(), out, (float(dt) / substeps, float(dt), substeps)
+
+
+def izhikevich_forward(current, v0, u0, a, b, c, d, v_peak, dt, substeps):
+    """Fused forward: ``(spikes, v_start, u_start [T, B, N], v_last, u_last [B, N])`` (see the
+    contract ``izhikevich_fused.izhikevich_forward``)."""
+    current, (v0, u0, *params), (h, dt, substeps) = _prepare(
+        current, dict(v0=v0, u0=u0), dict(a=a, b=b, c=c, d=d, v_peak=v_peak), dt, substeps)
+    T, B, N = current.shape
+    spikes, vs, us = (torch.empty_like(current) for _ in range(3))
+    v_last, u_last = torch.empty_like(v0), torch.empty_like(u0)
+    bn = B * N
+    if bn == 0:
+        return spikes, vs, us, v_last, u_last
+    block, warps = _config(bn)
+    _izh_fwd[(triton.cdiv(bn, block),)](current, v0, u0, *params, spikes, vs, us, v_last, u_last,
+                                        T, N, bn, substeps, H=h, DT=dt, BLOCK=block, num_warps=warps, **_LAUNCH)
+    return spikes, vs, us, v_last, u_last
+
+
+def izhikevich_backward(grad_spikes, grad_v_last, grad_u_last, current, v_start, u_start, a, b, c, d, v_peak,
+                        dt, substeps, detach_reset, surrogate_id, surrogate_param, surrogate_grad):
+    """Fused backward: ``(d_current [T, B, N], d_v0, d_u0, da, db, dc, dd, dv_peak [B, N])`` (see
+    the contract ``izhikevich_fused.izhikevich_backward``)."""
+    T, B, N = current.shape
+    zeros = torch.zeros((B, N), dtype=current.dtype, device=current.device)
+    gvl = zeros if grad_v_last is None else grad_v_last
+    gul = zeros if grad_u_last is None else grad_u_last
+    current, (gvl, gul, *params), (h, dt, substeps) = _prepare(
+        current, dict(grad_v_last=gvl, grad_u_last=gul), dict(a=a, b=b, c=c, d=d, v_peak=v_peak), dt, substeps)
+    dtype = current.dtype
+    big = []
+    for name, t in (("grad_spikes", grad_spikes), ("v_start", v_start), ("u_start", u_start),
+                    ("surrogate_grad", surrogate_grad)):
+        if t is None:
+            big.append(None)
+            continue
+        if tuple(t.shape) != (T, B, N):
+            raise ValueError(f"{name} must have shape {(T, B, N)}, got {tuple(t.shape)}")
+        big.append(t.to(dtype).contiguous())
+    grad_spikes, v_start, u_start, surrogate_grad = big
+    has_sg = surrogate_grad is not None
+    if has_sg:
+        sid, p, c1, c2 = _NO_SURROGATE, 0.0, 0.0, 0.0  # one compiled variant for all custom surrogates
+    else:
+        sid, p = int(surrogate_id), float(surrogate_param)
+        if sid not in (FAST_SIGMOID, ARCTAN, TRIANGLE, SIGMOID):
+            raise ValueError(f"unknown surrogate id {surrogate_id} and no surrogate_grad given")
+        c1, c2 = (p / 2.0, math.pi / 2.0 * p) if sid == ARCTAN else (0.0, 0.0)
+    dcur = torch.empty_like(current)
+    outs = [torch.empty_like(gvl) for _ in range(7)]  # dv0, du0, da, db, dc, dd, dv_peak
+    bn = B * N
+    if bn == 0:
+        return (dcur, *outs)
+    block, warps = _config(bn)
+    _izh_bwd[(triton.cdiv(bn, block),)](
+        grad_spikes, gvl, gul, current, v_start, u_start, surrogate_grad if has_sg else current, *params,
+        dcur, *outs, T, N, bn, (T - 1) * bn if T > 0 else 0, substeps,
+        H=h, DT=dt, DETACH=bool(detach_reset), HAS_SG=has_sg, SURROGATE=sid, P=p, C1=c1, C2=c2,
+        BLOCK=block, num_warps=warps, **_LAUNCH)
+    return (dcur, *outs)
