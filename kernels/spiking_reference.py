@@ -57,8 +57,9 @@ def lif_sequence_reference(
     v = v0
     s_prev = s0 if s0 is not None else torch.zeros_like(v0)
     spikes, membrane = [], []
-    for t in range(x.shape[0]):
-        u = beta * v + x[t]
+    # unbind, not x[t]: indexing would make every step's backward write a full [T, B, N] gradient.
+    for x_t in x.unbind(0):
+        u = beta * v + x_t
         if w_rec is not None:
             u = u + s_prev @ w_rec.T
         s = spike_fn(u - threshold)
@@ -93,9 +94,9 @@ def izhikevich_sequence_reference(
     v, u = v0, u0
     h = dt / substeps
     spikes, trace = [], []
-    for t in range(current.shape[0]):
+    for current_t in current.unbind(0):
         for _ in range(substeps):
-            v = v + h * (0.04 * v * v + 5.0 * v + 140.0 - u + current[t])
+            v = v + h * (0.04 * v * v + 5.0 * v + 140.0 - u + current_t)
         u = u + dt * (a * (b * v - u))
         s = spike_fn(v - v_peak)
         spikes.append(s)

@@ -16,10 +16,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from neurosim.kernels.spiking_reference import izhikevich_sequence_reference
-
 from . import surrogate as surrogates
 from .functional import RESETS, lif_sequence, resolve_backend
+from .izhikevich_function import izhikevich_sequence
 
 
 class LIFState(NamedTuple):
@@ -299,12 +298,15 @@ class Izhikevich(_SequenceLayer):
     Parameters a, b, c, d, v_peak, v_init: scalars or ``[n]``. ``learn`` names the parameters
     to train (subset of ``("a", "b", "c", "d")``). The default surrogate is
     ``fast_sigmoid(slope=0.5)`` per mV (v is in mV, so the bump spans a few mV).
-    This layer runs the torch loop (autograd through every step).
+    Fused kernels as for LIF (``backend``); the backward saves ``v`` and ``u`` at the start of
+    each step and recomputes the Euler sub-steps. Over long sequences (T ~ 1000 at dt = 1 ms)
+    float32 gradients can overflow (the quadratic membrane multiplies them up on every rise):
+    use float64, truncated BPTT (``stateful=True`` + ``detach_state()``) or gradient clipping.
     """
 
     def __init__(self, n: int, a=0.02, b=0.2, c=-65.0, d=8.0, *, v_peak=30.0, v_init=-65.0, dt: float = 1.0,
                  substeps: int | None = None, surrogate=None, detach_reset: bool = False, learn=(),
-                 stateful: bool = False, backend: str = "reference"):
+                 stateful: bool = False, backend: str = "auto"):
         super().__init__(n, stateful, backend)
         if not dt > 0:
             raise ValueError(f"dt must be > 0 ms, got {dt!r}")
@@ -343,8 +345,8 @@ class Izhikevich(_SequenceLayer):
             u0 = p["b"] * v0
         else:
             v0, u0 = state.v.to(x), state.u.to(x)
-        spikes, _, (v, u) = izhikevich_sequence_reference(
+        spikes, (v, u) = izhikevich_sequence(
             x, v0, u0, p["a"], p["b"], p["c"], p["d"], p["v_peak"], self.surrogate, self.dt, self.substeps,
-            self.detach_reset)
+            self.detach_reset, backend=self.backend)
         check_finite_result(type(self).__name__, x, v)
         return spikes, self._keep(IzhikevichState(v, u))
