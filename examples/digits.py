@@ -32,8 +32,6 @@ from neurosim.experiments import experiment
 
 DT_MS = 1.0  # one time step, ms
 N_PIXELS, N_CLASSES = 64, 10
-# The CLI's non-Numba backend choice; here it means the torch reference loop.
-_BACKEND_ALIASES = {"numpy": "reference"}
 
 
 def load_split(seed: int, test_fraction: float = 0.2):
@@ -106,8 +104,7 @@ def digits(*, duration: float | None = None, seed: int = 1, backend: str = "auto
 
     ``duration``: presentation time per digit in ms (1 ms steps); when given it sets
     ``steps``. ``backend``: the layers' backend (``"auto"``: fused Numba kernels on CPU,
-    Triton on CUDA; ``"numba"``, ``"torch"``, ``"reference"``; ``"numpy"`` means
-    ``"reference"``). Writes ``learning_curve.png``, ``hidden_raster.png`` and
+    Triton on CUDA; ``"numba"``, ``"triton"``, ``"torch"``, ``"reference"``). Writes ``learning_curve.png``, ``hidden_raster.png`` and
     ``summary.json`` into ``out``. Returns test accuracy, epochs, training seconds, the
     hidden layer's firing rate and the per-epoch history.
     """
@@ -132,7 +129,7 @@ def digits(*, duration: float | None = None, seed: int = 1, backend: str = "auto
         raise ValueError(f"encoding must be 'rate' or 'latency', got {encoding!r}")
     from neurosim.nn.functional import resolve_backend
 
-    backend = resolve_backend(_BACKEND_ALIASES.get(backend, backend), torch.device("cpu"))
+    backend = resolve_backend(backend, torch.device("cpu"))
 
     x_tr, x_te, y_tr, y_te = load_split(seed, test_fraction)
     # Weights from the seed without touching the caller's global torch RNG; spike trains and

@@ -40,8 +40,11 @@ def _run_parser(exp: experiments.Experiment) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=params["seed"][1], help="random seed (default: %(default)s)")
     parser.add_argument("--duration", type=float, default=params["duration"][1],
                         help="biological time in ms (default: %(default)s)")
-    parser.add_argument("--backend", choices=("numba", "numpy"), default=params["backend"][1],
-                        help="simulation backend (default: %(default)s)")
+    # Each experiment checks its own backend names: simulations take numba/numpy, neurosim.nn
+    # training takes auto/numba/triton/torch/reference.
+    parser.add_argument("--backend", default=params["backend"][1],
+                        help="backend (simulations: numba, numpy; neurosim.nn training: auto, numba, triton, "
+                             "torch, reference; default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="set an experiment parameter (repeatable)")
@@ -82,7 +85,10 @@ def main(argv=None) -> int:
             params[name] = _parse_value(name, value, exp.parameters[name][0])
         except ValueError as err:
             top.error(str(err))
-    metrics = exp(**params)
+    try:
+        metrics = exp(**params)
+    except (ValueError, TypeError) as err:  # bad parameter values: the message says which and why
+        top.error(f"run {exp.name}: {err}")
     print(json.dumps(metrics, indent=2, default=str))
     return 0
 
