@@ -19,17 +19,18 @@ row, never rows), so threads take groups of rows and run all T steps, again with
 synchronisation. The products per step are computed in the kernel on the group, weight row
 outermost so each row of ``w`` is loaded once per step for all the group's rows:
 ``s[t-1] @ w_rec.T`` sums only the rows of the neurons that spiked (0/1 spikes, ~85 % skipped
-at 15 % firing); ``du[t+1] @ w_rec`` is dense, four weight rows per pass. Against ``np.dot``
-(BLAS) per step, see ``python -m neurosim.kernels.spiking_numba``: the spike-driven sum is
-~1.8x faster single-threaded and the in-kernel product on par; with two threads a BLAS call
-per step (its own thread pool, spinning) next to numba's threads was 30-60x slower.
+at 15 % firing); ``du[t+1] @ w_rec`` is dense, four weight rows per pass. Against one
+``np.dot`` (BLAS) per step over all rows (``python -m neurosim.kernels.spiking_numba``; T=100,
+B=32, N=512, 19 % firing, 2 threads): forward 147 against 80 M neuron-steps/s, backward 99
+against 75; BLAS called inside numba's parallel loop (its own spinning thread pool beside
+numba's threads) had been 50x slower.
 
 Exactness: the reset and the detach flag enter as 0/1 coefficients in the input's dtype
 (``u - thr*(s*1)`` is exactly ``u - thr*s``, ``(u - thr*0)*(1 - s)`` exactly ``u*(1 - s)``), so
 one loop body serves all variants without branches, and the element-wise maths does the
-reference's operations in its order without FMA contraction: spikes and u are bit-identical
-to the reference for feed-forward layers (the backward pass up to the rounding of the
-surrogate's exp). Constants are cast to the input's dtype (a Python float would promote
+reference's operations in its order without FMA contraction: for feed-forward layers spikes
+and u are bit-identical to the reference, and so are the gradients except with the sigmoid
+surrogate (torch's sigmoid rounds differently from 1 / (1 + exp(-x))). Constants are cast to the input's dtype (a Python float would promote
 float32 maths to float64). Only the recurrent matrix products may fuse multiply-adds.
 
 Compile time: functions are cached on disk (``cache=True``); only the variants used get
@@ -60,18 +61,20 @@ __all__ = ["lif_forward", "lif_backward"]
 # the surrogates' divisions).
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 _pjit = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+# The innermost loops (one step of one block) are compiled without numba's reference counting:
+# every call of a compiled function, and every slice, otherwise increfs and decrefs the arrays,
+# an atomic operation each. They allocate nothing.
+_leaf = numba.njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 # The recurrent matrix products may fuse multiply-adds (FMA: one rounding instead of two, ~2x
 # the throughput); the LIF element-wise maths may not, it must round as the torch reference.
-_jit_fma = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-# The innermost loops (one step of one block) are compiled without numba's reference counting:
-# every call of a compiled function otherwise increfs and decrefs each array argument, an
-# atomic operation per array and step. They allocate nothing.
-_leaf = numba.njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+_leaf_fma = numba.njit(cache=True, nogil=True, error_model="numpy", _nrt=False, fastmath={"contract"})
 
-# Neurons per feed-forward block: long contiguous runs per step and few steps' overhead
-# (~0.1 us per block and step) against enough blocks to balance the threads.
-_MAX_BLOCK = 4096
-_MIN_BLOCK = 256
+# Neurons per feed-forward block: each step of a block is one contiguous run per array, and
+# longer runs stream better (single thread, T=100, B*N=16384: blocks of 1024 took 1.3x the time
+# of blocks of 4096-16384), against enough blocks for the threads (about two each, handed out
+# dynamically). A block's five buffers of 8192 float32 (160 KiB) stay in L2.
+_MAX_BLOCK = 8192
+_MIN_BLOCK = 1024
 
 
 # ---- type-specialised helpers: one loop source for "array" and "absent (None)" --------------
@@ -219,10 +222,10 @@ def _surrogate_row(surrogate_id, c0, c1, ut, thr, out):
         for i in range(n):
             d = c0 * abs(ut[i] - thr[i]) + one
             out[i] = one / (d * d)
-    elif surrogate_id == ARCTAN:  # (p / 2) / (1 + (pi p / 2 x)^2)
-        for i in range(n):
+    elif surrogate_id == ARCTAN:  # (p / 2) / (1 + (pi p / 2 x)^2); torch's scalar / tensor
+        for i in range(n):           # multiplies by the reciprocal, and so do we
             z = c1 * (ut[i] - thr[i])
-            out[i] = c0 / (one + z * z)
+            out[i] = c0 * (one / (one + z * z))
     elif surrogate_id == TRIANGLE:  # p max(0, 1 - |x|)
         for i in range(n):
             out[i] = c0 * max(zero, one - abs(ut[i] - thr[i]))
@@ -357,7 +360,7 @@ def _backward_feedforward(grad_spikes, grad_u, u, v0, beta, thr, surrogate_grad,
 # each weight row (contiguous) is loaded once per step and used for the R rows from L1.
 
 
-@_jit_fma
+@_leaf_fma
 def _spikes_times_matrix(s, w, out, R, N):
     """``out[r] = s[r] @ w`` for the R rows of ``s``/``out`` (flat ``[R*N]``), ``w`` ``[N, N]``
     C-contiguous: ``out[r] += s[r, j] * w[j]`` over the j with ``s[r, j] != 0`` only (0/1 spikes:
@@ -374,7 +377,7 @@ def _spikes_times_matrix(s, w, out, R, N):
                     o[i] += c * wj[i]
 
 
-@_jit_fma
+@_leaf_fma
 def _rows_times_matrix(a, w, out, R, N):
     """``out[r] = a[r] @ w`` for dense rows (the backward's ``du[t+1] @ w_rec``): four weight
     rows at a time, so each pass over ``out`` (load + store) carries four multiply-adds."""
@@ -486,6 +489,7 @@ def _backward_recurrent(grad_spikes, grad_u, u, v0, beta, thr, w_rec, surrogate_
 
 @_jit
 def _forward_recurrent_blas(x, v0, s0, beta, thr, w_t, spikes, u, k_sub, k_zero):
+    """``_forward_recurrent`` with ``s[t-1] @ w_rec.T`` as one np.dot per step (benchmark only)."""
     T, M = x.shape
     N = beta.shape[0]
     B = M // N
@@ -501,6 +505,7 @@ def _forward_recurrent_blas(x, v0, s0, beta, thr, w_t, spikes, u, k_sub, k_zero)
 @_jit
 def _backward_recurrent_blas(grad_spikes, grad_u, u, v0, beta, thr, w_rec, surrogate_grad, surrogate_id, c0, c1,
                              du, dbeta, dthr, k_sub, k_zero, kg_sub, kg_zero):
+    """``_backward_recurrent`` with ``du[t+1] @ w_rec`` as one np.dot per step (benchmark only)."""
     T, M = u.shape
     N = beta.shape[0]
     B = M // N
@@ -561,10 +566,9 @@ def _group_size(B: int) -> int:
 
 
 def _block_size(M: int) -> int:
-    """Neurons per feed-forward block: ~4 blocks per thread when the layer is small (load
-    balance), at most ``_MAX_BLOCK``, at least ``_MIN_BLOCK`` (vector loops), a multiple of 16
-    (blocks start on 64-byte boundaries)."""
-    block = -(-M // (4 * numba.get_num_threads()))
+    """Neurons per feed-forward block: about two blocks per thread, within
+    ``[_MIN_BLOCK, _MAX_BLOCK]``, a multiple of 16 (blocks start on 64-byte boundaries)."""
+    block = -(-M // (2 * numba.get_num_threads()))
     block = max(_MIN_BLOCK, min(_MAX_BLOCK, block))
     return -(-block // 16) * 16
 
@@ -711,8 +715,8 @@ def _benchmark(argv=None) -> None:
             times.append(time.perf_counter() - start)
         return min(times)
 
-    print(f"numba {numba.__version__}, torch {torch.__version__}, {numba.get_num_threads()} threads "
-          f"({numba.threading_layer() if _forward_feedforward.signatures else 'layer not started'})")
+    print(f"numba {numba.__version__}, torch {torch.__version__}, {numba.get_num_threads()} threads; "
+          f"M/s = million neuron-steps per second, best of {repeats}")
     print(f"{'T':>5} {'B':>3} {'N':>5}  {'fwd M/s':>9} {'fwd+bwd M/s':>12} {'fwd+bwd ms':>11} {'firing':>7}")
     sizes = [(100, 32, 512), (100, 32, 2048)] + ([] if args.quick else [(1000, 32, 512), (1000, 32, 2048)])
     torch.manual_seed(0)
@@ -754,11 +758,12 @@ def _benchmark(argv=None) -> None:
     group = _group_size(B)
     n = T * M
     print(f"\nrecurrent T={T} B={B} N={N}, firing {float(spikes.mean()):.3f}, kernels only (M neuron-steps/s):")
-    print(f"  forward,  spike-driven sum of w rows: {n / best(lambda: kernels._forward_recurrent(*fwd_args, group)) / 1e6:7.0f}")
-    print(f"  forward,  np.dot (BLAS) per step:     {n / best(lambda: kernels._forward_recurrent_blas(*fwd_args)) / 1e6:7.0f}")
-    print(f"  backward, in-kernel du @ w_rec:       {n / best(lambda: kernels._backward_recurrent(*bwd_args, group)) / 1e6:7.0f}")
-    print(f"  backward, np.dot (BLAS) per step:     {n / best(lambda: kernels._backward_recurrent_blas(*bwd_args)) / 1e6:7.0f}")
-
+    runs = [("forward,  spike-driven sum of w rows", lambda: kernels._forward_recurrent(*fwd_args, group)),
+            ("forward,  np.dot (BLAS) per step", lambda: kernels._forward_recurrent_blas(*fwd_args)),
+            ("backward, in-kernel du @ w_rec", lambda: kernels._backward_recurrent(*bwd_args, group)),
+            ("backward, np.dot (BLAS) per step", lambda: kernels._backward_recurrent_blas(*bwd_args))]
+    for name, run in runs:
+        print(f"  {name:38s} {n / best(run) / 1e6:7.0f}")
 
 if __name__ == "__main__":
     _benchmark()
