@@ -573,6 +573,11 @@ def _block_size(M: int) -> int:
     return -(-block // 16) * 16
 
 
+# Gradients may come with any strides (a gradient broadcast over time is read without copying);
+# neurosim.nn.functional checks this flag before handing them over unmaterialised.
+ACCEPTS_BROADCAST_GRADS = True
+
+
 def _array(name: str, t: torch.Tensor | None, dtype: torch.dtype, shape: tuple | None = None, flat: int = 0):
     """Zero-copy numpy view of a CPU tensor of ``dtype`` (None stays None); ``flat`` > 0 merges
     its last dimensions into one, leaving ``flat`` dimensions ([T, B, N] -> [T, B*N])."""

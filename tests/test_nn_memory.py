@@ -4,6 +4,7 @@ T), the membrane ``u`` as the only per-neuron-step storage (plus the spikes when
 and never more bytes per neuron-step than the reference torch loop. Behavioural, no timing."""
 
 import importlib.util
+import weakref
 
 import pytest
 import torch
@@ -22,21 +23,21 @@ def _backends():
 
 def _saved(fn, x):
     """(number of saved tensors, bytes of their distinct storages, the same without the storage
-    of the input ``x``, ``fn()``) while ``fn()`` builds the graph. A view keeps its whole
-    storage alive, so whole storages are counted, each once."""
-    storages, count = {}, 0
+    of the input ``x``, ``fn()``) once ``fn()`` has built the graph. A view keeps its whole
+    storage alive, so whole storages are counted, each once; only tensors the graph still holds
+    count (a dropped branch frees what it saved, and a later tensor may reuse the memory)."""
+    packed = []
 
     def pack(t):
-        nonlocal count
-        count += 1
-        st = t.untyped_storage()
-        storages[st.data_ptr()] = st.nbytes()
+        packed.append(weakref.ref(t))
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = fn()
+    alive = [t for t in (r() for r in packed) if t is not None]
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in alive}
     total = sum(storages.values())
-    return count, total, total - storages.get(x.untyped_storage().data_ptr(), 0), out
+    return len(alive), total, total - storages.get(x.untyped_storage().data_ptr(), 0), out
 
 
 def _ff(backend, T, dtype=torch.float32):

@@ -78,14 +78,20 @@ class _FusedLIF(torch.autograd.Function):
         config = ctx.config
         if grad_spikes is None and grad_u is None:
             return (None,) * 7
+        # The Numba kernels read a gradient broadcast over time in place (``spikes.sum()`` gives
+        # one): materialising it would cost a full [T, B, N] write, as much as a kernel pass.
+        strided_ok = getattr(config.kernel, "ACCEPTS_BROADCAST_GRADS", False)
         if grad_spikes is None:
-            grad_spikes = torch.zeros_like(u)
+            grad_spikes = u.new_zeros(()).expand_as(u) if strided_ok else torch.zeros_like(u)
+        if not strided_ok:
+            grad_spikes = grad_spikes.contiguous()
+            grad_u = None if grad_u is None else grad_u.contiguous()
         surrogate = config.surrogate
         surrogate_grad = None
         if surrogate.kernel_id == CUSTOM:
             surrogate_grad = surrogate.derivative(u - threshold).contiguous()
         du, dbeta, dthr = config.kernel.lif_backward(
-            grad_spikes.contiguous(), None if grad_u is None else grad_u.contiguous(), u, v0, beta, threshold,
+            grad_spikes, grad_u, u, v0, beta, threshold,
             w_rec, config.reset, config.detach_reset, surrogate.kernel_id, float(surrogate.param), surrogate_grad,
         )
         grad_v0 = beta * du[0] if ctx.needs_input_grad[1] else None
