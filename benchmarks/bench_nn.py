@@ -84,6 +84,7 @@ This is a measurement script, not a test: nothing here asserts on time.
 
 from __future__ import annotations
 
+import abc
 import argparse
 import gc
 import json
@@ -158,7 +159,7 @@ def make_work(kind: str, T: int, B: int, N: int, seed: int = 0) -> Work:
 
 
 # ---- libraries: each returns a callable doing forward (returns spikes [T, B, N]) -----------
-class Runner:
+class Runner(abc.ABC):
     """One library configuration. ``prepare(work)`` builds the modules and leaf tensors;
     ``forward()`` returns the spikes; ``leaves()`` are the tensors whose .grad is cleared."""
 
@@ -166,11 +167,13 @@ class Runner:
     exact = False  # same model as neurosim (spikes comparable)
     is_neurosim = False
 
+    @abc.abstractmethod
     def prepare(self, work: Work):
-        raise NotImplementedError
+        """Build the modules and leaf tensors for ``work``."""
 
+    @abc.abstractmethod
     def forward(self) -> torch.Tensor:
-        raise NotImplementedError
+        """Run forward; return the spikes [T, B, N]."""
 
     def leaves(self):
         return [p for p in self._leaves if p is not None]

@@ -29,7 +29,6 @@ on a real GPU.
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 
@@ -45,31 +44,9 @@ _NO_SURROGATE = -1  # surrogate_grad is given: the kernel loads it instead
 
 __all__ = ["check_device", "izhikevich_forward", "izhikevich_backward"]
 
-# Whether the kernels below were built for Triton's interpreter: triton.jit decides when this
-# module is imported, so TRITON_INTERPRET must be set before that.
-_INTERPRETED = triton is not None and os.environ.get("TRITON_INTERPRET") == "1"
-
-
-def check_device(device) -> None:
-    """Raise unless the Triton kernels can run on ``device``.
-
-    CUDA devices are fine; CPU tensors only run in Triton's interpreter (``TRITON_INTERPRET=1``,
-    set before triton is imported).
-    """
-    if triton is None:
-        raise ImportError("backend 'triton' needs the triton package: pip install triton")
-    device = torch.device(device)
-    if device.type == "cuda":
-        return
-    if device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1":
-        if not _INTERPRETED:
-            raise ValueError(
-                "backend 'triton' on CPU tensors needs TRITON_INTERPRET=1 set before "
-                "neurosim.kernels.izhikevich_triton (and triton) are imported")
-        return
-    raise ValueError(
-        f"backend 'triton' needs a CUDA tensor or TRITON_INTERPRET=1 (Triton's CPU interpreter), "
-        f"got a tensor on {device}")
+# Both Triton modules are built in the same mode (this one imports spiking_triton first), so
+# the LIF module's device check holds for these kernels too.
+from .spiking_triton import check_device  # noqa: E402
 
 
 if triton is not None:

@@ -280,8 +280,7 @@ def test_braille_graph_matches_norse(recurrent_bias):
     """Norse's test graph (NIR paper): Affine -> recurrent CubaLIF -> Affine -> CubaLIF, written
     by snnTorch (dt = 1e-4)."""
     norse = pytest.importorskip("norse.torch")
-    if BRAILLE is None or not os.path.exists(BRAILLE):
-        pytest.skip("norse's braille.nir is not installed")
+    assert BRAILLE is not None and os.path.exists(BRAILLE), "norse (a test dependency) ships test/braille.nir"
 
     def load():
         g = nir.read(BRAILLE)

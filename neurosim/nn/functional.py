@@ -16,6 +16,7 @@ spikes for recurrent layers) and recompute everything else in the backward kerne
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import torch
@@ -29,21 +30,25 @@ RESETS = {"subtract": RESET_SUBTRACT, "zero": RESET_ZERO, "none": RESET_NONE}
 BACKENDS = ("auto", "numba", "triton", "reference", "torch")
 
 
-def _kernel_module(backend: str, device: torch.device):
+def load_kernel(backend: str, device: torch.device, *, contract, numba: str, triton: str):
+    """The kernel module of ``backend`` for tensors on ``device``: ``contract`` (the torch
+    version of the kernels) for ``"torch"``, else ``neurosim.kernels.<numba>`` or ``<triton>``,
+    imported on first use so that numba/triton load only when asked for."""
     if backend == "torch":
-        return reference
+        return contract
     if backend == "numba":
         if device.type != "cpu":
             raise ValueError(f"backend 'numba' runs on CPU tensors, got a tensor on {device}")
-        from neurosim.kernels import spiking_numba
-
-        return spiking_numba
+        return importlib.import_module(f"neurosim.kernels.{numba}")
     if backend == "triton":
-        from neurosim.kernels import spiking_triton
-
-        spiking_triton.check_device(device)
-        return spiking_triton
+        module = importlib.import_module(f"neurosim.kernels.{triton}")
+        module.check_device(device)
+        return module
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+
+def _kernel_module(backend: str, device: torch.device):
+    return load_kernel(backend, device, contract=reference, numba="spiking_numba", triton="spiking_triton")
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:

@@ -27,27 +27,14 @@ import torch
 from neurosim.kernels import izhikevich_fused as contract
 from neurosim.kernels.spiking_reference import izhikevich_sequence_reference
 
-from .functional import BACKENDS, resolve_backend
+from .functional import load_kernel, resolve_backend
 from .surrogate import CUSTOM, Surrogate, check_surrogate
 
 __all__ = ["izhikevich_sequence"]
 
 
 def _kernel_module(backend: str, device: torch.device):
-    if backend == "torch":
-        return contract
-    if backend == "numba":
-        if device.type != "cpu":
-            raise ValueError(f"backend 'numba' runs on CPU tensors, got a tensor on {device}")
-        from neurosim.kernels import izhikevich_numba
-
-        return izhikevich_numba
-    if backend == "triton":
-        from neurosim.kernels import izhikevich_triton
-
-        izhikevich_triton.check_device(device)
-        return izhikevich_triton
-    raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return load_kernel(backend, device, contract=contract, numba="izhikevich_numba", triton="izhikevich_triton")
 
 
 @dataclass(frozen=True)

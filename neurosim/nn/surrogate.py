@@ -14,6 +14,7 @@ no Python loop over time steps).
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Callable
 
 import torch
@@ -25,7 +26,7 @@ FAST_SIGMOID, ARCTAN, TRIANGLE, SIGMOID = 0, 1, 2, 3
 CUSTOM = -1
 
 
-class Surrogate:
+class Surrogate(ABC):
     """Base class: Heaviside forward, ``derivative(x)`` backward.
 
     ``param`` is the surrogate's one shape parameter (slope or width); ``kernel_id`` is the
@@ -35,9 +36,9 @@ class Surrogate:
     kernel_id: int = CUSTOM
     param: float = 0.0
 
+    @abstractmethod
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         """Surrogate of dH/dx at ``x = u - threshold`` (same shape as ``x``)."""
-        raise NotImplementedError
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes ``(x > 0)`` as ``x``'s dtype, with this surrogate as their gradient."""
