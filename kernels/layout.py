@@ -75,6 +75,10 @@ class IzhikevichParams(NamedTuple):
     c: np.ndarray
     d: np.ndarray
     v_peak: np.ndarray
+    k2: np.ndarray  # v' = k2 v^2 + k1 v + k0 - u + I (2003 model: 0.04, 5, 140)
+    k1: np.ndarray
+    k0: np.ndarray
+    v_u: np.ndarray  # u' = a (b (v - v_u) - u) (2003 model: 0)
 
 
 class Synapses(NamedTuple):

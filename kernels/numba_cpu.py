@@ -150,7 +150,7 @@ def _lif_population(state, p, j, decay_exc, decay_inh, arrive_exc, arrive_inh, e
 
 @_jit
 def _izhikevich_loop(v, u, i_exc, i_inh, arrive_exc, arrive_inh, ext, spiked, substeps, dt,
-                     a, b, c, d, v_peak, decay_exc, decay_inh):
+                     a, b, c, d, v_peak, k2, k1, k0, v_u, decay_exc, decay_inh):
     """One step of the Izhikevich neurons held by these (population-sliced) arrays (see
     reference.izhikevich_update). Returns the number of non-finite v or u."""
     h = dt / substeps
@@ -163,8 +163,8 @@ def _izhikevich_loop(v, u, i_exc, i_inh, arrive_exc, arrive_inh, ext, spiked, su
         current = ie + ii + ext[i]
         vi, ui = v[i], u[i]
         for _ in range(substeps):
-            vi = vi + h * (0.04 * vi * vi + 5.0 * vi + 140.0 - ui + current)
-        ui = ui + dt * (a[i] * (b[i] * vi - ui))
+            vi = vi + h * (k2[i] * vi * vi + k1[i] * vi + k0[i] - ui + current)
+        ui = ui + dt * (a[i] * (b[i] * (vi - v_u[i]) - ui))
         finite = abs(vi) < np.inf and abs(ui) < np.inf
         n_bad += not finite
         fire = vi >= v_peak[i] and finite  # a non-finite neuron stays, for the error to find it
@@ -279,6 +279,7 @@ def run_chunk(first_step, n_steps, dt, state, lif, izh, conn, drive, ring, rec):
             if _izhikevich_loop(state.v[lo:hi], state.u[lo:hi], state.i_exc[lo:hi], state.i_inh[lo:hi],
                                 arrive_exc[lo:hi], arrive_inh[lo:hi], ext[lo:hi], spiked[lo:hi], izh.substeps[j],
                                 dt, izh.a[lo:hi], izh.b[lo:hi], izh.c[lo:hi], izh.d[lo:hi], izh.v_peak[lo:hi],
+                                izh.k2[lo:hi], izh.k1[lo:hi], izh.k0[lo:hi], izh.v_u[lo:hi],
                                 drive.decay_exc[lo:hi], drive.decay_inh[lo:hi]):
                 counts[2], counts[3] = _first_not_finite(state, lo, hi), step
                 return STATUS_NOT_FINITE, row

@@ -77,8 +77,8 @@ def izhikevich_update(
     current = state.i_exc[s] + state.i_inh[s] + i_ext[s]
     h = dt / substeps
     for _ in range(substeps):
-        v[:] = v + h * (0.04 * v * v + 5.0 * v + 140.0 - u + current)
-    u[:] = u + dt * (p.a[s] * (p.b[s] * v - u))
+        v[:] = v + h * (p.k2[s] * v * v + p.k1[s] * v + p.k0[s] - u + current)
+    u[:] = u + dt * (p.a[s] * (p.b[s] * (v - p.v_u[s]) - u))
     finite = np.isfinite(v) & np.isfinite(u)
     bad = lo + np.flatnonzero(~finite)
     spiked = (v >= p.v_peak[s]) & finite

@@ -26,6 +26,7 @@ if _os.path.isfile(_os.path.join(_root, "pyproject.toml")) and _os.path.isdir(_o
 
 from . import connect  # noqa: E402
 from .errors import SimulationError, SimulationInterrupted
+from .hooks import Hook, HookContext
 from .inputs import ConstantCurrent, NoiseCurrent
 from .models import LIF, Izhikevich, PoissonSource, SpikeTimes
 from .network import Network, Population, Projection
@@ -47,5 +48,5 @@ def __getattr__(name):
 __all__ = [
     "Network", "Population", "Projection", "LIF", "Izhikevich", "PoissonSource", "SpikeTimes",
     "ConstantCurrent", "NoiseCurrent", "Uniform", "Normal", "Gamma", "RunResult", "Spikes", "StateTrace",
-    "SimulationError", "SimulationInterrupted", "connect", "plot", "experiments", "__version__",
+    "SimulationError", "SimulationInterrupted", "Hook", "HookContext", "connect", "plot", "experiments", "__version__",
 ]

@@ -36,14 +36,14 @@ i_noise : 1
 sigma : 1 (constant)
 """
 
-_IZH_VARS = "v : 1\nu : 1\na : 1\nb : 1\nc : 1\nd : 1\nv_peak : 1\ni_exc : 1\ni_inh : 1\ni_ext : 1\nsigma : 1\ndecay_exc : 1\ndecay_inh : 1"
+_IZH_VARS = "v : 1\nu : 1\na : 1\nb : 1\nc : 1\nd : 1\nv_peak : 1\nk2 : 1\nk1 : 1\nk0 : 1\nv_u : 1\ni_exc : 1\ni_inh : 1\ni_ext : 1\nsigma : 1\ndecay_exc : 1\ndecay_inh : 1"
 
 
 def _izhikevich_code(substeps: int, dt_ms: float) -> str:
     h = dt_ms / substeps
     lines = ["I_total = i_exc + i_inh + (i_ext + sigma * randn())"]
-    lines += [f"v = v + {h!r} * (0.04 * v * v + 5.0 * v + 140.0 - u + I_total)"] * substeps
-    lines += [f"u = u + {dt_ms!r} * (a * (b * v - u))", "i_exc = i_exc * decay_exc", "i_inh = i_inh * decay_inh"]
+    lines += [f"v = v + {h!r} * (k2 * v * v + k1 * v + k0 - u + I_total)"] * substeps
+    lines += [f"u = u + {dt_ms!r} * (a * (b * (v - v_u) - u))", "i_exc = i_exc * decay_exc", "i_inh = i_inh * decay_inh"]
     return "\n".join(lines)
 
 
@@ -75,9 +75,9 @@ def to_brian2(net, record_spikes: bool = True):
         elif isinstance(m, Izhikevich):
             g = b2.NeuronGroup(len(pop), _IZH_VARS, threshold="v >= v_peak", reset="v = c\nu = u + d",
                                name=f"ns_{name}")
-            for k in ("a", "b", "c", "d", "v_peak"):
+            for k in ("a", "b", "c", "d", "v_peak", "k2", "k1", "k0", "v_u"):
                 setattr(g, k, getattr(m, k))
-            g.v, g.u, g.i_ext, g.sigma = m.v_init, m.b * m.v_init, mean, sigma
+            g.v, g.u, g.i_ext, g.sigma = m.v_init, m.u_init, mean, sigma
             g.decay_exc = np.where(m.tau_exc > 0, np.exp(-dt / np.where(m.tau_exc > 0, m.tau_exc, 1.0)), 0.0)
             g.decay_inh = np.where(m.tau_inh > 0, np.exp(-dt / np.where(m.tau_inh > 0, m.tau_inh, 1.0)), 0.0)
             g.run_regularly(_izhikevich_code(m.substeps_for(dt), dt), when="groups")

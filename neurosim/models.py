@@ -130,6 +130,11 @@ def _izhikevich_2003_inhibitory(heterogeneity: float):
 class Izhikevich(Model):
     """Izhikevich (2003) neuron: ``v' = 0.04 v^2 + 5 v + 140 - u + I``, ``u' = a (b v - u)``.
 
+    In general ``v' = k2 v^2 + k1 v + k0 - u + I`` and ``u' = a (b (v - v_u) - u)``; the
+    defaults are the 2003 model. :meth:`from_capacitance` builds the capacitance form of
+    Izhikevich (2007) / Nicola & Clopath (2017), ``C v' = k (v - v_r)(v - v_t) - u + I``, as
+    this general form divided by ``C`` (so its currents are in pA / C).
+
     Spike when ``v >= v_peak`` (30 mV); then ``v = c``, ``u = u + d``. Per step, ``v`` takes
     ``substeps`` Euler steps of ``dt / substeps`` and ``u`` one Euler step with the new ``v``
     (the paper's scheme: two 0.5 ms half-steps at dt = 1 ms). ``I`` is the sum of the synaptic
@@ -140,7 +145,10 @@ class Izhikevich(Model):
     n : number of neurons.
     a, b, c, d : the model's parameters (1/ms, 1, mV, mV); scalars, arrays or distributions.
     v_peak : spike cut-off, mV.
-    v_init : initial v, mV. ``u`` starts at ``b * v_init``.
+    v_init : initial v, mV.
+    k2, k1, k0 : coefficients of the quadratic ``k2 v^2 + k1 v + k0`` (1/(mV ms), 1/ms, mV/ms).
+    v_u : the potential ``u`` is relative to, mV (0 in the 2003 model).
+    u_init : initial u; None (default) starts at ``b * (v_init - v_u)``.
     tau_exc, tau_inh : decay of the synaptic currents, ms. 0 (default) makes each arriving
         spike a current pulse lasting one step, as in the 2003 network.
     substeps : Euler sub-steps of v per step; None picks the smallest number with
@@ -160,6 +168,11 @@ class Izhikevich(Model):
     tau_inh: Param = 0.0
     substeps: int | None = None
     sampler: Callable | None = field(default=None, repr=False)
+    k2: Param = 0.04
+    k1: Param = 5.0
+    k0: Param = 140.0
+    v_u: Param = 0.0
+    u_init: Param | None = None
 
     float_params: ClassVar[dict[str, dict]] = {
         "a": {},
@@ -170,12 +183,61 @@ class Izhikevich(Model):
         "v_init": {},
         "tau_exc": {"nonnegative": True},
         "tau_inh": {"nonnegative": True},
+        "k2": {},
+        "k1": {},
+        "k0": {},
+        "v_u": {},
     }
 
     def __post_init__(self):
         self._check_n()
         if self.substeps is not None:
             check_int("Izhikevich.substeps", self.substeps, minimum=1)
+
+    def resolve(self, rng) -> "Izhikevich":
+        from .validation import as_rng
+
+        rng = as_rng(rng)
+        m = super().resolve(rng)
+        u_init = m.b * (m.v_init - m.v_u) if self.u_init is None else draw("Izhikevich.u_init", self.u_init, self.n, rng)
+        return dataclasses.replace(m, u_init=u_init)
+
+    @property
+    def is_2003_form(self) -> bool:
+        """True when the quadratic is the 2003 model's ``0.04 v^2 + 5 v + 140`` and ``v_u = 0``."""
+        return all(np.all(np.asarray(getattr(self, k)) == v) for k, v in (("k2", 0.04), ("k1", 5.0), ("k0", 140.0), ("v_u", 0.0)))
+
+    @classmethod
+    def from_capacitance(cls, n: int, *, C: float, k: float, v_r: float, v_t: float, a: Param, b: Param,
+                         c: Param, d: Param, v_peak: Param, v_init: Param, u_init: Param = 0.0, **kw) -> "Izhikevich":
+        """The capacitance form ``C v' = k (v - v_r)(v - v_t) - u + I``, ``u' = a (b (v - v_r) - u)``,
+        reset ``v = c``, ``u = u + d`` at ``v >= v_peak`` (Izhikevich 2007; Nicola & Clopath 2017).
+
+        Units: C in pF, k in nS/mV, potentials in mV, a in 1/ms, b in nS, d and u in pA. The
+        returned model is this form divided by ``C``: its ``u`` is ``u / C`` and every current
+        that drives it (constant currents, synaptic weights) must be given as ``I / C`` (pA/pF
+        = mV/ms).
+        """
+        C = check_number("C", C, positive=True)
+        k = check_number("k", k, positive=True)
+        v_r, v_t = check_number("v_r", v_r), check_number("v_t", v_t)
+        def scale(name, x):
+            if isinstance(x, Distribution):
+                raise TypeError(f"{name} must be a scalar or per-neuron array here (it is divided by C), got a distribution")
+            return x / C if np.isscalar(x) else np.asarray(x, dtype=np.float64) / C
+
+        return cls(n, a=a, b=scale("b", b), c=c, d=scale("d", d), v_peak=v_peak, v_init=v_init,
+                   u_init=scale("u_init", u_init), k2=k / C, k1=-k * (v_r + v_t) / C, k0=k * v_r * v_t / C, v_u=v_r, **kw)
+
+    @classmethod
+    def nicola_clopath(cls, n: int, **kw) -> "Izhikevich":
+        """The FORCE network's neuron (Nicola & Clopath 2017, their code IZFORCESINE.m): C = 250 pF,
+        k = 2.5 nS/mV, v_r = -60 mV, v_t = v_r + 40 - b/k = -19.2 mV, a = 0.01/ms, b = -2 nS,
+        v_peak = 30 mV, reset -65 mV, d = 200 pA; v starts uniform in [v_r, v_peak], u at 0.
+        Currents in pA / 250 pF (their bias of 1000 pA is 4.0)."""
+        b, k, v_r = -2.0, 2.5, -60.0
+        return cls.from_capacitance(n, C=250.0, k=k, v_r=v_r, v_t=v_r + 40.0 - b / k, a=0.01, b=b, c=-65.0, d=200.0,
+                                    v_peak=30.0, v_init=Uniform(v_r, 30.0), u_init=0.0, **kw)
 
     def substeps_for(self, dt: float) -> int:
         """Euler sub-steps of v used at time step ``dt`` (ms)."""

@@ -28,6 +28,7 @@ from neurosim.kernels import layout as L
 from . import inputs
 from .connect import Rule
 from .errors import SimulationError, SimulationInterrupted
+from .hooks import HookContext, check_hooks
 from .models import NEURON_MODELS, SOURCE_MODELS, Izhikevich, LIF, PoissonSource, SpikeTimes
 from .random import draw
 from .result import RunResult, Spikes, StateTrace
@@ -253,7 +254,7 @@ class Network:
 
     # ---- running ------------------------------------------------------------------
     def run(self, duration: float, backend: str = "numba", progress: bool | None = None,
-            chunk_ms: float | None = None) -> RunResult:
+            chunk_ms: float | None = None, hooks=None) -> RunResult:
         """Simulate ``duration`` ms and return what was recorded.
 
         Parameters
@@ -263,22 +264,28 @@ class Network:
         progress : show a progress bar; None shows it on a terminal only.
         chunk_ms : biological time per kernel call (default: 1000 steps); the progress bar
             and Ctrl-C act between chunks.
+        hooks : a :class:`neurosim.Hook` or a list of them, called inside the run every
+            ``hook.every`` steps (online learning, closed-loop input; see ``neurosim.hooks``).
 
         Raises
         ------
         SimulationError : a membrane became NaN/inf; ``err.result`` has everything recorded.
         SimulationInterrupted : Ctrl-C; ``err.result`` has everything recorded.
+        Any exception a hook raises ends the run; ``network.last_result`` then holds
+        everything recorded before it.
         """
         duration = check_number("duration", duration, nonnegative=True)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         run_chunk = get_run_chunk(backend)
+        hooks = check_hooks(self, hooks)
         if self._sim is None:
             self._sim = _Flattened(self)
         sim = self._sim
         n_steps = int(round(duration / self.dt))
         chunk = 1000 if chunk_ms is None else max(1, int(round(check_number("chunk_ms", chunk_ms, positive=True) / self.dt)))
-        rec = _Recording(sim, self._state_monitors, self.step)
+        rec = _Recording(sim, self._state_monitors, self.step, [p for h in hooks for p in h.populations])
+        ctx = HookContext(sim, rec)
         from tqdm.auto import tqdm
 
         # disable=None lets tqdm show the bar on a terminal only.
@@ -289,14 +296,25 @@ class Network:
         t_compile = time.perf_counter()
         rec.run_chunk(run_chunk, self.step, 0)
         compile_s = time.perf_counter() - t_compile
-        t0, done, status, error = time.perf_counter(), 0, "completed", None
+        t0, done, status, error, hook_error = time.perf_counter(), 0, "completed", None, None
         try:
+            ctx.step = ctx.first_step = self.step
+            for h in hooks:
+                h.start(ctx)
             while done < n_steps:
-                k = min(chunk, n_steps - done)
+                # stop at the next step where a hook is due
+                k = min([chunk, n_steps - done] + [h.every - done % h.every for h in hooks])
+                spikes_before = int(rec.counters[0])
                 ok, k_done = rec.run_chunk(run_chunk, self.step, k)
                 done += k_done
                 self.step += k_done
                 bar.update(round(k_done * self.dt, 6))
+                if ok and hooks:
+                    ctx.first_step, ctx.step = ctx.step, self.step
+                    ctx._lo, ctx._hi = spikes_before, int(rec.counters[0])
+                    for h in hooks:
+                        if done % h.every == 0:
+                            h(ctx)
                 if not ok:
                     bad, step = int(rec.counters[2]), int(rec.counters[3])
                     pop, local = sim.locate(bad)
@@ -306,13 +324,21 @@ class Network:
                     break
         except KeyboardInterrupt:
             status = "interrupted"
+        except Exception as exc:  # a hook failed: keep what was recorded, then re-raise
+            status, hook_error = "failed", exc
         finally:
             bar.close()
+            sim.hook_current[:] = 0.0  # hook currents live for one run
+            ctx.first_step = ctx.step = self.step
+            for h in hooks:
+                h.finish(ctx)
         info = {"backend": backend, "wall_time_s": time.perf_counter() - t0, "compile_s": compile_s,
                 "seed": self.seed, "status": status,
                 "synaptic_events": int(rec.counters[1]), "n_synapses": sim.n_synapses}
         result = rec.result(done, info)
         self.last_result = result
+        if hook_error is not None:
+            raise hook_error
         if status == "failed":
             raise SimulationError(error[0], result, *error[1:])
         if status == "interrupted":
@@ -359,7 +385,7 @@ class _Flattened:
         v, u = zeros(), zeros()
         lif = {k: zeros() for k in ("v_rest", "v_threshold", "v_reset", "decay_m", "gain_exc", "gain_inh", "gain_ext")}
         lif["refractory_steps"] = zeros()
-        izh = {k: zeros() for k in ("a", "b", "c", "d", "v_peak")}
+        izh = {k: zeros() for k in ("a", "b", "c", "d", "v_peak", "k2", "k1", "k0", "v_u")}
         decay_exc, decay_inh, i_mean, noise_std = zeros(), zeros(), zeros(), zeros()
         lif_ranges, izh_ranges, substeps = [], [], []
         for p in order:
@@ -386,9 +412,9 @@ class _Flattened:
             else:
                 izh_ranges.append((s.start, s.stop))
                 substeps.append(m.substeps_for(dt))
-                for k in ("a", "b", "c", "d", "v_peak"):
+                for k in izh:
                     izh[k][s] = getattr(m, k)
-                u[s] = m.b * m.v_init
+                u[s] = m.u_init
         rng = lambda r: (np.array([a for a, _ in r], np.int64), np.array([b for _, b in r], np.int64))  # noqa: E731
         currents = np.zeros((2, nd))
         self.state = L.NeuronState(v, u, currents[0], currents[1], currents, np.full(nd, -1.0))
@@ -400,6 +426,7 @@ class _Flattened:
                                delayed_input=np.array(delayed, bool))
         self.izh = L.IzhikevichParams(*rng(izh_ranges), np.array(substeps, np.int64), **izh)
         self.decay_exc, self.decay_inh, self.i_mean = decay_exc, decay_inh, i_mean
+        self.hook_current = np.zeros(nd)  # external current set by run hooks (neurosim.hooks)
         self.noise_ids = np.flatnonzero(noise_std > 0)
         self.noise_std = noise_std[self.noise_ids]
         self.noise_column = np.full(nd, -1, dtype=np.int64)
@@ -470,7 +497,8 @@ class _Flattened:
         order = np.argsort(rows, kind="stable")
         ptr = np.zeros(k + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=k), out=ptr[1:])
-        return L.Drive(self.decay_exc, self.decay_inh, self.i_mean, self.noise_column, self.noise_ids, noise, ptr, ids[order])
+        i_mean = self.i_mean + self.hook_current if self.hook_current.any() else self.i_mean
+        return L.Drive(self.decay_exc, self.decay_inh, i_mean, self.noise_column, self.noise_ids, noise, ptr, ids[order])
 
     def locate(self, global_id: int) -> tuple[str, int]:
         """(population name, index within it) of a global id."""
@@ -507,7 +535,7 @@ def _exact_gain(tau_s: np.ndarray, tau_m: np.ndarray, dt: float) -> np.ndarray:
 class _Recording:
     """Recorder buffers of one run, filled chunk by chunk, and their conversion to a result."""
 
-    def __init__(self, sim: _Flattened, monitors: list[_StateMonitor], first_step: int):
+    def __init__(self, sim: _Flattened, monitors: list[_StateMonitor], first_step: int, also_record=()):
         self.sim, self.first_step = sim, first_step
         record = np.zeros(sim.n_total, dtype=bool)
         for p in sim.order:
@@ -516,7 +544,10 @@ class _Recording:
                 record[off : off + len(p)] = True
             elif p.record_spikes is not False:
                 record[off : off + len(p)] = p.record_spikes
-        self.spike_record = record
+        self.user_record = record  # what the result reports
+        self.spike_record = record.copy()  # what the kernel records: also the hooks' populations
+        for p in also_record:
+            self.spike_record[sim.offset[p.name] : sim.offset[p.name] + len(p)] = True
         self.spike_step = np.empty(1 << 16, dtype=np.int64)
         self.spike_id = np.empty(1 << 16, dtype=np.int64)
         self.counters = np.zeros(4, dtype=np.int64)
@@ -560,6 +591,9 @@ class _Recording:
         sim, dt = self.sim, self.sim.net.dt
         n = int(self.counters[0])
         steps, ids = self.spike_step[:n], self.spike_id[:n]
+        if not np.array_equal(self.user_record, self.spike_record):
+            wanted = self.user_record[ids]
+            steps, ids = steps[wanted], ids[wanted]
         pop_of = sim.population_of[ids]
         spikes = {}
         for p in sim.pops:

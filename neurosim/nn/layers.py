@@ -332,6 +332,9 @@ class Izhikevich(_SequenceLayer):
 
         if not isinstance(model, IzhikevichModel):
             raise TypeError(f"model must be a neurosim.models.Izhikevich, got {type(model).__name__}")
+        if not model.is_2003_form or model.u_init is not None:
+            raise ValueError("model must use the 2003 form (k2=0.04, k1=5, k0=140, v_u=0, u_init=None): the layer's "
+                             "fused kernels implement that form only")
         m = model.resolve(seed)
         return cls(m.n, m.a, m.b, m.c, m.d, v_peak=m.v_peak, v_init=m.v_init, dt=dt,
                    substeps=model.substeps_for(dt), **kw)
