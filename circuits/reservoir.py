@@ -187,12 +187,15 @@ class IzhikevichReservoir:
             input encoders (the row of each call's next step, held until the next call).
         feedback : feed the readout's output back through the feedback encoders.
         every : steps between readout calls (the hook interval; input and feedback are held).
-        learn_every : readout updates only on every ``learn_every``-th call (FORCE: RLS every 20 steps).
+        learn_every : steps between readout updates, a multiple of ``every`` (Nicola & Clopath: RLS
+            every 20 steps, with the output and feedback computed every step).
         record_states : keep the filtered state at every call (``ReservoirRun.states``).
         """
         n_steps = self.steps(duration)
         every = check_int("every", every, minimum=1)
         learn_every = check_int("learn_every", learn_every, minimum=1)
+        if learn_every % every:
+            raise ValueError(f"learn_every ({learn_every} steps) must be a multiple of every ({every} steps)")
         n_out = None
         if readout is not None:
             from neurosim.plasticity import Readout
@@ -306,12 +309,12 @@ class _ReadoutHook(ns.Hook):
             y = _at(self.target, row, t)
             if y is not None:
                 self.targets.append(np.asarray(y, dtype=np.float64).reshape(self.z.shape))
-            if self.calls % self.learn_every == 0 and self._learning(row, t):
+            if done % self.learn_every == 0 and self._learning(row, t):
                 kw = {}
                 if self.gate is not None:
-                    kw = {"gate": _at(self.gate, row, t), "dt": self.every * self.learn_every * res.dt}
+                    kw = {"gate": _at(self.gate, row, t), "dt": self.learn_every * res.dt}
                 elif hasattr(self.readout, "reset_eligibility"):
-                    kw = {"dt": self.every * self.learn_every * res.dt}
+                    kw = {"dt": self.learn_every * res.dt}
                 self.readout.partial_fit(r, y, **kw)
         self.calls += 1
         if done < self.n_steps:
