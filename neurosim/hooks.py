@@ -61,7 +61,8 @@ class HookContext:
     Attributes
     ----------
     step : the next step to simulate (steps ``< step`` are done); ``t = step * dt`` ms.
-    first_step : the first step of the steps simulated since the previous call.
+    first_step : the first step of the steps simulated since this hook's previous call (in
+        ``start``: ``step``; in ``finish``: the steps after the hook's last call).
     dt : time step, ms.
     """
 
@@ -82,9 +83,14 @@ class HookContext:
         return self.step - self.first_step
 
     def spikes(self, population) -> tuple[np.ndarray, np.ndarray]:
-        """``(steps, indices)`` of ``population``'s spikes since the previous call, in time order:
-        absolute step numbers (int64) and indices within the population."""
+        """``(steps, indices)`` of ``population``'s spikes since this hook's previous call, in time
+        order: absolute step numbers (int64) and indices within the population. ``population``
+        must be among the hook's ``populations`` (or have all its spikes recorded)."""
         off = self._offset(population)
+        if not self._rec.spike_record[off : off + len(population)].all():
+            # unrecorded neurons would silently read as silent
+            raise ValueError(f"population {population.name!r} is not among the hooks' populations and its spikes "
+                             "are not all recorded; list it in Hook(populations=[...]) to read its spikes")
         steps = self._rec.spike_step[self._lo:self._hi]
         ids = self._rec.spike_id[self._lo:self._hi]
         mine = (ids >= off) & (ids < off + len(population))
@@ -103,6 +109,11 @@ class HookContext:
         if not np.all(np.isfinite(value)):
             raise ValueError(f"current into population {population.name!r} must be finite at step {self.step}")
         self._sim.hook_current[off : off + len(population)] = value
+
+    def _window(self, first_step: int, step: int, lo: int, hi: int) -> None:
+        """Set what the next hook call sees: steps ``first_step .. step - 1`` and the spike buffer
+        slice ``lo:hi`` recorded during them."""
+        self.first_step, self.step, self._lo, self._hi = first_step, step, lo, hi
 
     def _offset(self, population) -> int:
         if getattr(population, "network", None) is not self._sim.net:

@@ -216,12 +216,14 @@ class Izhikevich(Model):
         Units: C in pF, k in nS/mV, potentials in mV, a in 1/ms, b in nS, d and u in pA. The
         returned model is this form divided by ``C``: its ``u`` is ``u / C`` and every current
         that drives it (constant currents, synaptic weights) must be given as ``I / C`` (pA/pF
-        = mV/ms).
+        = mV/ms). ``u_init=None`` starts ``u`` at ``b (v_init - v_r)``.
         """
         C = check_number("C", C, positive=True)
         k = check_number("k", k, positive=True)
         v_r, v_t = check_number("v_r", v_r), check_number("v_t", v_t)
         def scale(name, x):
+            if x is None and name == "u_init":  # the model's default, b (v_init - v_r) / C
+                return None
             if isinstance(x, Distribution):
                 raise TypeError(f"{name} must be a scalar or per-neuron array here (it is divided by C), got a distribution")
             return x / C if np.isscalar(x) else np.asarray(x, dtype=np.float64) / C

@@ -297,23 +297,27 @@ class Network:
         rec.run_chunk(run_chunk, self.step, 0)
         compile_s = time.perf_counter() - t_compile
         t0, done, status, error, hook_error = time.perf_counter(), 0, "completed", None, None
+        # Each hook reads the spikes since ITS previous call: (step, spike-buffer position) of
+        # that call. Chunks end wherever any hook (or the chunk size) says, so one hook's window
+        # can span several chunks and other hooks' calls.
+        since = [(self.step, int(rec.counters[0]))] * len(hooks)
         try:
-            ctx.step = ctx.first_step = self.step
+            ctx._window(self.step, self.step, 0, 0)
             for h in hooks:
                 h.start(ctx)
             while done < n_steps:
                 # stop at the next step where a hook is due
                 k = min([chunk, n_steps - done] + [h.every - done % h.every for h in hooks])
-                spikes_before = int(rec.counters[0])
                 ok, k_done = rec.run_chunk(run_chunk, self.step, k)
                 done += k_done
                 self.step += k_done
                 bar.update(round(k_done * self.dt, 6))
-                if ok and hooks:
-                    ctx.first_step, ctx.step = ctx.step, self.step
-                    ctx._lo, ctx._hi = spikes_before, int(rec.counters[0])
-                    for h in hooks:
+                if ok:
+                    for i, h in enumerate(hooks):
                         if done % h.every == 0:
+                            now = (self.step, int(rec.counters[0]))
+                            ctx._window(since[i][0], self.step, since[i][1], now[1])
+                            since[i] = now
                             h(ctx)
                 if not ok:
                     bad, step = int(rec.counters[2]), int(rec.counters[3])
@@ -328,10 +332,15 @@ class Network:
             status, hook_error = "failed", exc
         finally:
             bar.close()
-            sim.hook_current[:] = 0.0  # hook currents live for one run
-            ctx.first_step = ctx.step = self.step
-            for h in hooks:
-                h.finish(ctx)
+            for i, h in enumerate(hooks):
+                # finish sees the spikes since the hook's last call (the run's tail)
+                ctx._window(since[i][0], self.step, since[i][1], int(rec.counters[0]))
+                try:
+                    h.finish(ctx)
+                except Exception as exc:  # keep what was recorded; the first error wins
+                    if hook_error is None and status == "completed":
+                        status, hook_error = "failed", exc
+            sim.hook_current[:] = 0.0  # hook currents live for one run (also those set by finish)
         info = {"backend": backend, "wall_time_s": time.perf_counter() - t0, "compile_s": compile_s,
                 "seed": self.seed, "status": status,
                 "synaptic_events": int(rec.counters[1]), "n_synapses": sim.n_synapses}
@@ -427,6 +436,7 @@ class _Flattened:
         self.izh = L.IzhikevichParams(*rng(izh_ranges), np.array(substeps, np.int64), **izh)
         self.decay_exc, self.decay_inh, self.i_mean = decay_exc, decay_inh, i_mean
         self.hook_current = np.zeros(nd)  # external current set by run hooks (neurosim.hooks)
+        self.external_base = np.array(external, dtype=bool)  # lif.external without hook currents
         self.noise_ids = np.flatnonzero(noise_std > 0)
         self.noise_std = noise_std[self.noise_ids]
         self.noise_column = np.full(nd, -1, dtype=np.int64)
@@ -497,7 +507,15 @@ class _Flattened:
         order = np.argsort(rows, kind="stable")
         ptr = np.zeros(k + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=k), out=ptr[1:])
-        i_mean = self.i_mean + self.hook_current if self.hook_current.any() else self.i_mean
+        if self.hook_current.any():
+            i_mean = self.i_mean + self.hook_current
+            # the Numba LIF kernel reads no external current where the flag is off: switch it on
+            # for the LIF populations a hook drives
+            hooked = [bool(np.any(self.hook_current[lo:hi] != 0)) for lo, hi in zip(self.lif.lo, self.lif.hi)]
+            self.lif.external[:] = self.external_base | np.array(hooked, dtype=bool)
+        else:
+            i_mean = self.i_mean
+            self.lif.external[:] = self.external_base
         return L.Drive(self.decay_exc, self.decay_inh, i_mean, self.noise_column, self.noise_ids, noise, ptr, ids[order])
 
     def locate(self, global_id: int) -> tuple[str, int]:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import blas
 
+from neurosim.validation import check_int
+
 from .readout import Readout, check_rate
 
 
@@ -33,7 +35,7 @@ class FORCE(Readout):
     n_inputs, n_outputs : sizes (see :class:`Readout`).
     regularization : lambda > 0; ``P(0) = I / lambda`` (Nicola & Clopath: lambda = 0.5, ``P(0) = 2 I``).
         Smaller lambda learns faster and fits harder.
-    check_every : updates between full health checks of ``P`` (its diagonal must stay > 0).
+    check_every : updates between full health checks of ``P`` (its diagonal must stay > 0); 0: none.
 
     ``P`` is kept exactly symmetric: only its upper triangle is stored and updated (BLAS
     ``dsymv``/``dsyr``), which also halves the memory traffic of an update. Every update checks
@@ -50,7 +52,7 @@ class FORCE(Readout):
     def __init__(self, n_inputs: int, n_outputs: int = 1, regularization: float = 1.0, check_every: int = 1000):
         super().__init__(n_inputs, n_outputs)
         self.regularization = check_rate("regularization", regularization, positive=True)
-        self.check_every = int(check_every)
+        self.check_every = check_int("check_every", check_every, minimum=0)  # 0: never
         self.reset()
 
     def reset(self) -> None:

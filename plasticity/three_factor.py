@@ -77,7 +77,10 @@ class ThreeFactorHebbian(Readout):
             M = self._check_target(target) - z
         else:
             M = self._check_target(error, name="error")
-        A = np.broadcast_to(np.asarray(1.0 if gate is None else gate, dtype=np.float64), (self.n_outputs,))
+        A = np.asarray(1.0 if gate is None else gate, dtype=np.float64)
+        if A.ndim > 1 or (A.ndim == 1 and A.size != self.n_outputs):
+            raise ValueError(f"gate must be a scalar or have shape [{self.n_outputs}] (the readout's n_outputs), got {A.shape}")
+        A = np.broadcast_to(A, (self.n_outputs,))
         if not np.all(np.isfinite(A)):
             raise ValueError("gate must be finite")
         if self.post == "none":
@@ -95,11 +98,12 @@ class ThreeFactorHebbian(Readout):
         if self.normalize:
             step = step / (float(np.mean(x * x)) + 1e-12)
         if self.post == "none":
-            self.weights += np.outer(step, self.eligibility)
+            weights = self.weights + np.outer(step, self.eligibility)
         else:
-            self.weights += step[:, None] * self.eligibility
-        if not np.all(np.isfinite(self.weights)):
+            weights = self.weights + step[:, None] * self.eligibility
+        if not np.all(np.isfinite(weights)):  # the weights keep their last finite values
             raise FloatingPointError(f"ThreeFactorHebbian: weights became NaN/inf at update {self.n_updates}; "
                                      "lower learning_rate (or use normalize=True)")
+        self.weights[...] = weights
         self.n_updates += 1
         return self
