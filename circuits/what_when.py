@@ -1,0 +1,540 @@
+"""Joint "what" and "when" prediction in a spiking reservoir (Yamada & Chao 2025).
+
+The task: a trial starts with one of ``n_cues`` cues; after cue ``k`` event A comes at
+``latency_a[k]`` ms with probability ``p_a[k]``, otherwise event B at ``latency_b[k]`` ms.
+These statistics hold for a block of trials, then switch (timing, probability or both).
+
+The learner (:class:`WhatWhenLearner`) reads an :class:`IzhikevichReservoir` with, per event
+channel ``c`` in (A, B):
+
+* a "when" readout, learnt ONLINE inside the trial at every time step by
+  :class:`~neurosim.plasticity.ThreeFactorHebbian` (presynaptic activity × timing error ×
+  attention gate). Its target is a Gaussian bump at the event time; the gate ``G_c(t)`` is
+  open only on trials where ``c`` occurred and only inside ``c``'s latency window, so each
+  channel learns *when* its event comes, whatever its probability;
+* a "what" readout, learnt OFFLINE at the end of each trial from the trial's average early
+  post-cue activity × identity error (delta rule towards 1 if ``c`` occurred, else 0): it
+  converges to ``p(c | cue)``.
+
+The channel's prediction is ``what_c × when_c(t)``: a bump at the expected time whose height
+is the event's probability. A :class:`~neurosim.plasticity.FORCE` readout learns the same
+combined target online from the same reservoir states, never reset: the baseline that adapts
+slowly after a switch.
+
+::
+
+    from neurosim.circuits.reservoir import IzhikevichReservoir
+    from neurosim.circuits.what_when import WhatWhenTask, WhatWhenLearner
+
+    task = WhatWhenTask.switching(p_a=(0.1, 0.5, 0.9), latency_a=60.0, latency_b=120.0,
+                                  n_trials=60, switch="latency", new_latency_a=100.0)
+    res = IzhikevichReservoir(500, n_inputs=task.n_cues, **WhatWhenLearner.RESERVOIR_DEFAULTS, seed=0)
+    learner = WhatWhenLearner(res, task)
+    history = learner.train(task.trials(seed=0))
+    test = learner.test(block=-1)            # learning off, cue only
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from neurosim.plasticity import FORCE, Readout, ThreeFactorHebbian
+from neurosim.validation import as_rng, check_int, check_number
+
+CHANNELS = ("A", "B")
+
+
+# ---------------------------------------------------------------- the task
+@dataclass(frozen=True)
+class Block:
+    """Statistics that hold for ``n_trials`` consecutive trials.
+
+    Attributes
+    ----------
+    p_a : ``[n_cues]`` probability of event A after each cue (B otherwise), each in [0, 1].
+    latency_a, latency_b : ``[n_cues]`` ms after cue onset at which A / B comes.
+    n_trials : trials in the block (>= 1).
+    """
+
+    p_a: tuple
+    latency_a: tuple
+    latency_b: tuple
+    n_trials: int
+
+
+class Trial(NamedTuple):
+    """One trial: its index in the run, its block, the cue, the event that came (0 = A, 1 = B)
+    and the event's time (ms after cue onset)."""
+
+    index: int
+    block: int
+    cue: int
+    event: int
+    event_ms: float
+
+
+def _per_cue(name, value, n_cues):
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(n_cues, float(arr))
+    if arr.ndim != 1 or arr.size != n_cues:
+        raise ValueError(f"{name} must be a number or one value per cue ({n_cues}), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {arr.tolist()}")
+    return tuple(float(v) for v in arr)
+
+
+@dataclass(frozen=True)
+class WhatWhenTask:
+    """Cue -> (A at ``latency_a`` with probability ``p_a``, else B at ``latency_b``), in blocks.
+
+    Parameters
+    ----------
+    blocks : sequence of :class:`Block` (or dicts with its fields); every block has the same
+        number of cues.
+    trial_ms : length of a trial, ms (every latency must be < ``trial_ms``).
+    iti_ms : silent interval after each trial, ms (>= 0), for the reservoir to settle.
+    """
+
+    blocks: tuple
+    trial_ms: float = 250.0
+    iti_ms: float = 200.0
+
+    def __post_init__(self):
+        trial_ms = check_number("trial_ms", self.trial_ms, positive=True)
+        check_number("iti_ms", self.iti_ms, nonnegative=True)
+        if not len(self.blocks):
+            raise ValueError("blocks must hold at least one block")
+        blocks = []
+        n_cues = None
+        for i, b in enumerate(self.blocks):
+            b = Block(**b) if isinstance(b, dict) else b
+            if not isinstance(b, Block):
+                raise TypeError(f"blocks[{i}] must be a Block or a dict of its fields, got {type(b).__name__}")
+            p = np.atleast_1d(np.asarray(b.p_a, dtype=np.float64))
+            n_cues = p.size if n_cues is None else n_cues
+            if p.ndim != 1 or p.size != n_cues or p.size == 0:
+                raise ValueError(f"blocks[{i}].p_a must hold one probability per cue ({n_cues}), got shape {p.shape}")
+            if not np.all((p >= 0) & (p <= 1)):
+                raise ValueError(f"blocks[{i}].p_a: probabilities must lie in [0, 1], got {p.tolist()}")
+            la = _per_cue(f"blocks[{i}].latency_a", b.latency_a, n_cues)
+            lb = _per_cue(f"blocks[{i}].latency_b", b.latency_b, n_cues)
+            for name, lat in (("latency_a", la), ("latency_b", lb)):
+                if min(lat) <= 0 or max(lat) >= trial_ms:
+                    raise ValueError(f"blocks[{i}].{name} must lie in (0, trial_ms = {trial_ms:g}) ms, got {list(lat)}")
+            blocks.append(Block(tuple(float(v) for v in p), la, lb, check_int(f"blocks[{i}].n_trials", b.n_trials,
+                                                                           minimum=1)))
+        object.__setattr__(self, "blocks", tuple(blocks))
+
+    @classmethod
+    def switching(cls, p_a: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9), latency_a=60.0, latency_b=120.0, *,
+                  n_trials: int = 80, switches: Sequence[str] = ("latency",), new_latency_a=None,
+                  new_latency_b=None, new_p_a=None, trial_ms: float = 250.0, iti_ms: float = 200.0) -> "WhatWhenTask":
+        """Blocks of ``n_trials`` trials; after each block the next entry of ``switches``
+        ("latency", "probability" or "both") changes the statistics: latencies become
+        ``new_latency_a`` / ``new_latency_b`` (then back, alternately), probabilities become
+        ``new_p_a`` (default ``1 - p_a``; then back). One block per switch plus the first."""
+        p_a = tuple(np.atleast_1d(np.asarray(p_a, dtype=np.float64)).tolist())
+        lat = [latency_a, latency_b]
+        new_lat = [latency_a if new_latency_a is None else new_latency_a,
+                   latency_b if new_latency_b is None else new_latency_b]
+        new_p = tuple(1.0 - v for v in p_a) if new_p_a is None else tuple(np.atleast_1d(new_p_a).tolist())
+        current_p, current_lat = p_a, list(lat)
+        blocks = [dict(p_a=current_p, latency_a=current_lat[0], latency_b=current_lat[1], n_trials=n_trials)]
+        for i, s in enumerate(switches):
+            if s not in ("latency", "probability", "both"):
+                raise ValueError(f"switches[{i}] must be 'latency', 'probability' or 'both', got {s!r}")
+            if s in ("latency", "both"):
+                current_lat = list(new_lat) if current_lat == list(lat) else list(lat)
+            if s in ("probability", "both"):
+                current_p = new_p if current_p == p_a else p_a
+            blocks.append(dict(p_a=current_p, latency_a=current_lat[0], latency_b=current_lat[1], n_trials=n_trials))
+        return cls(tuple(blocks), trial_ms=trial_ms, iti_ms=iti_ms)
+
+    @property
+    def n_cues(self) -> int:
+        return len(self.blocks[0].p_a)
+
+    @property
+    def n_trials(self) -> int:
+        return sum(b.n_trials for b in self.blocks)
+
+    @property
+    def switch_trials(self) -> list[int]:
+        """Index of the first trial of every block after the first."""
+        return list(np.cumsum([b.n_trials for b in self.blocks])[:-1].astype(int))
+
+    def trials(self, seed=None) -> list[Trial]:
+        """The seeded sequence of trials: within each block the cues come in shuffled rounds
+        (every cue once per round, so all cues are seen equally often), the event is A with
+        probability ``p_a[cue]``."""
+        rng = as_rng(seed)
+        out = []
+        for bi, b in enumerate(self.blocks):
+            cues = np.concatenate([rng.permutation(self.n_cues) for _ in range(-(-b.n_trials // self.n_cues))])
+            for cue in cues[: b.n_trials]:
+                event = 0 if rng.random() < b.p_a[cue] else 1
+                t = b.latency_a[cue] if event == 0 else b.latency_b[cue]
+                out.append(Trial(len(out), bi, int(cue), event, float(t)))
+        return out
+
+    def expected_target(self, block: int, cue: int, times, width_ms: float) -> np.ndarray:
+        """The ideal prediction ``[len(times), 2]``: ``p(c | cue) × bump(t - latency_c)`` for
+        c = A, B (``times`` in ms after cue onset, ``width_ms`` the bump's standard deviation)."""
+        b = self.blocks[block]
+        t = np.asarray(times, dtype=np.float64)
+        return np.stack([b.p_a[cue] * bump(t, b.latency_a[cue], width_ms),
+                         (1 - b.p_a[cue]) * bump(t, b.latency_b[cue], width_ms)], axis=1)
+
+
+def bump(t, center_ms: float, width_ms: float) -> np.ndarray:
+    """Gaussian timing bump of height 1 at ``center_ms`` with standard deviation ``width_ms`` (ms)."""
+    return np.exp(-0.5 * ((np.asarray(t, dtype=np.float64) - center_ms) / width_ms) ** 2)
+
+
+# ---------------------------------------------------------------- the learner
+class _WhenAndForce(Readout):
+    """Two readouts on one state, so one reservoir run trains both: outputs ``[when_A, when_B,
+    force_A, force_B]``. The gate reaches only the three-factor rule; FORCE learns on every
+    ``force_every``-th call."""
+
+    def __init__(self, when: ThreeFactorHebbian, force: FORCE | None, force_every: int, state_floor: float | None):
+        super().__init__(when.n_inputs, 4)
+        self.when, self.force, self.force_every, self.floor = when, force, force_every, state_floor
+        self.calls = 0
+
+    def normalized(self, x):
+        """Divisive normalisation ``x / (rms(x) + floor)`` (``[..., n]``), or ``x`` when off."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.floor is None:
+            return x
+        return x / (np.sqrt(np.mean(x * x, axis=-1, keepdims=True)) + self.floor)
+
+    def reset_eligibility(self):  # marks this readout as taking a gate (the reservoir checks for it)
+        self.when.reset_eligibility()
+
+    def predict(self, x):
+        x = self.normalized(x)
+        z_when = self.when.predict(x)
+        z_force = np.zeros_like(z_when) if self.force is None else self.force.predict(x)
+        return np.concatenate([z_when, z_force], axis=-1)
+
+    def partial_fit(self, x, target=None, *, gate=None, dt=1.0, **kw):
+        x = self.normalized(x)
+        target = np.asarray(target, dtype=np.float64)
+        gate = np.broadcast_to(np.asarray(1.0 if gate is None else gate, dtype=np.float64), (4,))
+        if np.any(gate[:2] != 0):  # the gate is zero almost everywhere: skip the no-op updates
+            self.when.partial_fit(x, target[:2], gate=gate[:2], dt=dt)
+        if self.force is not None and gate[2] != 0 and self.calls % self.force_every == 0:
+            self.force.partial_fit(x, target[2:])
+        self.calls += 1
+        return self
+
+
+@dataclass
+class TrialRecord:
+    """What one trial produced (times are ms after cue onset, one sample per ms step).
+
+    Attributes
+    ----------
+    trial : the :class:`Trial`.
+    times : ``[T]`` ms.
+    when : ``[T, 2]`` the when readouts' outputs (before each step's update).
+    what : ``[2]`` the what readouts' predictions for this trial (before the trial's update).
+    output : ``[T, 2]`` the channels' predictions ``what × when``.
+    force : ``[T, 2]`` the FORCE baseline's outputs (zeros without a baseline).
+    target : ``[T, 2]`` the realised target (bump at the event time in the event's channel).
+    ideal : ``[T, 2]`` the expected target ``p(c | cue) × bump(t - latency_c)``.
+    error, force_error : relative RMS error of ``output`` / ``force`` against ``ideal``.
+    states : ``[T, n]`` filtered spike trains (only when recorded).
+    result : the engine's RunResult of the trial (spikes).
+    """
+
+    trial: Trial
+    times: np.ndarray
+    when: np.ndarray
+    what: np.ndarray
+    output: np.ndarray
+    force: np.ndarray
+    target: np.ndarray
+    ideal: np.ndarray
+    error: float
+    force_error: float
+    states: np.ndarray | None = None
+    result: object = field(default=None, repr=False)
+
+
+def relative_error(output, ideal) -> float:
+    """``sqrt(mean((output - ideal)^2) / mean(ideal^2))`` (0: perfect, 1: as bad as predicting 0)."""
+    return float(np.sqrt(np.mean((output - ideal) ** 2) / max(np.mean(ideal**2), 1e-12)))
+
+
+class WhatWhenLearner:
+    """Three-factor "what" and "when" readouts (and a FORCE baseline) on an Izhikevich reservoir.
+
+    Parameters
+    ----------
+    reservoir : :class:`~neurosim.circuits.IzhikevichReservoir` with ``n_inputs >= task.n_cues``
+        (input channel ``k`` carries cue ``k``).
+    task : the :class:`WhatWhenTask` (its trial length, ITI and cue count are used).
+    cue_amplitude : peak of the cue current (times the input encoders' weights).
+    cue_tau_ms : the cue current decays as ``exp(-t / cue_tau_ms)`` from trial start (ms; 0: a
+        rectangular pulse of ``cue_ms``). A decaying cue drives the cue's neurons for times that
+        depend on their input weight, which gives the reservoir a reproducible time code
+        hundreds of ms long; a brief pulse dies out within ~60 ms in this reservoir.
+    cue_ms : duration of the cue current, ms (default: the whole trial).
+    bump_ms : standard deviation of the "when" target bump, ms.
+    gate_ms : half-width of the latency window, ms: the gate of channel ``c`` is open for
+        ``|t - t_event| <= gate_ms`` on trials where ``c`` occurred. None: the whole trial.
+    when_rate : the "when" step: each 1 ms update corrects about this fraction of the error on
+        the current state (``learning_rate = when_rate / n`` on the normalised state).
+    what_rate : the "what" step per trial: the fraction of the identity error corrected for the
+        trial's state (the state is normalised to unit length).
+    what_window_ms : the "what" readout reads the mean filtered activity over the first
+        ``what_window_ms`` ms after cue onset (cue-specific, available early in the trial).
+    force_regularization : FORCE's lambda (``P(0) = I / lambda``); "auto": ``n`` (see the code
+        comment: larger steps diverge with this FORCE's update order); None: no FORCE baseline.
+    force_every : FORCE updates every this many ms.
+    state_floor : the "when" and FORCE readouts read the divisively normalised state
+        ``x / (rms(x) + state_floor)`` (1/ms). The reservoir's activity falls by an order of
+        magnitude over a trial (the decaying cue); without normalisation an update on a late,
+        quiet state moves the output on the early, loud states far more than on its own,
+        and the per-step rule cannot converge. None: read ``x`` as it is.
+    feedback_weight : > 0 feeds the two "when" predictions back into the reservoir through
+        random encoders uniform in ``[-feedback_weight, feedback_weight]`` (the paper's
+        feedback); this replaces the reservoir's ``feedback_encoders``. 0 (default): no feedback.
+    seed : for the feedback encoders.
+    """
+
+    #: reservoir settings that give a reproducible post-cue trajectory (see ``cue_tau_ms``)
+    RESERVOIR_DEFAULTS = dict(noise_std=0.1, w_exc=0.5, w_inh=2.0, input_weight=40.0, input_fraction=0.3)
+
+    def __init__(self, reservoir, task: WhatWhenTask, *, cue_amplitude: float = 1.0, cue_tau_ms: float = 150.0,
+                 cue_ms: float | None = None, bump_ms: float = 20.0, gate_ms: float | None = None,
+                 when_rate: float = 0.05, what_rate: float = 0.3, what_window_ms: float = 30.0,
+                 force_regularization="auto", force_every: int = 1, state_floor: float | None = 1e-3,
+                 feedback_weight: float = 0.0,
+                 backend: str = "numba", seed=None):
+        if not isinstance(task, WhatWhenTask):
+            raise TypeError(f"task must be a WhatWhenTask, got {type(task).__name__}")
+        if reservoir.n_inputs < task.n_cues:
+            raise ValueError(f"the reservoir has {reservoir.n_inputs} input channels but the task has {task.n_cues} "
+                             "cues: build it with n_inputs >= n_cues")
+        self.res, self.task = reservoir, task
+        self.dt = reservoir.dt
+        if not math.isclose(self.dt, 1.0):
+            raise ValueError(f"the what-when learner works at 1 ms resolution: reservoir dt must be 1 ms, got {self.dt}")
+        self.cue_amplitude = check_number("cue_amplitude", cue_amplitude)
+        self.cue_tau_ms = check_number("cue_tau_ms", cue_tau_ms, nonnegative=True)
+        self.cue_ms = task.trial_ms if cue_ms is None else check_number("cue_ms", cue_ms, positive=True)
+        self.bump_ms = check_number("bump_ms", bump_ms, positive=True)
+        self.gate_ms = None if gate_ms is None else check_number("gate_ms", gate_ms, positive=True)
+        self.what_window_ms = check_number("what_window_ms", what_window_ms, positive=True)
+        if self.what_window_ms > task.trial_ms:
+            raise ValueError(f"what_window_ms ({what_window_ms}) must be <= trial_ms ({task.trial_ms})")
+        n = reservoir.n
+        # On the normalised state (rms ~ 1, so |x|^2 ~ n) a plain step lr = when_rate / n corrects
+        # ~when_rate of the error; quiet states (below the floor) take proportionally smaller steps.
+        # On the raw state the rule normalises each step itself (normalize=True).
+        floor = None if state_floor is None else check_number("state_floor", state_floor, nonnegative=True)
+        self.when = ThreeFactorHebbian(n, 2, learning_rate=check_number("when_rate", when_rate, nonnegative=True) / n,
+                                       normalize=floor is None)
+        self.what = ThreeFactorHebbian(n, 2, learning_rate=check_number("what_rate", what_rate, nonnegative=True))
+        if isinstance(force_regularization, str) and force_regularization == "auto":
+            # the library's FORCE steps with the pre-update P (Nicola & Clopath's order), which
+            # overshoots by (1 + x^T P x): keep x^T P(0) x <= 1 for the normalised state (|x|^2 <= n)
+            force_regularization = float(n)
+        self.force = None if force_regularization is None else FORCE(n, 2, regularization=force_regularization)
+        self._joint = _WhenAndForce(self.when, self.force, check_int("force_every", force_every, minimum=1), floor)
+        self.feedback = check_number("feedback_weight", feedback_weight, nonnegative=True) > 0
+        if self.feedback:
+            enc = as_rng(seed).uniform(-feedback_weight, feedback_weight, (n, 2))
+            reservoir.feedback_encoders = np.concatenate([enc, np.zeros((n, 2))], axis=1)  # FORCE is not fed back
+        self.backend = backend
+        self.steps = reservoir.steps(task.trial_ms)
+        self.times = np.arange(self.steps) * self.dt  # ms after cue onset of each sample's step
+
+    # ---- one trial
+    def cue_current(self, cue: int) -> np.ndarray:
+        """``[T, n_inputs]`` input currents of a trial with cue ``cue``."""
+        u = np.zeros((self.steps, self.res.n_inputs))
+        on = self.times < self.cue_ms
+        decay = np.exp(-self.times / self.cue_tau_ms) if self.cue_tau_ms > 0 else np.ones(self.steps)
+        u[on, cue] = self.cue_amplitude * decay[on]
+        return u
+
+    def what_state(self, states) -> np.ndarray:
+        """The "what" readout's input: mean filtered activity of the first ``what_window_ms`` ms,
+        normalised to unit length. ``states [T, n]`` -> ``[n]``."""
+        k = max(1, int(round(self.what_window_ms / self.dt)))
+        x = np.asarray(states[:k], dtype=np.float64).mean(axis=0)
+        return x / max(float(np.linalg.norm(x)), 1e-12)
+
+    def run_trial(self, trial: Trial, *, learn: bool = True, record_states: bool = False) -> TrialRecord:
+        """Run one trial (then the ITI) on the reservoir; with ``learn`` the "when" readouts and
+        FORCE learn online and the "what" readouts at the end."""
+        if not 0 <= trial.cue < self.task.n_cues:
+            raise ValueError(f"trial.cue must be in [0, {self.task.n_cues}), got {trial.cue}")
+        if trial.event not in (0, 1):
+            raise ValueError(f"trial.event must be 0 (A) or 1 (B), got {trial.event}")
+        if not 0 < trial.event_ms < self.task.trial_ms:
+            raise ValueError(f"trial.event_ms must lie in (0, {self.task.trial_ms:g}) ms, got {trial.event_ms}")
+        t = self.times
+        target = np.zeros((self.steps, 4))
+        target[:, trial.event] = target[:, 2 + trial.event] = bump(t, trial.event_ms, self.bump_ms)
+        gate = np.zeros((self.steps, 4))
+        gate[:, trial.event] = 1.0 if self.gate_ms is None else (np.abs(t - trial.event_ms) <= self.gate_ms)
+        gate[:, 2:] = 1.0
+        run = self.res.run(self.task.trial_ms, readout=self._joint, target=target, gate=gate, learn=learn,
+                           inputs=self.cue_current(trial.cue), feedback=self.feedback, record_states=True,
+                           backend=self.backend, progress=False)
+        states = run.states
+        x_what = self.what_state(states)
+        what = self.what.predict(x_what)  # before this trial's update
+        if learn:
+            self.what.partial_fit(x_what, target=np.eye(2)[trial.event], dt=1.0)
+        if self.task.iti_ms > 0:
+            self.res.run(self.task.iti_ms, backend=self.backend, progress=False)
+        when, force = run.outputs[:, :2], run.outputs[:, 2:]
+        output = what[None, :] * when
+        ideal = self.task.expected_target(trial.block, trial.cue, t, self.bump_ms)
+        return TrialRecord(trial, t.copy(), when, what, output, force, target[:, :2], ideal,
+                           relative_error(output, ideal), relative_error(force, ideal) if self.force else float("nan"),
+                           states if record_states else None, run.result)
+
+    # ---- many trials
+    def train(self, trials: Sequence[Trial], *, progress=None, keep: int = 0) -> dict:
+        """Run ``trials`` with learning on. Returns ``{"error": [n], "force_error": [n],
+        "cue": [n], "block": [n], "records": [the last ``keep`` TrialRecords]}``."""
+        from tqdm.auto import tqdm
+
+        err, ferr, cues, blocks, records = [], [], [], [], []
+        bar = tqdm(trials, desc="what-when trials", unit="trial", disable=None if progress is None else not progress,
+                   leave=False)
+        for i, trial in enumerate(bar):
+            rec = self.run_trial(trial, learn=True)
+            err.append(rec.error)
+            ferr.append(rec.force_error)
+            cues.append(trial.cue)
+            blocks.append(trial.block)
+            if i >= len(trials) - keep:
+                records.append(rec)
+            if i % 10 == 0:
+                bar.set_postfix(err=f"{np.mean(err[-10:]):.3f}", force=f"{np.mean(ferr[-10:]):.3f}")
+        bar.close()
+        return {"error": np.array(err), "force_error": np.array(ferr), "cue": np.array(cues),
+                "block": np.array(blocks), "records": records}
+
+    def test(self, block: int = -1, *, record_states: bool = False) -> list[TrialRecord]:
+        """Learning off, cue only: one trial per cue with ``block``'s statistics (the records'
+        ``target`` is that of event A; compare ``output`` with ``ideal``)."""
+        bi = range(len(self.task.blocks))[block]
+        b = self.task.blocks[bi]
+        return [self.run_trial(Trial(-1, bi, k, 0, b.latency_a[k]), learn=False, record_states=record_states)
+                for k in range(self.task.n_cues)]
+
+
+# ---------------------------------------------------------------- measures
+def peak_timing(records: Sequence[TrialRecord], task: WhatWhenTask, window_ms: float | None = None) -> dict:
+    """Where each channel's "when" output peaks, per test record. ``window_ms``: search only
+    within ``latency ± window_ms`` (default: the whole trial). Returns ``{"A": {"peak_ms": [..],
+    "latency_ms": [..], "abs_error_ms": [..], "relative_error": [..]}, "B": ...}``."""
+    out = {}
+    for c, name in enumerate(CHANNELS):
+        peaks, lats = [], []
+        for rec in records:
+            b = task.blocks[rec.trial.block]
+            lat = (b.latency_a if c == 0 else b.latency_b)[rec.trial.cue]
+            z = rec.when[:, c].copy()
+            if window_ms is not None:
+                z[np.abs(rec.times - lat) > window_ms] = -np.inf
+            peaks.append(float(rec.times[int(np.argmax(z))]))
+            lats.append(lat)
+        peaks, lats = np.array(peaks), np.array(lats)
+        out[name] = {"peak_ms": peaks.tolist(), "latency_ms": lats.tolist(), "abs_error_ms": np.abs(peaks - lats).tolist(),
+                     "relative_error": (np.abs(peaks - lats) / lats).tolist()}
+    return out
+
+
+def magnitudes(records: Sequence[TrialRecord], task: WhatWhenTask, source: str = "output",
+               window_ms: float = 20.0) -> dict:
+    """Peak of each channel's prediction within ``latency ± window_ms`` per cue, against the
+    cue's probability, and Pearson's r over cues. ``source``: "output" (what × when) or "force"."""
+    out = {}
+    for c, name in enumerate(CHANNELS):
+        mags, probs = [], []
+        for rec in records:
+            b = task.blocks[rec.trial.block]
+            lat = (b.latency_a if c == 0 else b.latency_b)[rec.trial.cue]
+            z = getattr(rec, source)[:, c]
+            mags.append(float(z[np.abs(rec.times - lat) <= window_ms].max()))
+            p = b.p_a[rec.trial.cue]
+            probs.append(p if c == 0 else 1 - p)
+        r = float(np.corrcoef(mags, probs)[0, 1]) if np.std(mags) > 0 and np.std(probs) > 0 else float("nan")
+        out[name] = {"magnitude": mags, "probability": probs, "pearson_r": r}
+    return out
+
+
+def trials_to_converge(errors, switch: int, *, threshold: float, window: int = 5) -> int | None:
+    """Trials after ``switch`` until the running mean of ``window`` errors first falls to
+    ``threshold`` (counted to the window's last trial, 1-based); None if it never does."""
+    e = np.asarray(errors, dtype=np.float64)[switch:]
+    if e.size < window:
+        return None
+    run = np.convolve(e, np.ones(window) / window, mode="valid")
+    hit = np.flatnonzero(run <= threshold)
+    return None if hit.size == 0 else int(hit[0] + window)
+
+
+def _cos(u, v, metric=None) -> float:
+    if metric is not None:
+        return float(u @ metric @ v / np.sqrt(max((u @ metric @ u) * (v @ metric @ v), 1e-300)))
+    return float(u @ v / max(np.linalg.norm(u) * np.linalg.norm(v), 1e-300))
+
+
+def subspace_report(what_w, when_w, states=None, *, seed=0, n_random: int = 200) -> dict:
+    """Geometry of the "what" (``[2, n]``) and "when" (``[2, n]``) weight vectors.
+
+    * ``cos``: Euclidean cosines what_c vs when_c (c = A, B), within-type cosines, and the
+      principal angles (degrees) between span(what) and span(when);
+    * ``random_abs_cos``: mean |cosine| of random Gaussian vector pairs (about sqrt(2/(pi n)):
+      near-orthogonality is trivial in high dimension in this metric);
+    * with ``states [samples, n]``, the same in the activity metric ``C = E[x x^T]``
+      (``cos_C(u, v)``: the uncentred correlation of the two readouts' outputs over the
+      recorded activity), with the random baseline in that metric — the meaningful comparison,
+      because readouts only ever see the low-dimensional space the activity spans.
+    """
+    from scipy.linalg import subspace_angles
+
+    what_w, when_w = np.asarray(what_w, dtype=np.float64), np.asarray(when_w, dtype=np.float64)
+    rng = as_rng(seed)
+    n = what_w.shape[1]
+    rand = rng.standard_normal((n_random, 2, n))
+
+    def report(metric):
+        r = {f"what_{a}_vs_when_{a}": _cos(what_w[i], when_w[i], metric) for i, a in enumerate(CHANNELS)}
+        r.update({"what_A_vs_when_B": _cos(what_w[0], when_w[1], metric),
+                  "what_B_vs_when_A": _cos(what_w[1], when_w[0], metric),
+                  "what_A_vs_what_B": _cos(what_w[0], what_w[1], metric),
+                  "when_A_vs_when_B": _cos(when_w[0], when_w[1], metric)})
+        r["mean_abs_what_vs_when"] = float(np.mean([abs(r[k]) for k in ("what_A_vs_when_A", "what_B_vs_when_B",
+                                                                       "what_A_vs_when_B", "what_B_vs_when_A")]))
+        r["random_abs_cos"] = float(np.mean([abs(_cos(a, b, metric)) for a, b in rand]))
+        if metric is None:
+            r["principal_angles_deg"] = np.degrees(subspace_angles(what_w.T, when_w.T)).tolist()
+        else:
+            L = np.linalg.cholesky(metric + 1e-12 * np.trace(metric) / n * np.eye(n))  # C-inner product
+            r["principal_angles_deg"] = np.degrees(subspace_angles(L.T @ what_w.T, L.T @ when_w.T)).tolist()
+        return r
+
+    out = {"euclidean": report(None)}
+    if states is not None:
+        X = np.asarray(states, dtype=np.float64)
+        out["activity"] = report(X.T @ X / len(X))
+        ev = np.linalg.eigvalsh(X.T @ X / len(X))
+        out["activity_participation_ratio"] = float(ev.sum() ** 2 / max((ev**2).sum(), 1e-300))
+    return out

@@ -1,0 +1,222 @@
+"""The "what and when" prediction task (Yamada & Chao 2025) on an Izhikevich reservoir.
+
+Cues predict event A at one latency with probability p(A | cue), otherwise B at another
+latency; the statistics switch between blocks of trials (timing, then probability). Per
+event channel a three-factor "when" readout learns online (1 ms steps, gated to the channel
+and its latency window) and a "what" readout learns offline at the end of each trial; the
+channel predicts ``what × when``. A FORCE readout (never reset) learns the same target on the
+same reservoir states, as the baseline. See :mod:`neurosim.circuits.what_when`.
+
+Run: ``neurosim run what-when --out results/what_when``
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from neurosim.experiments import experiment
+
+COLORS = {"A": "#1f77b4", "B": "#d62728"}
+
+
+def _parse_floats(name, text):
+    try:
+        vals = tuple(float(v) for v in str(text).split(","))
+    except ValueError:
+        raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from None
+    return vals
+
+
+@experiment("what-when")
+def what_when(*, duration: float = 250.0, seed: int = 1, backend: str = "numba", out: str | None = None,
+              progress: bool | None = None, n: int = 500, p_a: str = "0.1,0.3,0.5,0.7,0.9", latency_a: float = 60.0,
+              latency_b: float = 120.0, new_latency_a: float = 100.0, new_latency_b: float = 160.0,
+              block_trials: int = 60, switches: str = "latency,probability", iti: float = 200.0,
+              when_rate: float = 0.05, what_rate: float = 0.3, bump_ms: float = 20.0, gate_ms: float = 0.0,
+              feedback_weight: float = 0.0, reconverge_factor: float = 1.5) -> dict:
+    """What-and-when prediction: three-factor readouts vs FORCE on an Izhikevich reservoir.
+
+    ``duration``: trial length, ms. ``p_a``: p(A | cue) per cue, comma-separated.
+    ``latency_a/b``: event times (ms after cue onset) of the first block; ``new_latency_a/b``
+    after a "latency" switch. ``switches``: comma-separated "latency" / "probability" /
+    "both", one per block after the first. ``gate_ms``: half-width of the gate's latency
+    window (0: the whole trial). ``reconverge_factor``: a method has re-converged after a
+    switch when its 5-trial running error falls to this factor times its own error over the
+    last 10 trials before the switch. Writes raster.png, outputs.png, adaptation.png,
+    subspaces.png and summary.json into ``out``.
+    """
+    t_start = time.perf_counter()
+    from neurosim.circuits.reservoir import IzhikevichReservoir
+    from neurosim.circuits.what_when import (WhatWhenLearner, WhatWhenTask, magnitudes, peak_timing,
+                                             subspace_report, trials_to_converge)
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 10:
+        raise ValueError(f"n must be an int >= 10, got {n!r}")
+    if isinstance(block_trials, bool) or not isinstance(block_trials, int) or block_trials < 5:
+        raise ValueError(f"block_trials must be an int >= 5, got {block_trials!r}")
+    sw = tuple(s.strip() for s in switches.split(",") if s.strip())
+    task = WhatWhenTask.switching(_parse_floats("p_a", p_a), latency_a, latency_b, n_trials=block_trials,
+                                  switches=sw, new_latency_a=new_latency_a, new_latency_b=new_latency_b,
+                                  trial_ms=duration, iti_ms=iti)
+    rng = np.random.default_rng(seed)
+    res = IzhikevichReservoir(n, n_inputs=task.n_cues, seed=rng, **WhatWhenLearner.RESERVOIR_DEFAULTS)
+    res.run(300.0, backend=backend, progress=False)  # settle from the initial state
+    learner = WhatWhenLearner(res, task, bump_ms=bump_ms, gate_ms=gate_ms or None, when_rate=when_rate,
+                              what_rate=what_rate, feedback_weight=feedback_weight, backend=backend, seed=rng)
+    trials = task.trials(rng)
+    t_train = time.perf_counter()
+    history = learner.train(trials, progress=progress)
+    training_s = time.perf_counter() - t_train
+    test = learner.test(-1, record_states=True)  # learning off, cue only, last block's statistics
+
+    timing = peak_timing(test, task)
+    timing_window = peak_timing(test, task, window_ms=40.0)
+    mags = magnitudes(test, task)
+    force_mags = magnitudes(test, task, source="force")
+    states = np.concatenate([learner._joint.normalized(r.states) for r in test])
+    geometry = subspace_report(learner.what.weights, learner.when.weights, states, seed=seed)
+
+    err, ferr = history["error"], history["force_error"]
+    adaptation = []
+    for s in task.switch_trials:
+        before = slice(max(0, s - 10), s)
+        entry = {"switch_trial": int(s)}
+        for name, e in (("three_factor", err), ("force", ferr)):
+            level = float(np.mean(e[before]))
+            k = trials_to_converge(e, s, threshold=reconverge_factor * level)
+            entry[name] = {"pre_switch_error": level, "first5_error": float(np.mean(e[s:s + 5])),
+                           "post10_error": float(np.mean(e[s:s + 10])), "trials_to_reconverge": k}
+        adaptation.append(entry)
+
+    def rel(t):
+        return float(np.mean(np.concatenate([t[c]["relative_error"] for c in ("A", "B")])))
+
+    metrics = {
+        "experiment": "what-when", "seed": seed, "backend": backend, "n": res.n, "n_cues": task.n_cues,
+        "trials": len(trials), "block_trials": block_trials, "switches": list(sw), "trial_ms": duration,
+        "blocks": [{"p_a": list(b.p_a), "latency_a": list(b.latency_a), "latency_b": list(b.latency_b)}
+                   for b in task.blocks],
+        "timing": {"whole_trial": timing, "within_40ms_window": timing_window,
+                   "mean_relative_error": rel(timing), "mean_relative_error_window": rel(timing_window)},
+        "magnitude": mags, "pearson_r_A": mags["A"]["pearson_r"], "pearson_r_B": mags["B"]["pearson_r"],
+        "force_magnitude": force_mags, "adaptation": adaptation,
+        "final_error": float(np.mean(err[-10:])), "force_final_error": float(np.mean(ferr[-10:])),
+        "error": err.tolist(), "force_error": ferr.tolist(),
+        "subspaces": geometry, "training_s": training_s,
+        "settings": {"when_rate": when_rate, "what_rate": what_rate, "bump_ms": bump_ms, "gate_ms": gate_ms,
+                     "feedback_weight": feedback_weight, "iti_ms": iti, "reservoir": WhatWhenLearner.RESERVOIR_DEFAULTS,
+                     "cue_tau_ms": learner.cue_tau_ms, "force_regularization": learner.force.regularization},
+    }
+    files = None
+    if out is not None:
+        os.makedirs(out, exist_ok=True)
+        files = {k: os.path.join(out, f"{k}.png") for k in ("raster", "outputs", "adaptation", "subspaces")}
+        files["summary"] = os.path.join(out, "summary.json")
+        plot_raster(test, files["raster"])
+        plot_outputs(test, task, files["outputs"])
+        plot_adaptation(err, ferr, task, files["adaptation"])
+        plot_subspaces(geometry, files["subspaces"])
+    metrics["wall_time_s"] = time.perf_counter() - t_start
+    if files is not None:
+        from neurosim.io import write_json
+
+        write_json(files["summary"], dict(metrics, files=files))
+    return metrics
+
+
+def _save(fig, path, dpi=120):
+    from neurosim.io import atomic_path
+
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+
+
+def plot_raster(records, path, n_trials: int = 3) -> None:
+    """Spike rasters (with population rates) of up to ``n_trials`` test trials, one cue each."""
+    from matplotlib.figure import Figure
+
+    from neurosim import plot
+
+    picks = np.linspace(0, len(records) - 1, min(n_trials, len(records))).round().astype(int)
+    fig = Figure(figsize=(5 * len(picks), 6), layout="constrained")
+    axes = fig.subplots(2, len(picks), squeeze=False, gridspec_kw={"height_ratios": [3, 1]})
+    for j, i in enumerate(picks):
+        rec = records[i]
+        plot.raster(rec.result, axes=(axes[0, j], axes[1, j]), title="")
+        axes[0, j].set_title(f"cue {rec.trial.cue}: p(A) = {records[i].ideal[:, 0].max():.2f} x bump")
+    fig.suptitle("Reservoir activity after each cue (test trials, time from cue onset)")
+    _save(fig, path)
+
+
+def plot_outputs(records, task, path) -> None:
+    """Per cue: channel predictions what × when (solid), FORCE (dotted), ideal p × bump (dashed)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3.2 * len(records), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(records), squeeze=False, sharey=True)[0]
+    for ax, rec in zip(axes, records):
+        p = task.blocks[rec.trial.block].p_a[rec.trial.cue]
+        for c, name in enumerate(("A", "B")):
+            ax.plot(rec.times, rec.ideal[:, c], "--", color=COLORS[name], lw=1, label=f"ideal {name}")
+            ax.plot(rec.times, rec.output[:, c], color=COLORS[name], lw=1.8, label=f"what x when {name}")
+            ax.plot(rec.times, rec.force[:, c], ":", color=COLORS[name], lw=1.2, label=f"FORCE {name}")
+        ax.set_title(f"cue {rec.trial.cue}, p(A) = {p:.2f}")
+        ax.set_xlabel("time after cue (ms)")
+    axes[0].set_ylabel("prediction")
+    axes[0].legend(fontsize=7, frameon=False)
+    fig.suptitle("Readout outputs against targets per cue (test, learning off)")
+    _save(fig, path)
+
+
+def plot_adaptation(err, ferr, task, path, window: int = 5) -> None:
+    """Relative error per trial, three-factor vs FORCE (never reset), switches marked."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 4), layout="constrained")
+    ax = fig.subplots()
+    k = np.ones(window) / window
+    x = np.arange(len(err))
+    for e, label, color in ((err, "three-factor (what x when)", "#2ca02c"), (ferr, "FORCE, P never reset", "#9467bd")):
+        ax.plot(x, e, color=color, alpha=0.25, lw=0.8)
+        ax.plot(x[window - 1:], np.convolve(e, k, mode="valid"), color=color, lw=2, label=f"{label} ({window}-trial mean)")
+    for s in task.switch_trials:
+        ax.axvline(s, color="k", ls="--", lw=1)
+    ax.set_xlabel("trial")
+    ax.set_ylabel("relative error vs p x bump")
+    ax.set_ylim(0, min(2.0, max(1.2, float(np.percentile(np.concatenate([err, ferr]), 98)))))
+    ax.legend(frameon=False)
+    ax.set_title("Adaptation after switches (dashed lines)")
+    _save(fig, path)
+
+
+def plot_subspaces(geometry, path) -> None:
+    """|cosine| between what and when weight vectors, Euclidean and in the activity metric,
+    against random vector pairs in the same metric."""
+    from matplotlib.figure import Figure
+
+    keys = ["what_A_vs_when_A", "what_B_vs_when_B", "what_A_vs_when_B", "what_B_vs_when_A", "what_A_vs_what_B",
+            "when_A_vs_when_B", "random_abs_cos"]
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, metric in zip(axes, ("euclidean", "activity")):
+        g = geometry.get(metric)
+        if g is None:
+            continue
+        vals = [abs(g[k]) for k in keys]
+        ax.bar(range(len(keys)), vals, color=["#2ca02c"] * 4 + ["#1f77b4", "#d62728", "#7f7f7f"])
+        ax.set_xticks(range(len(keys)), [k.replace("_vs_", "\nvs ").replace("random_abs_cos", "random\npairs")
+                                         for k in keys], fontsize=7)
+        ax.set_ylim(0, 1)
+        angles = ", ".join(f"{a:.0f}" for a in g["principal_angles_deg"])
+        ax.set_title(f"{metric} metric |cos|; principal angles {angles} deg", fontsize=9)
+    fig.suptitle("What vs when readout weights")
+    _save(fig, path)
+
+
+if __name__ == "__main__":
+    from neurosim.cli import main
+
+    main(["run", "what-when", "--out", "results/what_when"])
