@@ -169,7 +169,7 @@ class IzhikevichReservoir:
         return self.filter.value
 
     def run(self, duration: float, *, readout=None, target=None, learn=False, gate=None, inputs=None,
-            feedback: bool = False, every: int = 1, learn_every: int = 1, record_states: bool = False,
+            feedback: bool = False, every: int = 1, learn_every: int | None = None, record_states: bool = False,
             backend: str = "numba", progress: bool | None = None) -> ReservoirRun:
         """Run ``duration`` ms; every ``every`` steps, read the filtered state, compute the
         readout's output, update the readout (when learning), and set the input and feedback
@@ -187,13 +187,13 @@ class IzhikevichReservoir:
             input encoders (the row of each call's next step, held until the next call).
         feedback : feed the readout's output back through the feedback encoders.
         every : steps between readout calls (the hook interval; input and feedback are held).
-        learn_every : steps between readout updates, a multiple of ``every`` (Nicola & Clopath: RLS
-            every 20 steps, with the output and feedback computed every step).
+        learn_every : steps between readout updates, a multiple of ``every`` (default: ``every``;
+            Nicola & Clopath: RLS every 20 steps, output and feedback every step).
         record_states : keep the filtered state at every call (``ReservoirRun.states``).
         """
         n_steps = self.steps(duration)
         every = check_int("every", every, minimum=1)
-        learn_every = check_int("learn_every", learn_every, minimum=1)
+        learn_every = every if learn_every is None else check_int("learn_every", learn_every, minimum=1)
         if learn_every % every:
             raise ValueError(f"learn_every ({learn_every} steps) must be a multiple of every ({every} steps)")
         n_out = None

@@ -17,6 +17,7 @@ target from its own feedback. Measured: normalised RMSE of the output over the t
 
 Departures from their code: the engine updates ``u`` with the new ``v`` (they use the
 previous one) and the feedback current is held for ``every`` steps (1 = every step, theirs).
+``update="nicola-clopath"`` (default) is their RLS weight step; ``"rls"`` the exact one.
 
 Outputs in ``--out``: ``force.png`` (target and output through the end of training and the
 test, error beneath), ``raster.png`` (test phase) and ``summary.json``.
@@ -49,7 +50,7 @@ def nrmse(output: np.ndarray, target: np.ndarray) -> float:
 def force_sine(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba", out: str | None = None,
                progress: bool | None = None, task: str = "sine", n: int = 2000, dt: float = 0.04,
                settle: float = 5000.0, train: float = 5000.0, regularization: float = 0.5, learn_every: int = 20,
-               every: int = 1, feedback: bool = True) -> dict:
+               every: int = 1, feedback: bool = True, update: str = "nicola-clopath") -> dict:
     """FORCE-train a spiking Izhikevich network to produce a 5 Hz sinusoid (or a product of
     sinusoids), then test it with learning off for ``duration`` ms (Nicola & Clopath 2017)."""
     from neurosim.circuits import IzhikevichReservoir
@@ -59,7 +60,7 @@ def force_sine(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba
         raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
     f, G, Q = TASKS[task]
     res = IzhikevichReservoir.nicola_clopath(n, G=G, Q=Q, dt=dt, seed=seed)
-    force = FORCE(res.n, 1, regularization=regularization)
+    force = FORCE(res.n, 1, regularization=regularization, update=update)
     opts = dict(readout=force, feedback=feedback, every=every, backend=backend, progress=progress)
 
     def target(offset):  # the target over a phase starting at offset ms
@@ -76,7 +77,7 @@ def force_sine(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba
     last_train = phases["train"].times >= phases["train"].times[-1] - 1000.0
     metrics = {
         "experiment": "force-sine", "task": task, "n": res.n, "dt_ms": dt, "G": G, "Q": Q, "seed": seed,
-        "feedback": feedback, "every_steps": every, "rls_every_steps": learn_every,
+        "feedback": feedback, "every_steps": every, "rls_every_steps": learn_every, "rls_update": update,
         "nrmse_test": nrmse(z, y),
         "nrmse_test_first_1s": nrmse(z[test.times - test.times[0] < 1000.0], y[test.times - test.times[0] < 1000.0]),
         "nrmse_train_last_1s": nrmse(phases["train"].outputs[last_train, 0], phases["train"].targets[last_train, 0]),

@@ -290,7 +290,9 @@ class Network:
 
         # disable=None lets tqdm show the bar on a terminal only.
         bar = tqdm(total=round(n_steps * self.dt, 6), unit="ms", desc=f"neurosim [{backend}]",
-                   disable=None if progress is None else not progress, leave=False)
+                   disable=None if progress is None else not progress, leave=False,
+                   # whole ms: sums of float steps would print as 2315.839999998474
+                   bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} ms [{elapsed}<{remaining}, {rate_fmt}]")
         # A zero-step call compiles the kernel (or loads it from Numba's disk cache) before the
         # clock starts, so wall_time_s is simulation time; compile time is reported apart.
         t_compile = time.perf_counter()

@@ -37,9 +37,10 @@ class ThreeFactorHebbian(Readout):
     tau_eligibility : tau_e, ms (>= 0). 0: the eligibility is the instantaneous product.
     post : the post-synaptic term g: "none" (g = 1, the default), "output" (g = the output
         ``z_i``, Hebbian in the output) or a function ``g(z) -> [n_outputs]``.
-    normalize : divide each update by the mean squared input ``mean(x^2) + 1e-12`` (a
-        per-update step size, like normalised LMS), so ``learning_rate`` does not depend on
-        the scale of the state.
+    normalize : divide each update by the squared norm of the input ``x^T x + eps`` (normalised
+        LMS), so ``learning_rate`` does not depend on the scale or size of the state: an update
+        with ``lr * dt = 1`` (and A = 1, tau_e = 0, g = 1) removes the error on that state, and
+        ``lr * dt < 2`` is stable. ``eps = 1e-12 * n_inputs`` guards silent states.
     """
 
     def __init__(self, n_inputs: int, n_outputs: int = 1, learning_rate: float = 1e-3, tau_eligibility: float = 0.0,
@@ -96,7 +97,7 @@ class ThreeFactorHebbian(Readout):
             self.eligibility = np.array(hebb, dtype=np.float64)
         step = self.learning_rate * dt * M * A
         if self.normalize:
-            step = step / (float(np.mean(x * x)) + 1e-12)
+            step = step / (float(x @ x) + 1e-12 * self.n_inputs)
         if self.post == "none":
             weights = self.weights + np.outer(step, self.eligibility)
         else:

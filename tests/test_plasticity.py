@@ -44,7 +44,7 @@ def force_by_hand(X, Y, lam):
 def test_force_equals_the_recursion_with_the_full_matrix():
     X, Y, _ = regression_stream(60, 7, 2, noise=0.3, seed=1)
     X *= 0.3  # keep 1 + x^T P x moderate so the comparison is well conditioned
-    force = FORCE(7, 2, regularization=0.8)
+    force = FORCE(7, 2, regularization=0.8, update="nicola-clopath")
     for x, y in zip(X, Y):
         force.partial_fit(x, y)
     W, P, _, _ = force_by_hand(X, Y, 0.8)
@@ -54,7 +54,7 @@ def test_force_equals_the_recursion_with_the_full_matrix():
     assert np.array_equal(force.P, force.P.T)
     np.testing.assert_allclose(force.predict(X), X @ W.T, rtol=1e-9, atol=1e-12)
     # fit replays the samples through partial_fit
-    replay = FORCE(7, 2, regularization=0.8).fit(X, Y)
+    replay = FORCE(7, 2, regularization=0.8, update="nicola-clopath").fit(X, Y)
     np.testing.assert_array_equal(replay.weights, force.weights)
 
 
@@ -71,7 +71,7 @@ def test_force_P_is_the_regularised_inverse_correlation_and_weights_approach_rid
     _, _, s, errors = force_by_hand(X, Y, lam)
     deviation = []
     for k in (500, 2000, 8000):
-        force = FORCE(5, 2, regularization=lam).fit(X[:k], Y[:k])
+        force = FORCE(5, 2, regularization=lam, update="nicola-clopath").fit(X[:k], Y[:k])
         np.testing.assert_allclose(force.P, np.linalg.inv(lam * np.eye(5) + X[:k].T @ X[:k]), rtol=1e-8)
         corrected = (Y[:k] - s[:k, None] * errors[:k]).T @ X[:k] @ force.P
         np.testing.assert_allclose(force.weights, corrected, rtol=1e-7, atol=1e-10)
@@ -215,11 +215,15 @@ def test_three_factor_gate_and_error_override():
     np.testing.assert_array_equal(r2.weights, r.weights)
 
 
-def test_three_factor_normalize_divides_by_the_mean_square_input():
+def test_three_factor_normalize_divides_by_the_squared_norm_of_the_input():
     x, y = np.array([3.0, -1.0, 2.0]), np.array([1.0])
     plain = ThreeFactorHebbian(3, 1, learning_rate=0.01).partial_fit(x, y)
     norm = ThreeFactorHebbian(3, 1, learning_rate=0.01, normalize=True).partial_fit(x, y)
-    np.testing.assert_allclose(norm.weights, plain.weights / (np.mean(x * x) + 1e-12), rtol=1e-12)
+    np.testing.assert_allclose(norm.weights, plain.weights / (x @ x + 3e-12), rtol=1e-12)
+    # lr * dt = 1 removes the error on that state, whatever its scale
+    for scale in (1e-3, 1.0, 1e3):
+        one = ThreeFactorHebbian(3, 1, learning_rate=1.0, normalize=True).partial_fit(scale * x, y)
+        np.testing.assert_allclose(one.predict(scale * x), y, rtol=1e-6)
 
 
 def test_three_factor_converges_to_least_squares():
@@ -401,3 +405,20 @@ def test_filter_reset_and_validation():
                           (dict(dt=0.0), "dt"), (dict(n=0), "n")):
         with pytest.raises(ValueError, match=match):
             SynapticFilter(**{"n": 2, "dt": 0.1, "tau_rise": 1.0, "tau_decay": 5.0, **kwargs})
+
+
+def test_exact_rls_is_ridge_after_every_sample():
+    """The default update (gain P_k x = c / (1 + x^T c)) is exact recursive least squares:
+    after k samples the weights are ridge regression on those k samples with alpha = lambda,
+    at any scale of the states (where Nicola & Clopath's step overshoots)."""
+    lam = 0.5
+    X, Y, _ = regression_stream(300, 6, 2, noise=0.2, seed=5)
+    for scale in (0.3, 30.0):
+        force = FORCE(6, 2, regularization=lam)
+        for k, (x, y) in enumerate(zip(scale * X, Y), start=1):
+            force.partial_fit(x, y)
+            if k in (1, 10, 300):
+                ridge = Ridge(6, 2, alpha=lam).fit(scale * X[:k], Y[:k])
+                np.testing.assert_allclose(force.weights, ridge.weights, rtol=1e-7, atol=1e-10)
+    with pytest.raises(ValueError, match="update"):
+        FORCE(6, 1, update="sussillo")
