@@ -34,24 +34,29 @@ def _parse_floats(name, text):
 def what_when(*, duration: float = 250.0, seed: int = 1, backend: str = "numba", out: str | None = None,
               progress: bool | None = None, n: int = 500, p_a: str = "0.1,0.3,0.5,0.7,0.9", latency_a: float = 60.0,
               latency_b: float = 120.0, new_latency_a: float = 100.0, new_latency_b: float = 160.0,
-              block_trials: int = 60, switches: str = "latency,probability", iti: float = 200.0,
-              when_rate: float = 0.05, what_rate: float = 0.3, bump_ms: float = 20.0, gate_ms: float = 0.0,
-              feedback_weight: float = 0.0, reconverge_factor: float = 1.5) -> dict:
+              block_trials: int = 100, switches: str = "latency,probability", iti: float = 200.0,
+              when_rate: float = 0.05, what_rate: float = 0.2, what_center_trials: float = 20.0,
+              bump_ms: float = 20.0, gate_ms: float = 0.0, feedback_weight: float = 0.0,
+              reconverge_factor: float = 1.5, reconverge_window: int = 10) -> dict:
     """What-and-when prediction: three-factor readouts vs FORCE on an Izhikevich reservoir.
 
     ``duration``: trial length, ms. ``p_a``: p(A | cue) per cue, comma-separated.
     ``latency_a/b``: event times (ms after cue onset) of the first block; ``new_latency_a/b``
     after a "latency" switch. ``switches``: comma-separated "latency" / "probability" /
     "both", one per block after the first. ``gate_ms``: half-width of the gate's latency
-    window (0: the whole trial). ``reconverge_factor``: a method has re-converged after a
-    switch when its 5-trial running error falls to this factor times its own error over the
-    last 10 trials before the switch. Writes raster.png, outputs.png, adaptation.png,
-    subspaces.png and summary.json into ``out``.
+    window (0: the whole trial). ``what_rate``, ``what_center_trials``, ``when_rate``: see
+    :class:`~neurosim.circuits.what_when.WhatWhenLearner`. Adaptation is measured per trial on
+    the prediction made before learning on the trial, by three measures (probability error of
+    the magnitudes, relative peak-time error, relative RMS error of the whole shape); a method
+    has re-converged after a switch when the ``reconverge_window``-trial running mean of a
+    measure falls to ``reconverge_factor`` times its own mean over the 20 trials before the
+    switch (:func:`~neurosim.circuits.what_when.adaptation_report`). Writes raster.png,
+    outputs.png, adaptation.png, subspaces.png and summary.json into ``out``.
     """
     t_start = time.perf_counter()
     from neurosim.circuits.reservoir import IzhikevichReservoir
-    from neurosim.circuits.what_when import (WhatWhenLearner, WhatWhenTask, magnitudes, peak_timing,
-                                             subspace_report, trials_to_converge)
+    from neurosim.circuits.what_when import (WhatWhenLearner, WhatWhenTask, adaptation_report, magnitudes,
+                                             peak_timing, subspace_report)
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 10:
         raise ValueError(f"n must be an int >= 10, got {n!r}")
@@ -65,7 +70,8 @@ def what_when(*, duration: float = 250.0, seed: int = 1, backend: str = "numba",
     res = IzhikevichReservoir(n, n_inputs=task.n_cues, seed=rng, **WhatWhenLearner.RESERVOIR_DEFAULTS)
     res.run(300.0, backend=backend, progress=False)  # settle from the initial state
     learner = WhatWhenLearner(res, task, bump_ms=bump_ms, gate_ms=gate_ms or None, when_rate=when_rate,
-                              what_rate=what_rate, feedback_weight=feedback_weight, backend=backend, seed=rng)
+                              what_rate=what_rate, what_center_trials=what_center_trials,
+                              feedback_weight=feedback_weight, backend=backend, seed=rng)
     trials = task.trials(rng)
     t_train = time.perf_counter()
     history = learner.train(trials, progress=progress)
@@ -77,19 +83,19 @@ def what_when(*, duration: float = 250.0, seed: int = 1, backend: str = "numba",
     mags = magnitudes(test, task)
     force_mags = magnitudes(test, task, source="force")
     states = np.concatenate([learner._joint.normalized(r.states) for r in test])
-    geometry = subspace_report(learner.what.weights, learner.when.weights, states, seed=seed)
+    force_w = None if learner.force is None else learner.force.weights
+    geometry = subspace_report(learner.what_weights, learner.when.weights, states, force_w=force_w, seed=seed)
+    # the same angles after every block: does near-orthogonality emerge with training?
+    geometry["over_training"] = []
+    for snap in history["snapshots"]:
+        g = subspace_report(snap["what"], snap["when"], states, force_w=snap["force"], seed=seed, n_random=20)
+        geometry["over_training"].append({"trial": snap["trial"], **{
+            m: {k: g[m][k] for k in ("principal_angles_deg", "mean_abs_what_vs_when", "random_abs_cos",
+                                     "force_vs_what_principal_angles_deg") if k in g[m]}
+            for m in ("euclidean", "activity")}})
 
     err, ferr = history["error"], history["force_error"]
-    adaptation = []
-    for s in task.switch_trials:
-        before = slice(max(0, s - 10), s)
-        entry = {"switch_trial": int(s)}
-        for name, e in (("three_factor", err), ("force", ferr)):
-            level = float(np.mean(e[before]))
-            k = trials_to_converge(e, s, threshold=reconverge_factor * level)
-            entry[name] = {"pre_switch_error": level, "first5_error": float(np.mean(e[s:s + 5])),
-                           "post10_error": float(np.mean(e[s:s + 10])), "trials_to_reconverge": k}
-        adaptation.append(entry)
+    adaptation = adaptation_report(history, task, window=reconverge_window, factor=reconverge_factor)
 
     def rel(t):
         return float(np.mean(np.concatenate([t[c]["relative_error"] for c in ("A", "B")])))
@@ -105,8 +111,12 @@ def what_when(*, duration: float = 250.0, seed: int = 1, backend: str = "numba",
         "force_magnitude": force_mags, "adaptation": adaptation,
         "final_error": float(np.mean(err[-10:])), "force_final_error": float(np.mean(ferr[-10:])),
         "error": err.tolist(), "force_error": ferr.tolist(),
+        "magnitude_error": history["magnitude_error"].tolist(),
+        "force_magnitude_error": history["force_magnitude_error"].tolist(),
+        "timing_error": history["timing_error"].tolist(), "force_timing_error": history["force_timing_error"].tolist(),
         "subspaces": geometry, "training_s": training_s,
-        "settings": {"when_rate": when_rate, "what_rate": what_rate, "bump_ms": bump_ms, "gate_ms": gate_ms,
+        "settings": {"when_rate": when_rate, "what_rate": what_rate, "what_center_trials": what_center_trials,
+                     "bump_ms": bump_ms, "gate_ms": gate_ms,
                      "feedback_weight": feedback_weight, "iti_ms": iti, "reservoir": WhatWhenLearner.RESERVOIR_DEFAULTS,
                      "cue_tau_ms": learner.cue_tau_ms, "force_regularization": learner.force.regularization},
     }
@@ -117,7 +127,7 @@ def what_when(*, duration: float = 250.0, seed: int = 1, backend: str = "numba",
         files["summary"] = os.path.join(out, "summary.json")
         plot_raster(test, files["raster"])
         plot_outputs(test, task, files["outputs"])
-        plot_adaptation(err, ferr, task, files["adaptation"])
+        plot_adaptation(history, task, files["adaptation"], window=reconverge_window)
         plot_subspaces(geometry, files["subspaces"])
     metrics["wall_time_s"] = time.perf_counter() - t_start
     if files is not None:
@@ -171,36 +181,49 @@ def plot_outputs(records, task, path) -> None:
     _save(fig, path)
 
 
-def plot_adaptation(err, ferr, task, path, window: int = 5) -> None:
-    """Relative error per trial, three-factor vs FORCE (never reset), switches marked."""
+def plot_adaptation(history, task, path, window: int = 10) -> None:
+    """Per-trial probability error, timing error and shape error of the prediction made before
+    learning on each trial, three-factor vs FORCE (never reset); switches marked."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9, 4), layout="constrained")
-    ax = fig.subplots()
+    panels = (("magnitude_error", "probability error\nsum_c p_c |m_c - p_c|"),
+              ("timing_error", "timing error\nsum_c p_c |peak_c - t_c| / t_c"),
+              ("error", "shape error\nrelative RMS vs p x bump"))
+    fig = Figure(figsize=(10, 8), layout="constrained")
+    axes = fig.subplots(len(panels), 1, sharex=True)
     k = np.ones(window) / window
-    x = np.arange(len(err))
-    for e, label, color in ((err, "three-factor (what x when)", "#2ca02c"), (ferr, "FORCE, P never reset", "#9467bd")):
-        ax.plot(x, e, color=color, alpha=0.25, lw=0.8)
-        ax.plot(x[window - 1:], np.convolve(e, k, mode="valid"), color=color, lw=2, label=f"{label} ({window}-trial mean)")
-    for s in task.switch_trials:
-        ax.axvline(s, color="k", ls="--", lw=1)
-    ax.set_xlabel("trial")
-    ax.set_ylabel("relative error vs p x bump")
-    ax.set_ylim(0, min(2.0, max(1.2, float(np.percentile(np.concatenate([err, ferr]), 98)))))
-    ax.legend(frameon=False)
-    ax.set_title("Adaptation after switches (dashed lines)")
+    for ax, (key, ylabel) in zip(axes, panels):
+        for prefix, label, color in (("", "three-factor (what x when)", "#2ca02c"), ("force_", "FORCE, P never reset",
+                                                                                     "#9467bd")):
+            e = np.asarray(history[prefix + key])
+            x = np.arange(len(e))
+            ax.plot(x, e, color=color, alpha=0.25, lw=0.8)
+            if len(e) >= window:
+                ax.plot(x[window - 1:], np.convolve(e, k, mode="valid"), color=color, lw=2,
+                        label=f"{label} ({window}-trial mean)")
+        for s in task.switch_trials:
+            ax.axvline(s, color="k", ls="--", lw=1)
+        both = np.concatenate([history[key], history["force_" + key]])
+        both = both[np.isfinite(both)]
+        ax.set_ylim(0, max(0.1, float(np.percentile(both, 98))) if both.size else 1.0)
+        ax.set_ylabel(ylabel, fontsize=8)
+    axes[0].legend(frameon=False, fontsize=8)
+    axes[-1].set_xlabel("trial")
+    axes[0].set_title("Adaptation after switches (dashed lines); prediction before learning on each trial")
     _save(fig, path)
 
 
 def plot_subspaces(geometry, path) -> None:
-    """|cosine| between what and when weight vectors, Euclidean and in the activity metric,
-    against random vector pairs in the same metric."""
+    """Left, middle: |cosine| between what and when weight vectors, Euclidean and in the activity
+    metric, against random vector pairs in the same metric. Right: the smallest principal angle
+    between span(what) and span(when) after every block, both metrics, with the random and
+    FORCE-vs-what baselines."""
     from matplotlib.figure import Figure
 
     keys = ["what_A_vs_when_A", "what_B_vs_when_B", "what_A_vs_when_B", "what_B_vs_when_A", "what_A_vs_what_B",
             "when_A_vs_when_B", "random_abs_cos"]
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    axes = fig.subplots(1, 2)
+    fig = Figure(figsize=(14, 4), layout="constrained")
+    axes = fig.subplots(1, 3)
     for ax, metric in zip(axes, ("euclidean", "activity")):
         g = geometry.get(metric)
         if g is None:
@@ -212,6 +235,24 @@ def plot_subspaces(geometry, path) -> None:
         ax.set_ylim(0, 1)
         angles = ", ".join(f"{a:.0f}" for a in g["principal_angles_deg"])
         ax.set_title(f"{metric} metric |cos|; principal angles {angles} deg", fontsize=9)
+    ax = axes[2]
+    over = geometry.get("over_training", [])
+    for metric, color in (("euclidean", "#1f77b4"), ("activity", "#ff7f0e")):
+        if not over or metric not in over[0]:
+            continue
+        x = [o["trial"] for o in over]
+        ax.plot(x, [min(o[metric]["principal_angles_deg"]) for o in over], "o-", color=color,
+                label=f"what vs when, {metric}")
+        if "force_vs_what_principal_angles_deg" in over[0][metric]:
+            ax.plot(x, [min(o[metric]["force_vs_what_principal_angles_deg"]) for o in over], "s:", color=color,
+                    label=f"what vs FORCE, {metric}")
+        ax.axhline(min(geometry[metric]["random_principal_angles_deg"]), color=color, lw=0.8, ls="--",
+                   label=f"random 2-D pairs, {metric}")
+    ax.set_ylim(0, 92)
+    ax.set_xlabel("trial (end of block)")
+    ax.set_ylabel("smallest principal angle (deg)")
+    ax.legend(fontsize=7, frameon=False)
+    ax.set_title("span(what) vs span(when) over training", fontsize=9)
     fig.suptitle("What vs when readout weights")
     _save(fig, path)
 

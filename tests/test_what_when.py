@@ -7,18 +7,19 @@ import pytest
 
 from neurosim import experiments
 from neurosim.circuits.reservoir import IzhikevichReservoir
-from neurosim.circuits.what_when import (Block, Trial, WhatWhenLearner, WhatWhenTask, magnitudes, peak_timing,
-                                         subspace_report, trials_to_converge)
+from neurosim.circuits.what_when import (Block, Trial, WhatWhenLearner, WhatWhenTask, adaptation_report, bump,
+                                         magnitudes, peak_timing, subspace_report, trial_metrics)
 
 P_A = (0.1, 0.5, 0.9)
-BLOCK = 30
+BLOCK = 60
 
 
 @pytest.fixture(scope="module")
 def trained():
-    """n = 300, three cues, one latency switch (A 60 -> 100 ms, B 120 -> 160 ms) after 30 trials."""
-    task = WhatWhenTask.switching(P_A, 60.0, 120.0, n_trials=BLOCK, switches=("latency",), new_latency_a=100.0,
-                                  new_latency_b=160.0)
+    """n = 300, three cues, 60-trial blocks: a latency switch (A 60 -> 100 ms, B 120 -> 160 ms),
+    then a probability reversal (p(A) -> 1 - p(A))."""
+    task = WhatWhenTask.switching(P_A, 60.0, 120.0, n_trials=BLOCK, switches=("latency", "probability"),
+                                  new_latency_a=100.0, new_latency_b=160.0)
     rng = np.random.default_rng(0)
     res = IzhikevichReservoir(300, n_inputs=task.n_cues, seed=rng, **WhatWhenLearner.RESERVOIR_DEFAULTS)
     res.run(300.0, progress=False)
@@ -28,52 +29,80 @@ def trained():
     return task, learner, history, test
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: after 30 post-switch trials the when peaks sit between the old and "
-                   "new latencies (measured mean relative error 0.235 at n = 300, seed 0), not within 10 %")
 def test_timing_peak_at_event_time(trained):
     task, _, _, test = trained
-    t = peak_timing(test, task, window_ms=40.0)  # peak within the channel's latency window
+    t = peak_timing(test, task)  # the whole trial: the peak, wherever it is
     rel = np.array(t["A"]["relative_error"] + t["B"]["relative_error"])
     assert np.mean(rel) < 0.10, t
 
 
+@pytest.mark.xfail(strict=True, reason="known gap: Pearson r of the magnitudes after the reversal is 0.88 for A "
+                   "(0.98 for B) at n = 300, seed 0; at default scale 0.93 / 0.84 (the 'what' estimate averages "
+                   "only the last ~1 / what_rate trials of each cue, whose outcomes are noisy)")
 def test_magnitudes_track_probabilities(trained):
+    """After the probability reversal (the last block), magnitudes follow the new p."""
     task, _, _, test = trained
     m = magnitudes(test, task)
+    assert task.blocks[-1].p_a == tuple(1 - p for p in P_A)
     assert m["A"]["pearson_r"] >= 0.9 and m["B"]["pearson_r"] >= 0.9, m
 
 
-def test_three_factor_readapts_faster_than_force(trained):
+def test_three_factor_readapts_to_probabilities_faster_than_force(trained):
+    task, _, history, test = trained
+    s = task.switch_trials[1]  # the probability reversal
+    e, fe = history["magnitude_error"], history["force_magnitude_error"]
+    # over the second half of the reversed block the three-factor probability error is lower ...
+    half = s + BLOCK // 2
+    assert np.mean(e[half:]) < np.mean(fe[half:]), (np.mean(e[half:]), np.mean(fe[half:]))
+    # ... and at test its magnitudes follow the new probabilities while FORCE's follow the old
+    m, fm = magnitudes(test, task), magnitudes(test, task, source="force")
+    assert m["A"]["pearson_r"] > 0.8 and m["B"]["pearson_r"] > 0.8, m
+    assert fm["A"]["pearson_r"] < 0.5, fm
+
+
+def test_three_factor_readapts_to_latencies_faster_than_force(trained):
     task, _, history, _ = trained
-    s = task.switch_trials[0]
-    err, ferr = history["error"], history["force_error"]
-    K = 15
-    # within K trials of the switch the three-factor error is back below its bound ...
-    assert trials_to_converge(err, s, threshold=1.5 * np.mean(err[s - 10:s])) is not None
-    assert trials_to_converge(err, s, threshold=1.5 * np.mean(err[s - 10:s])) <= K
-    # ... while FORCE (P never reset) stays higher over the same trials
-    assert np.mean(err[s + 5:s + K]) < np.mean(ferr[s + 5:s + K])
+    rep = adaptation_report(history, task, window=6, before=15)[0]["timing"]
+    k, fk = rep["three_factor"]["trials_to_reconverge"], rep["force"]["trials_to_reconverge"]
+    assert k is not None and k <= 40, rep
+    assert fk is None or fk > k, rep
 
 
-def test_what_and_when_weights_near_orthogonal_euclidean(trained):
-    _, learner, _, _ = trained
-    e = subspace_report(learner.what.weights, learner.when.weights)["euclidean"]
-    # random vectors in R^300 have |cos| ~ 0.05, so this only says "well below 1"
-    assert e["mean_abs_what_vs_when"] < 0.5, e
-
-
-@pytest.mark.xfail(strict=True, reason="known gap: in the activity metric what and when readouts are strongly "
-                   "aligned (mean |cos| 0.72 vs 0.35 for random pairs at n = 300, seed 0)")
-def test_what_and_when_weights_near_orthogonal(trained):
-    _, learner, _, test = trained
+def test_what_and_when_subspaces_become_orthogonal(trained):
+    """In the activity metric (what the readouts see) span(what) and span(when) end up further
+    apart than random 2-D subspaces. (At this scale they are already so after the first block:
+    the test does not show near-orthogonality *emerging*; the example reports it per block.)"""
+    _, learner, history, test = trained
     states = np.concatenate([learner._joint.normalized(r.states) for r in test])
-    g = subspace_report(learner.what.weights, learner.when.weights, states)
-    e = g["euclidean"]
-    # Euclidean: random vectors in R^300 have |cos| ~ 0.05, so only "well below 1" is learnt
-    assert e["mean_abs_what_vs_when"] < 0.5, e
-    # activity metric (what the readouts see): below random pairs in the same metric
+    g = subspace_report(learner.what_weights, learner.when.weights, states, force_w=learner.force.weights)
     a = g["activity"]
+    assert min(a["principal_angles_deg"]) > min(a["random_principal_angles_deg"]), a
     assert a["mean_abs_what_vs_when"] < a["random_abs_cos"], a
+    # Euclidean: random vectors in R^300 have |cos| ~ 0.05, so this only says "well below 1"
+    assert g["euclidean"]["mean_abs_what_vs_when"] < 0.3, g["euclidean"]
+
+
+def test_trial_metrics_and_adaptation_report_on_known_input():
+    t = np.arange(250.0)
+    pred = np.stack([0.3 * bump(t, 60.0, 20.0), 0.7 * bump(t, 150.0, 20.0)], axis=1)
+    timing = np.stack([bump(t, 60.0, 20.0), bump(t, 180.0, 20.0)], axis=1)  # B's peak 30 ms late
+    mag, tim = trial_metrics(t, pred, timing, (60.0, 150.0), (0.3, 0.7))
+    assert mag == pytest.approx(0.0, abs=1e-9)
+    assert tim == pytest.approx(0.7 * 30.0 / 150.0)
+    mag, _ = trial_metrics(t, 0.5 * pred, timing, (60.0, 150.0), (0.3, 0.7))
+    assert mag == pytest.approx(0.3 * 0.15 + 0.7 * 0.35)
+    task = WhatWhenTask.switching((0.5,), n_trials=40, switches=("probability",))
+    e = np.r_[np.full(40, 0.1), np.linspace(0.5, 0.1, 20), np.full(20, 0.1)]
+    hist = {k: e for k in ("error", "magnitude_error", "timing_error")}
+    hist.update({k: np.r_[np.full(40, 0.1), np.full(40, 0.5)] for k in ("force_error", "force_magnitude_error",
+                                                                         "force_timing_error")})
+    rep = adaptation_report(hist, task, window=5, before=10, factor=1.5)[0]
+    for measure in ("magnitude", "timing", "shape"):
+        # the 5-trial running mean of the ramp first reaches <= 0.15 at the 20th trial after the switch
+        assert rep[measure]["three_factor"]["trials_to_reconverge"] == 20
+        assert rep[measure]["force"]["trials_to_reconverge"] is None
+    with pytest.raises(ValueError, match="window"):
+        adaptation_report(hist, task, window=0)
 
 
 def test_trials_are_seeded_and_balanced():
@@ -106,6 +135,8 @@ def test_bad_task_input_is_rejected():
     res = IzhikevichReservoir(20, n_inputs=1, seed=0)
     with pytest.raises(ValueError, match="n_inputs"):
         WhatWhenLearner(res, task)
+    with pytest.raises(ValueError, match="what_center_trials"):
+        WhatWhenLearner(IzhikevichReservoir(20, n_inputs=2, seed=0), task, what_center_trials=0.5)
     res = IzhikevichReservoir(20, n_inputs=2, seed=0)
     learner = WhatWhenLearner(res, task)
     with pytest.raises(ValueError, match="cue"):
@@ -125,3 +156,5 @@ def test_example_runs_end_to_end(tmp_path):
     assert summary["trials"] == 10 and len(summary["error"]) == 10 and m["n_cues"] == 2
     assert set(summary["timing"]) >= {"whole_trial", "within_40ms_window"} and "subspaces" in summary
     assert summary["adaptation"][0]["switch_trial"] == 5
+    assert set(summary["adaptation"][0]) >= {"magnitude", "timing", "shape", "criterion"}
+    assert len(summary["magnitude_error"]) == 10 and len(summary["subspaces"]["over_training"]) == 2
