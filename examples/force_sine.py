@@ -51,8 +51,10 @@ def force_sine(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba
                progress: bool | None = None, task: str = "sine", n: int = 2000, dt: float = 0.04,
                settle: float = 5000.0, train: float = 5000.0, regularization: float = 0.5, learn_every: int = 20,
                every: int = 1, feedback: bool = True, update: str = "nicola-clopath") -> dict:
-    """FORCE-train a spiking Izhikevich network to produce a 5 Hz sinusoid (or a product of
-    sinusoids), then test it with learning off for ``duration`` ms (Nicola & Clopath 2017)."""
+    """FORCE-trained Izhikevich network (Nicola & Clopath 2017): 5 Hz sine or product of sines.
+
+    Settles for ``settle`` ms, learns for ``train`` ms, then is tested with learning off for
+    ``duration`` ms; ``task`` is "sine" or "product"."""
     from neurosim.circuits import IzhikevichReservoir
     from neurosim.plasticity import FORCE
 
