@@ -282,7 +282,6 @@ class _ReadoutHook(ns.Hook):
         self.n_steps = n_steps
         self.times, self.outputs, self.targets, self.states = [], [], [], []
         self.z = np.zeros(0 if readout is None else readout.n_outputs)
-        self.calls = 0
 
     def start(self, ctx):
         self.step0 = ctx.step
@@ -316,7 +315,6 @@ class _ReadoutHook(ns.Hook):
                 elif hasattr(self.readout, "reset_eligibility"):
                     kw = {"dt": self.learn_every * res.dt}
                 self.readout.partial_fit(r, y, **kw)
-        self.calls += 1
         if done < self.n_steps:
             self._set_currents(ctx, done)
 
