@@ -28,7 +28,8 @@ from __future__ import annotations
 import os
 import time
 
-from neurosim.experiments import experiment
+from neurosim.experiments import experiment, write_summary
+from neurosim.plot import save_figure
 
 DT_MS = 1.0  # one time step, ms
 N_PIXELS, N_CLASSES = 64, 10
@@ -210,17 +211,8 @@ def digits(*, duration: float | None = None, seed: int = 1, backend: str = "auto
     # Everything from the call on: imports, data, kernel compile or cache load, training, figures.
     metrics["wall_time_s"] = time.perf_counter() - t_start
     if files is not None:
-        from neurosim.io import write_json
-
-        write_json(files["summary"], dict(metrics, files=files))
+        write_summary(files, metrics)
     return metrics
-
-
-def _save(fig, path, dpi=120):
-    from neurosim.io import atomic_path
-
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
 
 
 def plot_learning_curve(history: dict, path) -> None:
@@ -245,7 +237,7 @@ def plot_learning_curve(history: dict, path) -> None:
     lines = ax.get_lines() + acc.get_lines()
     ax.legend(lines, [line.get_label() for line in lines], loc="center right", frameon=False)
     ax.set_title(f"Spiking digits classifier: test accuracy {100 * history['test_accuracy'][-1]:.1f} %")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_hidden_raster(x_te, y_te, h_te, v_te, path, n_digits: int = 4) -> None:
@@ -282,7 +274,7 @@ def plot_hidden_raster(x_te, y_te, h_te, v_te, path, n_digits: int = 4) -> None:
             ras.set_ylabel("hidden neuron")
             mem.set_ylabel("readout membrane\n(red: true class)")
     fig.suptitle("Hidden LIF layer on test digits")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

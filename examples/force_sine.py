@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from neurosim.experiments import experiment
+from neurosim.experiments import experiment, write_summary
 
 #: task -> (target function of t in ms, G, Q), from the authors' scripts
 TASKS = {
@@ -90,14 +90,12 @@ def force_sine(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba
     }
     if out is not None:
         from neurosim import plot
-        from neurosim.io import write_json
-
         os.makedirs(out, exist_ok=True)
         files = {"force": os.path.join(out, "force.png"), "raster": os.path.join(out, "raster.png"),
                  "summary": os.path.join(out, "summary.json")}
         plot_force(phases, path=files["force"], title=f"FORCE, {task}: test NRMSE {metrics['nrmse_test']:.3f}")
         plot.raster(test.result, path=files["raster"], title=f"FORCE network ({res.n} Izhikevich neurons), test phase")
-        write_json(files["summary"], dict(metrics, files=files))
+        write_summary(files, metrics)
         metrics["files"] = files
     return metrics
 

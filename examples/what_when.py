@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-from neurosim.experiments import experiment
+from neurosim.experiments import experiment, write_summary
+from neurosim.plot import save_figure
 
 COLORS = {"A": "#1f77b4", "B": "#d62728"}
 
@@ -35,8 +36,9 @@ def what_when(*, duration: float = 250.0, seed: int = 1, backend: str = "numba",
               progress: bool | None = None, n: int = 500, p_a: str = "0.1,0.3,0.5,0.7,0.9", latency_a: float = 60.0,
               latency_b: float = 120.0, new_latency_a: float = 100.0, new_latency_b: float = 160.0,
               block_trials: int = 100, switches: str = "latency,probability", iti: float = 200.0,
-              when_rate: float = 0.05, what_rate: float = 0.2, what_center_trials: float = 20.0,
-              bump_ms: float = 20.0, gate_ms: float = 0.0, feedback_weight: float = 0.0,
+              when_rate: float = 0.05, what_rule: str = "constant", what_rate: float = 0.2,
+              what_center_trials: float = 20.0,
+              bump_ms: float = 20.0, gate_ms: float = 0.0, slow_ms: float = 0.0, feedback_weight: float = 0.0,
               reconverge_factor: float = 1.5, reconverge_window: int = 10) -> dict:
     """What-and-when prediction: three-factor readouts vs FORCE on an Izhikevich reservoir.
 
@@ -44,7 +46,9 @@ def what_when(*, duration: float = 250.0, seed: int = 1, backend: str = "numba",
     ``latency_a/b``: event times (ms after cue onset) of the first block; ``new_latency_a/b``
     after a "latency" switch. ``switches``: comma-separated "latency" / "probability" /
     "both", one per block after the first. ``gate_ms``: half-width of the gate's latency
-    window (0: the whole trial). ``what_rate``, ``what_center_trials``, ``when_rate``: see
+    window (0: the whole trial). ``slow_ms`` > 0: the "when" and FORCE readouts also read slow
+    traces of the activity (0: off). ``what_rule`` ("constant" or "adaptive"), ``what_rate``,
+    ``what_center_trials``, ``when_rate``: see
     :class:`~neurosim.circuits.what_when.WhatWhenLearner`. Adaptation is measured per trial on
     the prediction made before learning on the trial, by three measures (probability error of
     the magnitudes, relative peak-time error, relative RMS error of the whole shape); a method
@@ -70,7 +74,8 @@ def what_when(*, duration: float = 250.0, seed: int = 1, backend: str = "numba",
     res = IzhikevichReservoir(n, n_inputs=task.n_cues, seed=rng, **WhatWhenLearner.RESERVOIR_DEFAULTS)
     res.run(300.0, backend=backend, progress=False)  # settle from the initial state
     learner = WhatWhenLearner(res, task, bump_ms=bump_ms, gate_ms=gate_ms or None, when_rate=when_rate,
-                              what_rate=what_rate, what_center_trials=what_center_trials,
+                              what_rule=what_rule, what_rate=what_rate, what_center_trials=what_center_trials,
+                              slow_ms=slow_ms or None,
                               feedback_weight=feedback_weight, backend=backend, seed=rng)
     trials = task.trials(rng)
     t_train = time.perf_counter()
@@ -82,13 +87,25 @@ def what_when(*, duration: float = 250.0, seed: int = 1, backend: str = "numba",
     timing_window = peak_timing(test, task, window_ms=40.0)
     mags = magnitudes(test, task)
     force_mags = magnitudes(test, task, source="force")
-    states = np.concatenate([learner._joint.normalized(r.states) for r in test])
+    # the test trials read with the weights of every block's end and that block's statistics
+    # (exact: no feedback, so the states do not depend on the weights)
+    per_block = []
+    if learner.feedback is False:
+        for snap in history["snapshots"]:
+            m = magnitudes(learner.replay_test(test, snap["readout"], snap["block"]), task)
+            per_block.append({"trial": snap["trial"], "block": snap["block"], "pearson_r_A": m["A"]["pearson_r"],
+                              "pearson_r_B": m["B"]["pearson_r"], "magnitude_A": m["A"]["magnitude"],
+                              "magnitude_B": m["B"]["magnitude"]})
+    # compared in the "when" readouts' feature space (with slow_ms: fast and slow traces of every neuron)
+    states = np.concatenate([learner.features(r.states) for r in test])
     force_w = None if learner.force is None else learner.force.weights
-    geometry = subspace_report(learner.what_weights, learner.when.weights, states, force_w=force_w, seed=seed)
+    geometry = subspace_report(learner.in_feature_space(learner.what_weights), learner.when.weights, states,
+                               force_w=force_w, seed=seed)
     # the same angles after every block: does near-orthogonality emerge with training?
     geometry["over_training"] = []
     for snap in history["snapshots"]:
-        g = subspace_report(snap["what"], snap["when"], states, force_w=snap["force"], seed=seed, n_random=20)
+        g = subspace_report(learner.in_feature_space(snap["what"]), snap["when"], states, force_w=snap["force"],
+                            seed=seed, n_random=20)
         geometry["over_training"].append({"trial": snap["trial"], **{
             m: {k: g[m][k] for k in ("principal_angles_deg", "mean_abs_what_vs_when", "random_abs_cos",
                                      "force_vs_what_principal_angles_deg") if k in g[m]}
@@ -108,15 +125,16 @@ def what_when(*, duration: float = 250.0, seed: int = 1, backend: str = "numba",
         "timing": {"whole_trial": timing, "within_40ms_window": timing_window,
                    "mean_relative_error": rel(timing), "mean_relative_error_window": rel(timing_window)},
         "magnitude": mags, "pearson_r_A": mags["A"]["pearson_r"], "pearson_r_B": mags["B"]["pearson_r"],
-        "force_magnitude": force_mags, "adaptation": adaptation,
+        "force_magnitude": force_mags, "magnitude_per_block": per_block, "adaptation": adaptation,
         "final_error": float(np.mean(err[-10:])), "force_final_error": float(np.mean(ferr[-10:])),
         "error": err.tolist(), "force_error": ferr.tolist(),
         "magnitude_error": history["magnitude_error"].tolist(),
         "force_magnitude_error": history["force_magnitude_error"].tolist(),
         "timing_error": history["timing_error"].tolist(), "force_timing_error": history["force_timing_error"].tolist(),
         "subspaces": geometry, "training_s": training_s,
-        "settings": {"when_rate": when_rate, "what_rate": what_rate, "what_center_trials": what_center_trials,
-                     "bump_ms": bump_ms, "gate_ms": gate_ms,
+        "settings": {"when_rate": when_rate, "what_rule": what_rule, "what_rate": what_rate,
+                     "what_bias": learner.what_bias, "what_center_trials": what_center_trials,
+                     "bump_ms": bump_ms, "gate_ms": gate_ms, "slow_ms": slow_ms,
                      "feedback_weight": feedback_weight, "iti_ms": iti, "reservoir": WhatWhenLearner.RESERVOIR_DEFAULTS,
                      "cue_tau_ms": learner.cue_tau_ms, "force_regularization": learner.force.regularization},
     }
@@ -131,17 +149,8 @@ def what_when(*, duration: float = 250.0, seed: int = 1, backend: str = "numba",
         plot_subspaces(geometry, files["subspaces"])
     metrics["wall_time_s"] = time.perf_counter() - t_start
     if files is not None:
-        from neurosim.io import write_json
-
-        write_json(files["summary"], dict(metrics, files=files))
+        write_summary(files, metrics)
     return metrics
-
-
-def _save(fig, path, dpi=120):
-    from neurosim.io import atomic_path
-
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
 
 
 def plot_raster(records, path, n_trials: int = 3) -> None:
@@ -158,7 +167,7 @@ def plot_raster(records, path, n_trials: int = 3) -> None:
         plot.raster(rec.result, axes=(axes[0, j], axes[1, j]), title="")
         axes[0, j].set_title(f"cue {rec.trial.cue}: p(A) = {records[i].ideal[:, 0].max():.2f} x bump")
     fig.suptitle("Reservoir activity after each cue (test trials, time from cue onset)")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_outputs(records, task, path) -> None:
@@ -178,7 +187,7 @@ def plot_outputs(records, task, path) -> None:
     axes[0].set_ylabel("prediction")
     axes[0].legend(fontsize=7, frameon=False)
     fig.suptitle("Readout outputs against targets per cue (test, learning off)")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_adaptation(history, task, path, window: int = 10) -> None:
@@ -210,7 +219,7 @@ def plot_adaptation(history, task, path, window: int = 10) -> None:
     axes[0].legend(frameon=False, fontsize=8)
     axes[-1].set_xlabel("trial")
     axes[0].set_title("Adaptation after switches (dashed lines); prediction before learning on each trial")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_subspaces(geometry, path) -> None:
@@ -254,7 +263,7 @@ def plot_subspaces(geometry, path) -> None:
     ax.legend(fontsize=7, frameon=False)
     ax.set_title("span(what) vs span(when) over training", fontsize=9)
     fig.suptitle("What vs when readout weights")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

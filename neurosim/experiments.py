@@ -95,6 +95,14 @@ def run(name: str, **params) -> dict:
     return get(name)(**params)
 
 
+def write_summary(files: dict, metrics: dict) -> None:
+    """Write ``metrics`` plus the paths of the files written (``files``) as JSON to
+    ``files["summary"]``."""
+    from .io import write_json
+
+    write_json(files["summary"], dict(metrics, files=files))
+
+
 def write_run_outputs(result, out, metrics: dict, title: str = "", save_result: bool = True) -> dict:
     """Write the standard outputs of a run into folder ``out``: ``raster.png`` (raster with the
     population rates beneath), ``summary.json`` (``metrics``) and ``result.npz``. Returns the
@@ -102,14 +110,13 @@ def write_run_outputs(result, out, metrics: dict, title: str = "", save_result: 
     import os
 
     from . import plot
-    from .io import write_json
 
     os.makedirs(out, exist_ok=True)
     files = {"raster": os.path.join(out, "raster.png"), "summary": os.path.join(out, "summary.json")}
     plot.raster(result, path=files["raster"], title=title)
     if save_result:
         files["result"] = result.save(os.path.join(out, "result.npz"))
-    write_json(files["summary"], dict(metrics, files=files))
+    write_summary(files, metrics)
     return files
 
 

@@ -47,12 +47,16 @@ def _figure(figsize):
     return Figure(figsize=figsize, layout="constrained")
 
 
-def _finish(fig, path, dpi):
-    """Write ``fig`` to ``path`` as PNG (atomically) when a path is given; return ``fig``."""
+def save_figure(fig, path, dpi=120):
+    """Write matplotlib figure ``fig`` to ``path`` as PNG (atomically: a failed or interrupted
+    write never leaves a truncated file) when a path is given; return ``fig``."""
     if path is not None:
         with atomic_path(os.fspath(path), suffix=".png") as tmp:
             fig.savefig(tmp, dpi=dpi, format="png")
     return fig
+
+
+_finish = save_figure
 
 
 def _check_dpi(dpi):
