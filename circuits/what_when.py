@@ -791,11 +791,17 @@ def adaptation_report(history: dict, task: WhatWhenTask, *, window: int = 10, be
     error), "timing" (relative peak-time error) and "shape" (relative RMS error of the whole
     prediction).
 
-    Criterion, per method and measure: the ``window``-trial running mean after the switch first
-    falls to ``factor`` × the method's own mean over the ``before`` trials before the switch
-    (back to its own pre-switch level). ``trials_to_reconverge`` counts to the window's last
-    trial; None: not within the block. Also reported: the pre-switch level and the mean over
-    the first 10 and over the last ``window`` trials of the block after the switch."""
+    Two criteria, per method and measure, both on the ``window``-trial running mean after the
+    switch and counted to the window's last trial (None: not within the block):
+
+    * ``trials_to_reconverge``: it first falls to ``factor`` × the method's own mean over the
+      ``before`` trials before the switch (back to its own pre-switch level). A method that
+      was poor before the switch gets an easy target here;
+    * ``trials_to_common_level``: it first falls to ``factor`` × the better of the two methods'
+      pre-switch means (one target for both: back to the best level reached before).
+
+    Also reported: the pre-switch level and the mean over the first 10 and over the last
+    ``window`` trials of the block after the switch."""
     window = check_int("window", window, minimum=1)
     before = check_int("before", before, minimum=1)
     factor = check_number("factor", factor, positive=True)
@@ -804,17 +810,21 @@ def adaptation_report(history: dict, task: WhatWhenTask, *, window: int = 10, be
     ends = list(task.switch_trials[1:]) + [task.n_trials]
     out = []
     for s, end in zip(task.switch_trials, ends):
-        entry = {"switch_trial": int(s), "criterion": f"{window}-trial running mean <= {factor:g} x own mean of the "
-                                                       f"{before} trials before the switch"}
+        entry = {"switch_trial": int(s),
+                 "criterion": f"{window}-trial running mean <= {factor:g} x own mean of the {before} trials before "
+                              f"the switch (trials_to_reconverge) or <= {factor:g} x the lower of the two methods' "
+                              f"means (trials_to_common_level)"}
         for measure, keys in names.items():
+            errors = {m: np.asarray(history[k], dtype=np.float64)[:end] for m, k in zip(("three_factor", "force"), keys)}
+            levels = {m: float(np.mean(e[max(0, s - before):s])) for m, e in errors.items()}
+            common = factor * np.nanmin(list(levels.values()))
             entry[measure] = {}
-            for method, key in zip(("three_factor", "force"), keys):
-                e = np.asarray(history[key], dtype=np.float64)[:end]
-                level = float(np.mean(e[max(0, s - before):s]))
-                k = trials_to_converge(e, s, threshold=factor * level, window=window)
-                entry[measure][method] = {"pre_switch": level, "first10": float(np.mean(e[s:s + 10])),
-                                          "last": float(np.mean(e[max(s, end - window):end])),
-                                          "trials_to_reconverge": k}
+            for method, e in errors.items():
+                entry[measure][method] = {
+                    "pre_switch": levels[method], "first10": float(np.mean(e[s:s + 10])),
+                    "last": float(np.mean(e[max(s, end - window):end])),
+                    "trials_to_reconverge": trials_to_converge(e, s, threshold=factor * levels[method], window=window),
+                    "trials_to_common_level": trials_to_converge(e, s, threshold=common, window=window)}
         out.append(entry)
     return out
 

@@ -54,7 +54,8 @@ def what_when(*, duration: float = 250.0, seed: int = 1, backend: str = "numba",
     the magnitudes, relative peak-time error, relative RMS error of the whole shape); a method
     has re-converged after a switch when the ``reconverge_window``-trial running mean of a
     measure falls to ``reconverge_factor`` times its own mean over the 20 trials before the
-    switch (:func:`~neurosim.circuits.what_when.adaptation_report`). Writes raster.png,
+    switch, or (the fairer comparison) times the lower of the two methods' means
+    (:func:`~neurosim.circuits.what_when.adaptation_report`). Writes raster.png,
     outputs.png, adaptation.png, subspaces.png and summary.json into ``out``.
     """
     t_start = time.perf_counter()

@@ -100,9 +100,16 @@ def test_three_factor_readapts_to_probabilities_faster_than_force(trained):
     m, fm = magnitudes(test, task), magnitudes(test, task, source="force")
     assert m["A"]["pearson_r"] > 0.8 and m["B"]["pearson_r"] > 0.8, m
     assert fm["A"]["pearson_r"] < 0.5, fm
+    # back to the better pre-reversal level within the block (seeds 0-5: 21-78 trials); FORCE never
+    rep = adaptation_report(history, task)[1]["magnitude"]
+    assert rep["three_factor"]["trials_to_common_level"] is not None, rep
+    assert rep["force"]["trials_to_common_level"] is None, rep
 
 
-def test_three_factor_readapts_to_latencies_faster_than_force(trained):
+def test_three_factor_timing_recovers_after_latency_switch(trained):
+    """Back to its own pre-switch timing error within 40 trials (seeds 0-5: 6-27), FORCE later
+    or never (9-82). By the common level (the better of the two pre-switch errors) the two are
+    comparable after a latency switch: FORCE's timing was better before it."""
     task, _, history, _ = trained
     rep = adaptation_report(history, task, window=6, before=15)[0]["timing"]
     k, fk = rep["three_factor"]["trials_to_reconverge"], rep["force"]["trials_to_reconverge"]
@@ -144,6 +151,12 @@ def test_trial_metrics_and_adaptation_report_on_known_input():
         # the 5-trial running mean of the ramp first reaches <= 0.15 at the 20th trial after the switch
         assert rep[measure]["three_factor"]["trials_to_reconverge"] == 20
         assert rep[measure]["force"]["trials_to_reconverge"] is None
+        assert rep[measure]["three_factor"]["trials_to_common_level"] == 20
+    # the common level is 1.5 x the better of the two pre-switch means: FORCE's 0.05 here
+    hist["force_error"] = np.r_[np.full(40, 0.05), np.full(40, 0.5)]
+    shape = adaptation_report(hist, task, window=5, before=10, factor=1.5)[0]["shape"]
+    assert shape["three_factor"]["trials_to_reconverge"] == 20  # its own level: 0.15
+    assert shape["three_factor"]["trials_to_common_level"] is None  # never <= 0.075
     with pytest.raises(ValueError, match="window"):
         adaptation_report(hist, task, window=0)
 
