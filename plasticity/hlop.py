@@ -1,0 +1,229 @@
+"""HLOP: Hebbian learning based orthogonal projection for continual learning (Xiao et al., ICLR 2024).
+
+Each layer gets lateral "subspace" neurons ``H [M, N]`` that read the layer's presynaptic
+activity ``x [N]`` (``y = H x``) and learn by Oja's subspace rule, a Hebbian / anti-Hebbian
+rule (``dH = y (x - H^T y)^T``): after a task their rows span the principal subspace of that
+task's activity. While a later task is learned, the weight updates of the layer use the
+activity with that subspace removed, ``x - H^T H x``, so they leave the old tasks' responses
+(almost) alone. The subspace is found by the Hebbian dynamics, not by an SVD.
+
+As in the authors' code: the rule is batch-averaged and clamped to [-10, 10] elementwise,
+smoothed by an exponential moving average (``m <- momentum m + (1 - momentum) dH``,
+``H <- H + lr m``); each task adds new neurons whose rows start orthonormal among themselves;
+only the newest task's rows learn (the old ones are frozen), and the reconstruction uses all
+rows, so the new rows capture what the old ones miss.
+
+::
+
+    import torch
+    from neurosim.plasticity import HLOP
+
+    model = torch.nn.Sequential(torch.nn.Linear(64, 100, bias=False), ...)
+    hlop = HLOP([model[0], model[2]], learning_rate=0.01, iterations=5)
+    for task, neurons in enumerate((40, 20, 20)):
+        hlop.begin_task(neurons)
+        for x, y in batches(task):
+            opt.zero_grad(); loss(model(x), y).backward()
+            hlop.project_gradients()   # from the second task on: remove the old subspaces
+            opt.step()
+            hlop.hebbian_update()      # lateral neurons learn from the inputs just seen
+        hlop.end_task()
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+from .readout import check_rate
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+class HebbianSubspace:
+    """Lateral subspace neurons of one layer: weights ``H [M, n_inputs]``.
+
+    Parameters
+    ----------
+    n_inputs : presynaptic dimension ``N`` of the layer.
+    learning_rate : step ``lr`` of the Hebbian rule (authors: 0.001 for a 784-d input layer,
+        0.01 for 800-d hidden layers).
+    momentum : the rule's exponential moving average factor, in [0, 1).
+    clamp : elementwise bound of the batch-averaged update (> 0).
+    seed : for the orthonormal initial rows of new neurons.
+    """
+
+    def __init__(self, n_inputs: int, *, learning_rate: float = 0.01, momentum: float = 0.9, clamp: float = 10.0,
+                 seed=None, dtype=torch.float32, device=None):
+        self.n_inputs = _check_int("n_inputs", n_inputs, 1)
+        self.learning_rate = check_rate("learning_rate", learning_rate, positive=True)
+        self.momentum = check_rate("momentum", momentum)
+        if not self.momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
+        self.clamp = check_rate("clamp", clamp, positive=True)
+        self.generator = torch.Generator().manual_seed(int(seed) if seed is not None else
+                                                       int(torch.randint(0, 2**31 - 1, ()).item()))
+        self.weights = torch.zeros(0, n_inputs, dtype=dtype, device=device)
+        self.n_frozen = 0  # rows of earlier tasks: read by the reconstruction, never updated
+        self._velocity = torch.zeros(0, n_inputs, dtype=dtype, device=device)
+
+    @property
+    def n_neurons(self) -> int:
+        return self.weights.shape[0]
+
+    def add_neurons(self, k: int) -> None:
+        """Add ``k`` learning neurons (rows orthonormal among themselves) for a new task."""
+        k = _check_int("k", k, 0)
+        if self.n_neurons + k > self.n_inputs:
+            raise ValueError(f"cannot add {k} subspace neurons: {self.n_neurons} exist and the layer has only "
+                             f"{self.n_inputs} inputs (at most n_inputs neurons in all)")
+        if k == 0:
+            return
+        g = torch.randn(self.n_inputs, k, generator=self.generator, dtype=torch.float64)
+        q, _ = torch.linalg.qr(g)  # [N, k], orthonormal columns
+        new = q.T.to(self.weights)
+        self.weights = torch.cat([self.weights, new])
+        self._velocity = torch.cat([self._velocity, torch.zeros_like(new)])
+
+    def freeze(self) -> None:
+        """End of a task: every current row becomes an old one (kept, no longer updated)."""
+        self.n_frozen = self.n_neurons
+        self._velocity.zero_()
+
+    def _flat(self, name, x) -> torch.Tensor:
+        x = torch.as_tensor(x)
+        if x.shape[-1] != self.n_inputs:
+            raise ValueError(f"{name} must have last dimension n_inputs = {self.n_inputs}, got shape {tuple(x.shape)}")
+        return x.reshape(-1, self.n_inputs).to(self.weights)
+
+    def hebbian_step(self, x) -> None:
+        """One step of Oja's subspace rule on presynaptic activity ``x [..., n_inputs]``
+        (all leading dimensions, e.g. time and batch, are samples): ``dH = y^T (x - H^T y) / B``
+        for the learning rows, clamped, smoothed and applied."""
+        x = self._flat("x", x)
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("x (the presynaptic activity) holds NaN or inf")
+        if self.n_frozen == self.n_neurons or x.shape[0] == 0:
+            return
+        y = x @ self.weights.T                      # [B, M]
+        residual = x - y @ self.weights             # [B, N]: what the subspace misses
+        dh = (y[:, self.n_frozen:].T @ residual / x.shape[0]).clamp_(-self.clamp, self.clamp)
+        v = self._velocity[self.n_frozen:]
+        v.mul_(self.momentum).add_(dh, alpha=1.0 - self.momentum)
+        self.weights[self.n_frozen:] += self.learning_rate * v
+        if not bool(torch.isfinite(self.weights).all()):
+            raise FloatingPointError("the Hebbian subspace weights blew up (NaN or inf): lower learning_rate")
+
+    def project(self, x, *, frozen_only: bool = True) -> torch.Tensor:
+        """``x - H^T (H x)`` for ``x [..., n_inputs]`` (rows of ``x``): the part of ``x``
+        outside the subspace of the old tasks (``frozen_only``) or of all neurons."""
+        x = torch.as_tensor(x)
+        if x.shape[-1] != self.n_inputs:
+            raise ValueError(f"x must have last dimension n_inputs = {self.n_inputs}, got shape {tuple(x.shape)}")
+        h = (self.weights[: self.n_frozen] if frozen_only else self.weights).to(x)
+        return x - (x @ h.T) @ h
+
+
+class HLOP:
+    """Hebbian orthogonal projection for the linear layers of a torch model.
+
+    Parameters
+    ----------
+    layers : the ``torch.nn.Linear`` layers (weights ``[out, in]``) whose updates are
+        projected; each gets a :class:`HebbianSubspace` on its input.
+    learning_rate : Hebbian step, one value or one per layer.
+    iterations : Hebbian steps per :meth:`hebbian_update` (authors: 5 per minibatch).
+    momentum, clamp : see :class:`HebbianSubspace`.
+    seed : for the initial rows.
+
+    The layers' inputs are recorded by forward hooks while the model runs (detached: the
+    spikes of every time step when the layer is applied to ``[T, batch, in]``);
+    :meth:`hebbian_update` learns from them and clears them. :meth:`project_gradients` turns each
+    weight gradient ``G = sum delta x^T`` into ``sum delta x_orth^T = G (I - H^T H)`` with the old
+    tasks' rows (exactly the update from the projected inputs, without storing them).
+    """
+
+    def __init__(self, layers: Sequence[torch.nn.Linear], *, learning_rate=0.01, iterations: int = 5,
+                 momentum: float = 0.9, clamp: float = 10.0, seed=0):
+        layers = list(layers)
+        if not layers:
+            raise ValueError("layers must hold at least one torch.nn.Linear")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, torch.nn.Linear):
+                raise TypeError(f"layers[{i}] must be a torch.nn.Linear, got {type(layer).__name__}")
+        rates = list(learning_rate) if isinstance(learning_rate, (list, tuple)) else [learning_rate] * len(layers)
+        if len(rates) != len(layers):
+            raise ValueError(f"learning_rate must be one number or one per layer ({len(layers)}), got {len(rates)}")
+        self.layers = layers
+        self.iterations = _check_int("iterations", iterations, 0)
+        base = 0 if seed is None else int(seed)
+        self.subspaces = [HebbianSubspace(layer.in_features, learning_rate=r, momentum=momentum, clamp=clamp,
+                                          seed=base + i, dtype=layer.weight.dtype, device=layer.weight.device)
+                          for i, (layer, r) in enumerate(zip(layers, rates))]
+        self._inputs = [[] for _ in layers]
+        self.recording = True
+        self.task = -1
+        self._handles = [layer.register_forward_pre_hook(self._recorder(i)) for i, layer in enumerate(layers)]
+
+    def _recorder(self, i):
+        def hook(module, args):
+            if self.recording and torch.is_grad_enabled():
+                self._inputs[i].append(args[0].detach())
+        return hook
+
+    def begin_task(self, neurons) -> None:
+        """Start a task: add ``neurons`` subspace neurons to every layer (one int, or one per layer)."""
+        ks = list(neurons) if isinstance(neurons, (list, tuple)) else [neurons] * len(self.layers)
+        if len(ks) != len(self.layers):
+            raise ValueError(f"neurons must be one int or one per layer ({len(self.layers)}), got {len(ks)}")
+        for s, k in zip(self.subspaces, ks):
+            s.add_neurons(k)
+        self.task += 1
+
+    def end_task(self) -> None:
+        """End a task: its subspace neurons are frozen and projected out from now on."""
+        for s in self.subspaces:
+            s.freeze()
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget the recorded inputs."""
+        self._inputs = [[] for _ in self.layers]
+
+    def hebbian_update(self, iterations: int | None = None) -> None:
+        """``iterations`` Hebbian steps per layer on the inputs recorded since the last call."""
+        n = self.iterations if iterations is None else _check_int("iterations", iterations, 0)
+        for s, xs in zip(self.subspaces, self._inputs):
+            if not xs:
+                continue
+            x = torch.cat([x.reshape(-1, s.n_inputs) for x in xs])
+            for _ in range(n):
+                s.hebbian_step(x)
+        self.clear()
+
+    @torch.no_grad()
+    def project_gradients(self) -> None:
+        """Remove the old tasks' subspaces from every layer's weight gradient (in place)."""
+        for layer, s in zip(self.layers, self.subspaces):
+            if layer.weight.grad is not None and s.n_frozen:
+                layer.weight.grad.copy_(s.project(layer.weight.grad))
+
+    def remove(self) -> None:
+        """Detach the forward hooks."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+
+def principal_angles_deg(a, b) -> list[float]:
+    """Principal angles (degrees, ascending) between the row spaces of ``a [k, N]`` and ``b [l, N]``."""
+    qa, _ = torch.linalg.qr(torch.as_tensor(a, dtype=torch.float64).T)
+    qb, _ = torch.linalg.qr(torch.as_tensor(b, dtype=torch.float64).T)
+    s = torch.linalg.svdvals(qa.T @ qb).clamp(-1.0, 1.0)
+    return [math.degrees(math.acos(float(v))) for v in s]
