@@ -58,6 +58,11 @@ def test_new_neurons_capture_what_old_ones_miss():
     v = b1[0] + b2[0]
     assert torch.linalg.vector_norm(s.project(v) - b2[0]) < 0.1
     assert torch.linalg.vector_norm(s.project(v, frozen_only=False)) < 0.15
+    learnt = s.weights[3:].clone()
+    s.freeze()  # orthonormalises the new rows against the old: same span, exact projector
+    torch.testing.assert_close(s.weights[:3], old, atol=1e-6, rtol=0)
+    torch.testing.assert_close(s.weights @ s.weights.T, torch.eye(6), atol=1e-5, rtol=0)
+    assert max(principal_angles_deg(s.weights[3:], learnt)) < 1.0
 
 
 def test_projected_gradients_leave_old_task_outputs_alone():

@@ -1,0 +1,267 @@
+"""Continual learning of a spiking MLP: one harness for HLOP and its baselines.
+
+A sequence of tasks (:mod:`neurosim.circuits.continual_data`) is learned one after the
+other by a spiking MLP (``neurosim.nn`` LIF layers, bias-free linear layers, BPTT with
+surrogate gradients, rate-coded input spikes). After each task the model is tested on every
+task: ``R[i, j]`` is the accuracy on task ``j`` after training task ``i``. Methods:
+
+* ``"finetune"``: plain sequential training (the lower bound);
+* ``"ewc"``: elastic weight consolidation (Kirkpatrick et al. 2017), online form: a quadratic
+  penalty ``lambda / 2 * sum_i F_i (theta_i - theta*_i)^2`` with the diagonal Fisher
+  information summed over the earlier tasks and ``theta*`` the weights after the last one;
+* ``"hlop"``: :class:`~neurosim.plasticity.HLOP` on every linear layer: Hebbian subspace
+  neurons learn each task's input subspace, later updates are projected away from it;
+* ``"gpm"``: the same projection with each task's subspace from an SVD of its layer inputs
+  (Saha et al. 2021, the non-neural counterpart of HLOP);
+* ``"multitask"``: after task ``i`` the model is trained on tasks ``0..i`` together (the
+  upper bound: no forgetting by construction).
+
+Protocol for tasks that use only some classes (split digits): task-incremental, one shared
+10-way output whose scores outside the task's classes are masked (a multi-head by masking).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+METHODS = ("finetune", "ewc", "hlop", "gpm", "multitask")
+
+
+def accuracy_metrics(R) -> dict:
+    """ACC (mean accuracy on all tasks after the last) and BWT (mean change of each earlier
+    task's accuracy from just after learning it to the end) of an accuracy matrix ``R [T, T]``."""
+    R = np.asarray(R, dtype=np.float64)
+    if R.ndim != 2 or R.shape[0] != R.shape[1] or R.shape[0] == 0:
+        raise ValueError(f"R must be a square [T, T] matrix, got shape {R.shape}")
+    t = R.shape[0]
+    bwt = float(np.mean(R[-1, :-1] - np.diag(R)[:-1])) if t > 1 else 0.0
+    return {"ACC": float(np.mean(R[-1])), "BWT": bwt}
+
+
+class SpikingMLP(nn.Module):
+    """``sizes[0]`` inputs -> LIF hidden layers -> ``sizes[-1]`` leaky-integrator readout, no
+    biases (a bias would be a weight on a constant input outside the projected subspaces).
+    ``forward(spikes [T, B, sizes[0]]) -> scores [B, sizes[-1]]`` (the readout membrane's
+    maximum over time)."""
+
+    def __init__(self, sizes: Sequence[int], *, beta: float = 0.5, threshold: float = 1.0, backend: str = "auto"):
+        super().__init__()
+        import neurosim.nn as snn
+
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes must hold >= 2 positive layer sizes, got {sizes}")
+        self.linears = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.spiking = nn.ModuleList(snn.LIF(s, beta=beta, threshold=threshold, backend=backend) for s in sizes[1:-1])
+        self.readout = snn.LI(sizes[-1], beta=beta, backend=backend)
+
+    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
+        x = spikes
+        for linear, lif in zip(self.linears[:-1], self.spiking):
+            x, _ = lif(linear(x))
+        v, _ = self.readout(self.linears[-1](x))
+        return v.amax(0)
+
+
+def rate_code(x: torch.Tensor, steps: int, generator: torch.Generator) -> torch.Tensor:
+    """Intensities ``[B, d]`` in [0, 1] -> Bernoulli spikes ``[steps, B, d]`` (float32)."""
+    p = x.unsqueeze(0).expand(steps, *x.shape)
+    return (torch.rand(p.shape, generator=generator) < p).to(torch.float32)
+
+
+def _mask(scores, classes, n_classes):
+    if len(classes) == n_classes:
+        return scores
+    keep = torch.zeros(n_classes, dtype=torch.bool)
+    keep[list(classes)] = True
+    return scores.masked_fill(~keep, float("-inf"))
+
+
+@dataclass
+class ContinualConfig:
+    """Training settings shared by all methods.
+
+    epochs: per task; lr: SGD step; batch_size; steps: time steps per sample; hidden: LIF
+    layer sizes; beta: LIF/LI decay per step; ewc_lambda: EWC's penalty weight;
+    hlop_neurons: subspace neurons added per task and layer (``[task][layer]``, the last row
+    reused for later tasks); hlop_lr: Hebbian step per layer; hlop_iterations: Hebbian steps
+    per minibatch; gpm uses the same neuron counts for its SVD bases.
+    """
+
+    epochs: int = 3
+    lr: float = 0.1
+    batch_size: int = 32
+    steps: int = 8
+    hidden: tuple = (512,)
+    beta: float = 0.5
+    ewc_lambda: float = 1000.0
+    hlop_neurons: tuple = ((30, 100), (8, 100))
+    hlop_lr: tuple = (0.01, 0.01)
+    hlop_iterations: int = 5
+    backend: str = "auto"
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def neurons(self, task: int) -> list[int]:
+        rows = [list(r) for r in self.hlop_neurons]
+        return rows[min(task, len(rows) - 1)]
+
+
+class _Runner:
+    """Trains one model through the task sequence with one method."""
+
+    def __init__(self, method: str, tasks, cfg: ContinualConfig):
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        self.method, self.tasks, self.cfg = method, tasks, cfg
+        self.n_classes = 10
+        d = tasks[0].x_train.shape[1]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.model = SpikingMLP([d, *cfg.hidden, self.n_classes], beta=cfg.beta, backend=cfg.backend)
+        self.gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr)
+        self.hlop = None
+        if method in ("hlop", "gpm"):
+            from neurosim.plasticity import HLOP
+
+            self.hlop = HLOP(list(self.model.linears), learning_rate=list(cfg.hlop_lr), iterations=cfg.hlop_iterations,
+                             seed=cfg.seed)
+            self.hlop.recording = method == "hlop"
+        self.fisher, self.anchors = [], []
+
+    def _batches(self, task_ids):
+        xs = np.concatenate([self.tasks[k].x_train for k in task_ids])
+        ys = np.concatenate([self.tasks[k].y_train for k in task_ids])
+        owner = np.concatenate([np.full(len(self.tasks[k].y_train), k) for k in task_ids])
+        order = torch.randperm(len(ys), generator=self.gen).numpy()
+        for i in range(0, len(order), self.cfg.batch_size):
+            idx = order[i:i + self.cfg.batch_size]
+            yield torch.as_tensor(xs[idx]), torch.as_tensor(ys[idx]), owner[idx]
+
+    def _loss(self, x, y, owner):
+        scores = self.model(rate_code(x, self.cfg.steps, self.gen))
+        masked = torch.stack([_mask(s, self.tasks[k].classes, self.n_classes) for s, k in zip(scores, owner)])
+        return nn.functional.cross_entropy(masked, y)
+
+    def _ewc_penalty(self):
+        # the stiffness lambda * F is capped at 1 / lr: a plain SGD step on a stiffer quadratic
+        # overshoots the anchor and diverges (measured: lambda = 1000, lr = 0.1 -> NaN weights)
+        cap = 1.0 / self.cfg.lr
+        total = 0.0
+        for p, f, a in zip(self.model.parameters(), self.fisher, self.anchors):
+            total = total + ((self.cfg.ewc_lambda * f).clamp(max=cap) * (p - a) ** 2).sum()
+        return 0.5 * total
+
+    def train_task(self, t: int, progress=None):
+        cfg = self.cfg
+        if self.hlop is not None:
+            self.hlop.begin_task(cfg.neurons(t) if self.method == "hlop" else 0)
+        task_ids = list(range(t + 1)) if self.method == "multitask" else [t]
+        self.model.train()
+        for _ in range(cfg.epochs):
+            for x, y, owner in self._batches(task_ids):
+                loss = self._loss(x, y, owner)
+                if self.method == "ewc" and self.fisher:
+                    loss = loss + self._ewc_penalty()
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.hlop is not None:
+                    self.hlop.project_gradients()
+                self.opt.step()
+                if self.method == "hlop":
+                    self.hlop.hebbian_update()
+                if progress is not None:
+                    progress.update(1)
+        if self.method == "ewc":
+            self._consolidate_ewc(t)
+        elif self.method == "gpm":
+            self._gpm_bases(t)
+        if self.hlop is not None:
+            self.hlop.end_task()
+
+    def _consolidate_ewc(self, t):
+        """Diagonal Fisher of task ``t`` (squared gradients of the log-likelihood of the
+        model's own predictions, per sample over minibatches of one)."""
+        params = list(self.model.parameters())
+        fisher = [torch.zeros_like(p) for p in params]
+        task = self.tasks[t]
+        n = min(len(task.y_train), 200)
+        for i in range(n):
+            x = torch.as_tensor(task.x_train[i:i + 1])
+            scores = _mask(self.model(rate_code(x, self.cfg.steps, self.gen)), task.classes, self.n_classes)
+            logp = torch.log_softmax(scores, dim=1)
+            label = logp.argmax(1)
+            self.model.zero_grad(set_to_none=True)
+            (-logp[0, label[0]]).backward()
+            for f, p in zip(fisher, params):
+                f += p.grad.detach() ** 2 / n
+        # online EWC (Schwarz et al. 2018): one summed Fisher, anchored at the latest weights, so
+        # the capped stiffness stays below 1 / lr however many tasks came before
+        self.fisher = fisher if not self.fisher else [f0 + f for f0, f in zip(self.fisher, fisher)]
+        self.anchors = [p.detach().clone() for p in params]
+
+    def _gpm_bases(self, t):
+        """GPM: the top right singular vectors of each layer's inputs on task ``t`` (after
+        removing the existing basis) become new frozen rows of that layer's subspace."""
+        task = self.tasks[t]
+        recorded = [[] for _ in self.model.linears]
+        hooks = [lin.register_forward_pre_hook(lambda m, a, i=i: recorded[i].append(a[0].detach()))
+                 for i, lin in enumerate(self.model.linears)]
+        with torch.no_grad():
+            x = torch.as_tensor(task.x_train[:300])
+            self.model(rate_code(x, self.cfg.steps, self.gen))
+        for h in hooks:
+            h.remove()
+        for sub, xs, k in zip(self.hlop.subspaces, recorded, self.cfg.neurons(t)):
+            a = torch.cat([x.reshape(-1, sub.n_inputs) for x in xs]).to(torch.float64)
+            a = sub.project(a.to(sub.weights)).to(torch.float64)
+            k = min(k, sub.n_inputs - sub.n_neurons)
+            if k <= 0:
+                continue
+            _, _, vh = torch.linalg.svd(a, full_matrices=False)
+            new = vh[:k].to(sub.weights)
+            sub.weights = torch.cat([sub.weights, new])
+            sub._velocity = torch.cat([sub._velocity, torch.zeros_like(new)])
+
+    @torch.no_grad()
+    def evaluate(self, k: int) -> float:
+        task = self.tasks[k]
+        self.model.eval()
+        g = torch.Generator().manual_seed(self.cfg.seed + 7919 * (k + 1))
+        x = torch.as_tensor(task.x_test)
+        scores = _mask(self.model(rate_code(x, self.cfg.steps, g)), task.classes, self.n_classes)
+        return float((scores.argmax(1) == torch.as_tensor(task.y_test)).float().mean())
+
+
+def run_continual(tasks, methods: Sequence[str] = METHODS, cfg: ContinualConfig | None = None, *,
+                  progress=None) -> dict:
+    """Learn ``tasks`` in order with every method in ``methods``. Returns ``{method: {"R":
+    [T][T] accuracies, "ACC", "BWT"}}``."""
+    from tqdm.auto import tqdm
+
+    cfg = cfg or ContinualConfig()
+    tasks = list(tasks)
+    if not tasks:
+        raise ValueError("tasks must hold at least one task")
+    out = {}
+    for method in methods:
+        runner = _Runner(method, tasks, cfg)
+        per_epoch = [math.ceil(len(t.y_train) / cfg.batch_size) for t in tasks]
+        total = cfg.epochs * sum(sum(per_epoch[:i + 1]) if method == "multitask" else per_epoch[i]
+                                 for i in range(len(tasks)))
+        bar = tqdm(total=total, desc=f"continual [{method}]", unit="batch",
+                   disable=None if progress is None else not progress, leave=False)
+        R = np.zeros((len(tasks), len(tasks)))
+        for t in range(len(tasks)):
+            runner.train_task(t, bar)
+            R[t] = [runner.evaluate(k) for k in range(len(tasks))]
+        bar.close()
+        out[method] = {"R": R.tolist(), **accuracy_metrics(R)}
+    return out

@@ -1,0 +1,87 @@
+"""The continual-learning harness (accuracy matrix, methods) and the hlop-permuted-digits example."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from neurosim import experiments
+from neurosim.circuits.continual import ContinualConfig, _Runner, accuracy_metrics, run_continual
+from neurosim.circuits.continual_data import permuted_digits, split_digits
+
+
+def test_accuracy_metrics_on_a_known_matrix():
+    R = [[0.9, 0.1, 0.1],
+         [0.7, 0.8, 0.1],
+         [0.5, 0.6, 0.9]]
+    m = accuracy_metrics(R)
+    assert m["ACC"] == pytest.approx((0.5 + 0.6 + 0.9) / 3)
+    assert m["BWT"] == pytest.approx(((0.5 - 0.9) + (0.6 - 0.8)) / 2)
+    assert accuracy_metrics([[0.7]]) == {"ACC": 0.7, "BWT": 0.0}
+    with pytest.raises(ValueError, match="square"):
+        accuracy_metrics([[0.1, 0.2]])
+
+
+@pytest.fixture(scope="module")
+def small_tasks():
+    return permuted_digits(2, seed=0)
+
+
+def test_finetune_forgets_and_hlop_protects_the_first_task(small_tasks):
+    cfg = ContinualConfig(epochs=2, hidden=(128,), hlop_neurons=((30, 60), (8, 30)), seed=0)
+    res = run_continual(small_tasks, ("finetune", "hlop", "multitask"), cfg, progress=False)
+    R = {m: np.array(r["R"]) for m, r in res.items()}
+    for m in R:
+        assert R[m].shape == (2, 2) and np.all((R[m] >= 0) & (R[m] <= 1))
+        assert R[m][0, 0] > 0.5, (m, R[m])  # the first task is learnt (chance: 0.1)
+    # the runs share the seed: identical until the second task
+    assert R["finetune"][0, 0] == R["hlop"][0, 0]
+    drop = {m: R[m][0, 0] - R[m][1, 0] for m in R}
+    assert drop["hlop"] < drop["finetune"] - 0.05, drop
+    assert res["hlop"]["BWT"] > res["finetune"]["BWT"]
+
+
+def test_ewc_and_gpm_run_and_stay_finite(small_tasks):
+    cfg = ContinualConfig(epochs=1, hidden=(64,), hlop_neurons=((20, 20), (8, 10)), seed=1)
+    runner = _Runner("ewc", small_tasks, cfg)
+    runner.train_task(0)
+    f0 = [f.clone() for f in runner.fisher]
+    assert runner._ewc_penalty().item() == 0.0  # at the anchor
+    runner.train_task(1)
+    assert all(bool(torch.isfinite(p).all()) for p in runner.model.parameters())
+    # online EWC: the Fisher information adds up, the anchor moves to the latest weights
+    assert all(bool((f >= f_old).all()) and bool((f > f_old).any()) for f, f_old in zip(runner.fisher, f0))
+    assert all(torch.equal(a, p.detach()) for a, p in zip(runner.anchors, runner.model.parameters()))
+    with torch.no_grad():
+        runner.model.linears[1].weight.add_(0.1)
+    assert runner._ewc_penalty().item() > 0.0
+    gpm = _Runner("gpm", small_tasks, cfg)
+    gpm.train_task(0)
+    sub = gpm.hlop.subspaces[0]
+    assert sub.n_frozen == 20
+    np.testing.assert_allclose((sub.weights @ sub.weights.T).numpy(), np.eye(20), atol=1e-4)
+
+
+def test_split_digits_are_task_incremental():
+    tasks = split_digits(((0, 1), (2, 3)), seed=0)
+    runner = _Runner("finetune", tasks, ContinualConfig(epochs=1, hidden=(32,), seed=0))
+    runner.train_task(0)
+    # masked to the task's two classes: chance is 0.5, and never a class outside the pair
+    assert runner.evaluate(0) > 0.5
+    with pytest.raises(ValueError, match="method"):
+        _Runner("replay", tasks, ContinualConfig())
+
+
+def test_example_writes_figures_and_table(tmp_path):
+    out = tmp_path / "hlop"
+    m = experiments.run("hlop-permuted-digits", out=str(out), progress=False, n_tasks=2, epochs=1, hidden=32,
+                        methods="finetune,hlop", hlop_neurons="10,8;4,4")
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["table"]) == {"finetune", "hlop"} and m["n_tasks"] == 2
+    assert np.array(summary["R"]["hlop"]).shape == (2, 2)
+    for name in ("accuracy_matrix", "accuracy_curves"):
+        data = (out / f"{name}.png").read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    with pytest.raises(ValueError, match="methods"):
+        experiments.run("hlop-permuted-digits", methods="finetune,bogus")
