@@ -101,7 +101,7 @@ class ContinualConfig:
     hidden: tuple = (512,)
     beta: float = 0.5
     ewc_lambda: float = 1000.0
-    hlop_neurons: tuple = ((30, 100), (8, 100))
+    hlop_neurons: tuple = ((20, 100), (6, 60))
     hlop_lr: tuple = (0.01, 0.01)
     hlop_iterations: int = 5
     backend: str = "auto"

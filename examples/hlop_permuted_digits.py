@@ -27,7 +27,7 @@ def hlop_permuted_digits(*, duration: float | None = None, seed: int = 0, backen
                          out: str | None = None, progress: bool | None = None, protocol: str = "permuted",
                          n_tasks: int = 5, methods: str = "finetune,ewc,hlop,gpm,multitask", epochs: int = 3,
                          lr: float = 0.1, hidden: int = 512, steps: int = 8, ewc_lambda: float = 1000.0,
-                         hlop_neurons: str = "30,100;8,100") -> dict:
+                         hlop_neurons: str = "20,100;6,60") -> dict:
     """HLOP vs fine-tuning, EWC, GPM and multitask training on permuted (or split) digits.
 
     ``protocol``: "permuted" (``n_tasks`` pixel permutations) or "split" (pairs 0/1 ... 8/9).
