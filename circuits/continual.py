@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 METHODS = ("finetune", "ewc", "hlop", "gpm", "multitask")
+RULES = ("bptt", "ottt")
 
 
 def accuracy_metrics(R) -> dict:
@@ -91,7 +92,9 @@ class ContinualConfig:
     layer sizes; beta: LIF/LI decay per step; ewc_lambda: EWC's penalty weight;
     hlop_neurons: subspace neurons added per task and layer (``[task][layer]``, the last row
     reused for later tasks); hlop_lr: Hebbian step per layer; hlop_iterations: Hebbian steps
-    per minibatch; gpm uses the same neuron counts for its SVD bases.
+    per minibatch; gpm uses the same neuron counts for its SVD bases; rule: "bptt"
+    (backpropagation through time with surrogate gradients) or "ottt" (online training
+    through time on presynaptic traces, memory constant in ``steps``).
     """
 
     epochs: int = 3
@@ -105,6 +108,7 @@ class ContinualConfig:
     hlop_lr: tuple = (0.01, 0.01)
     hlop_iterations: int = 5
     backend: str = "auto"
+    rule: str = "bptt"
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -119,6 +123,8 @@ class _Runner:
     def __init__(self, method: str, tasks, cfg: ContinualConfig):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if cfg.rule not in RULES:
+            raise ValueError(f"rule must be one of {RULES}, got {cfg.rule!r}")
         self.method, self.tasks, self.cfg = method, tasks, cfg
         self.n_classes = 10
         d = tasks[0].x_train.shape[1]
@@ -133,7 +139,7 @@ class _Runner:
 
             self.hlop = HLOP(list(self.model.linears), learning_rate=list(cfg.hlop_lr), iterations=cfg.hlop_iterations,
                              seed=cfg.seed)
-            self.hlop.recording = method == "hlop"
+            self.hlop.recording = method == "hlop" and cfg.rule == "bptt"  # OTTT records traces itself
         self.fisher, self.anchors = [], []
 
     def _batches(self, task_ids):
@@ -145,10 +151,48 @@ class _Runner:
             idx = order[i:i + self.cfg.batch_size]
             yield torch.as_tensor(xs[idx]), torch.as_tensor(ys[idx]), owner[idx]
 
+    def _masked(self, scores, owner):
+        return torch.stack([_mask(s, self.tasks[k].classes, self.n_classes) for s, k in zip(scores, owner)])
+
     def _loss(self, x, y, owner):
         scores = self.model(rate_code(x, self.cfg.steps, self.gen))
-        masked = torch.stack([_mask(s, self.tasks[k].classes, self.n_classes) for s, k in zip(scores, owner)])
-        return nn.functional.cross_entropy(masked, y)
+        return nn.functional.cross_entropy(self._masked(scores, owner), y)
+
+    def _ottt_backward(self, x, y, owner) -> float:
+        """Online training through time (Xiao et al. 2022): step by step, the state carried to
+        the next step is detached (no backpropagation through time: memory does not grow with
+        T), each step's loss ``CE(v_t) / T`` is backpropagated at once, and every weight
+        gradient is ``delta_t x a_t^T`` with the presynaptic trace ``a_t = beta a_{t-1} + s_t``
+        in place of the spikes. Gradients add up over the steps; returns the loss."""
+        model, steps = self.model, self.cfg.steps
+        spikes = rate_code(x, steps, self.gen)
+        n_lin = len(model.linears)
+        traces = [None] * n_lin
+        states = [None] * len(model.spiking)
+        out_state = None
+        total = 0.0
+        for t in range(steps):
+            inp = spikes[t]
+            for i, linear in enumerate(model.linears):
+                traces[i] = inp if traces[i] is None else self.cfg.beta * traces[i] + inp
+                w = linear.weight
+                # value W s_t, weight gradient delta (x) a_t
+                current = nn.functional.linear(traces[i], w) + nn.functional.linear(inp - traces[i], w.detach())
+                if self.method == "hlop":
+                    self.hlop.record(i, traces[i])  # HLOP learns the traces' subspace
+                if i < n_lin - 1:
+                    s, st = model.spiking[i](current[None], states[i])
+                    states[i] = type(st)(*(v.detach() for v in st))
+                    inp = s[0].detach()
+                else:
+                    v, st = model.readout(current[None], out_state)
+                    out_state = type(st)(*(u.detach() for u in st))
+            loss = nn.functional.cross_entropy(self._masked(v[0], owner), y) / steps
+            if self.method == "ewc" and self.fisher:
+                loss = loss + self._ewc_penalty() / steps
+            loss.backward()
+            total += float(loss.detach())
+        return total
 
     def _ewc_penalty(self):
         # the stiffness lambda * F is capped at 1 / lr: a plain SGD step on a stiffer quadratic
@@ -167,11 +211,14 @@ class _Runner:
         self.model.train()
         for _ in range(cfg.epochs):
             for x, y, owner in self._batches(task_ids):
-                loss = self._loss(x, y, owner)
-                if self.method == "ewc" and self.fisher:
-                    loss = loss + self._ewc_penalty()
                 self.opt.zero_grad(set_to_none=True)
-                loss.backward()
+                if cfg.rule == "ottt":
+                    self._ottt_backward(x, y, owner)
+                else:
+                    loss = self._loss(x, y, owner)
+                    if self.method == "ewc" and self.fisher:
+                        loss = loss + self._ewc_penalty()
+                    loss.backward()
                 if self.hlop is not None:
                     self.hlop.project_gradients()
                 self.opt.step()

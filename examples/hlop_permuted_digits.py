@@ -27,14 +27,15 @@ def hlop_permuted_digits(*, duration: float | None = None, seed: int = 0, backen
                          out: str | None = None, progress: bool | None = None, protocol: str = "permuted",
                          n_tasks: int = 5, methods: str = "finetune,ewc,hlop,gpm,multitask", epochs: int = 3,
                          lr: float = 0.1, hidden: int = 512, steps: int = 8, ewc_lambda: float = 1000.0,
-                         hlop_neurons: str = "20,100;6,60") -> dict:
+                         hlop_neurons: str = "20,100;6,60", rule: str = "bptt") -> dict:
     """HLOP vs fine-tuning, EWC, GPM and multitask training on permuted (or split) digits.
 
     ``protocol``: "permuted" (``n_tasks`` pixel permutations) or "split" (pairs 0/1 ... 8/9).
     ``methods``: comma-separated subset of finetune, ewc, hlop, gpm, multitask. ``duration``:
     ms per sample (1 ms steps; sets ``steps``). ``hlop_neurons``: subspace neurons added per
     task for the input and hidden layer, "first task;every later task" (also GPM's basis
-    sizes). Writes accuracy_matrix.png (R per method),
+    sizes). ``rule``: "bptt" (backpropagation through time) or "ottt" (online, on
+    presynaptic traces). Writes accuracy_matrix.png (R per method),
     accuracy_curves.png and summary.json (R, ACC, BWT per method) into ``out``.
     """
     t_start = time.perf_counter()
@@ -60,9 +61,10 @@ def hlop_permuted_digits(*, duration: float | None = None, seed: int = 0, backen
     else:
         raise ValueError(f"protocol must be 'permuted' or 'split', got {protocol!r}")
     cfg = ContinualConfig(epochs=epochs, lr=lr, hidden=(hidden,), steps=steps, ewc_lambda=ewc_lambda,
-                          hlop_neurons=rows, backend=backend, seed=seed)
+                          hlop_neurons=rows, rule=rule, backend=backend, seed=seed)
     results = run_continual(tasks, chosen, cfg, progress=progress)
-    metrics = {"experiment": "hlop-permuted-digits", "protocol": protocol, "seed": seed, "n_tasks": len(tasks),
+    metrics = {"experiment": "hlop-permuted-digits", "protocol": protocol, "rule": rule, "seed": seed,
+               "n_tasks": len(tasks),
                "table": {m: {"ACC": r["ACC"], "BWT": r["BWT"]} for m, r in results.items()},
                "R": {m: r["R"] for m, r in results.items()},
                "settings": {"epochs": epochs, "lr": lr, "hidden": hidden, "steps": steps, "ewc_lambda": ewc_lambda,

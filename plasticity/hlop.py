@@ -192,6 +192,17 @@ class HLOP:
                 self._inputs[i].append(args[0].detach())
         return hook
 
+    def record(self, i: int, x) -> None:
+        """Record presynaptic activity ``x [..., in]`` of layer ``i`` for the next
+        :meth:`hebbian_update` (for training loops that do not call the layer module, e.g.
+        trace-based online rules that learn the traces' subspace)."""
+        layer = self.layers[i]
+        x = torch.as_tensor(x)
+        if x.shape[-1] != layer.in_features:
+            raise ValueError(f"x must have last dimension {layer.in_features} (layer {i}'s inputs), "
+                             f"got shape {tuple(x.shape)}")
+        self._inputs[i].append(x.detach())
+
     def begin_task(self, neurons) -> None:
         """Start a task: add ``neurons`` subspace neurons to every layer (one int, or one per layer)."""
         ks = list(neurons) if isinstance(neurons, (list, tuple)) else [neurons] * len(self.layers)

@@ -42,6 +42,45 @@ def test_finetune_forgets_and_hlop_protects_the_first_task(small_tasks):
     assert res["hlop"]["BWT"] > res["finetune"]["BWT"]
 
 
+def test_online_trace_rule_learns_and_hlop_protects(small_tasks):
+    """rule="ottt": no backpropagation through time (presynaptic traces); HLOP learns the
+    traces' subspace through HLOP.record."""
+    cfg = ContinualConfig(epochs=3, hidden=(256,), hlop_neurons=((30, 60), (8, 30)), rule="ottt", seed=0)
+    res = run_continual(small_tasks, ("finetune", "hlop"), cfg, progress=False)
+    R = {m: np.array(r["R"]) for m, r in res.items()}
+    assert R["finetune"][0, 0] > 0.5 and R["finetune"][1, 1] > 0.5, R
+    drop = {m: R[m][0, 0] - R[m][1, 0] for m in R}
+    assert drop["hlop"] < drop["finetune"] - 0.05, drop
+    with pytest.raises(ValueError, match="rule"):
+        _Runner("finetune", small_tasks, ContinualConfig(rule="eprop"))
+
+
+def test_ottt_gradient_is_delta_times_trace():
+    """One linear layer into the readout: the OTTT weight gradient equals
+    sum_t dL_t/dI_t (x) a_t with a_t the presynaptic trace, computed by hand."""
+    tasks = split_digits(((0, 1),), seed=0)
+    cfg = ContinualConfig(hidden=(), steps=4, beta=0.5, rule="ottt", seed=3)
+    runner = _Runner("finetune", tasks, cfg)
+    w = runner.model.linears[0].weight
+    x, y = torch.as_tensor(tasks[0].x_train[:5]), torch.as_tensor(tasks[0].y_train[:5])
+    gen_state = runner.gen.get_state()
+    runner.opt.zero_grad()
+    runner._ottt_backward(x, y, np.zeros(5, dtype=int))
+    got = w.grad.clone()
+    runner.gen.set_state(gen_state)
+    from neurosim.circuits.continual import rate_code
+    s = rate_code(x, 4, runner.gen)
+    a, v, expected = torch.zeros_like(s[0]), torch.zeros(5, 10), torch.zeros_like(w)
+    for t in range(4):
+        a = 0.5 * a + s[t]
+        current = (s[t] @ w.T).detach().requires_grad_(True)
+        v = 0.5 * v.detach() + current  # the LI readout, state detached between steps
+        scores = v.masked_fill(torch.arange(10) >= 2, float("-inf"))
+        (delta,) = torch.autograd.grad(torch.nn.functional.cross_entropy(scores, y) / 4, current)
+        expected += delta.T @ a
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
 def test_ewc_and_gpm_run_and_stay_finite(small_tasks):
     cfg = ContinualConfig(epochs=1, hidden=(64,), hlop_neurons=((20, 20), (8, 10)), seed=1)
     runner = _Runner("ewc", small_tasks, cfg)
