@@ -95,6 +95,9 @@ def plot_matrices(results: dict, path) -> None:
         for (i, j), v in np.ndenumerate(R):
             ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7, color="w" if v < 60 else "k")
         ax.set_title(f"{m}\nACC {r['ACC'] * 100:.1f}, BWT {r['BWT'] * 100:+.1f}", fontsize=9)
+        ticks = np.arange(len(R))
+        ax.set_xticks(ticks, [str(k + 1) for k in ticks])  # tasks counted from 1, as in the curves
+        ax.set_yticks(ticks, [str(k + 1) for k in ticks])
         ax.set_xlabel("tested on task j")
         ax.set_ylabel("after training task i")
     fig.colorbar(im, ax=list(axes), shrink=0.8, label="accuracy (%)")
