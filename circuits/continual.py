@@ -104,9 +104,9 @@ class ContinualConfig:
     hidden: tuple = (512,)
     beta: float = 0.5
     ewc_lambda: float = 1000.0
-    hlop_neurons: tuple = ((20, 100), (6, 60))
+    hlop_neurons: tuple = ((16, 100), (4, 40))
     hlop_lr: tuple = (0.01, 0.01)
-    hlop_iterations: int = 5
+    hlop_iterations: int = 20
     backend: str = "auto"
     rule: str = "bptt"
     seed: int = 0

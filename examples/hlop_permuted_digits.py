@@ -27,7 +27,7 @@ def hlop_permuted_digits(*, duration: float | None = None, seed: int = 0, backen
                          out: str | None = None, progress: bool | None = None, protocol: str = "permuted",
                          n_tasks: int = 5, methods: str = "finetune,ewc,hlop,gpm,multitask", epochs: int = 3,
                          lr: float = 0.1, hidden: int = 512, steps: int = 8, ewc_lambda: float = 1000.0,
-                         hlop_neurons: str = "20,100;6,60", rule: str = "bptt") -> dict:
+                         hlop_neurons: str = "16,100;4,40", rule: str = "bptt") -> dict:
     """HLOP vs fine-tuning, EWC, GPM and multitask training on permuted (or split) digits.
 
     ``protocol``: "permuted" (``n_tasks`` pixel permutations) or "split" (pairs 0/1 ... 8/9).
