@@ -26,8 +26,8 @@ COLORS = {"finetune": "#d62728", "ewc": "#ff7f0e", "hlop": "#2ca02c", "gpm": "#1
 def hlop_permuted_digits(*, duration: float | None = None, seed: int = 0, backend: str = "auto",
                          out: str | None = None, progress: bool | None = None, protocol: str = "permuted",
                          n_tasks: int = 5, methods: str = "finetune,ewc,hlop,gpm,multitask", epochs: int = 3,
-                         lr: float = 0.1, hidden: int = 512, steps: int = 8, ewc_lambda: float = 1000.0,
-                         hlop_neurons: str = "16,100;4,40", rule: str = "bptt") -> dict:
+                         lr: float = 0.1, hidden: int = 2048, steps: int = 8, ewc_lambda: float = 1000.0,
+                         hlop_neurons: str = "16,400;4,160", rule: str = "bptt") -> dict:
     """HLOP vs fine-tuning, EWC, GPM and multitask training on permuted (or split) digits.
 
     ``protocol``: "permuted" (``n_tasks`` pixel permutations) or "split" (pairs 0/1 ... 8/9).
