@@ -23,7 +23,7 @@ Protocol for tasks that use only some classes (split digits): task-incremental, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -76,14 +76,6 @@ def rate_code(x: torch.Tensor, steps: int, generator: torch.Generator) -> torch.
     return (torch.rand(p.shape, generator=generator) < p).to(torch.float32)
 
 
-def _mask(scores, classes, n_classes):
-    if len(classes) == n_classes:
-        return scores
-    keep = torch.zeros(n_classes, dtype=torch.bool)
-    keep[list(classes)] = True
-    return scores.masked_fill(~keep, float("-inf"))
-
-
 @dataclass
 class ContinualConfig:
     """Training settings shared by all methods.
@@ -110,7 +102,6 @@ class ContinualConfig:
     backend: str = "auto"
     rule: str = "bptt"
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
     def neurons(self, task: int) -> list[int]:
         rows = [list(r) for r in self.hlop_neurons]
@@ -141,6 +132,10 @@ class _Runner:
                              seed=cfg.seed)
             self.hlop.recording = method == "hlop" and cfg.rule == "bptt"  # OTTT records traces itself
         self.fisher, self.anchors = [], []
+        # [task, class]: the classes each task uses; the other scores are masked (split tasks)
+        self.keep = torch.zeros(len(tasks), self.n_classes, dtype=torch.bool)
+        for k, task in enumerate(tasks):
+            self.keep[k, list(task.classes)] = True
 
     def _batches(self, task_ids):
         xs = np.concatenate([self.tasks[k].x_train for k in task_ids])
@@ -152,7 +147,9 @@ class _Runner:
             yield torch.as_tensor(xs[idx]), torch.as_tensor(ys[idx]), owner[idx]
 
     def _masked(self, scores, owner):
-        return torch.stack([_mask(s, self.tasks[k].classes, self.n_classes) for s, k in zip(scores, owner)])
+        """``scores [B, classes]`` with the classes outside each sample's task (``owner``: a
+        task index or one per sample) set to -inf."""
+        return scores.masked_fill(~self.keep[torch.as_tensor(owner)], float("-inf"))
 
     def _loss(self, x, y, owner):
         scores = self.model(rate_code(x, self.cfg.steps, self.gen))
@@ -242,7 +239,7 @@ class _Runner:
         n = min(len(task.y_train), 200)
         for i in range(n):
             x = torch.as_tensor(task.x_train[i:i + 1])
-            scores = _mask(self.model(rate_code(x, self.cfg.steps, self.gen)), task.classes, self.n_classes)
+            scores = self._masked(self.model(rate_code(x, self.cfg.steps, self.gen)), t)
             logp = torch.log_softmax(scores, dim=1)
             label = logp.argmax(1)
             self.model.zero_grad(set_to_none=True)
@@ -267,15 +264,12 @@ class _Runner:
         for h in hooks:
             h.remove()
         for sub, xs, k in zip(self.hlop.subspaces, recorded, self.cfg.neurons(t)):
-            a = torch.cat([x.reshape(-1, sub.n_inputs) for x in xs]).to(torch.float64)
-            a = sub.project(a.to(sub.weights)).to(torch.float64)
             k = min(k, sub.n_inputs - sub.n_neurons)
             if k <= 0:
                 continue
-            _, _, vh = torch.linalg.svd(a, full_matrices=False)
-            new = vh[:k].to(sub.weights)
-            sub.weights = torch.cat([sub.weights, new])
-            sub._velocity = torch.cat([sub._velocity, torch.zeros_like(new)])
+            a = sub.project(torch.cat([x.reshape(-1, sub.n_inputs) for x in xs]).to(sub.weights))
+            _, _, vh = torch.linalg.svd(a.to(torch.float64), full_matrices=False)
+            sub.append_rows(vh[:k])
 
     @torch.no_grad()
     def evaluate(self, k: int) -> float:
@@ -283,7 +277,7 @@ class _Runner:
         self.model.eval()
         g = torch.Generator().manual_seed(self.cfg.seed + 7919 * (k + 1))
         x = torch.as_tensor(task.x_test)
-        scores = _mask(self.model(rate_code(x, self.cfg.steps, g)), task.classes, self.n_classes)
+        scores = self._masked(self.model(rate_code(x, self.cfg.steps, g)), k)
         return float((scores.argmax(1) == torch.as_tensor(task.y_test)).float().mean())
 
 

@@ -594,7 +594,7 @@ class WhatWhenLearner:
                 if rec.states is None:
                     raise ValueError("replay_test needs records with states (test(record_states=True))")
                 what = self.what.predict(self.what_input(rec.states))
-                when = self._joint.features(rec.states) @ self.when.weights.T
+                when = self.features(rec.states) @ self.when.weights.T
                 trial = rec.trial._replace(block=block)
                 ideal = self.task.expected_target(block, trial.cue, rec.times, self.bump_ms)
                 out.append(TrialRecord(trial, rec.times, when, what, what[None, :] * when, rec.force, rec.target,
@@ -653,7 +653,7 @@ class WhatWhenLearner:
         when, force = run.outputs[:, :2], run.outputs[:, 2:]
         output = what[None, :] * when
         # the prediction before learning on this trial: the states read with the start weights
-        x = self._joint.features(states)
+        x = self.features(states)
         when0 = x @ w_when0.T
         force0 = x @ w_force0.T if self.force is not None else np.zeros_like(when0)
         prediction = what[None, :] * when0
@@ -815,7 +815,8 @@ def adaptation_report(history: dict, task: WhatWhenTask, *, window: int = 10, be
                               f"the switch (trials_to_reconverge) or <= {factor:g} x the lower of the two methods' "
                               f"means (trials_to_common_level)"}
         for measure, keys in names.items():
-            errors = {m: np.asarray(history[k], dtype=np.float64)[:end] for m, k in zip(("three_factor", "force"), keys)}
+            errors = {m: np.asarray(history[k], dtype=np.float64)[:end]
+                      for m, k in zip(("three_factor", "force"), keys)}
             levels = {m: float(np.mean(e[max(0, s - before):s])) for m, e in errors.items()}
             common = factor * np.nanmin(list(levels.values()))
             entry[measure] = {}

@@ -103,7 +103,7 @@ def force_sine(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba
 def plot_force(phases: dict, path=None, title: str = "", tail_ms: float = 1000.0):
     """Target and output over the last ``tail_ms`` of training and the whole test, with the
     error beneath; the training part is shaded. Returns the matplotlib Figure."""
-    from neurosim.plot import _figure, _finish
+    from neurosim.plot import _figure, save_figure
 
     train, test = phases["train"], phases["test"]
     keep = train.times >= train.times[-1] - tail_ms
@@ -122,4 +122,4 @@ def plot_force(phases: dict, path=None, title: str = "", tail_ms: float = 1000.0
     bottom.plot(t, z - y, color="#1f77b4", lw=0.8)
     bottom.set_ylabel("error")
     bottom.set_xlabel("time (s)")
-    return _finish(fig, path, 150)
+    return save_figure(fig, path, 150)

@@ -56,8 +56,6 @@ def save_figure(fig, path, dpi=120):
     return fig
 
 
-_finish = save_figure
-
 
 def _check_dpi(dpi):
     if not isinstance(dpi, numbers.Real) or isinstance(dpi, bool) or not dpi > 0:
@@ -169,7 +167,7 @@ def raster(result, path=None, populations=None, bin_ms: float | None = None, tit
     bottom.set_ylabel(f"rate (Hz, {width:g} ms bins)")
     if names:
         bottom.legend(loc="upper right", fontsize="small", frameon=False)
-    return _finish(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 # ---- voltage ---------------------------------------------------------------------------
@@ -232,7 +230,7 @@ def voltage(result, key: str | None = None, path=None, indices=None, title: str 
         ax.set_xlim(result.t_start, result.t_start + result.duration)
     if 0 < len(columns) <= 10:
         ax.legend(loc="upper right", fontsize="small", frameon=False)
-    return _finish(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 # ---- rate histogram --------------------------------------------------------------------
@@ -313,4 +311,4 @@ def rate_histogram(result, path=None, populations=None, bins=30, title: str = ""
         ax.legend(frameon=False, fontsize="small")
     else:
         ax.text(0.5, 0.5, "no recorded spikes", transform=ax.transAxes, ha="center", va="center", color="0.5")
-    return _finish(fig, path, dpi)
+    return save_figure(fig, path, dpi)

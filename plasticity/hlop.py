@@ -37,13 +37,9 @@ from typing import Sequence
 
 import torch
 
+from neurosim.validation import check_int
+
 from .readout import check_rate
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 class HebbianSubspace:
@@ -63,7 +59,7 @@ class HebbianSubspace:
 
     def __init__(self, n_inputs: int, *, learning_rate: float = 0.01, momentum: float = 0.9, clamp: float = 10.0,
                  seed=None, orthonormalize: bool = True, dtype=torch.float32, device=None):
-        self.n_inputs = _check_int("n_inputs", n_inputs, 1)
+        self.n_inputs = check_int("n_inputs", n_inputs, minimum=1)
         self.learning_rate = check_rate("learning_rate", learning_rate, positive=True)
         self.momentum = check_rate("momentum", momentum)
         if not self.momentum < 1:
@@ -82,17 +78,28 @@ class HebbianSubspace:
 
     def add_neurons(self, k: int) -> None:
         """Add ``k`` learning neurons (rows orthonormal among themselves) for a new task."""
-        k = _check_int("k", k, 0)
-        if self.n_neurons + k > self.n_inputs:
-            raise ValueError(f"cannot add {k} subspace neurons: {self.n_neurons} exist and the layer has only "
-                             f"{self.n_inputs} inputs (at most n_inputs neurons in all)")
+        k = check_int("k", k, minimum=0)
+        self._check_room(k)
         if k == 0:
             return
         g = torch.randn(self.n_inputs, k, generator=self.generator, dtype=torch.float64)
         q, _ = torch.linalg.qr(g)  # [N, k], orthonormal columns
-        new = q.T.to(self.weights)
-        self.weights = torch.cat([self.weights, new])
-        self._velocity = torch.cat([self._velocity, torch.zeros_like(new)])
+        self.append_rows(q.T)
+
+    def _check_room(self, k: int) -> None:
+        if self.n_neurons + k > self.n_inputs:
+            raise ValueError(f"cannot add {k} subspace neurons: {self.n_neurons} exist and the layer has only "
+                             f"{self.n_inputs} inputs (at most n_inputs neurons in all)")
+
+    def append_rows(self, rows) -> None:
+        """Append ``rows [k, n_inputs]`` as learning neurons (e.g. a basis found otherwise,
+        as GPM does by SVD; :meth:`freeze` then fixes them)."""
+        rows = torch.as_tensor(rows).to(self.weights)
+        if rows.ndim != 2 or rows.shape[1] != self.n_inputs:
+            raise ValueError(f"rows must have shape [k, n_inputs = {self.n_inputs}], got {tuple(rows.shape)}")
+        self._check_room(rows.shape[0])
+        self.weights = torch.cat([self.weights, rows])
+        self._velocity = torch.cat([self._velocity, torch.zeros_like(rows)])
 
     def freeze(self) -> None:
         """End of a task: every current row becomes an old one (kept, no longer updated).
@@ -176,10 +183,11 @@ class HLOP:
         if len(rates) != len(layers):
             raise ValueError(f"learning_rate must be one number or one per layer ({len(layers)}), got {len(rates)}")
         self.layers = layers
-        self.iterations = _check_int("iterations", iterations, 0)
+        self.iterations = check_int("iterations", iterations, minimum=0)
         base = 0 if seed is None else int(seed)
         self.subspaces = [HebbianSubspace(layer.in_features, learning_rate=r, momentum=momentum, clamp=clamp,
-                                          orthonormalize=orthonormalize, seed=base + i, dtype=layer.weight.dtype, device=layer.weight.device)
+                                          orthonormalize=orthonormalize, seed=base + i, dtype=layer.weight.dtype,
+                                          device=layer.weight.device)
                           for i, (layer, r) in enumerate(zip(layers, rates))]
         self._inputs = [[] for _ in layers]
         self.recording = True
@@ -224,7 +232,7 @@ class HLOP:
 
     def hebbian_update(self, iterations: int | None = None) -> None:
         """``iterations`` Hebbian steps per layer on the inputs recorded since the last call."""
-        n = self.iterations if iterations is None else _check_int("iterations", iterations, 0)
+        n = self.iterations if iterations is None else check_int("iterations", iterations, minimum=0)
         for s, xs in zip(self.subspaces, self._inputs):
             if not xs:
                 continue
