@@ -124,21 +124,28 @@ class HebbianSubspace:
             raise ValueError(f"{name} must have last dimension n_inputs = {self.n_inputs}, got shape {tuple(x.shape)}")
         return x.reshape(-1, self.n_inputs).to(self.weights)
 
-    def hebbian_step(self, x) -> None:
-        """One step of Oja's subspace rule on presynaptic activity ``x [..., n_inputs]``
+    def hebbian_step(self, x, iterations: int = 1) -> None:
+        """``iterations`` steps of Oja's subspace rule on presynaptic activity ``x [..., n_inputs]``
         (all leading dimensions, e.g. time and batch, are samples): ``dH = y^T (x - H^T y) / B``
         for the learning rows, clamped, smoothed and applied."""
         x = self._flat("x", x)
+        iterations = check_int("iterations", iterations, minimum=0)
         if not bool(torch.isfinite(x).all()):
             raise ValueError("x (the presynaptic activity) holds NaN or inf")
-        if self.n_frozen == self.n_neurons or x.shape[0] == 0:
+        if self.n_frozen == self.n_neurons or x.shape[0] == 0 or iterations == 0:
             return
-        y = x @ self.weights.T                      # [B, M]
-        residual = x - y @ self.weights             # [B, N]: what the subspace misses
-        dh = (y[:, self.n_frozen:].T @ residual / x.shape[0]).clamp_(-self.clamp, self.clamp)
-        v = self._velocity[self.n_frozen:]
-        v.mul_(self.momentum).add_(dh, alpha=1.0 - self.momentum)
-        self.weights[self.n_frozen:] += self.learning_rate * v
+        # the frozen rows do not change during the steps: their part of the reconstruction is
+        # computed once (the same sum, regrouped; the steps then cost O(new rows), not O(all rows))
+        old = self.weights[: self.n_frozen]
+        outside_old = x - (x @ old.T) @ old           # [B, N]
+        for _ in range(iterations):
+            new = self.weights[self.n_frozen:]
+            y = x @ new.T                             # [B, k]: the learning neurons' outputs
+            residual = outside_old - y @ new          # [B, N]: what the whole subspace misses
+            dh = (y.T @ residual / x.shape[0]).clamp_(-self.clamp, self.clamp)
+            v = self._velocity[self.n_frozen:]
+            v.mul_(self.momentum).add_(dh, alpha=1.0 - self.momentum)
+            self.weights[self.n_frozen:] += self.learning_rate * v
         if not bool(torch.isfinite(self.weights).all()):
             raise FloatingPointError("the Hebbian subspace weights blew up (NaN or inf): lower learning_rate")
 
@@ -236,9 +243,7 @@ class HLOP:
         for s, xs in zip(self.subspaces, self._inputs):
             if not xs:
                 continue
-            x = torch.cat([x.reshape(-1, s.n_inputs) for x in xs])
-            for _ in range(n):
-                s.hebbian_step(x)
+            s.hebbian_step(torch.cat([x.reshape(-1, s.n_inputs) for x in xs]), n)
         self.clear()
 
     @torch.no_grad()

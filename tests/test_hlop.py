@@ -65,6 +65,24 @@ def test_new_neurons_capture_what_old_ones_miss():
     assert max(principal_angles_deg(s.weights[3:], learnt)) < 1.0
 
 
+def test_several_steps_equal_the_plain_rule_with_frozen_rows():
+    """hebbian_step(x, n) caches the frozen rows' reconstruction; it must equal n steps of the
+    plain rule dH_new = y_new^T (x - H^T H x) / B (EMA, clamp) with all rows in H."""
+    x = torch.randn(64, 20, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
+    s = HebbianSubspace(20, learning_rate=0.05, seed=2, dtype=torch.float64)
+    s.add_neurons(3)
+    s.hebbian_step(x, 4)
+    s.freeze()
+    s.add_neurons(2)
+    w, v = s.weights.clone(), torch.zeros(2, 20, dtype=torch.float64)
+    for _ in range(5):
+        dh = ((x @ w[3:].T).T @ (x - (x @ w.T) @ w) / 64).clamp(-10, 10)
+        v = 0.9 * v + 0.1 * dh
+        w[3:] += 0.05 * v
+    s.hebbian_step(x, 5)
+    torch.testing.assert_close(s.weights, w, rtol=1e-12, atol=1e-12)
+
+
 def test_projected_gradients_leave_old_task_outputs_alone():
     """After task 1 (inputs in a 5-D subspace of R^30), training on task 2 with projected
     gradients keeps the layer's outputs on task-1 inputs; without projection they move."""
