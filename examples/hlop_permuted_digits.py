@@ -26,8 +26,8 @@ COLORS = {"finetune": "#d62728", "ewc": "#ff7f0e", "hlop": "#2ca02c", "gpm": "#1
 def hlop_permuted_digits(*, duration: float | None = None, seed: int = 0, backend: str = "auto",
                          out: str | None = None, progress: bool | None = None, protocol: str = "permuted",
                          n_tasks: int = 5, methods: str = "finetune,ewc,hlop,gpm,multitask", epochs: int = 3,
-                         lr: float = 0.1, hidden: int = 2048, steps: int = 8, ewc_lambda: float = 1000.0,
-                         hlop_neurons: str = "16,400;4,160", rule: str = "bptt") -> dict:
+                         lr: float | None = None, hidden: int = 2048, steps: int = 8, ewc_lambda: float = 1000.0,
+                         hlop_neurons: str = "12,400;3,120", rule: str = "bptt") -> dict:
     """HLOP vs fine-tuning, EWC, GPM and multitask training on permuted (or split) digits.
 
     ``protocol``: "permuted" (``n_tasks`` pixel permutations) or "split" (pairs 0/1 ... 8/9).
@@ -35,8 +35,9 @@ def hlop_permuted_digits(*, duration: float | None = None, seed: int = 0, backen
     ms per sample (1 ms steps; sets ``steps``). ``hlop_neurons``: subspace neurons added per
     task for the input and hidden layer, "first task;every later task" (also GPM's basis
     sizes). ``rule``: "bptt" (backpropagation through time) or "ottt" (online, on
-    presynaptic traces). Writes accuracy_matrix.png (R per method),
-    accuracy_curves.png and summary.json (R, ACC, BWT per method) into ``out``.
+    presynaptic traces); ``lr``: SGD step, by default 0.1 for "bptt" and 0.5 for "ottt".
+    Writes accuracy_matrix.png (R per method), accuracy_curves.png and summary.json (R, ACC,
+    BWT per method) into ``out``.
     """
     t_start = time.perf_counter()
     from neurosim.circuits.continual import METHODS, ContinualConfig, run_continual
@@ -67,7 +68,7 @@ def hlop_permuted_digits(*, duration: float | None = None, seed: int = 0, backen
                "n_tasks": len(tasks),
                "table": {m: {"ACC": r["ACC"], "BWT": r["BWT"]} for m, r in results.items()},
                "R": {m: r["R"] for m, r in results.items()},
-               "settings": {"epochs": epochs, "lr": lr, "hidden": hidden, "steps": steps, "ewc_lambda": ewc_lambda,
+               "settings": {"epochs": epochs, "lr": cfg.lr, "hidden": hidden, "steps": steps, "ewc_lambda": ewc_lambda,
                             "hlop_neurons": [list(r) for r in cfg.hlop_neurons], "hlop_lr": list(cfg.hlop_lr),
                             "hlop_iterations": cfg.hlop_iterations, "batch_size": cfg.batch_size}}
     if out is not None:

@@ -81,6 +81,26 @@ def test_ottt_gradient_is_delta_times_trace():
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
 
 
+def test_ottt_equals_bptt_for_one_step_in_every_layer():
+    """With a single time step there is no temporal credit to assign: the online rule's
+    gradients must equal BPTT's in every layer (the hidden layer included: the error reaches
+    it through the readout weights and the surrogate within the step)."""
+    tasks = split_digits(((0, 1),), seed=0)
+    x, y = torch.as_tensor(tasks[0].x_train[:16]), torch.as_tensor(tasks[0].y_train[:16])
+    grads = {}
+    for rule in ("bptt", "ottt"):
+        runner = _Runner("finetune", tasks, ContinualConfig(hidden=(48, 24), steps=1, rule=rule, seed=5))
+        runner.opt.zero_grad()
+        if rule == "ottt":
+            runner._ottt_backward(x, y, np.zeros(16, dtype=int))
+        else:
+            runner._loss(x, y, np.zeros(16, dtype=int)).backward()
+        grads[rule] = [lin.weight.grad.clone() for lin in runner.model.linears]
+    assert float(grads["ottt"][0].abs().sum()) > 0  # the input layer learns
+    for g_online, g_bptt in zip(grads["ottt"], grads["bptt"]):
+        torch.testing.assert_close(g_online, g_bptt, rtol=1e-5, atol=1e-7)
+
+
 def test_ewc_and_gpm_run_and_stay_finite(small_tasks):
     cfg = ContinualConfig(epochs=1, hidden=(64,), hlop_neurons=((20, 20), (8, 10)), seed=1)
     runner = _Runner("ewc", small_tasks, cfg)
@@ -110,6 +130,26 @@ def test_split_digits_are_task_incremental():
     assert runner.evaluate(0) > 0.5
     with pytest.raises(ValueError, match="method"):
         _Runner("replay", tasks, ContinualConfig())
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"lr": float("nan")}, "lr"), ({"lr": 0}, "lr"), ({"epochs": 0}, "epochs"), ({"batch_size": 2.5}, "batch_size"),
+    ({"steps": 0}, "steps"), ({"hidden": (64, -1)}, r"hidden\[1\]"), ({"beta": 1.0}, "beta"),
+    ({"hlop_neurons": ((4, -2),)}, r"hlop_neurons\[0\]\[1\]"), ({"hlop_neurons": ()}, "hlop_neurons"),
+    ({"hlop_lr": (0.01, 0.0)}, r"hlop_lr\[1\]"), ({"hlop_iterations": -1}, "hlop_iterations"),
+    ({"rule": "eprop"}, "rule"),
+])
+def test_bad_settings_are_refused_by_name(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        ContinualConfig(**kwargs)
+
+
+def test_lr_default_depends_on_the_rule_and_hlop_rows_must_fit_the_layers(small_tasks):
+    assert ContinualConfig().lr == 0.1 and ContinualConfig(rule="ottt").lr == 0.5
+    cfg = ContinualConfig(hidden=(32, 16), hlop_neurons=((4, 4),))  # 3 linear layers, 2 counts
+    _Runner("finetune", small_tasks, cfg)  # counts unused: fine
+    with pytest.raises(ValueError, match="hlop_neurons must hold rows of 3"):
+        _Runner("hlop", small_tasks, cfg)
 
 
 def test_example_writes_figures_and_table(tmp_path):
