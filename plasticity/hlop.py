@@ -210,7 +210,7 @@ class HLOP:
     def record(self, i: int, x) -> None:
         """Record presynaptic activity ``x [..., in]`` of layer ``i`` for the next
         :meth:`hebbian_update` (for training loops that do not call the layer module, e.g.
-        trace-based online rules that learn the traces' subspace)."""
+        trace-based online rules, which apply the weights functionally)."""
         layer = self.layers[i]
         x = torch.as_tensor(x)
         if x.shape[-1] != layer.in_features:

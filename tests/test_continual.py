@@ -44,7 +44,7 @@ def test_finetune_forgets_and_hlop_protects_the_first_task(small_tasks):
 
 def test_online_trace_rule_learns_and_hlop_protects(small_tasks):
     """rule="ottt": no backpropagation through time (presynaptic traces); HLOP learns the
-    traces' subspace through HLOP.record."""
+    input spikes' subspace through HLOP.record."""
     cfg = ContinualConfig(epochs=3, hidden=(256,), hlop_neurons=((30, 60), (8, 30)), rule="ottt", seed=0)
     res = run_continual(small_tasks, ("finetune", "hlop"), cfg, progress=False)
     R = {m: np.array(r["R"]) for m, r in res.items()}
@@ -145,7 +145,7 @@ def test_bad_settings_are_refused_by_name(kwargs, match):
 
 
 def test_lr_default_depends_on_the_rule_and_hlop_rows_must_fit_the_layers(small_tasks):
-    assert ContinualConfig().lr == 0.1 and ContinualConfig(rule="ottt").lr == 0.5
+    assert ContinualConfig().lr == 0.1 and ContinualConfig(rule="ottt").lr == 0.3
     cfg = ContinualConfig(hidden=(32, 16), hlop_neurons=((4, 4),))  # 3 linear layers, 2 counts
     _Runner("finetune", small_tasks, cfg)  # counts unused: fine
     with pytest.raises(ValueError, match="hlop_neurons must hold rows of 3"):
