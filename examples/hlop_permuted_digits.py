@@ -35,7 +35,7 @@ def hlop_permuted_digits(*, duration: float | None = None, seed: int = 0, backen
     ms per sample (1 ms steps; sets ``steps``). ``hlop_neurons``: subspace neurons added per
     task for the input and hidden layer, "first task;every later task" (also GPM's basis
     sizes). ``rule``: "bptt" (backpropagation through time) or "ottt" (online, on
-    presynaptic traces); ``lr``: SGD step, by default 0.1 for "bptt" and 0.3 for "ottt".
+    presynaptic traces); ``lr``: SGD step, by default 0.1 for "bptt" and 0.2 for "ottt".
     Writes accuracy_matrix.png (R per method), accuracy_curves.png and summary.json (R, ACC,
     BWT per method) into ``out``.
     """

@@ -145,7 +145,7 @@ def test_bad_settings_are_refused_by_name(kwargs, match):
 
 
 def test_lr_default_depends_on_the_rule_and_hlop_rows_must_fit_the_layers(small_tasks):
-    assert ContinualConfig().lr == 0.1 and ContinualConfig(rule="ottt").lr == 0.3
+    assert ContinualConfig().lr == 0.1 and ContinualConfig(rule="ottt").lr == 0.2
     cfg = ContinualConfig(hidden=(32, 16), hlop_neurons=((4, 4),))  # 3 linear layers, 2 counts
     _Runner("finetune", small_tasks, cfg)  # counts unused: fine
     with pytest.raises(ValueError, match="hlop_neurons must hold rows of 3"):
