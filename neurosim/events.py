@@ -1,0 +1,175 @@
+"""Event streams from event cameras and cochleas: a checked container, binning, denoising and
+the N-MNIST binary format.
+
+An :class:`EventStream` holds ``n`` events as parallel arrays: ``x``, ``y`` (pixel or channel
+coordinates, 0-based), ``t`` (timestamps in microseconds, int64) and ``p`` (polarity 0/1, or a
+channel index), with the sensor size ``(width, height)``. Timestamps must be non-negative and
+sorted: unsorted input is refused unless ``sort=True`` asks for a stable sort (so nothing is
+reordered behind the user's back); coordinates outside the sensor are refused.
+
+::
+
+    from neurosim.events import read_nmnist
+    ev = read_nmnist("Train/0/00002.bin")       # 34 x 34 sensor, t in us
+    frames = ev.to_frames(bin_us=1000)          # [T, 2, 34, 34] event counts
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurosim.validation import check_int
+
+NMNIST_SENSOR = (34, 34)
+_NMNIST_OVERFLOW_Y = 240          # an event with y == 240 marks a timestamp overflow ...
+_NMNIST_OVERFLOW_US = 1 << 13     # ... that adds 2^13 us to every later timestamp (as tonic reads it)
+
+
+@dataclass(frozen=True)
+class EventStream:
+    """Events ``x, y, t, p`` (each ``[n]``) on a ``sensor_size = (width, height)`` sensor.
+
+    Build with :meth:`from_arrays`, which checks everything; ``t`` is in microseconds.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    t: np.ndarray
+    p: np.ndarray
+    sensor_size: tuple
+
+    @classmethod
+    def from_arrays(cls, x, y, t, p, sensor_size, *, sort: bool = False) -> "EventStream":
+        """Check and store events. ``sort``: stably sort unsorted timestamps instead of raising."""
+        width, height = (check_int(f"sensor_size[{i}]", v, minimum=1) for i, v in enumerate(sensor_size))
+        arrays = {}
+        for name, value in (("x", x), ("y", y), ("t", t), ("p", p)):
+            a = np.asarray(value)
+            if a.ndim != 1:
+                raise ValueError(f"{name} must be a 1-D array of events, got shape {a.shape}")
+            if a.size and not np.issubdtype(a.dtype, np.integer):
+                if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
+                    raise ValueError(f"{name} must hold whole numbers, got non-integer values")
+            arrays[name] = a.astype(np.int64)
+        n = len(arrays["t"])
+        for name, a in arrays.items():
+            if len(a) != n:
+                raise ValueError(f"x, y, t, p must have the same length; {name} has {len(a)}, t has {n}")
+        if n and arrays["t"].min() < 0:
+            raise ValueError(f"t must be >= 0 (microseconds), got {arrays['t'].min()} at event "
+                             f"{int(np.argmin(arrays['t']))}")
+        for name, size in (("x", width), ("y", height)):
+            bad = np.flatnonzero((arrays[name] < 0) | (arrays[name] >= size))
+            if bad.size:
+                raise ValueError(f"{name} must lie in [0, {size}) for sensor_size {(width, height)}; event {bad[0]} "
+                                 f"has {name} = {arrays[name][bad[0]]} ({bad.size} events outside)")
+        if n and arrays["p"].min() < 0:
+            raise ValueError(f"p (polarity / channel) must be >= 0, got {arrays['p'].min()}")
+        unsorted = np.flatnonzero(np.diff(arrays["t"]) < 0)
+        if unsorted.size:
+            if not sort:
+                raise ValueError(f"t must be sorted (event {unsorted[0] + 1} comes before event {unsorted[0]}); "
+                                 "pass sort=True to sort the events by time")
+            order = np.argsort(arrays["t"], kind="stable")
+            arrays = {k: a[order] for k, a in arrays.items()}
+        for a in arrays.values():
+            a.setflags(write=False)
+        return cls(arrays["x"], arrays["y"], arrays["t"], arrays["p"], (width, height))
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    @property
+    def n_polarities(self) -> int:
+        """Number of polarity values / channels (at least 2: on and off)."""
+        return max(2, int(self.p.max()) + 1) if len(self) else 2
+
+    @property
+    def duration_us(self) -> int:
+        return int(self.t[-1]) + 1 if len(self) else 0
+
+    def __getitem__(self, index) -> "EventStream":
+        """A subset of the events (slice, boolean mask or index array), order kept."""
+        return EventStream.from_arrays(self.x[index], self.y[index], self.t[index], self.p[index], self.sensor_size,
+                                       sort=True)
+
+    def to_frames(self, *, bin_us: int | None = None, n_bins: int | None = None,
+                  duration_us: int | None = None) -> np.ndarray:
+        """Event counts per time bin ``[T, n_polarities, height, width]`` (float32).
+
+        Give either ``bin_us`` (bin width in us) or ``n_bins`` (equal bins over ``duration_us``,
+        by default up to the last event). Every event falls in exactly one bin; events at or
+        after ``duration_us`` are refused rather than dropped.
+        """
+        if (bin_us is None) == (n_bins is None):
+            raise ValueError("give exactly one of bin_us and n_bins")
+        total = self.duration_us if duration_us is None else check_int("duration_us", duration_us, minimum=1)
+        if len(self) and self.t[-1] >= total:
+            raise ValueError(f"duration_us = {total} ends before the last event (t = {self.t[-1]} us)")
+        if bin_us is not None:
+            bin_us = check_int("bin_us", bin_us, minimum=1)
+            n_bins = max(1, -(-total // bin_us))
+            index = self.t // bin_us
+        else:
+            n_bins = check_int("n_bins", n_bins, minimum=1)
+            index = (self.t * n_bins) // max(total, 1)
+        width, height = self.sensor_size
+        frames = np.zeros((n_bins, self.n_polarities, height, width), dtype=np.float32)
+        np.add.at(frames, (index, self.p, self.y, self.x), 1.0)
+        return frames
+
+    def denoise(self, filter_us: int) -> "EventStream":
+        """Keep the events that have another event at the same or a neighbouring pixel (3x3)
+        within the preceding ``filter_us`` microseconds (isolated events are sensor noise)."""
+        filter_us = check_int("filter_us", filter_us, minimum=1)
+        width, height = self.sensor_size
+        last = np.full((height + 2, width + 2), -np.iinfo(np.int64).max // 2, dtype=np.int64)  # padded
+        keep = np.zeros(len(self), dtype=bool)
+        for i, (x, y, t) in enumerate(zip(self.x, self.y, self.t)):
+            keep[i] = t - last[y:y + 3, x:x + 3].max() <= filter_us
+            last[y + 1, x + 1] = t
+        return self[keep]
+
+
+def read_nmnist(path, *, sensor_size=NMNIST_SENSOR) -> EventStream:
+    """Read one N-MNIST / N-Caltech101 ``.bin`` file (Orchard et al. 2015): 40 bits per event,
+    big-endian bytes ``x``, ``y``, then polarity (1 bit) and a 23-bit timestamp in us.
+    Events with ``y == 240`` are timestamp-overflow markers (each adds 2^13 us to the later
+    events) and are not returned. A file whose length is not a multiple of 5 bytes is refused
+    (a truncated event is never dropped silently)."""
+    raw = np.fromfile(os.fspath(path), dtype=np.uint8)
+    if raw.size % 5:
+        raise ValueError(f"{os.fspath(path)}: {raw.size} bytes is not a whole number of 5-byte events "
+                         f"({raw.size // 5} events and {raw.size % 5} stray bytes): truncated or not N-MNIST")
+    ev = raw.reshape(-1, 5).astype(np.int64)
+    x, y = ev[:, 0], ev[:, 1]
+    p = ev[:, 2] >> 7
+    t = ((ev[:, 2] & 0x7F) << 16) | (ev[:, 3] << 8) | ev[:, 4]
+    overflow = y == _NMNIST_OVERFLOW_Y
+    t = t + _NMNIST_OVERFLOW_US * np.cumsum(overflow)
+    real = ~overflow
+    try:
+        return EventStream.from_arrays(x[real], y[real], t[real], p[real], sensor_size)
+    except ValueError as err:
+        raise ValueError(f"{os.fspath(path)}: {err}") from None
+
+
+def write_nmnist(path, events: EventStream) -> None:
+    """Write ``events`` in the N-MNIST binary format (see :func:`read_nmnist`); coordinates must
+    fit a byte (y < 240), polarities be 0/1 and timestamps below 2^23 us."""
+    if len(events) and (events.x.max() > 255 or events.y.max() >= _NMNIST_OVERFLOW_Y):
+        raise ValueError("N-MNIST stores x < 256 and y < 240")
+    if len(events) and events.p.max() > 1:
+        raise ValueError(f"N-MNIST stores polarities 0/1, got {events.p.max()}")
+    if len(events) and events.t[-1] >= 1 << 23:
+        raise ValueError(f"N-MNIST timestamps have 23 bits (< {1 << 23} us), got {events.t[-1]}")
+    out = np.empty((len(events), 5), dtype=np.uint8)
+    out[:, 0] = events.x
+    out[:, 1] = events.y
+    out[:, 2] = (events.p << 7) | (events.t >> 16)
+    out[:, 3] = (events.t >> 8) & 0xFF
+    out[:, 4] = events.t & 0xFF
+    out.tofile(os.fspath(path))
