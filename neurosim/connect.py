@@ -7,6 +7,8 @@ generator and attaches weights and delays::
     net.connect(exc, exc, ns.connect.fixed_in_degree(100), weight=ns.Uniform(0, 0.5))
     net.connect(src, exc, ns.connect.all_to_all(), weight=0.1)
     net.connect(exc, exc, ns.connect.from_matrix(W))       # dense or scipy.sparse; weights from W
+    pos = ns.connect.grid_positions((15, 3, 3))            # a 3-D column, as in Maass et al. 2002
+    net.connect(col, col, ns.connect.distance(pos, pos, C=0.3, lam=2.0), weight=30.0)
 
 Pairs are returned sorted by (source, target), which fixes the summation order of inputs.
 """
@@ -147,3 +149,64 @@ class from_matrix(Rule):  # noqa: N801
             keep = pre != post
             pre, post, w = pre[keep], post[keep], w[keep]
         return pre, post, w
+
+
+@dataclass(frozen=True, eq=False)
+class distance(Rule):  # noqa: N801
+    """Each pair independently with probability ``C * exp(-(D / lam)^2)``, ``D`` the Euclidean
+    distance between the source's and the target's positions (Maass et al. 2002's liquid).
+
+    ``pre_positions [n_source, d]`` and ``post_positions [n_target, d]`` are in grid units (any
+    ``d``); ``C`` in [0, 1]; ``lam`` >= 0 (0: only pairs at distance 0 may connect).
+    """
+
+    pre_positions: object
+    post_positions: object
+    C: float
+    lam: float
+
+    def __post_init__(self):
+        c = check_number("C", self.C)
+        if not 0.0 <= c <= 1.0:
+            raise ValueError(f"C must be a probability in [0, 1], got {c}")
+        check_number("lam", self.lam, nonnegative=True)
+        for name in ("pre_positions", "post_positions"):
+            pos = np.asarray(getattr(self, name), dtype=np.float64)
+            if pos.ndim != 2 or not np.all(np.isfinite(pos)):
+                raise ValueError(f"{name} must be a finite [n, d] array of coordinates, got shape {pos.shape}")
+            object.__setattr__(self, name, pos)
+        if self.pre_positions.shape[1] != self.post_positions.shape[1]:
+            raise ValueError(f"pre_positions and post_positions must have the same dimension d, got "
+                             f"{self.pre_positions.shape[1]} and {self.post_positions.shape[1]}")
+
+    def probability(self, d):
+        """Connection probability at distance(s) ``d``."""
+        d = np.asarray(d, dtype=np.float64)
+        if self.lam == 0:
+            return np.where(d == 0, float(self.C), 0.0)
+        return float(self.C) * np.exp(-((d / float(self.lam)) ** 2))
+
+    def pairs(self, n_pre, n_post, rng, allow_self):
+        for name, pos, n in (("pre_positions", self.pre_positions, n_pre),
+                             ("post_positions", self.post_positions, n_post)):
+            if len(pos) != n:
+                raise ValueError(f"distance: {name} has {len(pos)} rows for a population of {n}")
+        pre, post = [], []
+        block = max(1, 2**22 // max(n_post, 1))  # rows per block: bounded memory for big populations
+        for start in range(0, n_pre, block):
+            a = self.pre_positions[start:start + block]
+            d = np.sqrt(((a[:, None, :] - self.post_positions[None, :, :]) ** 2).sum(-1))
+            i, j = np.nonzero(rng.random(d.shape) < self.probability(d))
+            pre.append(i + start)
+            post.append(j)
+        pre = np.concatenate(pre).astype(np.int64) if pre else np.zeros(0, np.int64)
+        post = np.concatenate(post).astype(np.int64) if post else np.zeros(0, np.int64)
+        return _drop_self(pre, post, allow_self)
+
+
+def grid_positions(shape) -> np.ndarray:
+    """Integer grid points ``[prod(shape), len(shape)]`` of a ``shape`` grid (e.g. ``(15, 3, 3)``),
+    in C order: the last coordinate varies fastest."""
+    shape = tuple(check_int(f"shape[{i}]", s, minimum=1) for i, s in enumerate(shape))
+    return np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), -1).reshape(-1, len(shape)).astype(
+        np.float64)

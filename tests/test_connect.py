@@ -94,3 +94,54 @@ def test_connect_lists_of_populations():
     net, a, b = two_pops(10, 10)
     projs = net.connect([a, b], [a, b], ns.connect.all_to_all(), weight=1.0)
     assert len(projs) == 2 and all(len(p) == 2 for p in projs)
+
+
+def test_distance_rule_follows_the_gaussian_profile():
+    """Connection frequency per distance over a 3-D grid matches C exp(-(D/lam)^2) (binomial
+    tolerance per distance shell), no self-connections, and lam = 0 connects nothing off-site."""
+    pos = ns.connect.grid_positions((12, 6, 6))
+    rule = ns.connect.distance(pos, pos, C=0.3, lam=2.0)
+    pre, post = rule.pairs(len(pos), len(pos), np.random.default_rng(0), allow_self=False)
+    assert np.all(pre != post) and np.all(np.diff(pre) >= 0)
+    d_all = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1))
+    np.fill_diagonal(d_all, np.nan)
+    d_conn = np.round(np.sqrt(((pos[pre] - pos[post]) ** 2).sum(-1)), 6)
+    shells = np.unique(np.round(d_all[~np.isnan(d_all)], 6))
+    checked = 0
+    for d in shells[:12]:  # the near shells, where connections are common
+        n_pairs = int(np.sum(np.isclose(d_all, d)))
+        p = 0.3 * np.exp(-((d / 2.0) ** 2))
+        got = int(np.sum(np.isclose(d_conn, d)))
+        sd = np.sqrt(n_pairs * p * (1 - p))
+        assert abs(got - n_pairs * p) < 5 * sd + 1, (d, got, n_pairs * p)
+        checked += 1
+    assert checked == 12
+    assert np.max(d_conn) < 8.0  # exp(-16) * 0.3 * pairs: none expected that far
+    none = ns.connect.distance(pos, pos, C=1.0, lam=0.0).pairs(len(pos), len(pos), np.random.default_rng(1), False)
+    assert none[0].size == 0
+
+
+def test_distance_rule_refuses_bad_input():
+    pos = ns.connect.grid_positions((3, 3))
+    with pytest.raises(ValueError, match="C must be a probability"):
+        ns.connect.distance(pos, pos, C=1.5, lam=2.0)
+    with pytest.raises(ValueError, match="lam must be >= 0"):
+        ns.connect.distance(pos, pos, C=0.3, lam=-1.0)
+    with pytest.raises(ValueError, match="same dimension"):
+        ns.connect.distance(pos, np.zeros((4, 3)), C=0.3, lam=2.0)
+    with pytest.raises(ValueError, match="pre_positions has 9 rows for a population of 10"):
+        ns.connect.distance(pos, pos, C=0.3, lam=2.0).pairs(10, 9, np.random.default_rng(0), False)
+    with pytest.raises(ValueError, match=r"shape\[1\]"):
+        ns.connect.grid_positions((3, 0))
+    np.testing.assert_array_equal(ns.connect.grid_positions((2, 3))[:4], [[0, 0], [0, 1], [0, 2], [1, 0]])
+
+
+def test_distance_rule_in_a_network():
+    net = ns.Network(seed=3)
+    pos = ns.connect.grid_positions((15, 3, 3))
+    col = net.population("column", ns.LIF(len(pos)))
+    proj = net.connect(col, col, ns.connect.distance(pos, pos, C=0.3, lam=2.0), weight=1.0)
+    # Maass's column: about 0.3 * sum over other sites of exp(-(D/2)^2) per neuron
+    d = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1))
+    expected = 0.3 * (np.exp(-((d / 2.0) ** 2)).sum() - len(pos))
+    assert abs(proj.n_synapses - expected) < 5 * np.sqrt(expected)
