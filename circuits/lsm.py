@@ -1,0 +1,116 @@
+"""The liquid of a liquid state machine (Maass, Natschläger & Markram 2002, Appendix B).
+
+LIF neurons on the integer points of a 3-D grid (15 x 3 x 3 by default), 20 % inhibitory at
+random; a neuron ``a`` connects to ``b`` with probability ``C * exp(-(D(a, b) / lam)^2)``
+(``D`` Euclidean distance, no self-loops) with ``C`` per pair type (EE 0.3, EI 0.2, IE 0.4,
+II 0.1), ``lam = 2``; weights gamma-distributed with SD = mean (EE 30, EI 60, IE -19,
+II -19; nA into 1 MOhm, so mV here), delays 1.5 ms (EE) and 0.8 ms (others).
+
+Neurons: ``tau_m`` 30 ms, rest 0 with a 13.5 nA background current (13.5 mV into 1 MOhm,
+here as the resting potential: the same membrane equation), threshold 15 mV, reset 13.5 mV,
+refractory 3 ms (E) / 2 ms (I), synaptic currents decaying with 3 ms (E) / 6 ms (I),
+``v(0)`` uniform in [13.5, 15] mV.
+
+Departure, stated: the synapses are static. The paper's dynamic (Markram 1998) synapses
+scale each jump by ``u * r``; neurosim's engine has no short-term plasticity yet.
+
+::
+
+    import neurosim as ns
+    from neurosim.circuits.lsm import build_liquid
+    net = ns.Network(dt=0.1, seed=1)
+    liquid = build_liquid(net)               # 135 neurons: liquid.exc, liquid.inh
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import neurosim as ns
+from neurosim.random import Distribution
+from neurosim.validation import check_number
+
+#: connection scale ``C`` per (source type, target type), Maass et al. 2002
+MAASS_C = {("E", "E"): 0.3, ("E", "I"): 0.2, ("I", "E"): 0.4, ("I", "I"): 0.1}
+#: mean synaptic amplitude per pair type (nA into 1 MOhm -> mV); SD = mean
+MAASS_WEIGHT = {("E", "E"): 30.0, ("E", "I"): 60.0, ("I", "E"): -19.0, ("I", "I"): -19.0}
+#: transmission delay per pair type, ms
+MAASS_DELAY = {("E", "E"): 1.5, ("E", "I"): 0.8, ("I", "E"): 0.8, ("I", "I"): 0.8}
+
+
+@dataclass(frozen=True)
+class _Signed(Distribution):
+    """``sign`` times draws of ``base`` (gamma amplitudes of inhibitory synapses are negative)."""
+
+    base: Distribution
+    sign: float
+
+    def sample(self, rng, n):
+        return self.sign * self.base.sample(rng, n)
+
+
+@dataclass
+class Liquid:
+    """A built liquid: its two populations, grid positions ``[n, 3]`` and the projections
+    keyed by pair type, e.g. ``projections[("E", "I")]``."""
+
+    exc: ns.network.Population
+    inh: ns.network.Population
+    positions_exc: np.ndarray
+    positions_inh: np.ndarray
+    projections: dict
+    lam: float
+    C: dict
+
+    @property
+    def n(self) -> int:
+        return len(self.exc) + len(self.inh)
+
+
+def lif_neurons(n: int, refractory: float) -> ns.LIF:
+    """The paper's liquid neuron (see the module docstring)."""
+    return ns.LIF(n, tau_m=30.0, v_rest=13.5, v_threshold=15.0, v_reset=13.5, t_ref=refractory,
+                  tau_exc=3.0, tau_inh=6.0, v_init=ns.Uniform(13.5, 15.0))
+
+
+def build_liquid(net: ns.Network, shape=(15, 3, 3), *, lam: float = 2.0, inhibitory_fraction: float = 0.2,
+                 C: dict | None = None, weight_scale: float = 1.0, name: str = "liquid") -> Liquid:
+    """Add a Maass et al. (2002) liquid to ``net`` (populations ``{name}_exc``, ``{name}_inh``).
+
+    Parameters
+    ----------
+    shape : grid size, any number of points per axis (15 x 3 x 3: 135 neurons).
+    lam : the connection length scale lambda, grid units (>= 0; 0 leaves the neurons unconnected).
+    inhibitory_fraction : share of grid points made inhibitory, drawn at random with ``net``'s
+        generator (so the network's seed fixes the liquid).
+    C : connection scales per pair type (default :data:`MAASS_C`), keys ``("E", "I")`` etc.
+    weight_scale : multiplies every mean amplitude (the paper's is 1).
+    """
+    lam = check_number("lam", lam, nonnegative=True)
+    frac = check_number("inhibitory_fraction", inhibitory_fraction)
+    if not 0.0 <= frac <= 1.0:
+        raise ValueError(f"inhibitory_fraction must lie in [0, 1], got {frac}")
+    weight_scale = check_number("weight_scale", weight_scale, nonnegative=True)
+    C = dict(MAASS_C if C is None else C)
+    if set(C) != set(MAASS_C):
+        raise ValueError(f"C needs exactly the pair types {sorted(MAASS_C)}, got {sorted(C)}")
+    positions = ns.connect.grid_positions(shape)
+    n = len(positions)
+    n_inh = int(round(frac * n))
+    is_inh = np.zeros(n, dtype=bool)
+    is_inh[net.rng.choice(n, size=n_inh, replace=False)] = True
+    pos = {"E": positions[~is_inh], "I": positions[is_inh]}
+    pops = {"E": net.population(f"{name}_exc", lif_neurons(len(pos["E"]), 3.0)),
+            "I": net.population(f"{name}_inh", lif_neurons(len(pos["I"]), 2.0))}
+    projections = {}
+    for (a, b), c in C.items():
+        if len(pos[a]) == 0 or len(pos[b]) == 0:
+            continue
+        mean = MAASS_WEIGHT[(a, b)] * weight_scale
+        weight = _Signed(ns.Gamma(abs(mean), abs(mean)), np.sign(mean)) if mean else 0.0
+        projections[(a, b)] = net.connect(pops[a], pops[b], ns.connect.distance(pos[a], pos[b], C=c, lam=lam),
+                                          weight=weight, delay=MAASS_DELAY[(a, b)],
+                                          receptor="exc" if a == "E" else "inh")
+    return Liquid(pops["E"], pops["I"], pos["E"], pos["I"], projections, lam, C)

@@ -1,0 +1,72 @@
+"""The liquid builder (Maass et al. 2002): grid, cell types, distance-dependent wiring."""
+
+import numpy as np
+import pytest
+
+import neurosim as ns
+from neurosim.circuits.lsm import MAASS_C, MAASS_DELAY, build_liquid
+
+
+def pair_distances(liquid, a, b):
+    pos = {"E": liquid.positions_exc, "I": liquid.positions_inh}
+    proj = liquid.projections[(a, b)]
+    connected = np.linalg.norm(pos[a][proj.sources()] - pos[b][proj.target], axis=1)
+    every = np.linalg.norm(pos[a][:, None] - pos[b][None], axis=-1)
+    if a == b:
+        every = every[~np.eye(len(pos[a]), dtype=bool)]  # no self-loops
+    return connected, every.ravel()
+
+
+def test_built_liquid_follows_the_connection_probability_curve():
+    """Pool 20 seeded 15x3x3 liquids; per pair type and distance shell the connected fraction
+    must match C exp(-(D/lambda)^2) within binomial error."""
+    connected = {k: [] for k in MAASS_C}
+    every = {k: [] for k in MAASS_C}
+    for seed in range(20):
+        liquid = build_liquid(ns.Network(dt=0.1, seed=seed))
+        assert (len(liquid.exc), len(liquid.inh)) == (108, 27)
+        for k in MAASS_C:
+            c, e = pair_distances(liquid, *k)
+            connected[k].append(c)
+            every[k].append(e)
+    for (a, b), C in MAASS_C.items():
+        c = np.round(np.concatenate(connected[(a, b)]), 6)
+        e = np.round(np.concatenate(every[(a, b)]), 6)
+        for d in np.unique(e)[:6]:  # the near shells hold nearly all synapses
+            n_pairs = int(np.sum(e == d))
+            p = C * np.exp(-((d / 2.0) ** 2))
+            got = int(np.sum(c == d))
+            assert abs(got - n_pairs * p) < 4 * np.sqrt(n_pairs * p * (1 - p)) + 2, ((a, b), d, got, n_pairs * p)
+
+
+def test_liquid_weights_delays_and_seeding():
+    net = ns.Network(dt=0.1, seed=4)
+    liquid = build_liquid(net)
+    ee, ie = liquid.projections[("E", "E")], liquid.projections[("I", "E")]
+    assert np.all(ee.weight > 0) and np.all(ie.weight < 0) and ie.receptor == 1
+    # gamma amplitudes with SD = mean: coefficient of variation about 1
+    assert abs(ee.weight.mean() - 30.0) < 4.0 and abs(ee.weight.std() / ee.weight.mean() - 1) < 0.2
+    assert np.all(ee.delay == round(MAASS_DELAY[("E", "E")] / 0.1))
+    again = build_liquid(ns.Network(dt=0.1, seed=4))
+    np.testing.assert_array_equal(again.positions_inh, liquid.positions_inh)
+    np.testing.assert_array_equal(again.projections[("E", "E")].target, ee.target)
+    other = build_liquid(ns.Network(dt=0.1, seed=5))
+    assert not np.array_equal(other.positions_inh, liquid.positions_inh)
+    big = build_liquid(ns.Network(dt=0.1, seed=0), shape=(4, 5, 6), lam=3.0)
+    assert big.n == 120 and big.lam == 3.0
+
+
+def test_liquid_runs_and_bad_arguments_are_named():
+    silent = ns.Network(dt=0.1, seed=2)
+    liquid = build_liquid(silent)
+    # the background alone holds v at 13.5 mV, below the 15 mV threshold: no input, no spikes
+    assert len(silent.run(100.0, backend="numpy", progress=False).spikes[liquid.exc.name]) == 0
+    driven = ns.Network(dt=0.1, seed=2)
+    liquid = build_liquid(driven)
+    driven.add_current(liquid.exc, ns.ConstantCurrent(ns.Uniform(0.0, 3.0)))
+    result = driven.run(100.0, backend="numpy", progress=False)
+    assert len(result.spikes[liquid.exc.name]) > 0 and len(result.spikes[liquid.inh.name]) > 0
+    for kwargs, match in (({"lam": -1.0}, "lam"), ({"inhibitory_fraction": 1.5}, "inhibitory_fraction"),
+                          ({"C": {("E", "E"): 0.3}}, "C needs exactly")):
+        with pytest.raises(ValueError, match=match):
+            build_liquid(ns.Network(dt=0.1, seed=0), **kwargs)
