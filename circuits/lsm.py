@@ -114,3 +114,38 @@ def build_liquid(net: ns.Network, shape=(15, 3, 3), *, lam: float = 2.0, inhibit
                                           weight=weight, delay=MAASS_DELAY[(a, b)],
                                           receptor="exc" if a == "E" else "inh")
     return Liquid(pops["E"], pops["I"], pos["E"], pos["I"], projections, lam, C)
+
+
+def connect_input(net: ns.Network, source, liquid: Liquid, *, fraction: float = 0.3,
+                  amplitude_exc: float = 18.0, amplitude_inh: float = 9.0, delay: float | None = None) -> list:
+    """Connect every input channel of ``source`` to a random ``fraction`` of the liquid's
+    neurons (Maass et al.: 30 %), amplitudes gamma-distributed with SD = mean (18 onto E, 9
+    onto I; mV here). Returns the two projections (onto E, onto I)."""
+    fraction = check_number("fraction", fraction)
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
+    out = []
+    for pop, amp in ((liquid.exc, amplitude_exc), (liquid.inh, amplitude_inh)):
+        amp = check_number("amplitude", amp, positive=True)
+        out.append(net.connect(source, pop, ns.connect.random(fraction), weight=ns.Gamma(amp, amp), delay=delay,
+                               receptor="exc"))
+    return out
+
+
+def liquid_state(spikes, n: int, times, *, tau: float = 30.0) -> np.ndarray:
+    """The liquid state of Maass et al.: each neuron's spike train filtered by an exponential
+    kernel of time constant ``tau`` (ms), ``x_i(t) = sum_{t_s <= t} exp(-(t - t_s) / tau)``,
+    sampled at ``times`` (ms). ``spikes``: a :class:`neurosim.result.Spikes` (or anything with
+    ``times`` and ``indices``) of a population of ``n`` neurons. Returns ``[len(times), n]``."""
+    tau = check_number("tau", tau, positive=True)
+    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    if times.ndim != 1 or not np.all(np.isfinite(times)):
+        raise ValueError("times must be a finite 1-D array of sample times (ms)")
+    t_s, idx = np.asarray(spikes.times, dtype=np.float64), np.asarray(spikes.indices, dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"spike indices must lie in [0, n = {n})")
+    state = np.zeros((times.size, n))
+    for k, t in enumerate(times):
+        past = t_s <= t
+        np.add.at(state[k], idx[past], np.exp(-(t - t_s[past]) / tau))
+    return state

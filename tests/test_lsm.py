@@ -70,3 +70,36 @@ def test_liquid_runs_and_bad_arguments_are_named():
                           ({"C": {("E", "E"): 0.3}}, "C needs exactly")):
         with pytest.raises(ValueError, match=match):
             build_liquid(ns.Network(dt=0.1, seed=0), **kwargs)
+
+
+def test_liquid_state_is_the_filtered_spike_train():
+    from neurosim.circuits.lsm import liquid_state
+    from neurosim.result import Spikes
+
+    spikes = Spikes(times=np.array([1.0, 5.0, 10.0, 40.0]), indices=np.array([0, 2, 0, 1]))
+    state = liquid_state(spikes, 3, [0.0, 10.0, 40.0], tau=30.0)
+    np.testing.assert_allclose(state[0], [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(state[1], [np.exp(-9 / 30) + 1.0, 0.0, np.exp(-5 / 30)])
+    np.testing.assert_allclose(state[2], [np.exp(-39 / 30) + np.exp(-30 / 30), 1.0, np.exp(-35 / 30)])
+    with pytest.raises(ValueError, match="tau"):
+        liquid_state(spikes, 3, [1.0], tau=0.0)
+    with pytest.raises(ValueError, match=r"\[0, n = 2\)"):
+        liquid_state(spikes, 2, [1.0])
+
+
+def test_input_reaches_a_fraction_of_the_liquid_and_drives_it():
+    from neurosim.circuits.lsm import connect_input, liquid_state
+
+    net = ns.Network(dt=0.1, seed=7)
+    liquid = build_liquid(net)
+    channel = np.tile(np.arange(4), 100)  # 4 channels, each spiking every 1 ms
+    source = net.population("input", ns.SpikeTimes(4, indices=channel, times=np.repeat(np.arange(100.0), 4)))
+    to_e, to_i = connect_input(net, source, liquid)
+    reached = np.unique(to_e.target)
+    assert 0.3 * 108 * 0.5 < reached.size < 108  # 4 channels x 30 %: most E neurons, not all
+    assert abs(to_e.n_synapses / (4 * 108) - 0.3) < 0.1 and np.all(to_i.weight > 0)
+    result = net.run(120.0, backend="numpy", progress=False)
+    state = liquid_state(result.spikes[liquid.exc.name], len(liquid.exc), [50.0, 100.0])
+    assert state.shape == (2, 108) and state.sum() > 0
+    with pytest.raises(ValueError, match="fraction"):
+        connect_input(net, source, liquid, fraction=2.0)
