@@ -1,9 +1,12 @@
-"""Offline event datasets made from scikit-learn's digits: nothing is downloaded.
+"""Offline event datasets, generated here: nothing is downloaded.
 
-:func:`saccade_events` moves an image over a simulated event camera (a DVS pixel emits an
-ON / OFF event each time its log intensity has risen / fallen by ``threshold`` since its last
-event, as in N-MNIST's recording, Orchard et al. 2015); :func:`event_digits` does it for the
-digits, with three saccades as N-MNIST does.
+* Vision: :func:`saccade_events` moves an image over a simulated event camera (a DVS pixel
+  emits an ON / OFF event each time its log intensity has risen / fallen by ``threshold``
+  since its last event, as in N-MNIST's recording, Orchard et al. 2015); :func:`event_digits`
+  does it for scikit-learn's digits, with three saccades as N-MNIST does.
+* Audio: :func:`cochlea_events` turns a sound into per-channel events of a cochlea-like
+  filter bank; :func:`cochlear_digits` makes ten "spoken digit" classes of formant sounds
+  (:func:`formant_sound`) with speaker-like variation.
 """
 
 from __future__ import annotations
