@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurosim.validation import check_int
+from neurosim.validation import check_int, check_number
 
 NMNIST_SENSOR = (34, 34)
 _NMNIST_OVERFLOW_Y = 240          # an event with y == 240 marks a timestamp overflow ...
@@ -71,8 +71,9 @@ class EventStream:
         unsorted = np.flatnonzero(np.diff(arrays["t"]) < 0)
         if unsorted.size:
             if not sort:
-                raise ValueError(f"t must be sorted (event {unsorted[0] + 1} comes before event {unsorted[0]}); "
-                                 "pass sort=True to sort the events by time")
+                i = unsorted[0]
+                raise ValueError(f"t must be sorted (event {i + 1}, t = {arrays['t'][i + 1]} us, is earlier than "
+                                 f"event {i}, t = {arrays['t'][i]} us); pass sort=True to sort the events by time")
             order = np.argsort(arrays["t"], kind="stable")
             arrays = {k: a[order] for k, a in arrays.items()}
         for a in arrays.values():
@@ -120,6 +121,38 @@ class EventStream:
         frames = np.zeros((n_bins, self.n_polarities, height, width), dtype=np.float32)
         np.add.at(frames, (index, self.p, self.y, self.x), 1.0)
         return frames
+
+    def channels(self, pool: int = 1) -> tuple[np.ndarray, int]:
+        """Channel index of every event after pooling ``pool x pool`` pixel blocks:
+        ``(p * ceil(h / pool) + y // pool) * ceil(w / pool) + x // pool``; returns
+        ``(channel [n], n_channels)``."""
+        pool = check_int("pool", pool, minimum=1)
+        width, height = self.sensor_size
+        w, h = -(-width // pool), -(-height // pool)
+        return (self.p * h + self.y // pool) * w + self.x // pool, self.n_polarities * h * w
+
+    def to_spike_times(self, dt_ms: float, *, pool: int = 1):
+        """Spike-source input for a network: ``(indices, times_ms, info)``, one channel per
+        pooled pixel and polarity (:meth:`channels`), for ``ns.SpikeTimes(info["n_channels"],
+        indices, times_ms)``. A source spikes at most once per time step, so an event landing on
+        a step its channel already uses moves to the channel's next free step: no event is
+        dropped (one spike each); ``info["max_shift_ms"]`` reports the largest move."""
+        dt_ms = check_number("dt_ms", dt_ms, positive=True)
+        channel, n_channels = self.channels(pool)
+        step = np.rint(self.t / 1000.0 / dt_ms).astype(np.int64)
+        order = np.lexsort((step, channel))
+        ch, st = channel[order], step[order]
+        # within a channel, steps sorted: step_k' = max(step_k, step_{k-1}' + 1), i.e. a running max
+        # of (step_k - k) plus k, with k counted within the channel
+        first = np.r_[0, np.flatnonzero(np.diff(ch)) + 1]
+        k = np.arange(ch.size) - np.repeat(first, np.diff(np.r_[first, ch.size]))
+        shifted = np.empty_like(st)
+        for a, b in zip(first, np.r_[first[1:], ch.size]):
+            shifted[a:b] = np.maximum.accumulate(st[a:b] - k[a:b]) + k[a:b]
+        times = shifted * dt_ms
+        info = {"n_channels": int(n_channels), "max_shift_ms": float(((shifted - st) * dt_ms).max()) if st.size else 0.0}
+        resort = np.argsort(times, kind="stable")
+        return ch[resort], times[resort], info
 
     def denoise(self, filter_us: int) -> "EventStream":
         """Keep the events that have another event at the same or a neighbouring pixel (3x3)

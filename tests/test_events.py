@@ -61,7 +61,7 @@ def test_malformed_files_are_refused_whole(tmp_path):
 
 
 def test_unsorted_negative_and_outside_events():
-    with pytest.raises(ValueError, match="t must be sorted .event 2 comes before event 1.; pass sort=True"):
+    with pytest.raises(ValueError, match=r"t must be sorted \(event 2, t = 7 us, is earlier than event 1, t = 9 us\); pass sort=True"):
         EventStream.from_arrays([0, 1, 2], [0, 0, 0], [5, 9, 7], [0, 1, 0], (4, 4))
     ev = EventStream.from_arrays([0, 1, 2], [0, 1, 2], [5, 9, 7], [0, 1, 0], (4, 4), sort=True)
     assert ev.t.tolist() == [5, 7, 9] and ev.x.tolist() == [0, 2, 1]  # rows move together
@@ -101,3 +101,22 @@ def test_denoise_drops_isolated_events_only():
     # last two have no neighbour at all
     assert kept.t.tolist() == [100, 200]
     assert len(ev.denoise(filter_us=50)) == 0  # the burst's gaps (100 us) exceed the window
+
+
+def test_spike_times_keep_every_event_and_respect_one_spike_per_step():
+    import neurosim as ns
+
+    # channel (x=1, y=0, p=1) gets three events within one 0.1 ms step, then one later
+    ev = EventStream.from_arrays([1, 1, 1, 0, 1], [0, 0, 0, 1, 0], [1000, 1010, 1040, 1020, 5000], [1, 1, 1, 0, 1],
+                                 (2, 2), sort=True)
+    idx, times, info = ev.to_spike_times(0.1)
+    assert info["n_channels"] == 8 and len(idx) == len(ev)
+    ch_on = (1 * 2 + 0) * 2 + 1
+    np.testing.assert_allclose(np.sort(times[idx == ch_on]), [1.0, 1.1, 1.2, 5.0])
+    assert info["max_shift_ms"] == pytest.approx(0.2)
+    assert np.all(np.diff(times) >= 0)
+    ns.SpikeTimes(info["n_channels"], indices=idx, times=times).steps(0.1)  # accepted by the engine
+    pooled_idx, _, pooled = random_events(3000, 4).to_spike_times(1.0, pool=4)
+    assert pooled["n_channels"] == 2 * 9 * 9 and pooled_idx.max() < pooled["n_channels"]
+    with pytest.raises(ValueError, match="pool"):
+        ev.to_spike_times(0.1, pool=0)
