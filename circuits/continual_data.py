@@ -30,14 +30,13 @@ Example
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from neurosim.io import atomic_path
 from neurosim.validation import as_rng, check_int, check_number
 
 __all__ = ["Task", "permuted_digits", "split_digits", "permuted_mnist", "pixel_permutations",
@@ -269,7 +268,7 @@ def read_idx(path) -> np.ndarray:
 def write_idx(path, array) -> None:
     """Write ``array`` as an IDX file (gzip-compressed when ``path`` ends in ``.gz``).
 
-    The file is written to a temporary file next to ``path`` and renamed into place.
+    The file is written atomically (a temporary file next to ``path``, renamed into place).
 
     Parameters
     ----------
@@ -290,15 +289,8 @@ def write_idx(path, array) -> None:
     path = Path(path)
     if path.name.endswith(".gz"):
         raw = gzip.compress(raw)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(raw)
 
 
 # --------------------------------------------------------------------------------------------

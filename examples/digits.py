@@ -25,10 +25,9 @@ Run: ``neurosim run digits --out results/digits`` (needs torch and scikit-learn)
 
 from __future__ import annotations
 
-import os
 import time
 
-from neurosim.experiments import experiment, write_summary
+from neurosim.experiments import experiment, output_files, write_summary
 from neurosim.plot import save_figure
 
 DT_MS = 1.0  # one time step, ms
@@ -202,10 +201,7 @@ def digits(*, duration: float | None = None, seed: int = 1, backend: str = "auto
     }
     files = None
     if out is not None:
-        os.makedirs(out, exist_ok=True)
-        files = {"learning_curve": os.path.join(out, "learning_curve.png"),
-                 "hidden_raster": os.path.join(out, "hidden_raster.png"),
-                 "summary": os.path.join(out, "summary.json")}
+        files = output_files(out, "learning_curve", "hidden_raster")
         plot_learning_curve(history, files["learning_curve"])
         plot_hidden_raster(x_te, y_te, h_te, v_te, files["hidden_raster"])
     # Everything from the call on: imports, data, kernel compile or cache load, training, figures.

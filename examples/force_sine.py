@@ -27,12 +27,11 @@ Run: ``neurosim run force-sine --out results/force`` (about 2 minutes on two cor
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 
-from neurosim.experiments import experiment, write_summary
+from neurosim.experiments import experiment, output_files, write_summary
 
 #: task -> (target function of t in ms, G, Q), from the authors' scripts
 TASKS = {
@@ -90,9 +89,7 @@ def force_sine(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba
     }
     if out is not None:
         from neurosim import plot
-        os.makedirs(out, exist_ok=True)
-        files = {"force": os.path.join(out, "force.png"), "raster": os.path.join(out, "raster.png"),
-                 "summary": os.path.join(out, "summary.json")}
+        files = output_files(out, "force", "raster")
         plot_force(phases, path=files["force"], title=f"FORCE, {task}: test NRMSE {metrics['nrmse_test']:.3f}")
         plot.raster(test.result, path=files["raster"], title=f"FORCE network ({res.n} Izhikevich neurons), test phase")
         write_summary(files, metrics)

@@ -11,12 +11,11 @@ Run: ``neurosim run hlop-permuted-digits --out results/hlop``
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 
-from neurosim.experiments import experiment, write_summary
+from neurosim.experiments import experiment, output_files, write_summary
 from neurosim.plot import save_figure
 
 COLORS = {"finetune": "#d62728", "ewc": "#ff7f0e", "hlop": "#2ca02c", "gpm": "#1f77b4", "multitask": "#7f7f7f"}
@@ -72,10 +71,7 @@ def hlop_permuted_digits(*, duration: float | None = None, seed: int = 0, backen
                             "hlop_neurons": [list(r) for r in cfg.hlop_neurons], "hlop_lr": list(cfg.hlop_lr),
                             "hlop_iterations": cfg.hlop_iterations, "batch_size": cfg.batch_size}}
     if out is not None:
-        os.makedirs(out, exist_ok=True)
-        files = {"accuracy_matrix": os.path.join(out, "accuracy_matrix.png"),
-                 "accuracy_curves": os.path.join(out, "accuracy_curves.png"),
-                 "summary": os.path.join(out, "summary.json")}
+        files = output_files(out, "accuracy_matrix", "accuracy_curves")
         plot_matrices(results, files["accuracy_matrix"])
         plot_curves(results, files["accuracy_curves"])
     metrics["wall_time_s"] = time.perf_counter() - t_start

@@ -12,12 +12,11 @@ Run: ``neurosim run what-when --out results/what_when``
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 
-from neurosim.experiments import experiment, write_summary
+from neurosim.experiments import experiment, output_files, write_summary
 from neurosim.plot import save_figure
 
 COLORS = {"A": "#1f77b4", "B": "#d62728"}
@@ -141,9 +140,7 @@ def what_when(*, duration: float = 250.0, seed: int = 1, backend: str = "numba",
     }
     files = None
     if out is not None:
-        os.makedirs(out, exist_ok=True)
-        files = {k: os.path.join(out, f"{k}.png") for k in ("raster", "outputs", "adaptation", "subspaces")}
-        files["summary"] = os.path.join(out, "summary.json")
+        files = output_files(out, "raster", "outputs", "adaptation", "subspaces")
         plot_raster(test, files["raster"])
         plot_outputs(test, task, files["outputs"])
         plot_adaptation(history, task, files["adaptation"], window=reconverge_window)

@@ -45,7 +45,8 @@ def level_crossings(signal, thresholds, step_us: float):
         reference[y, x] += c * thresholds[y, x]
         count = np.abs(c)
         rep = np.repeat(np.arange(y.size), count)
-        within = np.concatenate([np.arange(1, m + 1) / (m + 1) for m in count])
+        nth = np.arange(rep.size) - np.repeat(np.cumsum(count) - count, count) + 1   # 1..count per element
+        within = nth / (count[rep] + 1)
         xs.append(x[rep])
         ys.append(y[rep])
         ts.append(((k - 1) + within) * step_us)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurosim.io import atomic_path
 from neurosim.validation import check_int, check_number
 
 NMNIST_SENSOR = (34, 34)
@@ -143,12 +144,12 @@ class EventStream:
         order = np.lexsort((step, channel))
         ch, st = channel[order], step[order]
         # within a channel, steps sorted: step_k' = max(step_k, step_{k-1}' + 1), i.e. a running max
-        # of (step_k - k) plus k, with k counted within the channel
+        # of (step_k - k) plus k, with k counted within the channel. One running max over all
+        # channels: each channel's values are lifted above every earlier channel's by an offset.
         first = np.r_[0, np.flatnonzero(np.diff(ch)) + 1]
         k = np.arange(ch.size) - np.repeat(first, np.diff(np.r_[first, ch.size]))
-        shifted = np.empty_like(st)
-        for a, b in zip(first, np.r_[first[1:], ch.size]):
-            shifted[a:b] = np.maximum.accumulate(st[a:b] - k[a:b]) + k[a:b]
+        lift = (int(st.max()) + ch.size + 1) * ch if st.size else 0
+        shifted = np.maximum.accumulate(st - k + lift) - lift + k
         times = shifted * dt_ms
         info = {"n_channels": int(n_channels), "max_shift_ms": float(((shifted - st) * dt_ms).max()) if st.size else 0.0}
         resort = np.argsort(times, kind="stable")
@@ -191,8 +192,8 @@ def read_nmnist(path, *, sensor_size=NMNIST_SENSOR) -> EventStream:
 
 
 def write_nmnist(path, events: EventStream) -> None:
-    """Write ``events`` in the N-MNIST binary format (see :func:`read_nmnist`); coordinates must
-    fit a byte (y < 240), polarities be 0/1 and timestamps below 2^23 us."""
+    """Write ``events`` atomically in the N-MNIST binary format (see :func:`read_nmnist`);
+    coordinates must fit a byte (y < 240), polarities be 0/1 and timestamps below 2^23 us."""
     if len(events) and (events.x.max() > 255 or events.y.max() >= _NMNIST_OVERFLOW_Y):
         raise ValueError("N-MNIST stores x < 256 and y < 240")
     if len(events) and events.p.max() > 1:
@@ -205,4 +206,5 @@ def write_nmnist(path, events: EventStream) -> None:
     out[:, 2] = (events.p << 7) | (events.t >> 16)
     out[:, 3] = (events.t >> 8) & 0xFF
     out[:, 4] = events.t & 0xFF
-    out.tofile(os.fspath(path))
+    with atomic_path(path) as tmp:
+        out.tofile(tmp)

@@ -95,6 +95,17 @@ def run(name: str, **params) -> dict:
     return get(name)(**params)
 
 
+def output_files(out, *figures: str) -> dict:
+    """Create folder ``out`` and name an experiment's outputs there: ``{figure: out/figure.png}``
+    for each of ``figures``, plus ``"summary": out/summary.json`` (see :func:`write_summary`)."""
+    import os
+
+    os.makedirs(out, exist_ok=True)
+    files = {name: os.path.join(out, f"{name}.png") for name in figures}
+    files["summary"] = os.path.join(out, "summary.json")
+    return files
+
+
 def write_summary(files: dict, metrics: dict) -> None:
     """Write ``metrics`` plus the paths of the files written (``files``) as JSON to
     ``files["summary"]``."""
@@ -111,8 +122,7 @@ def write_run_outputs(result, out, metrics: dict, title: str = "", save_result: 
 
     from . import plot
 
-    os.makedirs(out, exist_ok=True)
-    files = {"raster": os.path.join(out, "raster.png"), "summary": os.path.join(out, "summary.json")}
+    files = output_files(out, "raster")
     plot.raster(result, path=files["raster"], title=title)
     if save_result:
         files["result"] = result.save(os.path.join(out, "result.npz"))
