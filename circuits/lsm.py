@@ -29,8 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 
 import neurosim as ns
+from tqdm.auto import tqdm
+
+from neurosim.events import EventStream
 from neurosim.random import Distribution
-from neurosim.validation import check_number
+from neurosim.validation import check_int, check_number
 
 #: connection scale ``C`` per (source type, target type), Maass et al. 2002
 MAASS_C = {("E", "E"): 0.3, ("E", "I"): 0.2, ("I", "E"): 0.4, ("I", "I"): 0.1}
@@ -149,3 +152,92 @@ def liquid_state(spikes, n: int, times, *, tau: float = 30.0) -> np.ndarray:
         past = t_s <= t
         np.add.at(state[k], idx[past], np.exp(-(t - t_s[past]) / tau))
     return state
+
+
+class LiquidStateMachine:
+    """A fixed random liquid (:func:`build_liquid`) driven by spike-source input and read out
+    from its filtered state (:func:`liquid_state`): one network per input sample, always with
+    the same liquid (the same ``seed`` builds the same neurons, synapses and initial state), so a
+    sample's state depends on that sample only.
+
+    Parameters
+    ----------
+    n_inputs : input channels (for an :class:`~neurosim.events.EventStream`: its
+        ``channels(pool)`` count).
+    shape : liquid grid (default 15 x 3 x 3, Maass et al.).
+    dt : time step, ms. seed : fixes the liquid. backend : the engine's backend.
+    lam, weight_scale, inhibitory_fraction : see :func:`build_liquid`.
+    input_fraction : share of the liquid's neurons each input channel reaches (paper: 0.3).
+    input_scale : multiplies the paper's input amplitudes (18 onto E, 9 onto I).
+    tau : state filter time constant, ms (paper: 30).
+
+    Examples
+    --------
+    >>> lsm = LiquidStateMachine(72, seed=1)
+    >>> X = lsm.states(streams, sample_times=[100, 200, 300], pool=4)   # [n_samples, 3, 135]
+    """
+
+    def __init__(self, n_inputs: int, shape=(15, 3, 3), *, dt: float = 0.5, seed: int = 0, lam: float = 2.0,
+                 weight_scale: float = 1.0, inhibitory_fraction: float = 0.2, input_fraction: float = 0.3,
+                 input_scale: float = 1.0, tau: float = 30.0, backend: str = "numba"):
+        self.n_inputs = check_int("n_inputs", n_inputs, minimum=1)
+        self.shape = tuple(shape)
+        self.dt = check_number("dt", dt, positive=True)
+        self.seed = seed
+        self.liquid_options = dict(lam=lam, weight_scale=weight_scale, inhibitory_fraction=inhibitory_fraction)
+        self.input_fraction = input_fraction
+        self.input_scale = check_number("input_scale", input_scale, positive=True)
+        self.tau = check_number("tau", tau, positive=True)
+        self.backend = backend
+        self.build([], [])  # validates every option now, not at the first sample
+
+    @property
+    def n(self) -> int:
+        """Neurons in the liquid (excitatory first, then inhibitory, in states and rasters)."""
+        return int(np.prod(self.shape))
+
+    def build(self, indices, times) -> tuple[ns.Network, Liquid]:
+        """A fresh network holding the liquid and an ``input`` population spiking at ``times``
+        (ms) on channels ``indices``."""
+        net = ns.Network(dt=self.dt, seed=self.seed)
+        liquid = build_liquid(net, self.shape, **self.liquid_options)
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.size and (indices.min() < 0 or indices.max() >= self.n_inputs):
+            raise ValueError(f"input indices must lie in [0, n_inputs = {self.n_inputs}), "
+                             f"got {indices.min()}..{indices.max()}")
+        source = net.population("input", ns.SpikeTimes(self.n_inputs, indices=indices, times=times))
+        connect_input(net, source, liquid, fraction=self.input_fraction, amplitude_exc=18.0 * self.input_scale,
+                      amplitude_inh=9.0 * self.input_scale)
+        return net, liquid
+
+    def _spikes(self, sample, pool):
+        if isinstance(sample, EventStream):
+            indices, times, _ = sample.to_spike_times(self.dt, pool=pool)
+            return indices, times
+        if not (isinstance(sample, (tuple, list)) and len(sample) == 2):
+            raise TypeError("each sample must be an EventStream or an (indices, times_ms) pair, "
+                            f"got {type(sample).__name__}")
+        return sample
+
+    def run(self, sample, duration: float, *, pool: int = 1, progress: bool | None = False):
+        """Run the liquid on one ``sample`` (an :class:`EventStream` or ``(indices, times_ms)``)
+        for ``duration`` ms; returns ``(result, liquid)`` (for rasters and rates)."""
+        net, liquid = self.build(*self._spikes(sample, pool))
+        return net.run(duration, backend=self.backend, progress=progress), liquid
+
+    def states(self, samples, sample_times, *, pool: int = 1, progress: bool | None = None) -> np.ndarray:
+        """Liquid states of every sample at ``sample_times`` (ms): ``[n_samples, n_times, n]``
+        (float32). The run of each sample lasts until its last sample time."""
+        sample_times = np.atleast_1d(np.asarray(sample_times, dtype=np.float64))
+        if sample_times.ndim != 1 or sample_times.size == 0 or not np.all(sample_times >= 0):
+            raise ValueError("sample_times must be a non-empty 1-D array of times >= 0 (ms)")
+        samples = list(samples)
+        out = np.zeros((len(samples), sample_times.size, self.n), dtype=np.float32)
+        for k, sample in enumerate(tqdm(samples, desc="liquid", unit="sample", disable=None if progress is None else not progress,
+                                        leave=False)):
+            result, liquid = self.run(sample, float(sample_times.max()), pool=pool)
+            n_exc = len(liquid.exc)
+            out[k, :, :n_exc] = liquid_state(result.spikes[liquid.exc.name], n_exc, sample_times, tau=self.tau)
+            out[k, :, n_exc:] = liquid_state(result.spikes[liquid.inh.name], len(liquid.inh), sample_times, tau=self.tau)
+        return out
+

@@ -103,3 +103,45 @@ def test_input_reaches_a_fraction_of_the_liquid_and_drives_it():
     assert state.shape == (2, 108) and state.sum() > 0
     with pytest.raises(ValueError, match="fraction"):
         connect_input(net, source, liquid, fraction=2.0)
+
+
+def test_liquid_state_machine_gives_each_sample_the_same_liquid():
+    from neurosim.circuits.lsm import LiquidStateMachine
+    from neurosim.events import EventStream
+
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.integers(0, 80_000, 300))
+    stream = EventStream.from_arrays(rng.integers(0, 8, 300), rng.integers(0, 8, 300), t, rng.integers(0, 2, 300),
+                                     (8, 8))
+    lsm = LiquidStateMachine(stream.channels(4)[1], shape=(5, 3, 3), seed=3, input_scale=0.3)
+    quiet = (np.array([0]), np.array([10.0]))
+    states = lsm.states([stream, quiet, stream], [40.0, 90.0], pool=4, progress=False)
+    assert states.shape == (3, 2, 45) and states.dtype == np.float32
+    np.testing.assert_array_equal(states[0], states[2])          # same input, same liquid: same state
+    assert states[0].sum() > 0 and states[0].sum() > states[1].sum()  # more input, more activity
+    # the state is the liquid_state of the run's spikes, E then I
+    from neurosim.circuits.lsm import liquid_state
+    result, liquid = lsm.run(stream, 90.0, pool=4)
+    n_exc = len(liquid.exc)
+    np.testing.assert_allclose(states[0, :, :n_exc],
+                               liquid_state(result.spikes[liquid.exc.name], n_exc, [40.0, 90.0]), rtol=1e-6)
+    other = LiquidStateMachine(stream.channels(4)[1], shape=(5, 3, 3), seed=4, input_scale=0.3)
+    assert not np.array_equal(other.states([stream], [90.0], pool=4, progress=False)[0, 0], states[0, 1])
+
+
+def test_liquid_state_machine_bad_input_is_named():
+    from neurosim.circuits.lsm import LiquidStateMachine
+
+    lsm = LiquidStateMachine(4, shape=(3, 3, 3))
+    with pytest.raises(ValueError, match=r"input indices must lie in \[0, n_inputs = 4\)"):
+        lsm.states([(np.array([4]), np.array([1.0]))], [10.0])
+    with pytest.raises(TypeError, match="EventStream or an"):
+        lsm.states([np.zeros(3)], [10.0])
+    with pytest.raises(ValueError, match="sample_times"):
+        lsm.states([(np.array([0]), np.array([1.0]))], [-1.0])
+    for kwargs, match in (({"dt": 0.0}, "dt"), ({"input_scale": -1.0}, "input_scale"),
+                          ({"input_fraction": 2.0}, "fraction"), ({"lam": -1.0}, "lam")):
+        with pytest.raises(ValueError, match=match):
+            LiquidStateMachine(4, **kwargs)
+    with pytest.raises(ValueError, match="n_inputs"):
+        LiquidStateMachine(0)
