@@ -241,3 +241,34 @@ class LiquidStateMachine:
             out[k, :, n_exc:] = liquid_state(result.spikes[liquid.inh.name], len(liquid.inh), sample_times, tau=self.tau)
         return out
 
+
+
+def linear_probe(kind: str = "ridge"):
+    """A linear classifier for liquid states (needs scikit-learn): features standardised, then
+    ``"ridge"`` (one-vs-all least squares, penalty chosen by leave-one-out over 1e-1..1e5) or
+    ``"logistic"`` (multinomial logistic regression, L2). Use ``fit`` / ``score`` /
+    ``predict`` on ``[n_samples, n_features]``."""
+    from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "ridge":
+        return make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=np.logspace(-1, 5, 13)))
+    if kind == "logistic":
+        return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    raise ValueError(f"kind must be 'ridge' or 'logistic', got {kind!r}")
+
+
+def probe_accuracy(features, labels, *, folds: int = 5, seed: int = 0, kind: str = "ridge") -> tuple[float, float]:
+    """Test accuracy of :func:`linear_probe` under ``folds``-fold stratified cross-validation
+    on ``features [n_samples, ...]`` (flattened per sample): ``(mean, SD over folds)``."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    features = np.asarray(features)
+    labels = np.asarray(labels)
+    if len(features) != len(labels):
+        raise ValueError(f"features and labels need one row per sample, got {len(features)} and {len(labels)}")
+    folds = check_int("folds", folds, minimum=2)
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    scores = cross_val_score(linear_probe(kind), features.reshape(len(features), -1), labels, cv=cv)
+    return float(scores.mean()), float(scores.std())

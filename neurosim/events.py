@@ -12,6 +12,9 @@ reordered behind the user's back); coordinates outside the sensor are refused.
     from neurosim.events import read_nmnist
     ev = read_nmnist("Train/0/00002.bin")       # 34 x 34 sensor, t in us
     frames = ev.to_frames(bin_us=1000)          # [T, 2, 34, 34] event counts
+
+tonic interop: :meth:`EventStream.from_tonic` / :meth:`EventStream.to_tonic` convert tonic's
+structured event arrays, :func:`from_tonic_dataset` loads samples of a tonic dataset.
 """
 
 from __future__ import annotations
@@ -81,6 +84,28 @@ class EventStream:
             a.setflags(write=False)
         return cls(arrays["x"], arrays["y"], arrays["t"], arrays["p"], (width, height))
 
+    @classmethod
+    def from_tonic(cls, events, sensor_size, *, sort: bool = False) -> "EventStream":
+        """Events from tonic's structured array (fields ``x``, ``y``, ``t`` in us, ``p``; as
+        tonic's datasets and transforms give them). ``sensor_size``: tonic's ``(width, height,
+        polarities)`` or ``(width, height)``. Audio-style arrays without ``y`` (e.g. SHD, fields
+        ``x, t, p``) get ``y = 0`` on a ``(width, 1)`` sensor. Checked as :meth:`from_arrays`."""
+        names = getattr(getattr(events, "dtype", None), "names", None)
+        if not names or not {"x", "t", "p"} <= set(names):
+            raise TypeError("events must be a structured array with fields x, t, p (and y), as tonic gives; "
+                            f"got {type(events).__name__} with fields {names}")
+        y = events["y"] if "y" in names else np.zeros(len(events), dtype=np.int64)
+        size = tuple(sensor_size)[:2] if len(tuple(sensor_size)) >= 2 else (tuple(sensor_size)[0], 1)
+        p = np.asarray(events["p"])
+        return cls.from_arrays(events["x"], y, events["t"], p.astype(np.int64), size, sort=sort)
+
+    def to_tonic(self) -> np.ndarray:
+        """The events as tonic's structured array (fields ``x, y, t, p``, int64)."""
+        out = np.zeros(len(self), dtype=[("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
+        for name in "xytp":
+            out[name] = getattr(self, name)
+        return out
+
     def __len__(self) -> int:
         return len(self.t)
 
@@ -99,13 +124,16 @@ class EventStream:
                                        sort=True)
 
     def to_frames(self, *, bin_us: int | None = None, n_bins: int | None = None,
-                  duration_us: int | None = None) -> np.ndarray:
+                  duration_us: int | None = None, pool: int = 1) -> np.ndarray:
         """Event counts per time bin ``[T, n_polarities, height, width]`` (float32).
 
         Give either ``bin_us`` (bin width in us) or ``n_bins`` (equal bins over ``duration_us``,
         by default up to the last event). Every event falls in exactly one bin; events at or
-        after ``duration_us`` are refused rather than dropped.
+        after ``duration_us`` are refused rather than dropped. ``pool``: sum ``pool x pool``
+        pixel blocks (height and width become ``ceil(h / pool)``, ``ceil(w / pool)``), the
+        channels of :meth:`channels`.
         """
+        pool = check_int("pool", pool, minimum=1)
         if (bin_us is None) == (n_bins is None):
             raise ValueError("give exactly one of bin_us and n_bins")
         total = self.duration_us if duration_us is None else check_int("duration_us", duration_us, minimum=1)
@@ -119,8 +147,8 @@ class EventStream:
             n_bins = check_int("n_bins", n_bins, minimum=1)
             index = (self.t * n_bins) // max(total, 1)
         width, height = self.sensor_size
-        frames = np.zeros((n_bins, self.n_polarities, height, width), dtype=np.float32)
-        np.add.at(frames, (index, self.p, self.y, self.x), 1.0)
+        frames = np.zeros((n_bins, self.n_polarities, -(-height // pool), -(-width // pool)), dtype=np.float32)
+        np.add.at(frames, (index, self.p, self.y // pool, self.x // pool), 1.0)
         return frames
 
     def channels(self, pool: int = 1) -> tuple[np.ndarray, int]:
@@ -157,7 +185,9 @@ class EventStream:
 
     def denoise(self, filter_us: int) -> "EventStream":
         """Keep the events that have another event at the same or a neighbouring pixel (3x3)
-        within the preceding ``filter_us`` microseconds (isolated events are sensor noise)."""
+        within the preceding ``filter_us`` microseconds (isolated events are sensor noise).
+        tonic's ``Denoise`` differs: it looks at the four edge neighbours only, not at the same
+        pixel or the diagonals, so it keeps fewer events."""
         filter_us = check_int("filter_us", filter_us, minimum=1)
         width, height = self.sensor_size
         last = np.full((height + 2, width + 2), -np.iinfo(np.int64).max // 2, dtype=np.int64)  # padded
@@ -166,6 +196,26 @@ class EventStream:
             keep[i] = t - last[y:y + 3, x:x + 3].max() <= filter_us
             last[y + 1, x + 1] = t
         return self[keep]
+
+
+def from_tonic_dataset(dataset, n: int | None = None) -> tuple[list, np.ndarray]:
+    """The first ``n`` (default all) samples of a tonic dataset (or any sequence of
+    ``(events, label)`` with tonic's structured events and a ``sensor_size`` attribute) as
+    ``(streams, labels)``; a sample that fails the checks of :meth:`EventStream.from_tonic`
+    stops the loading with its index in the message."""
+    sensor_size = getattr(dataset, "sensor_size", None)
+    if sensor_size is None:
+        raise TypeError("dataset needs a sensor_size attribute, as tonic's datasets have")
+    count = len(dataset) if n is None else min(check_int("n", n, minimum=1), len(dataset))
+    streams, labels = [], []
+    for i in range(count):
+        events, label = dataset[i]
+        try:
+            streams.append(EventStream.from_tonic(events, sensor_size))
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"dataset sample {i}: {err}") from None
+        labels.append(label)
+    return streams, np.asarray(labels)
 
 
 def read_nmnist(path, *, sensor_size=NMNIST_SENSOR) -> EventStream:

@@ -90,6 +90,10 @@ def test_frames_count_every_event_once():
         ev.to_frames(n_bins=3, duration_us=int(ev.t[-1]))
     with pytest.raises(ValueError, match="exactly one"):
         ev.to_frames()
+    # pooled frames: 4x4 blocks summed, 34 -> 9 per side, the same cells as channels(pool=4)
+    pooled = ev.to_frames(n_bins=7, pool=4)
+    assert pooled.shape == (7, 2, 9, 9)
+    np.testing.assert_array_equal(pooled.sum(0).ravel(), np.bincount(ev.channels(4)[0], minlength=2 * 81))
 
 
 def test_denoise_drops_isolated_events_only():
@@ -120,3 +124,42 @@ def test_spike_times_keep_every_event_and_respect_one_spike_per_step():
     assert pooled["n_channels"] == 2 * 9 * 9 and pooled_idx.max() < pooled["n_channels"]
     with pytest.raises(ValueError, match="pool"):
         ev.to_spike_times(0.1, pool=0)
+
+
+def test_tonic_reads_our_files_as_we_do_and_its_arrays_convert(tmp_path):
+    """tonic (a test dependency) is the field's reader: on the same bytes, hand-written with an
+    overflow marker and written by write_nmnist, it must yield exactly our events."""
+    import tonic
+    from tonic.io import read_mnist_file
+
+    from neurosim.events import from_tonic_dataset
+
+    hand = tmp_path / "hand.bin"
+    hand.write_bytes(hand_written_file())
+    ours = random_events(3000, 5, t_max=(1 << 23) - 1)
+    written = tmp_path / "written.bin"
+    write_nmnist(written, ours)
+    for path in (hand, written):
+        theirs = read_mnist_file(str(path), dtype=tonic.datasets.NMNIST.dtype)
+        np.testing.assert_array_equal(read_nmnist(path).to_tonic(), theirs.astype(ours.to_tonic().dtype))
+        back = EventStream.from_tonic(theirs, tonic.datasets.NMNIST.sensor_size)
+        assert back.sensor_size == (34, 34)
+        np.testing.assert_array_equal(back.to_tonic(), read_nmnist(path).to_tonic())
+    # audio-style arrays (SHD: x, t, p) sit on a (width, 1) sensor
+    shd = np.zeros(3, dtype=[("t", "<f8"), ("x", "<i8"), ("p", "<i8")])
+    shd["t"], shd["x"] = [10.0, 20.0, 30.0], [0, 699, 5]
+    audio = EventStream.from_tonic(shd, (700, 1, 1))
+    assert audio.sensor_size == (700, 1) and audio.y.tolist() == [0, 0, 0] and audio.t.tolist() == [10, 20, 30]
+    with pytest.raises(TypeError, match="structured array with fields x, t, p"):
+        EventStream.from_tonic(np.zeros((3, 4)), (34, 34, 2))
+
+    class Dataset(list):  # what a tonic dataset offers: indexing to (events, label) and sensor_size
+        sensor_size = (34, 34, 2)
+
+    data = Dataset([(ours.to_tonic(), 3), (random_events(10, 6).to_tonic(), 7)])
+    streams, labels = from_tonic_dataset(data)
+    assert labels.tolist() == [3, 7] and np.array_equal(streams[0].x, ours.x)
+    bad = ours.to_tonic()
+    bad["x"][5] = 40
+    with pytest.raises(ValueError, match=r"dataset sample 1: x must lie in \[0, 34\)"):
+        from_tonic_dataset(Dataset([data[0], (bad, 1)]))
