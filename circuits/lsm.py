@@ -79,7 +79,7 @@ def lif_neurons(n: int, refractory: float) -> ns.LIF:
 
 
 def build_liquid(net: ns.Network, shape=(15, 3, 3), *, lam: float = 2.0, inhibitory_fraction: float = 0.2,
-                 C: dict | None = None, weight_scale: float = 1.0, name: str = "liquid") -> Liquid:
+                 C: dict | None = None, weight_scale: float = 1.0, delays: bool = True, name: str = "liquid") -> Liquid:
     """Add a Maass et al. (2002) liquid to ``net`` (populations ``{name}_exc``, ``{name}_inh``).
 
     Parameters
@@ -90,6 +90,7 @@ def build_liquid(net: ns.Network, shape=(15, 3, 3), *, lam: float = 2.0, inhibit
         generator (so the network's seed fixes the liquid).
     C : connection scales per pair type (default :data:`MAASS_C`), keys ``("E", "I")`` etc.
     weight_scale : multiplies every mean amplitude (the paper's is 1).
+    delays : the paper's transmission delays (:data:`MAASS_DELAY`); False: one time step.
     """
     lam = check_number("lam", lam, nonnegative=True)
     frac = check_number("inhibitory_fraction", inhibitory_fraction)
@@ -114,7 +115,7 @@ def build_liquid(net: ns.Network, shape=(15, 3, 3), *, lam: float = 2.0, inhibit
         mean = MAASS_WEIGHT[(a, b)] * weight_scale
         weight = _Signed(ns.Gamma(abs(mean), abs(mean)), np.sign(mean)) if mean else 0.0
         projections[(a, b)] = net.connect(pops[a], pops[b], ns.connect.distance(pos[a], pos[b], C=c, lam=lam),
-                                          weight=weight, delay=MAASS_DELAY[(a, b)],
+                                          weight=weight, delay=MAASS_DELAY[(a, b)] if delays else None,
                                           receptor="exc" if a == "E" else "inh")
     return Liquid(pops["E"], pops["I"], pos["E"], pos["I"], projections, lam, C)
 
@@ -166,7 +167,7 @@ class LiquidStateMachine:
         ``channels(pool)`` count).
     shape : liquid grid (default 15 x 3 x 3, Maass et al.).
     dt : time step, ms. seed : fixes the liquid. backend : the engine's backend.
-    lam, weight_scale, inhibitory_fraction : see :func:`build_liquid`.
+    lam, weight_scale, inhibitory_fraction, delays : see :func:`build_liquid`.
     input_fraction : share of the liquid's neurons each input channel reaches (paper: 0.3).
     input_scale : multiplies the paper's input amplitudes (18 onto E, 9 onto I).
     tau : state filter time constant, ms (paper: 30).
@@ -179,12 +180,13 @@ class LiquidStateMachine:
 
     def __init__(self, n_inputs: int, shape=(15, 3, 3), *, dt: float = 0.5, seed: int = 0, lam: float = 2.0,
                  weight_scale: float = 1.0, inhibitory_fraction: float = 0.2, input_fraction: float = 0.3,
-                 input_scale: float = 1.0, tau: float = 30.0, backend: str = "numba"):
+                 input_scale: float = 1.0, tau: float = 30.0, delays: bool = True, backend: str = "numba"):
         self.n_inputs = check_int("n_inputs", n_inputs, minimum=1)
         self.shape = tuple(shape)
         self.dt = check_number("dt", dt, positive=True)
         self.seed = seed
-        self.liquid_options = dict(lam=lam, weight_scale=weight_scale, inhibitory_fraction=inhibitory_fraction)
+        self.liquid_options = dict(lam=lam, weight_scale=weight_scale, inhibitory_fraction=inhibitory_fraction,
+                                   delays=bool(delays))
         self.input_fraction = input_fraction
         self.input_scale = check_number("input_scale", input_scale, positive=True)
         self.tau = check_number("tau", tau, positive=True)

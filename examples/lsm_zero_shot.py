@@ -92,13 +92,14 @@ def plot_zero_shot(table: dict, path: str) -> None:
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
     colors = {"liquid": "#1f77b4", "raw": "#7f7f7f"}
+    names = {"liquid": "liquid states", "raw": "raw binned input"}
     features = list(table)
     splits = [tuple(r["unseen"]) for r in table[features[0]]]
     x = np.arange(len(splits))
     width = 0.8 / len(features)
     for k, f in enumerate(features):
         acc = [r["zero_shot"]["sample"] for r in table[f]]
-        ax1.bar(x + (k - (len(features) - 1) / 2) * width, acc, width, color=colors.get(f), label=f"{f} states")
+        ax1.bar(x + (k - (len(features) - 1) / 2) * width, acc, width, color=colors.get(f), label=names.get(f, f))
     chance = table[features[0]][0]["zero_shot"]["chance"]
     ax1.axhline(chance, color="k", ls=":", lw=1, label=f"chance ({chance:.2f})")
     ax1.set_xticks(x, ["unseen " + "/".join(map(str, s)) for s in splits], fontsize=8)
@@ -114,7 +115,7 @@ def plot_zero_shot(table: dict, path: str) -> None:
     for k, f in enumerate(features):
         vals = np.array([[m(r) for r in table[f]] for _, m in metrics])
         ax2.bar(x + (k - (len(features) - 1) / 2) * width, vals.mean(1), width, yerr=vals.std(1), capsize=3,
-                color=colors.get(f), label=f"{f} states")
+                color=colors.get(f), label=names.get(f, f))
     ax2.set_xticks(x, [name for name, _ in metrics], fontsize=8)
     ax2.set_ylim(0, 1)
     ax2.set_title(f"mean ± SD over {len(splits)} splits")

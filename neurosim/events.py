@@ -1,5 +1,5 @@
-"""Event streams from event cameras and cochleas: a checked container, binning, denoising and
-the N-MNIST binary format.
+"""Event streams from event cameras and cochleas: a checked container, binning, time surfaces,
+denoising and the N-MNIST binary format.
 
 An :class:`EventStream` holds ``n`` events as parallel arrays: ``x``, ``y`` (pixel or channel
 coordinates, 0-based), ``t`` (timestamps in microseconds, int64) and ``p`` (polarity 0/1, or a
@@ -182,6 +182,18 @@ class EventStream:
         info = {"n_channels": int(n_channels), "max_shift_ms": float(((shifted - st) * dt_ms).max()) if st.size else 0.0}
         resort = np.argsort(times, kind="stable")
         return ch[resort], times[resort], info
+
+    def time_surface(self, t_us: int, tau_us: float) -> np.ndarray:
+        """Time surface at time ``t_us`` (Lagorce et al. 2017, HOTS): per polarity and pixel,
+        ``exp(-(t_us - t_last) / tau_us)`` of the pixel's last event at or before ``t_us`` (0
+        where it has none). Returns ``[n_polarities, height, width]`` (float32)."""
+        t_us = check_int("t_us", t_us, minimum=0)
+        tau_us = check_number("tau_us", tau_us, positive=True)
+        width, height = self.sensor_size
+        past = self.t <= t_us
+        last = np.full((self.n_polarities, height, width), -np.inf)
+        np.maximum.at(last, (self.p[past], self.y[past], self.x[past]), self.t[past].astype(np.float64))
+        return np.exp(-(t_us - last) / tau_us).astype(np.float32)
 
     def denoise(self, filter_us: int) -> "EventStream":
         """Keep the events that have another event at the same or a neighbouring pixel (3x3)

@@ -163,3 +163,16 @@ def test_tonic_reads_our_files_as_we_do_and_its_arrays_convert(tmp_path):
     bad["x"][5] = 40
     with pytest.raises(ValueError, match=r"dataset sample 1: x must lie in \[0, 34\)"):
         from_tonic_dataset(Dataset([data[0], (bad, 1)]))
+
+
+def test_time_surface_decays_from_each_pixels_last_event():
+    ev = EventStream.from_arrays([1, 1, 2, 0], [0, 0, 1, 1], [100, 300, 400, 900], [1, 1, 0, 1], (3, 2))
+    surface = ev.time_surface(500, tau_us=200.0)
+    assert surface.shape == (2, 2, 3)
+    expected = np.zeros((2, 2, 3))
+    expected[1, 0, 1] = np.exp(-(500 - 300) / 200)   # the later of the two events at (1, 0)
+    expected[0, 1, 2] = np.exp(-(500 - 400) / 200)
+    np.testing.assert_allclose(surface, expected, rtol=1e-6)   # the event at 900 us is in the future
+    assert ev.time_surface(900, tau_us=200.0)[1, 1, 0] == 1.0
+    with pytest.raises(ValueError, match="tau_us"):
+        ev.time_surface(500, tau_us=0.0)

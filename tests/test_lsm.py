@@ -47,6 +47,8 @@ def test_liquid_weights_delays_and_seeding():
     # gamma amplitudes with SD = mean: coefficient of variation about 1
     assert abs(ee.weight.mean() - 30.0) < 4.0 and abs(ee.weight.std() / ee.weight.mean() - 1) < 0.2
     assert np.all(ee.delay == round(MAASS_DELAY[("E", "E")] / 0.1))
+    undelayed = build_liquid(ns.Network(dt=0.1, seed=4), delays=False)
+    assert all(np.all(p.delay == 1) for p in undelayed.projections.values())  # one step
     again = build_liquid(ns.Network(dt=0.1, seed=4))
     np.testing.assert_array_equal(again.positions_inh, liquid.positions_inh)
     np.testing.assert_array_equal(again.projections[("E", "E")].target, ee.target)
