@@ -43,6 +43,13 @@ def parse_shape(shape: str) -> tuple[int, ...]:
     return dims
 
 
+def readout_times(readout_ms: float, duration: float) -> np.ndarray:
+    """Every ``readout_ms`` up to ``duration`` (ms): ``[readout_ms, 2 readout_ms, ...]``."""
+    if not 0 < readout_ms <= duration:
+        raise ValueError(f"readout_ms = {readout_ms} must be positive and at most duration = {duration}")
+    return np.arange(readout_ms, duration + 1e-9, readout_ms)
+
+
 def binned_input(streams, readout_times: np.ndarray, pool: int) -> np.ndarray:
     """Raw input features ``[n, n_times, channels]``: event counts per pooled channel in the
     bins ending at each readout time (equal bins of ``readout_times[0]`` ms)."""
@@ -143,9 +150,7 @@ def lsm_events(*, duration: float = 300.0, seed: int = 0, backend: str = "numba"
 
     t_start = time.perf_counter()
     dims = parse_shape(shape)
-    times = np.arange(readout_ms, duration + 1e-9, readout_ms)
-    if times.size == 0:
-        raise ValueError(f"readout_ms = {readout_ms} must be positive and at most duration = {duration}")
+    times = readout_times(readout_ms, duration)
     streams, labels = event_digits(n_samples, seed=seed)
     lsm = LiquidStateMachine(streams[0].channels(pool)[1], dims, dt=dt, seed=liquid_seed, input_scale=input_scale,
                              weight_scale=weight_scale, input_fraction=input_fraction, backend=backend)

@@ -37,7 +37,7 @@ import numpy as np
 
 from neurosim.experiments import experiment, output_files, write_summary
 
-from .lsm_events import binned_input
+from .lsm_events import binned_input, readout_times
 
 
 def parse_pairs(text: str) -> list[tuple[int, int]]:
@@ -140,9 +140,7 @@ def lsm_zero_shot(*, duration: float = 300.0, seed: int = 0, backend: str = "num
 
     t_start = time.perf_counter()
     splits = parse_pairs(held_out)
-    times = np.arange(readout_ms, duration + 1e-9, readout_ms)
-    if times.size == 0:
-        raise ValueError(f"readout_ms = {readout_ms} must be positive and at most duration = {duration}")
+    times = readout_times(readout_ms, duration)
     images, image_y = event_digits(n_samples, seed=seed)
     sounds, audio_y = cochlear_digits(n_samples, seed=seed)
     features = {"liquid": {}, "raw": {}}

@@ -62,3 +62,12 @@ def test_lsm_examples_bad_parameters_are_named():
     train, test, unseen = split_seen(labels, (8, 9), 0.3, np.random.default_rng(0))
     assert set(labels[unseen]) == {8, 9} and not set(labels[train]) & {8, 9}
     assert len(test) == 24 and not set(train) & set(test) and len(train) + len(test) + len(unseen) == 100
+
+
+def test_readout_times():
+    from neurosim.examples.lsm_events import readout_times
+
+    np.testing.assert_allclose(readout_times(30.0, 90.0), [30.0, 60.0, 90.0])
+    for bad in ((0.0, 90.0), (100.0, 90.0)):
+        with pytest.raises(ValueError, match="readout_ms"):
+            readout_times(*bad)
