@@ -27,10 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-import neurosim as ns
 from tqdm.auto import tqdm
 
+import neurosim as ns
 from neurosim.events import EventStream
 from neurosim.random import Distribution
 from neurosim.validation import check_int, check_number
@@ -235,14 +234,14 @@ class LiquidStateMachine:
             raise ValueError("sample_times must be a non-empty 1-D array of times >= 0 (ms)")
         samples = list(samples)
         out = np.zeros((len(samples), sample_times.size, self.n), dtype=np.float32)
-        for k, sample in enumerate(tqdm(samples, desc="liquid", unit="sample", disable=None if progress is None else not progress,
-                                        leave=False)):
+        bar = tqdm(samples, desc="liquid", unit="sample", leave=False,
+                   disable=None if progress is None else not progress)  # None: on a terminal only
+        for k, sample in enumerate(bar):
             result, liquid = self.run(sample, float(sample_times.max()), pool=pool)
             n_exc = len(liquid.exc)
             out[k, :, :n_exc] = liquid_state(result.spikes[liquid.exc.name], n_exc, sample_times, tau=self.tau)
             out[k, :, n_exc:] = liquid_state(result.spikes[liquid.inh.name], len(liquid.inh), sample_times, tau=self.tau)
         return out
-
 
 
 def linear_probe(kind: str = "ridge"):

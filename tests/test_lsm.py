@@ -147,3 +147,21 @@ def test_liquid_state_machine_bad_input_is_named():
             LiquidStateMachine(4, **kwargs)
     with pytest.raises(ValueError, match="n_inputs"):
         LiquidStateMachine(0)
+
+
+def test_probes_separate_separable_states_and_name_bad_input():
+    from neurosim.circuits.lsm import linear_probe, probe_accuracy
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 30)
+    centres = rng.normal(size=(4, 3, 20)) * 3
+    states = centres[labels] + rng.normal(size=(120, 3, 20))     # [samples, times, neurons]
+    for kind in ("ridge", "logistic"):
+        mean, sd = probe_accuracy(states, labels, kind=kind)
+        assert mean > 0.95 and sd >= 0
+    shuffled = probe_accuracy(states, rng.permutation(labels))[0]
+    assert shuffled < 0.5                                       # chance is 0.25
+    with pytest.raises(ValueError, match="kind"):
+        linear_probe("svm")
+    with pytest.raises(ValueError, match="one row per sample"):
+        probe_accuracy(states, labels[:-1])
