@@ -38,7 +38,8 @@ def clip_loss(za: torch.Tensor, zb: torch.Tensor, labels_a=None, labels_b=None, 
     logits = za @ zb.T / temperature
     if labels_a is None:
         if za.shape[0] != zb.shape[0]:
-            raise ValueError(f"without labels za and zb need the same number of rows, got {za.shape[0]} and {zb.shape[0]}")
+            raise ValueError("without labels za and zb need the same number of rows, "
+                             f"got {za.shape[0]} and {zb.shape[0]}")
         target = torch.arange(za.shape[0], device=za.device)
         return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
     same = (torch.as_tensor(labels_a, device=za.device)[:, None]
@@ -110,7 +111,8 @@ class ContrastiveHeads:
         """Train on features ``xa [n, n_a]`` (labels ``ya``) and ``xb [m, n_b]`` (``yb``): each
         batch takes ``batch_size`` samples of ``a`` and, for each, a random ``b`` of the same
         class. One epoch sees every ``a`` sample once. Classes must appear in both."""
-        xa, xb = _features("xa", xa, self.head_a.linear.in_features), _features("xb", xb, self.head_b.linear.in_features)
+        xa = _features("xa", xa, self.head_a.linear.in_features)
+        xb = _features("xb", xb, self.head_b.linear.in_features)
         ya, yb = _labels("ya", ya, len(xa)), _labels("yb", yb, len(xb))
         if set(ya.tolist()) != set(yb.tolist()):
             raise ValueError(f"ya and yb must hold the same classes, got {sorted(set(ya.tolist()))} "
