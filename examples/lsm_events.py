@@ -83,11 +83,12 @@ def separation(lsm, streams, states: np.ndarray, times: np.ndarray, pool: int, n
 
 
 def plot_probe(rows: dict, path: str) -> None:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from neurosim.plot import save_figure
 
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = Figure(figsize=(6, 3.6), layout="constrained")
+    ax = fig.subplots()
     names = list(rows)
     x = np.arange(len(names))
     for k, (key, color) in enumerate((("liquid", "#1f77b4"), ("raw", "#7f7f7f"))):
@@ -104,12 +105,13 @@ def plot_probe(rows: dict, path: str) -> None:
 
 
 def plot_separation(sep: dict, times: np.ndarray, path: str) -> None:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from neurosim.plot import save_figure
 
     d_in, d_state = sep["input"], sep["state"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
     mean_in = d_in.mean(1)
     edges = np.quantile(mean_in, [0, 0.25, 0.5, 0.75, 1.0])
     for k in range(4):

@@ -86,11 +86,12 @@ def evaluate_split(image, image_y, audio, audio_y, unseen, *, seed: int, epochs:
 
 
 def plot_zero_shot(table: dict, path: str) -> None:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from neurosim.plot import save_figure
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     colors = {"liquid": "#1f77b4", "raw": "#7f7f7f"}
     names = {"liquid": "liquid states", "raw": "raw binned input"}
     features = list(table)

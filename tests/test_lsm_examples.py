@@ -10,6 +10,12 @@ from neurosim import cli
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+def open_pyplot_figures():
+    import matplotlib.pyplot as plt
+
+    return plt.get_fignums()
+
+
 def test_lsm_events_short_run(tmp_path, capsys):
     out = tmp_path / "lsm"
     assert cli.main(["run", "lsm-events", "--out", str(out), "--no-progress", "--set", "n_samples=120",
@@ -26,6 +32,8 @@ def test_lsm_events_short_run(tmp_path, capsys):
     assert summary["separation"]["pearson_r"] > 0.3 and summary["separation"]["pairs"] > 50
     for name in ("probe", "separation", "raster"):
         assert (out / f"{name}.png").read_bytes()[:8] == PNG
+    # figures are object-oriented: nothing left open in pyplot (a long sweep would leak memory)
+    assert open_pyplot_figures() == []
 
 
 def test_lsm_zero_shot_short_run(tmp_path, capsys):
@@ -43,6 +51,7 @@ def test_lsm_zero_shot_short_run(tmp_path, capsys):
     row = summary["table"]["raw"][0]
     assert row["unseen"] == [8, 9] and row["zero_shot"]["n_queries"] == 30  # 15 audio samples per class
     assert (out / "zero_shot.png").read_bytes()[:8] == PNG
+    assert open_pyplot_figures() == []
 
 
 def test_lsm_examples_bad_parameters_are_named():
