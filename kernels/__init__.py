@@ -1,7 +1,10 @@
-"""Compute kernels: the numpy reference (the specification) and the Numba CPU kernels.
+"""Compute kernels: the numpy/torch references (the specification), Numba CPU and Triton kernels.
 
 ``get_run_chunk(backend)`` returns the run-chunk function of a backend; all share the
-argument layout of :mod:`neurosim.kernels.layout`.
+argument layout of :mod:`neurosim.kernels.layout`. ``linear_scan`` (torch) is the
+differentiable linear-recurrence scan ``h[t] = a[t] * h[t-1] + b[t]`` of the state-space
+layers (:mod:`neurosim.kernels.scan`); it is imported on first use so that the engine does
+not pay torch's import.
 """
 
 from __future__ import annotations
@@ -22,4 +25,12 @@ def get_run_chunk(backend: str):
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 
-__all__ = ["BACKENDS", "get_run_chunk", "layout", "reference"]
+def __getattr__(name):
+    if name == "linear_scan":
+        from .scan import linear_scan
+
+        return linear_scan
+    raise AttributeError(f"module 'neurosim.kernels' has no attribute {name!r}")
+
+
+__all__ = ["BACKENDS", "get_run_chunk", "layout", "linear_scan", "reference"]
