@@ -127,7 +127,7 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
         return scan_reference.scan_forward(a.expand_as(b), b, h0)
     shape = b.shape
     n_steps = shape[0]
-    flat = (n_steps, b[0].numel())
+    flat = (n_steps, shape[1:].numel())
     a_flat = a.expand(shape).contiguous().reshape(flat)
     h = _Scan.apply(a_flat, b.contiguous().reshape(flat), h0.contiguous().reshape(-1),
                     _Config(_kernels(backend, b.device)))

@@ -4,7 +4,7 @@ CUDA tensors; CPU tensors under ``TRITON_INTERPRET=1`` (how CI tests them; set i
 triton is imported). Same arguments, shapes and return values as the reference.
 
 Chunked parallel associative scan: the grid is ``cdiv(C, BLOCK_C)`` programs over the
-channels. A program walks time in chunks of ``CHUNK`` steps; each chunk is loaded as one
+channels. A program walks time in chunks of ``CHUNK`` (at most 64) steps; each chunk is loaded as one
 ``[CHUNK, BLOCK_C]`` tile (rows are steps, a row is a contiguous, coalesced slice of channels)
 and scanned along time with ``tl.associative_scan`` under the combine
 
@@ -37,7 +37,8 @@ from .spiking_triton import check_device, triton, tl
 
 __all__ = ["scan_forward", "scan_backward", "check_device"]
 
-CHUNK = 64
+MAX_CHUNK = 64  # time steps per tile
+MAX_BLOCK_C = 128  # channels per program
 
 
 if triton is not None:
@@ -131,12 +132,15 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
 
 def _launch(a, v, h0, out, h, grad_a, reverse: bool) -> None:
     n_steps, n_channels = v.shape
-    block_c = min(128, triton.next_power_of_2(max(n_channels, 16)))
+    # Tiles no larger than the data: a short sequence or a few channels do not pay for padding
+    # (which matters most in the interpreter, where the scan is a Python loop per element).
+    block_c = min(MAX_BLOCK_C, triton.next_power_of_2(n_channels))
+    chunk = min(MAX_CHUNK, triton.next_power_of_2(n_steps))
     grid = (triton.cdiv(n_channels, block_c),)
     dummy = out if h is None else h
     _scan_kernel[grid](
         _flat(a), _flat(v), _flat(h0), _flat(out), _flat(dummy), _flat(out if grad_a is None else grad_a),
-        n_steps, n_channels, REVERSE=reverse, COMPLEX=v.is_complex(), CHUNK=CHUNK, BLOCK_C=block_c)
+        n_steps, n_channels, REVERSE=reverse, COMPLEX=v.is_complex(), CHUNK=chunk, BLOCK_C=block_c)
 
 
 def scan_forward(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
