@@ -9,7 +9,9 @@ One kernel call forward and one backward whatever T is, on the chosen backend:
   specification; slow for long T),
 - ``"torch"``: the reference forward and its explicit backward (tests of the plumbing).
 
-The fused backends save ``a``, ``h`` and ``h0`` and nothing else for the backward pass.
+The fused backends save ``a``, ``h`` and ``h0`` and nothing else for the backward pass; a
+time-invariant ``a`` (no time axis, or a time axis of length 1) is passed to the kernels as one
+row, so it is neither copied out over T nor given a ``[T, ...]`` gradient.
 """
 
 from __future__ import annotations
@@ -128,7 +130,13 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
     shape = b.shape
     n_steps = shape[0]
     flat = (n_steps, shape[1:].numel())
-    a_flat = a.expand(shape).contiguous().reshape(flat)
+    if a.dim() < b.dim() or a.shape[0] == 1:
+        # the same coefficients at every step: the kernels take one row [C], so neither a nor
+        # its gradient is ever copied out over time (autograd sums the batch broadcast, if any)
+        per_step = a.reshape(a.shape[1:]) if a.dim() == b.dim() else a
+        a_flat = per_step.expand(shape[1:]).contiguous().reshape(-1)
+    else:
+        a_flat = a.expand(shape).contiguous().reshape(flat)
     h = _Scan.apply(a_flat, b.contiguous().reshape(flat), h0.contiguous().reshape(-1),
                     _Config(_kernels(backend, b.device)))
     return h.reshape(shape)

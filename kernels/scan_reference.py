@@ -5,9 +5,11 @@ resets) and a diagonal state-space model compute. The Numba (``scan_numba.py``) 
 (``scan_triton.py``) kernels implement the same two functions with the same arguments, shapes
 and return values; ``neurosim.kernels.scan.linear_scan`` is the differentiable entry point.
 
-Layout: time-major and flattened, ``a, b, h: [T, C]`` (C = every non-time axis of the caller's
-tensors, flattened), ``h0: [C]``. Real (float32/float64) or complex (complex64/complex128), all
-of one dtype.
+Layout: time-major and flattened, ``b, h: [T, C]`` (C = every non-time axis of the caller's
+tensors, flattened), ``h0: [C]``; ``a`` is ``[T, C]``, or ``[C]`` when it is the same at every
+step (a time-invariant diagonal: then ``dL/da`` is summed over time, ``[C]``, and no ``[T, C]``
+copy of ``a`` or of its gradient is ever made). Real (float32/float64) or complex
+(complex64/complex128), all of one dtype.
 
 Gradients follow torch's convention for complex numbers (the gradient of a real loss with
 respect to ``z`` is ``dL/d(conj z)``, so ``d(a * h)/dh`` passes ``grad * conj(a)`` back).
@@ -32,10 +34,11 @@ def scan_forward(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Te
 
     A plain torch loop over t; differentiable by autograd (this is what ``gradcheck`` runs on).
     """
+    shared = a.dim() == b.dim() - 1  # no time axis: the same coefficients at every step
     h = h0
     out = []
     for t in range(b.shape[0]):
-        h = a[t] * h + b[t]
+        h = (a if shared else a[t]) * h + b[t]
         out.append(h)
     if not out:
         return b.new_empty(b.shape)
@@ -48,13 +51,16 @@ def scan_backward(grad_h: torch.Tensor, a: torch.Tensor, h: torch.Tensor, h0: to
     n_steps = grad_h.shape[0]
     grad_b = torch.empty_like(grad_h)
     lam = torch.zeros_like(h0)
+    shared = a.dim() == grad_h.dim() - 1
     for t in range(n_steps - 1, -1, -1):
         if t + 1 < n_steps:
-            lam = grad_h[t] + a[t + 1].conj() * lam
+            lam = grad_h[t] + (a if shared else a[t + 1]).conj() * lam
         else:
             lam = grad_h[t].clone()
         grad_b[t] = lam
     h_prev = torch.cat([h0.unsqueeze(0), h[:-1]]) if n_steps else h
     grad_a = grad_b * h_prev.conj()
-    grad_h0 = a[0].conj() * grad_b[0] if n_steps else torch.zeros_like(h0)
+    if shared:
+        grad_a = grad_a.sum(0)
+    grad_h0 = (a if shared else a[0]).conj() * grad_b[0] if n_steps else torch.zeros_like(h0)
     return grad_a, grad_b, grad_h0

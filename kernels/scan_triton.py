@@ -22,6 +22,9 @@ The backward pass is the same kernel run in reverse order: positions map to
 are the incoming gradients, and the scanned adjoint ``lam[t]`` is written as ``grad_b``;
 ``grad_a[t] = lam[t] conj(h[t-1])`` is formed in the same pass from ``h`` (``h0`` at t = 0).
 
+A time-invariant ``a [C]`` (``SHARED``) is loaded as the same row at every step, and its
+gradient is summed over time in registers and written once at the end.
+
 Complex tensors are passed as their real views (``torch.view_as_real``: re, im interleaved)
 and multiplied out in the kernel (Triton has no complex type).
 
@@ -57,17 +60,20 @@ if triton is not None:
 
     @triton.jit
     def _scan_kernel(a_ptr, v_ptr, h0_ptr, out_ptr, h_ptr, grad_a_ptr, T, C,
-                     REVERSE: tl.constexpr, COMPLEX: tl.constexpr,
+                     REVERSE: tl.constexpr, COMPLEX: tl.constexpr, SHARED: tl.constexpr,
                      CHUNK: tl.constexpr, BLOCK_C: tl.constexpr):
         """Forward (REVERSE=False): out = h from a, v = b, h0.
         Backward (REVERSE=True): out = grad_b (the adjoint) from a, v = grad_h; also writes
-        grad_a from h and h0."""
+        grad_a from h and h0. SHARED: ``a`` is one row ``[C]`` for every step (a time-invariant
+        diagonal); its gradient is then summed over time in registers and written once."""
         pid = tl.program_id(0)
         chans = pid * BLOCK_C + tl.arange(0, BLOCK_C)
         cmask = chans < C
         rows = tl.arange(0, CHUNK)
         last = (rows == CHUNK - 1)[:, None]
         W: tl.constexpr = 2 if COMPLEX else 1  # scalars per element in memory
+        grad_a_r = tl.zeros([BLOCK_C], dtype=v_ptr.dtype.element_ty)  # SHARED: sums over time
+        grad_a_i = tl.zeros([BLOCK_C], dtype=v_ptr.dtype.element_ty)
         if REVERSE:
             carry_r = tl.zeros([BLOCK_C], dtype=v_ptr.dtype.element_ty)
             carry_i = tl.zeros([BLOCK_C], dtype=v_ptr.dtype.element_ty)
@@ -88,7 +94,10 @@ if triton is not None:
             inside = (j < T)[:, None] & cmask[None, :]
             a_inside = (a_t < T)[:, None] & inside
             offs = (t[:, None] * C + chans[None, :]) * W
-            a_offs = (a_t[:, None] * C + chans[None, :]) * W
+            if SHARED:
+                a_offs = (0 * a_t[:, None] + chans[None, :]) * W
+            else:
+                a_offs = (a_t[:, None] * C + chans[None, :]) * W
             # outside the sequence: the identity map (a, b) = (1, 0); past the end in reverse: a = 0
             ar = tl.load(a_ptr + a_offs, mask=a_inside, other=0.0)
             ar = tl.where(inside, ar, 1.0)
@@ -121,10 +130,22 @@ if triton is not None:
                 if COMPLEX:
                     pi = tl.load(h_ptr + prev_offs + 1, mask=has_prev, other=0.0)
                     pi += tl.load(h0_ptr + chans[None, :] * W + 1 + 0 * t[:, None], mask=first, other=0.0)
-                    tl.store(grad_a_ptr + offs, hr * pr + hi * pi, mask=inside)
-                    tl.store(grad_a_ptr + offs + 1, hi * pr - hr * pi, mask=inside)
+                    ga_r = tl.where(inside, hr * pr + hi * pi, 0.0)
+                    ga_i = tl.where(inside, hi * pr - hr * pi, 0.0)
                 else:
-                    tl.store(grad_a_ptr + offs, hr * pr, mask=inside)
+                    ga_r = tl.where(inside, hr * pr, 0.0)
+                    ga_i = ga_r
+                if SHARED:
+                    grad_a_r += tl.sum(ga_r, axis=0)
+                    grad_a_i += tl.sum(ga_i, axis=0)
+                else:
+                    tl.store(grad_a_ptr + offs, ga_r, mask=inside)
+                    if COMPLEX:
+                        tl.store(grad_a_ptr + offs + 1, ga_i, mask=inside)
+        if REVERSE and SHARED:
+            tl.store(grad_a_ptr + chans * W, grad_a_r, mask=cmask)
+            if COMPLEX:
+                tl.store(grad_a_ptr + chans * W + 1, grad_a_i, mask=cmask)
 
 
 def _flat(t: torch.Tensor) -> torch.Tensor:
@@ -142,7 +163,8 @@ def _launch(a, v, h0, out, h, grad_a, reverse: bool) -> None:
     dummy = out if h is None else h
     _scan_kernel[grid](
         _flat(a), _flat(v), _flat(h0), _flat(out), _flat(dummy), _flat(out if grad_a is None else grad_a),
-        n_steps, n_channels, REVERSE=reverse, COMPLEX=v.is_complex(), CHUNK=chunk, BLOCK_C=block_c)
+        n_steps, n_channels, REVERSE=reverse, COMPLEX=v.is_complex(), SHARED=a.dim() == 1,
+        CHUNK=chunk, BLOCK_C=block_c)
 
 
 def scan_forward(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
@@ -155,11 +177,12 @@ def scan_forward(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Te
 
 def scan_backward(grad_h: torch.Tensor, a: torch.Tensor, h: torch.Tensor, h0: torch.Tensor):
     """``(grad_a, grad_b, grad_h0)`` of :func:`scan_forward` (see ``scan_reference``)."""
-    grad_a = torch.empty_like(grad_h)
+    shared = a.dim() == 1
+    grad_a = torch.zeros_like(a) if shared else torch.empty_like(a)
     grad_b = torch.empty_like(grad_h)
     if grad_h.numel():
         _launch(a, grad_h, h0, grad_b, h, grad_a, reverse=True)
-        grad_h0 = a[0].conj() * grad_b[0]
+        grad_h0 = (a if shared else a[0]).conj() * grad_b[0]
     else:
         grad_h0 = torch.zeros_like(h0)
     return grad_a, grad_b, grad_h0

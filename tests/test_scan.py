@@ -105,19 +105,22 @@ def test_explicit_reference_backward_matches_autograd():
         torch.testing.assert_close(x, y)
 
 
-@pytest.mark.parametrize("backend", FUSED + ["reference"])
-def test_broadcast_coefficients_and_default_state(backend):
-    """A time-invariant diagonal ``a [D]`` and no h0: the gradient of a sums over time and batch."""
-    g = torch.Generator().manual_seed(5)
-    decay = (torch.rand(4, generator=g, dtype=torch.float64) * 0.9).to(DEVICE).requires_grad_()
-    x = torch.randn(20, 3, 4, generator=g, dtype=torch.float64).to(DEVICE)
-    h = linear_scan(decay, x, backend=backend)
-    full = decay.detach().expand(20, 3, 4).clone().requires_grad_()
-    want = linear_scan(full, x, torch.zeros(3, 4, dtype=x.dtype, device=DEVICE), backend="reference")
+@pytest.mark.parametrize("backend", FUSED + ["torch", "reference"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128], ids=str)
+@pytest.mark.parametrize("a_shape", [(4,), (3, 4), (1, 3, 4), (1, 1, 4), (20, 1, 4)], ids=str)
+def test_broadcast_coefficients_and_default_state(backend, dtype, a_shape):
+    """Coefficients shared over time (``[D]``, ``[B, D]``, ``[1, B, D]``: the kernels' one-row path)
+    or over the batch, and no h0: the gradient of ``a`` sums what it was broadcast over."""
+    a, x, _, grad = _inputs((20, 3, 4), dtype, seed=5)
+    a = a[(0,) * (3 - len(a_shape)) + tuple(slice(0, n) for n in a_shape)].detach().requires_grad_()
+    h = linear_scan(a, x, backend=backend)
+    full = a.detach().expand(20, 3, 4).clone().requires_grad_()
+    want = linear_scan(full, x, torch.zeros(3, 4, dtype=dtype, device=DEVICE), backend="reference")
     torch.testing.assert_close(h, want)
-    (grad_decay,) = torch.autograd.grad(h.square().sum(), decay)
-    (grad_full,) = torch.autograd.grad(want.square().sum(), full)
-    torch.testing.assert_close(grad_decay, grad_full.sum((0, 1)))
+    (grad_a,) = torch.autograd.grad((grad.conj() * h).real.sum(), a)
+    (grad_full,) = torch.autograd.grad((grad.conj() * want).real.sum(), full)
+    assert grad_a.shape == a_shape
+    torch.testing.assert_close(grad_a, grad_full.sum_to_size(a_shape))
 
 
 @pytest.mark.parametrize("backend", FUSED)
