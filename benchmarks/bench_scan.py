@@ -25,6 +25,17 @@ Implementations
     mamba_ssm        not compared: its ``selective_scan_fn`` is CUDA only and this script was
                      written and measured on a machine without a GPU; it prints a line saying so.
 
+Second part, the selective scan of a Mamba layer (``neurosim.kernels.selective_scan``:
+``h[t] = exp(Δ[t] A) h[t-1] + Δ[t] u[t] B[t]``, ``y[t] = h[t]·C[t]``), forward + backward down
+to all five inputs, on ``Δ, u [T, B, E]``, ``B_t, C_t [T, B, N]``, ``A [E, N]`` (defaults T = 1024,
+B = 8, E = 128, N = 16; real dtypes only):
+
+    neurosim fused   ``selective_scan``: one Numba kernel, no ``[T, B, E, N]`` tensor.
+    materialised     ``exp(Δ A)`` and ``Δ u B`` formed as ``[T, B, E, N]`` tensors, then
+                     ``linear_scan`` (neurosim's own scan) and the contraction with ``C``.
+    torch loop       the per-step loop with autograd, as mamba_ssm's pure-torch
+                     ``selective_scan_ref`` writes it (its CPU path).
+
 Reported: best and median seconds of the timed runs, element-steps per second (``T B D /
 best``), the largest error of h and of the gradients against the float64 reference, and
 ``peer time / neurosim time``.
@@ -50,6 +61,7 @@ import time
 import torch
 
 from neurosim.kernels.scan import linear_scan
+from neurosim.kernels.selective_scan import selective_scan, selective_scan_reference
 
 
 def make_work(T, B, D, dtype, device, seed=0):
@@ -132,6 +144,10 @@ def main(argv=None):
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--peer-budget", type=float, default=60.0, help="seconds per peer at most")
+    parser.add_argument("--sel-T", type=int, default=1024, help="selective scan: steps")
+    parser.add_argument("--sel-batch", type=int, default=8, help="selective scan: batch")
+    parser.add_argument("--sel-channels", type=int, default=128, help="selective scan: channels E")
+    parser.add_argument("--sel-state", type=int, default=16, help="selective scan: states per channel N")
     args = parser.parse_args(argv)
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     T, B, D = args.T, args.batch, args.channels
@@ -170,6 +186,53 @@ def main(argv=None):
               f"{err[0]:>12.2e}{err[1]:>11.2e}{err[2]:>11.2e}{best / base:>12.1f}")
     floor_line(T * B * D * a0.element_size() * 8, device)
     mamba_line(device)
+    if not dtype.is_complex:
+        selective_section(args.sel_T, args.sel_batch, args.sel_channels, args.sel_state, dtype, device, args)
+
+
+def selective_loop(delta, A, u, B, C):
+    """The selective scan as a per-step torch loop (mamba_ssm's ``selective_scan_ref`` style)."""
+    h = delta.new_zeros(delta.shape[1:] + A.shape[1:])
+    ys = []
+    for d, u_t, b_t, c_t in zip(delta.unbind(0), u.unbind(0), B.unbind(0), C.unbind(0)):
+        h = torch.exp(d.unsqueeze(-1) * A) * h + (d * u_t).unsqueeze(-1) * b_t.unsqueeze(1)
+        ys.append((h @ c_t.unsqueeze(-1)).squeeze(-1))
+    return torch.stack(ys)
+
+
+def selective_section(T, B, E, N, dtype, device, args):
+    g = torch.Generator().manual_seed(1)
+    inputs = [torch.rand(T, B, E, generator=g, dtype=torch.float64) * 0.1 + 1e-3,
+              -torch.arange(1, N + 1, dtype=torch.float64).repeat(E, 1),
+              torch.randn(T, B, E, generator=g, dtype=torch.float64),
+              torch.randn(T, B, N, generator=g, dtype=torch.float64),
+              torch.randn(T, B, N, generator=g, dtype=torch.float64)]
+    grad = torch.randn(T, B, E, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
+    print(f"\nselective scan: T={T} B={B} E={E} N={N} {dtype}, forward + backward down to Δ, A, u, B, C")
+    wide = [t.to(device).clone().requires_grad_() for t in inputs]
+    selective_scan(*wide, backend="numba" if device.type == "cpu" else "auto")[0].backward(grad.double())
+    want = [t.grad for t in wide]
+    impls = (("neurosim fused", lambda *x: selective_scan(*x, backend=args.backend)[0], args.repeats),
+             ("materialised", lambda *x: selective_scan_reference(*x, scan_backend=args.backend)[0], args.repeats),
+             ("torch loop", selective_loop, max(2, args.repeats // 3)))
+    rows = []
+    for name, fn, repeats in impls:
+        times = []
+        for k in range(repeats + (1 if name == "neurosim fused" else 0)):  # the fused kernel: one warm-up
+            xs = [t.to(dtype=dtype, device=device).clone().requires_grad_() for t in inputs]
+            synchronize(device)
+            start = time.perf_counter()
+            fn(*xs).backward(grad)
+            synchronize(device)
+            if name != "neurosim fused" or k:
+                times.append(time.perf_counter() - start)
+            if sum(times) > args.peer_budget:
+                break
+        err = max(float((x.grad.double() - w).abs().max() / w.abs().max()) for x, w in zip(xs, want))
+        rows.append((name, min(times), statistics.median(times), len(times), err))
+    print(f"{'implementation':<18}{'best s':>10}{'median s':>10}{'runs':>6}{'max rel err grads':>19}{'x neurosim':>12}")
+    for name, best, median, n, err in rows:
+        print(f"{name:<18}{best:>10.4f}{median:>10.4f}{n:>6}{err:>19.2e}{best / rows[0][1]:>12.1f}")
 
 
 def copy_bandwidth(device, n=2**26, repeats=5):

@@ -4,7 +4,9 @@ All layers are ``torch.nn.Module``\ s over time-major sequences ``x [T, B, d]`` 
 ``B`` batch) that return ``(y, state)``; pass ``state`` into the next call to continue a
 sequence. Every linear recurrence runs through one call of
 :func:`neurosim.kernels.scan.linear_scan` (``h[t] = a[t] h[t-1] + b[t]``; Numba on CPU,
-Triton on CUDA, a torch loop as ``backend="reference"``), forward and backward. dtype follows
+Triton on CUDA, a torch loop as ``backend="reference"``), forward and backward; on CPU,
+:class:`SelectiveSSM`'s goes through the fused :func:`neurosim.kernels.selective_scan.selective_scan`
+(the same recurrence, without ``[T, B, E, N]`` intermediates). dtype follows
 the input (float32 or float64; complex states are complex64 / complex128); parameters are
 stored in torch's default dtype and cast to the input's in the forward pass. Time is in steps.
 
@@ -74,6 +76,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from neurosim.kernels.scan import BACKENDS, linear_scan
+from neurosim.kernels.selective_scan import selective_scan
 from neurosim.nn.layers import LI, LIF, LIFState, RecurrentLIF, RecurrentLIFState
 from neurosim.validation import check_int, check_number
 
@@ -339,8 +342,10 @@ class SelectiveSSM(nn.Module):
     ``3 d E + E (d_conv + 2 R + 3 N + 3)`` numbers (32640 for ``SelectiveSSM(64)``).
 
     ``forward(x [T, B, d], state=None) -> (y [T, B, d], SelectiveSSMState)``;
-    ``step(x_t [B, d], state=None) -> (y_t [B, d], SelectiveSSMState)``. Memory of the forward
-    pass: the scan works on ``[T, B, E, N]`` (decays, inputs and states).
+    ``step(x_t [B, d], state=None) -> (y_t [B, d], SelectiveSSMState)``. The
+    recurrence runs in :func:`neurosim.kernels.selective_scan.selective_scan`: on CPU one fused
+    Numba kernel that never forms the ``[T, B, E, N]`` decays, drives or states (memory grows
+    as ``T B (E + N)``); on CUDA the materialised form through Triton's ``linear_scan``.
     """
 
     def __init__(self, d_model: int, d_state: int = 16, *, expand: int = 2, d_conv: int = 4, dt_rank="auto",
@@ -410,13 +415,11 @@ class SelectiveSSM(nn.Module):
         u = F.conv1d(padded, self.conv.weight.to(x.dtype), self.conv.bias.to(x.dtype), groups=self.d_inner)
         u = F.silu(u).permute(2, 0, 1)  # [T, B, E]
         delta, b_t, c_t, a = self._selection(u)
-        decay = torch.exp(delta.unsqueeze(-1) * a)  # [T, B, E, N]
-        drive = (delta * u).unsqueeze(-1) * b_t.unsqueeze(-2)
-        h = linear_scan(decay, drive, h0, backend=self.backend)
-        y = (h @ c_t.unsqueeze(-1)).squeeze(-1) + self.D.to(x.dtype) * u
-        _check_finite(type(self).__name__, x, h[-1])
+        y, h_last = selective_scan(delta, a, u, b_t, c_t, h0, backend=self.backend)
+        y = y + self.D.to(x.dtype) * u
+        _check_finite(type(self).__name__, x, h_last)
         new_conv = padded[..., padded.shape[-1] - (self.d_conv - 1):]
-        return _linear(y * F.silu(z), self.out_proj), SelectiveSSMState(new_conv, h[-1])
+        return _linear(y * F.silu(z), self.out_proj), SelectiveSSMState(new_conv, h_last)
 
     def step(self, x_t: torch.Tensor, state: SelectiveSSMState | None = None):
         """One step, ``x_t [B, d_model]`` -> ``(y_t [B, d_model], SelectiveSSMState)``: the

@@ -3,8 +3,9 @@
 ``get_run_chunk(backend)`` returns the run-chunk function of a backend; all share the
 argument layout of :mod:`neurosim.kernels.layout`. ``linear_scan`` (torch) is the
 differentiable linear-recurrence scan ``h[t] = a[t] * h[t-1] + b[t]`` of the state-space
-layers (:mod:`neurosim.kernels.scan`); it is imported on first use so that the engine does
-not pay torch's import.
+layers (:mod:`neurosim.kernels.scan`), ``selective_scan`` the fused recurrence of a Mamba
+layer (:mod:`neurosim.kernels.selective_scan`); both are imported on first use so that the
+engine does not pay torch's import.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ def __getattr__(name):
         from .scan import linear_scan
 
         return linear_scan
+    if name == "selective_scan":
+        from .selective_scan import selective_scan
+
+        return selective_scan
     raise AttributeError(f"module 'neurosim.kernels' has no attribute {name!r}")
 
 
-__all__ = ["BACKENDS", "get_run_chunk", "layout", "linear_scan", "reference"]
+__all__ = ["BACKENDS", "get_run_chunk", "layout", "linear_scan", "reference", "selective_scan"]
