@@ -61,7 +61,7 @@ import time
 import torch
 
 from neurosim.kernels.scan import linear_scan
-from neurosim.kernels.selective_scan import selective_scan, selective_scan_reference
+from neurosim.kernels.selective import selective_scan, selective_scan_reference
 
 
 def make_work(T, B, D, dtype, device, seed=0):

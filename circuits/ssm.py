@@ -5,7 +5,7 @@ All layers are ``torch.nn.Module``\ s over time-major sequences ``x [T, B, d]`` 
 sequence. Every linear recurrence runs through one call of
 :func:`neurosim.kernels.scan.linear_scan` (``h[t] = a[t] h[t-1] + b[t]``; Numba on CPU,
 Triton on CUDA, a torch loop as ``backend="reference"``), forward and backward; on CPU,
-:class:`SelectiveSSM`'s goes through the fused :func:`neurosim.kernels.selective_scan.selective_scan`
+:class:`SelectiveSSM`'s goes through the fused :func:`neurosim.kernels.selective.selective_scan`
 (the same recurrence, without ``[T, B, E, N]`` intermediates). dtype follows
 the input (float32 or float64; complex states are complex64 / complex128); parameters are
 stored in torch's default dtype and cast to the input's in the forward pass. Time is in steps.
@@ -76,7 +76,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from neurosim.kernels.scan import BACKENDS, linear_scan
-from neurosim.kernels.selective_scan import selective_scan
+from neurosim.kernels.selective import selective_scan
 from neurosim.nn.layers import LI, LIF, LIFState, RecurrentLIF, RecurrentLIFState
 from neurosim.validation import check_int, check_number
 
@@ -343,7 +343,7 @@ class SelectiveSSM(nn.Module):
 
     ``forward(x [T, B, d], state=None) -> (y [T, B, d], SelectiveSSMState)``;
     ``step(x_t [B, d], state=None) -> (y_t [B, d], SelectiveSSMState)``. The
-    recurrence runs in :func:`neurosim.kernels.selective_scan.selective_scan`: on CPU one fused
+    recurrence runs in :func:`neurosim.kernels.selective.selective_scan`: on CPU one fused
     Numba kernel that never forms the ``[T, B, E, N]`` decays, drives or states (memory grows
     as ``T B (E + N)``); on CUDA the materialised form through Triton's ``linear_scan``.
     """

@@ -4,7 +4,7 @@
 argument layout of :mod:`neurosim.kernels.layout`. ``linear_scan`` (torch) is the
 differentiable linear-recurrence scan ``h[t] = a[t] * h[t-1] + b[t]`` of the state-space
 layers (:mod:`neurosim.kernels.scan`), ``selective_scan`` the fused recurrence of a Mamba
-layer (:mod:`neurosim.kernels.selective_scan`); both are imported on first use so that the
+layer (:mod:`neurosim.kernels.selective`); both are imported on first use so that the
 engine does not pay torch's import.
 """
 
@@ -32,7 +32,7 @@ def __getattr__(name):
 
         return linear_scan
     if name == "selective_scan":
-        from .selective_scan import selective_scan
+        from .selective import selective_scan
 
         return selective_scan
     raise AttributeError(f"module 'neurosim.kernels' has no attribute {name!r}")

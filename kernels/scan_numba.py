@@ -23,6 +23,8 @@ import numba
 import numpy as np
 import torch
 
+from . import scan_reference
+
 __all__ = ["scan_forward", "scan_backward"]
 
 _pjit = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
@@ -99,14 +101,9 @@ def scan_forward(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Te
 
 def scan_backward(grad_h: torch.Tensor, a: torch.Tensor, h: torch.Tensor, h0: torch.Tensor):
     """``(grad_a, grad_b, grad_h0)`` of :func:`scan_forward` (see ``scan_reference``)."""
-    shared = a.dim() == 1
-    grad_a = torch.zeros_like(a) if shared else torch.empty_like(a)
-    grad_b = torch.empty_like(grad_h)
+    grad_a, grad_b = scan_reference.gradient_buffers(grad_h, a)
     if grad_h.numel():
         rows = (-1, grad_h.shape[1])
         _backward(_np(grad_h), _np(a.reshape(rows)), _np(h), _np(h0), _np(grad_a.reshape(rows)), _np(grad_b),
                   _block_size(grad_h.shape[1]))
-        grad_h0 = (a if shared else a[0]).conj() * grad_b[0]
-    else:
-        grad_h0 = torch.zeros_like(h0)
-    return grad_a, grad_b, grad_h0
+    return grad_a, grad_b, scan_reference.h0_gradient(a, grad_b, h0)

@@ -64,3 +64,18 @@ def scan_backward(grad_h: torch.Tensor, a: torch.Tensor, h: torch.Tensor, h0: to
         grad_a = grad_a.sum(0)
     grad_h0 = (a if shared else a[0]).conj() * grad_b[0] if n_steps else torch.zeros_like(h0)
     return grad_a, grad_b, grad_h0
+
+
+def gradient_buffers(grad_h: torch.Tensor, a: torch.Tensor):
+    """``(grad_a, grad_b)`` for a fused backward kernel to fill: ``grad_a`` zeroed when ``a`` is a
+    time-invariant row ``[C]`` (the kernel sums into it), uninitialised ``[T, C]`` otherwise."""
+    shared = a.dim() == grad_h.dim() - 1
+    return (torch.zeros_like(a) if shared else torch.empty_like(a)), torch.empty_like(grad_h)
+
+
+def h0_gradient(a: torch.Tensor, grad_b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """``dL/dh0 = conj(a[0]) dL/dh[0]`` (``grad_b[0]`` is the adjoint of ``h[0]``); zeros for T = 0."""
+    if not grad_b.shape[0]:
+        return torch.zeros_like(h0)
+    shared = a.dim() == grad_b.dim() - 1
+    return (a if shared else a[0]).conj() * grad_b[0]

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import torch
 
+from . import scan_reference
 from .spiking_triton import check_device, triton, tl
 
 __all__ = ["scan_forward", "scan_backward", "check_device"]
@@ -177,12 +178,7 @@ def scan_forward(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Te
 
 def scan_backward(grad_h: torch.Tensor, a: torch.Tensor, h: torch.Tensor, h0: torch.Tensor):
     """``(grad_a, grad_b, grad_h0)`` of :func:`scan_forward` (see ``scan_reference``)."""
-    shared = a.dim() == 1
-    grad_a = torch.zeros_like(a) if shared else torch.empty_like(a)
-    grad_b = torch.empty_like(grad_h)
+    grad_a, grad_b = scan_reference.gradient_buffers(grad_h, a)
     if grad_h.numel():
         _launch(a, grad_h, h0, grad_b, h, grad_a, reverse=True)
-        grad_h0 = (a if shared else a[0]).conj() * grad_b[0]
-    else:
-        grad_h0 = torch.zeros_like(h0)
-    return grad_a, grad_b, grad_h0
+    return grad_a, grad_b, scan_reference.h0_gradient(a, grad_b, h0)

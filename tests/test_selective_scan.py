@@ -4,7 +4,7 @@
 import pytest
 import torch
 
-from neurosim.kernels.selective_scan import selective_scan, selective_scan_reference
+from neurosim.kernels.selective import selective_scan, selective_scan_reference
 
 NAMES = ("delta", "A", "u", "B", "C", "h0")
 

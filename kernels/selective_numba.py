@@ -1,4 +1,4 @@
-"""Numba CPU kernels of the fused selective scan (see ``selective_scan.py`` for the math).
+"""Numba CPU kernels of the fused selective scan (see ``selective.py`` for the math).
 
 Why fused: written with :func:`~neurosim.kernels.scan.linear_scan`, a Mamba layer forms the
 decays ``exp(Δ A)``, the drives ``Δ u B`` and the states ``h``, each ``[T, B, E, N]``, plus as

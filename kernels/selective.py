@@ -10,7 +10,7 @@ returning ``y [T, Bt, E]`` and the final state ``h[T-1]``. It is
 :func:`~neurosim.kernels.scan.linear_scan` with ``a = exp(Δ A)`` and ``b = Δ u B``
 (``[T, Bt, E, N]`` each) contracted with ``C`` — which is exactly the reference
 (:func:`selective_scan_reference`, the specification). The Numba kernels
-(``selective_scan_numba.py``) compute the same without ever forming a ``[T, Bt, E, N]``
+(``selective_numba.py``) compute the same without ever forming a ``[T, Bt, E, N]``
 tensor, forward or backward (the saved tensors are the inputs). On CUDA tensors the
 reference runs with the Triton ``linear_scan`` (no fused GPU selective kernel yet).
 
@@ -112,6 +112,6 @@ def selective_scan(delta: torch.Tensor, A: torch.Tensor, u: torch.Tensor, B: tor
         raise ValueError(f"backend 'numba' runs on CPU tensors, got a tensor on {delta.device}")
     if h0 is None:
         h0 = delta.new_zeros(delta.shape[1:] + A.shape[1:])
-    kernels = importlib.import_module("neurosim.kernels.selective_scan_numba")
+    kernels = importlib.import_module("neurosim.kernels.selective_numba")
     args = (t.contiguous() for t in (delta, A, u, B, C, h0))
     return _FusedSelectiveScan.apply(*args, kernels)
