@@ -17,6 +17,8 @@ between ``run`` calls: a second call continues where the first stopped.
 from __future__ import annotations
 
 import math
+import os
+import pickle
 import time
 from dataclasses import dataclass
 
@@ -29,6 +31,7 @@ from . import inputs
 from .connect import Rule
 from .errors import SimulationError, SimulationInterrupted
 from .hooks import HookContext, check_hooks
+from .io import atomic_path
 from .models import NEURON_MODELS, SOURCE_MODELS, Izhikevich, LIF, PoissonSource, SpikeTimes
 from .random import draw
 from .result import RunResult, Spikes, StateTrace
@@ -254,7 +257,8 @@ class Network:
 
     # ---- running ------------------------------------------------------------------
     def run(self, duration: float, backend: str = "numba", progress: bool | None = None,
-            chunk_ms: float | None = None, hooks=None) -> RunResult:
+            chunk_ms: float | None = None, hooks=None, checkpoint_every: float | None = None,
+            checkpoint_path=None) -> RunResult:
         """Simulate ``duration`` ms and return what was recorded.
 
         Parameters
@@ -266,6 +270,12 @@ class Network:
             and Ctrl-C act between chunks.
         hooks : a :class:`neurosim.Hook` or a list of them, called inside the run every
             ``hook.every`` steps (online learning, closed-loop input; see ``neurosim.hooks``).
+        checkpoint_every, checkpoint_path : every ``checkpoint_every`` ms of biological time,
+            write the whole run (network state, random streams, what was recorded so far, how
+            far the run has got) to the file ``checkpoint_path``, atomically: a run killed
+            mid-write leaves the previous checkpoint readable. :meth:`Network.resume` finishes
+            the run from it, spike for spike as if it had not stopped. Not with ``hooks``
+            (a hook's own state is not saved).
 
         Raises
         ------
@@ -277,19 +287,60 @@ class Network:
         duration = check_number("duration", duration, nonnegative=True)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        run_chunk = get_run_chunk(backend)
         hooks = check_hooks(self, hooks)
+        if (checkpoint_every is None) != (checkpoint_path is None):
+            raise ValueError("checkpoint_every and checkpoint_path must be given together")
+        every = 0
+        if checkpoint_every is not None:
+            every = max(1, int(round(check_number("checkpoint_every", checkpoint_every, positive=True) / self.dt)))
+            if hooks:
+                raise ValueError("checkpoint_every cannot be combined with hooks: a hook's own state (a readout, "
+                                 "an optimiser) is not saved in the checkpoint")
+            checkpoint_path = os.fspath(checkpoint_path)
         if self._sim is None:
             self._sim = _Flattened(self)
-        sim = self._sim
         n_steps = int(round(duration / self.dt))
         chunk = 1000 if chunk_ms is None else max(1, int(round(check_number("chunk_ms", chunk_ms, positive=True) / self.dt)))
-        rec = _Recording(sim, self._state_monitors, self.step, [p for h in hooks for p in h.populations])
+        rec = _Recording(self._sim, self._state_monitors, self.step, [p for h in hooks for p in h.populations])
+        plan = _RunPlan(n_steps, 0, chunk, every, checkpoint_path)
+        return self._execute(rec, plan, backend, progress, hooks)
+
+    @staticmethod
+    def resume(path, backend: str | None = None, progress: bool | None = None) -> tuple["Network", RunResult]:
+        """Finish the run saved in the checkpoint file ``path`` (see :meth:`run`).
+
+        Returns ``(network, result)``: the network at the end of the run, and the result of the
+        WHOLE run (everything recorded before the checkpoint, then the rest), equal spike for
+        spike to the run that was never interrupted. ``backend``: any engine backend (default:
+        the run's own). The run keeps writing checkpoints to ``path`` as it goes.
+        """
+        with open(path, "rb") as fh:
+            saved = pickle.load(fh)
+        if not (isinstance(saved, dict) and saved.get("format") == CHECKPOINT_FORMAT):
+            raise ValueError(f"{os.fspath(path)!r} is not a neurosim checkpoint (format {CHECKPOINT_FORMAT})")
+        net, rec, plan = saved["network"], saved["recording"], saved["plan"]
+        backend = saved["backend"] if backend is None else backend
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        return net, net._execute(rec, plan, backend, progress, [])
+
+    def _checkpoint(self, rec: "_Recording", plan: "_RunPlan", backend: str) -> None:
+        """Write the run so far to ``plan.path`` atomically (temporary file, then rename)."""
+        with atomic_path(plan.path) as tmp:
+            with open(tmp, "wb") as fh:
+                pickle.dump({"format": CHECKPOINT_FORMAT, "network": self, "recording": rec, "plan": plan,
+                             "backend": backend}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _execute(self, rec: "_Recording", plan: "_RunPlan", backend: str, progress, hooks) -> RunResult:
+        """The run loop: chunks of kernel calls from ``plan.done`` to ``plan.n_steps``, hooks and
+        checkpoints between them; always returns (or attaches to its error) what was recorded."""
+        sim, run_chunk, n_steps, chunk = self._sim, get_run_chunk(backend), plan.n_steps, plan.chunk
         ctx = HookContext(sim, rec)
         from tqdm.auto import tqdm
 
         # disable=None lets tqdm show the bar on a terminal only.
-        bar = tqdm(total=round(n_steps * self.dt, 6), unit="ms", desc=f"neurosim [{backend}]",
+        bar = tqdm(total=round(n_steps * self.dt, 6), initial=round(plan.done * self.dt, 6), unit="ms",
+                   desc=f"neurosim [{backend}]",
                    disable=None if progress is None else not progress, leave=False,
                    # whole ms: sums of float steps would print as 2315.839999998474
                    bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} ms [{elapsed}<{remaining}, {rate_fmt}]")
@@ -298,7 +349,7 @@ class Network:
         t_compile = time.perf_counter()
         rec.run_chunk(run_chunk, self.step, 0)
         compile_s = time.perf_counter() - t_compile
-        t0, done, status, error, hook_error = time.perf_counter(), 0, "completed", None, None
+        t0, done, status, error, hook_error = time.perf_counter(), plan.done, "completed", None, None
         # Each hook reads the spikes since ITS previous call: (step, spike-buffer position) of
         # that call. Chunks end wherever any hook (or the chunk size) says, so one hook's window
         # can span several chunks and other hooks' calls.
@@ -308,12 +359,16 @@ class Network:
             for h in hooks:
                 h.start(ctx)
             while done < n_steps:
-                # stop at the next step where a hook is due
-                k = min([chunk, n_steps - done] + [h.every - done % h.every for h in hooks])
+                # stop at the next step where a hook or a checkpoint is due
+                due = [h.every - done % h.every for h in hooks] + ([plan.every - done % plan.every] if plan.every else [])
+                k = min([chunk, n_steps - done] + due)
                 ok, k_done = rec.run_chunk(run_chunk, self.step, k)
                 done += k_done
                 self.step += k_done
                 bar.update(round(k_done * self.dt, 6))
+                if ok and plan.every and done % plan.every == 0:
+                    plan.done = done
+                    self._checkpoint(rec, plan, backend)
                 if ok:
                     for i, h in enumerate(hooks):
                         if done % h.every == 0:
@@ -452,6 +507,13 @@ class _Flattened:
         for p in order:
             self.population_of[self.offset[p.name] : self.offset[p.name] + len(p)] = p.index
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickling (a checkpoint): pickle copies ``i_exc`` and ``i_inh`` apart from ``currents``,
+        whose rows they are; make them views again, or the kernels would read stale currents."""
+        self.__dict__.update(state)
+        st = self.state
+        self.state = st._replace(i_exc=st.currents[0], i_inh=st.currents[1])
+
     def _build_synapses(self, net: Network) -> None:
         pre, post, w, d, r = [], [], [], [], []
         for proj in net.projections:
@@ -550,6 +612,21 @@ def _exact_gain(tau_s: np.ndarray, tau_m: np.ndarray, dt: float) -> np.ndarray:
     out[~same] = ts / (ts - tm) * (np.exp(-dt / ts) - np.exp(-dt / tm))
     out[same] = dt / tau_m[same] * np.exp(-dt / tau_m[same])
     return out
+
+
+#: version of the checkpoint file layout (a pickled dict; see Network.run / Network.resume)
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class _RunPlan:
+    """How far a run has to go and has got, in steps since its start (saved in checkpoints)."""
+
+    n_steps: int
+    done: int
+    chunk: int
+    every: int  # steps between checkpoints (0: none)
+    path: str | None
 
 
 class _Recording:

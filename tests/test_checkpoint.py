@@ -1,0 +1,130 @@
+"""Checkpoint and resume: a run stopped after a checkpoint and resumed gives the same spikes and
+states as the run that never stopped; checkpoints are written atomically."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+import neurosim as ns
+from neurosim import network
+from neurosim.hooks import Hook
+
+
+
+def mixed_network(seed=3):
+    """Noise, Poisson input, drawn delays, LIF and Izhikevich, a state monitor: every random
+    stream and buffer a checkpoint has to carry."""
+    net = ns.Network(dt=0.1, seed=seed)
+    lif = net.population("lif", ns.LIF(100, tau_m=ns.Uniform(10.0, 30.0), v_rest=-65.0, v_threshold=-50.0,
+                                        v_reset=-65.0, t_ref=2.0, v_init=ns.Uniform(-65.0, -50.0)))
+    izh = net.population("izh", ns.Izhikevich.regular_spiking(40, heterogeneity=1.0))
+    poisson = net.population("poisson", ns.PoissonSource(30, rate=ns.Uniform(20.0, 80.0)))
+    net.connect(poisson, [lif, izh], ns.connect.random(0.2), weight=ns.Uniform(2.0, 6.0), delay=ns.Uniform(0.1, 3.0))
+    net.connect(lif, [lif, izh], ns.connect.fixed_in_degree(10), weight=ns.Normal(1.0, 0.5), delay=ns.Uniform(0.1, 5.0))
+    net.connect(izh, lif, ns.connect.random(0.1), weight=-2.0, delay=0.7)
+    net.add_current(lif, ns.NoiseCurrent(std=2.0, mean=12.0))
+    net.add_current(izh, ns.NoiseCurrent(std=3.0, mean=4.0))
+    net.monitor_state(lif, ["v", "i_exc"], indices=[0, 7, 99], every=0.5)
+    return net
+
+
+def _same(a: ns.RunResult, b: ns.RunResult):
+    assert a.n_steps == b.n_steps and a.t_start == b.t_start
+    for name in a.spikes:
+        np.testing.assert_array_equal(a.spikes[name].times, b.spikes[name].times)
+        np.testing.assert_array_equal(a.spikes[name].indices, b.spikes[name].indices)
+    np.testing.assert_array_equal(a.counts, b.counts)
+    assert a.states.keys() == b.states.keys()
+    for key in a.states:
+        np.testing.assert_array_equal(a.states[key].times, b.states[key].times)
+        np.testing.assert_array_equal(a.states[key].values, b.states[key].values)
+
+
+def _interrupt_after(monkeypatch, n_chunks):
+    """Ctrl-C at the start of kernel chunk number ``n_chunks + 1`` (the warm-up call not counted)."""
+    real_drive, calls = network._Flattened.drive, []
+
+    def drive(self, first_step, k):
+        if k > 0:
+            calls.append(k)
+            if len(calls) == n_chunks + 1:
+                raise KeyboardInterrupt
+        return real_drive(self, first_step, k)
+
+    monkeypatch.setattr(network._Flattened, "drive", drive)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("backend, resume_backend", [("numba", "numba"), ("numba", "numpy"), ("numpy", "numba")])
+def test_interrupted_run_resumes_spike_for_spike(tmp_path, monkeypatch, backend, resume_backend):
+    whole = mixed_network().run(100.0, backend=backend, progress=False)
+    assert whole.spike_count() > 100
+    path = tmp_path / "run.ckpt"
+    net = mixed_network()
+    # checkpoints every 20 ms in 10 ms chunks; Ctrl-C at the 6th chunk: the last checkpoint is at 40 ms
+    _interrupt_after(monkeypatch, 5)
+    with pytest.raises(ns.SimulationInterrupted) as info:
+        net.run(100.0, backend=backend, progress=False, chunk_ms=10.0, checkpoint_every=20.0, checkpoint_path=path)
+    assert info.value.result.n_steps == 500
+    monkeypatch.undo()
+    resumed_net, resumed = ns.Network.resume(path, backend=resume_backend, progress=False)
+    assert resumed_net.step == 1000
+    assert resumed.info["status"] == "completed"
+    _same(resumed, whole)
+
+
+def test_checkpointed_run_equals_a_plain_run_and_the_last_checkpoint_is_the_end(tmp_path):
+    whole = mixed_network().run(60.0, progress=False)
+    path = tmp_path / "sub" / "run.ckpt"  # the folder is created
+    res = mixed_network().run(60.0, progress=False, checkpoint_every=7.0, checkpoint_path=path)
+    _same(res, whole)
+    net, again = ns.Network.resume(path, progress=False)  # nothing left to run: the whole result again
+    _same(again, whole)
+    # the network goes on like the one that was never saved
+    plain = mixed_network()
+    plain.run(60.0, progress=False)
+    _same(net.run(20.0, progress=False), plain.run(20.0, progress=False))
+
+
+def test_a_crash_while_writing_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "run.ckpt"
+    net = mixed_network()
+    net.run(20.0, progress=False, checkpoint_every=10.0, checkpoint_path=path)
+    before = path.read_bytes()
+    real_dump = pickle.dump
+
+    def dump_then_die(obj, fh, *args, **kw):
+        fh.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pickle, "dump", dump_then_die)
+    with pytest.raises(OSError, match="disk full"):
+        net.run(20.0, progress=False, checkpoint_every=10.0, checkpoint_path=path)
+    monkeypatch.setattr(pickle, "dump", real_dump)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.ckpt"]  # no temporary file left behind
+    resumed_net, res = ns.Network.resume(path, progress=False)
+    assert res.n_steps == 200 and resumed_net.step == 200
+
+
+def test_bad_checkpoint_arguments(tmp_path):
+    net = mixed_network()
+    with pytest.raises(ValueError, match="checkpoint_every and checkpoint_path must be given together"):
+        net.run(10.0, progress=False, checkpoint_every=5.0)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        net.run(10.0, progress=False, checkpoint_every=-1.0, checkpoint_path=tmp_path / "x")
+    class Nothing(Hook):
+        def __call__(self, ctx):
+            pass
+
+    with pytest.raises(ValueError, match="cannot be combined with hooks"):
+        net.run(10.0, progress=False, checkpoint_every=5.0, checkpoint_path=tmp_path / "x", hooks=Nothing(every=10))
+    other = tmp_path / "other.pkl"
+    other.write_bytes(pickle.dumps({"not": "a checkpoint"}))
+    with pytest.raises(ValueError, match="is not a neurosim checkpoint"):
+        ns.Network.resume(other)
+    ok = tmp_path / "ok.ckpt"
+    net.run(10.0, progress=False, checkpoint_every=5.0, checkpoint_path=ok)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        ns.Network.resume(ok, backend="cuda")
