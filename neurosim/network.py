@@ -313,6 +313,7 @@ class Network:
         WHOLE run (everything recorded before the checkpoint, then the rest), equal spike for
         spike to the run that was never interrupted. ``backend``: any engine backend (default:
         the run's own). The run keeps writing checkpoints to ``path`` as it goes.
+        A checkpoint is a pickle, and unpickling runs code: load only checkpoints you wrote.
         """
         with open(path, "rb") as fh:
             saved = pickle.load(fh)
