@@ -35,6 +35,7 @@ from .io import atomic_path
 from .models import NEURON_MODELS, SOURCE_MODELS, Izhikevich, LIF, PoissonSource, SpikeTimes
 from .random import draw
 from .result import RunResult, Spikes, StateTrace
+from .spike_stream import SpikeStream
 from .validation import as_rng, check_number
 
 #: Default memory cap of the delay ring buffer (bytes); a longer max delay needs an explicit max_delay.
@@ -258,7 +259,7 @@ class Network:
     # ---- running ------------------------------------------------------------------
     def run(self, duration: float, backend: str = "numba", progress: bool | None = None,
             chunk_ms: float | None = None, hooks=None, checkpoint_every: float | None = None,
-            checkpoint_path=None) -> RunResult:
+            checkpoint_path=None, stream_spikes_to=None) -> RunResult:
         """Simulate ``duration`` ms and return what was recorded.
 
         Parameters
@@ -276,6 +277,10 @@ class Network:
             mid-write leaves the previous checkpoint readable. :meth:`Network.resume` finishes
             the run from it, spike for spike as if it had not stopped. Not with ``hooks``
             (a hook's own state is not saved).
+        stream_spikes_to : a folder: after every chunk, append the recorded spikes to files
+            there and drop them from memory, so a run of any length records in bounded memory;
+            ``result.spikes`` are then read-only memory maps of those files
+            (:mod:`neurosim.spike_stream`). Not with ``hooks`` (they read spikes from memory).
 
         Raises
         ------
@@ -302,6 +307,10 @@ class Network:
         n_steps = int(round(duration / self.dt))
         chunk = 1000 if chunk_ms is None else max(1, int(round(check_number("chunk_ms", chunk_ms, positive=True) / self.dt)))
         rec = _Recording(self._sim, self._state_monitors, self.step, [p for h in hooks for p in h.populations])
+        if stream_spikes_to is not None:
+            if hooks:
+                raise ValueError("stream_spikes_to cannot be combined with hooks: hooks read the run's spikes from memory")
+            rec.stream = SpikeStream(stream_spikes_to, [p.name for p in self._sim.pops if p.record_spikes is not False])
         plan = _RunPlan(n_steps, 0, chunk, every, checkpoint_path)
         return self._execute(rec, plan, backend, progress, hooks)
 
@@ -320,6 +329,8 @@ class Network:
         if not (isinstance(saved, dict) and saved.get("format") == CHECKPOINT_FORMAT):
             raise ValueError(f"{os.fspath(path)!r} is not a neurosim checkpoint (format {CHECKPOINT_FORMAT})")
         net, rec, plan = saved["network"], saved["recording"], saved["plan"]
+        if rec.stream is not None:
+            rec.stream.truncate()  # drop spikes the stopped run streamed after its checkpoint
         backend = saved["backend"] if backend is None else backend
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -656,6 +667,7 @@ class _Recording:
         self.col_neuron = np.array([sim.offset[c[0].population.name] + c[2] for c in cols], dtype=np.int64)
         self.col_stride = np.array([c[0].stride for c in cols], dtype=np.int64)
         self.col_values: list[list[np.ndarray]] = [[] for _ in cols]
+        self.stream: SpikeStream | None = None  # set by Network.run(stream_spikes_to=...)
 
     def run_chunk(self, run_chunk, first_step: int, k: int) -> tuple[bool, int]:
         """Run k steps, growing the spike buffer as needed. Returns (ok, steps done)."""
@@ -683,7 +695,20 @@ class _Recording:
         self.counts.append(counts[:done])
         for c in range(stride.size):
             self.col_values[c].append(values[base[c] : position[c]])
+        if self.stream is not None:
+            self._flush()
         return status == L.STATUS_DONE, done
+
+    def _flush(self) -> None:
+        """Stream the spikes in the buffer to disk and empty it (one chunk's worth of memory)."""
+        sim, n = self.sim, int(self.counters[0])
+        steps, ids = self.spike_step[:n], self.spike_id[:n]
+        pop_of = sim.population_of[ids]
+        for p in sim.pops:
+            if p.name in self.stream.written:
+                mine = (pop_of == p.index) & self.user_record[ids]
+                self.stream.append(p.name, steps[mine] * sim.net.dt, ids[mine] - sim.offset[p.name])
+        self.counters[0] = 0
 
     def result(self, n_steps: int, info: dict) -> RunResult:
         sim, dt = self.sim, self.sim.net.dt
@@ -693,9 +718,9 @@ class _Recording:
             wanted = self.user_record[ids]
             steps, ids = steps[wanted], ids[wanted]
         pop_of = sim.population_of[ids]
-        spikes = {}
+        spikes = {} if self.stream is None else self.stream.spikes()
         for p in sim.pops:
-            if p.record_spikes is False:
+            if p.record_spikes is False or self.stream is not None:
                 continue
             mine = pop_of == p.index
             spikes[p.name] = Spikes(steps[mine] * dt, ids[mine] - sim.offset[p.name])

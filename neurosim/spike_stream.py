@@ -1,0 +1,72 @@
+"""Spike recordings streamed to disk chunk by chunk, so a long run's memory stays flat.
+
+``Network.run(..., stream_spikes_to=folder)`` appends each chunk's spikes to two raw files per
+recorded population, ``<population>.times.f64`` (ms, float64) and ``<population>.indices.i64``
+(neuron index in the population, int64), and forgets them; the run's result reads them back
+as read-only ``numpy.memmap`` arrays (pages come from the file on demand, not from RAM). Read
+the files later with :func:`load_spikes`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .result import Spikes
+
+TIMES, INDICES = ".times.f64", ".indices.i64"
+
+
+class SpikeStream:
+    """Append-only spike files of the populations ``names`` in ``folder`` (created; existing
+    files of those populations are emptied). ``written[name]``: spikes on disk."""
+
+    def __init__(self, folder, names):
+        self.folder = os.fspath(folder)
+        os.makedirs(self.folder, exist_ok=True)
+        self.written = {name: 0 for name in names}
+        for name in names:
+            for path in self._paths(name):
+                open(path, "wb").close()
+
+    def _paths(self, name: str) -> tuple[str, str]:
+        return os.path.join(self.folder, name + TIMES), os.path.join(self.folder, name + INDICES)
+
+    def append(self, name: str, times: np.ndarray, indices: np.ndarray) -> None:
+        """Append one chunk's spikes of population ``name``."""
+        times_path, indices_path = self._paths(name)
+        with open(times_path, "ab") as fh:
+            np.ascontiguousarray(times, dtype=np.float64).tofile(fh)
+        with open(indices_path, "ab") as fh:
+            np.ascontiguousarray(indices, dtype=np.int64).tofile(fh)
+        self.written[name] += len(times)
+
+    def truncate(self) -> None:
+        """Cut the files back to ``written`` (after resuming from a checkpoint, drop what the
+        stopped run appended after it)."""
+        for name, n in self.written.items():
+            for path in self._paths(name):
+                os.truncate(path, 8 * n)
+
+    def spikes(self) -> dict[str, Spikes]:
+        """Every population's spikes so far, as read-only memory maps."""
+        return {name: Spikes(_map(self._paths(name)[0], np.float64, n), _map(self._paths(name)[1], np.int64, n))
+                for name, n in self.written.items()}
+
+
+def _map(path: str, dtype, n: int) -> np.ndarray:
+    return np.memmap(path, dtype=dtype, mode="r", shape=(n,)) if n else np.zeros(0, dtype=dtype)
+
+
+def load_spikes(folder, name: str) -> Spikes:
+    """The spikes of population ``name`` streamed to ``folder`` (memory-mapped, read-only)."""
+    times_path = os.path.join(os.fspath(folder), name + TIMES)
+    indices_path = os.path.join(os.fspath(folder), name + INDICES)
+    if not os.path.exists(times_path) or not os.path.exists(indices_path):
+        raise FileNotFoundError(f"no spikes of population {name!r} streamed to {os.fspath(folder)!r} "
+                                f"(expected {name + TIMES} and {name + INDICES})")
+    n = os.path.getsize(times_path) // 8
+    if os.path.getsize(indices_path) // 8 != n:
+        raise ValueError(f"{times_path} and {indices_path} hold different numbers of spikes (an interrupted write?)")
+    return Spikes(_map(times_path, np.float64, n), _map(indices_path, np.int64, n))
