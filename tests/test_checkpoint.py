@@ -30,18 +30,6 @@ def mixed_network(seed=3):
     return net
 
 
-def _same(a: ns.RunResult, b: ns.RunResult):
-    assert a.n_steps == b.n_steps and a.t_start == b.t_start
-    for name in a.spikes:
-        np.testing.assert_array_equal(a.spikes[name].times, b.spikes[name].times)
-        np.testing.assert_array_equal(a.spikes[name].indices, b.spikes[name].indices)
-    np.testing.assert_array_equal(a.counts, b.counts)
-    assert a.states.keys() == b.states.keys()
-    for key in a.states:
-        np.testing.assert_array_equal(a.states[key].times, b.states[key].times)
-        np.testing.assert_array_equal(a.states[key].values, b.states[key].values)
-
-
 def _interrupt_after(monkeypatch, n_chunks):
     """Ctrl-C at the start of kernel chunk number ``n_chunks + 1`` (the warm-up call not counted)."""
     real_drive, calls = network._Flattened.drive, []
@@ -58,7 +46,7 @@ def _interrupt_after(monkeypatch, n_chunks):
 
 
 @pytest.mark.parametrize("backend, resume_backend", [("numba", "numba"), ("numba", "numpy"), ("numpy", "numba")])
-def test_interrupted_run_resumes_spike_for_spike(tmp_path, monkeypatch, backend, resume_backend):
+def test_interrupted_run_resumes_spike_for_spike(tmp_path, monkeypatch, backend, resume_backend, assert_same_run):
     whole = mixed_network().run(100.0, backend=backend, progress=False)
     assert whole.spike_count() > 100
     path = tmp_path / "run.ckpt"
@@ -72,20 +60,20 @@ def test_interrupted_run_resumes_spike_for_spike(tmp_path, monkeypatch, backend,
     resumed_net, resumed = ns.Network.resume(path, backend=resume_backend, progress=False)
     assert resumed_net.step == 1000
     assert resumed.info["status"] == "completed"
-    _same(resumed, whole)
+    assert_same_run(resumed, whole)
 
 
-def test_checkpointed_run_equals_a_plain_run_and_the_last_checkpoint_is_the_end(tmp_path):
+def test_checkpointed_run_equals_a_plain_run_and_the_last_checkpoint_is_the_end(tmp_path, assert_same_run):
     whole = mixed_network().run(60.0, progress=False)
     path = tmp_path / "sub" / "run.ckpt"  # the folder is created
     res = mixed_network().run(60.0, progress=False, checkpoint_every=7.0, checkpoint_path=path)
-    _same(res, whole)
+    assert_same_run(res, whole)
     net, again = ns.Network.resume(path, progress=False)  # nothing left to run: the whole result again
-    _same(again, whole)
+    assert_same_run(again, whole)
     # the network goes on like the one that was never saved
     plain = mixed_network()
     plain.run(60.0, progress=False)
-    _same(net.run(20.0, progress=False), plain.run(20.0, progress=False))
+    assert_same_run(net.run(20.0, progress=False), plain.run(20.0, progress=False))
 
 
 def test_a_crash_while_writing_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
