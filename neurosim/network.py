@@ -129,6 +129,10 @@ class Network:
         self.step = 0  # steps simulated so far
         self.last_result: RunResult | None = None
 
+    def __getstate__(self) -> dict:
+        """Pickled (a checkpoint) without the previous run's result, which can be large."""
+        return dict(self.__dict__, last_result=None)
+
     # ---- building -----------------------------------------------------------------
     def population(self, name: str, model) -> Population:
         """Add a population of ``model`` (a neuron model or a spike source) named ``name``."""
@@ -397,7 +401,7 @@ class Network:
                     break
         except KeyboardInterrupt:
             status = "interrupted"
-        except Exception as exc:  # a hook failed: keep what was recorded, then re-raise
+        except Exception as exc:  # a hook or a checkpoint write failed: keep what was recorded, then re-raise
             status, hook_error = "failed", exc
         finally:
             bar.close()

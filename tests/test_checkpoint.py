@@ -70,6 +70,11 @@ def test_checkpointed_run_equals_a_plain_run_and_the_last_checkpoint_is_the_end(
     assert_same_run(res, whole)
     net, again = ns.Network.resume(path, progress=False)  # nothing left to run: the whole result again
     assert_same_run(again, whole)
+    # the checkpoint does not drag the previous run's result along
+    first = mixed_network()
+    first.run(50.0, progress=False)
+    first.run(1.0, progress=False, checkpoint_every=1.0, checkpoint_path=tmp_path / "second.ckpt")
+    assert pickle.loads((tmp_path / "second.ckpt").read_bytes())["network"].last_result is None
     # the network goes on like the one that was never saved
     plain = mixed_network()
     plain.run(60.0, progress=False)
