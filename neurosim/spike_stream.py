@@ -19,8 +19,9 @@ TIMES, INDICES = ".times.f64", ".indices.i64"
 
 
 class SpikeStream:
-    """Append-only spike files of the populations ``names`` in ``folder`` (created; existing
-    files of those populations are emptied). ``written[name]``: spikes on disk."""
+    """Append-only spike files of the populations ``names`` in ``folder`` (created if needed).
+    ``written[name]``: spikes on disk. Files already there are never overwritten: an earlier
+    run's result may still be reading them through memory maps."""
 
     def __init__(self, folder, names):
         self.folder = os.fspath(folder)
@@ -28,7 +29,12 @@ class SpikeStream:
         self.written = {name: 0 for name in names}
         for name in names:
             for path in self._paths(name):
-                open(path, "wb").close()
+                if os.path.exists(path):
+                    raise FileExistsError(f"stream_spikes_to: {path!r} already exists (an earlier run's spikes?); "
+                                          "stream each run into a new folder, or delete the old files first")
+        for name in names:
+            for path in self._paths(name):
+                open(path, "xb").close()
 
     def _paths(self, name: str) -> tuple[str, str]:
         return os.path.join(self.folder, name + TIMES), os.path.join(self.folder, name + INDICES)

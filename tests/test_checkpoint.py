@@ -141,6 +141,10 @@ def test_streamed_spikes_equal_the_in_memory_recording(tmp_path):
     np.testing.assert_array_equal(streamed.counts[:, 0], whole.counts[:, 0])
     with pytest.raises(FileNotFoundError, match="no spikes of population 'izh'"):
         load_spikes(tmp_path / "spikes", "izh")
+    # a second run into the same folder would truncate files the first result maps: refused
+    with pytest.raises(FileExistsError, match="lif.times.f64' already exists"):
+        net.run(10.0, progress=False, stream_spikes_to=tmp_path / "spikes")
+    np.testing.assert_array_equal(streamed.spikes["lif"].times, whole.spikes["lif"].times)
 
 
 def test_streamed_run_resumes_without_duplicate_spikes(tmp_path, monkeypatch):
