@@ -52,7 +52,7 @@ import copy
 import math
 import os
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -632,7 +632,7 @@ def sequence_benchmark(*, duration: float | None = None, seed: int = 0, backend:
             write_summary(files, metrics)
 
     cells = [(t, m) for t in task_names for m in model_names]
-    with torch_threads(threads) if any(m in TRAINABLE for m in model_names) else _nothing():
+    with torch_threads(threads) if any(m in TRAINABLE for m in model_names) else nullcontext():
         for t, m in _bar(cells, progress, desc="sequence-benchmark", unit="model"):
             if m in TRAINABLE:
                 row = run_trainable(m, built[t], budget=budget, epochs=epochs, batch_size=batch_size, lr=lr,
@@ -648,11 +648,6 @@ def sequence_benchmark(*, duration: float | None = None, seed: int = 0, backend:
     if files is not None:
         write_summary(files, metrics)
     return metrics
-
-
-@contextmanager
-def _nothing():
-    yield
 
 
 if __name__ == "__main__":

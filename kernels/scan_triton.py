@@ -138,7 +138,8 @@ if triton is not None:
                     ga_i = ga_r
                 if SHARED:
                     grad_a_r += tl.sum(ga_r, axis=0)
-                    grad_a_i += tl.sum(ga_i, axis=0)
+                    if COMPLEX:
+                        grad_a_i += tl.sum(ga_i, axis=0)
                 else:
                     tl.store(grad_a_ptr + offs, ga_r, mask=inside)
                     if COMPLEX:

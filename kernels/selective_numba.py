@@ -112,7 +112,7 @@ def selective_scan_forward(delta, A, u, B, C, h0):
 def selective_scan_backward(grad_y, grad_h_last, delta, A, u, B, C, h0):
     """``(grad_delta, grad_A, grad_u, grad_B, grad_C, grad_h0)`` of :func:`selective_scan_forward`."""
     n_steps, batch, channels = delta.shape
-    grad_delta, grad_u = torch.zeros_like(delta), torch.zeros_like(u)
+    grad_delta, grad_u = torch.empty_like(delta), torch.empty_like(u)  # every element written
     grad_B, grad_C = torch.zeros_like(B), torch.zeros_like(C)
     grad_A_per_seq = delta.new_zeros((batch,) + tuple(A.shape))
     grad_h0 = grad_h_last.clone()

@@ -333,11 +333,11 @@ class Network:
         if not (isinstance(saved, dict) and saved.get("format") == CHECKPOINT_FORMAT):
             raise ValueError(f"{os.fspath(path)!r} is not a neurosim checkpoint (format {CHECKPOINT_FORMAT})")
         net, rec, plan = saved["network"], saved["recording"], saved["plan"]
-        if rec.stream is not None:
-            rec.stream.truncate()  # drop spikes the stopped run streamed after its checkpoint
         backend = saved["backend"] if backend is None else backend
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if rec.stream is not None:
+            rec.stream.truncate()  # drop spikes the stopped run streamed after its checkpoint
         return net, net._execute(rec, plan, backend, progress, [])
 
     def _checkpoint(self, rec: "_Recording", plan: "_RunPlan", backend: str) -> None:
@@ -704,13 +704,14 @@ class _Recording:
         return status == L.STATUS_DONE, done
 
     def _flush(self) -> None:
-        """Stream the spikes in the buffer to disk and empty it (one chunk's worth of memory)."""
+        """Stream the spikes in the buffer to disk and empty it (one chunk's worth of memory).
+        A streamed run has no hooks, so the buffer holds exactly the spikes the user records."""
         sim, n = self.sim, int(self.counters[0])
         steps, ids = self.spike_step[:n], self.spike_id[:n]
         pop_of = sim.population_of[ids]
         for p in sim.pops:
             if p.name in self.stream.written:
-                mine = (pop_of == p.index) & self.user_record[ids]
+                mine = pop_of == p.index
                 self.stream.append(p.name, steps[mine] * sim.net.dt, ids[mine] - sim.offset[p.name])
         self.counters[0] = 0
 

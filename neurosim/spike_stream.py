@@ -37,7 +37,7 @@ class SpikeStream:
                 open(path, "xb").close()
 
     def _paths(self, name: str) -> tuple[str, str]:
-        return os.path.join(self.folder, name + TIMES), os.path.join(self.folder, name + INDICES)
+        return spike_files(self.folder, name)
 
     def append(self, name: str, times: np.ndarray, indices: np.ndarray) -> None:
         """Append one chunk's spikes of population ``name``."""
@@ -61,14 +61,19 @@ class SpikeStream:
                 for name, n in self.written.items()}
 
 
+def spike_files(folder, name: str) -> tuple[str, str]:
+    """The paths of population ``name``'s spike times and indices in ``folder``."""
+    folder = os.fspath(folder)
+    return os.path.join(folder, name + TIMES), os.path.join(folder, name + INDICES)
+
+
 def _map(path: str, dtype, n: int) -> np.ndarray:
     return np.memmap(path, dtype=dtype, mode="r", shape=(n,)) if n else np.zeros(0, dtype=dtype)
 
 
 def load_spikes(folder, name: str) -> Spikes:
     """The spikes of population ``name`` streamed to ``folder`` (memory-mapped, read-only)."""
-    times_path = os.path.join(os.fspath(folder), name + TIMES)
-    indices_path = os.path.join(os.fspath(folder), name + INDICES)
+    times_path, indices_path = spike_files(folder, name)
     if not os.path.exists(times_path) or not os.path.exists(indices_path):
         raise FileNotFoundError(f"no spikes of population {name!r} streamed to {os.fspath(folder)!r} "
                                 f"(expected {name + TIMES} and {name + INDICES})")
