@@ -1,7 +1,9 @@
 """Compute kernels: the numpy/torch references (the specification), Numba CPU and Triton kernels.
 
-``get_run_chunk(backend)`` returns the run-chunk function of a backend; all share the
-argument layout of :mod:`neurosim.kernels.layout`. ``linear_scan`` (torch) is the
+``get_run_chunk(backend)`` returns the run-chunk function of a CPU backend; all share the
+argument layout of :mod:`neurosim.kernels.layout`. The GPU backend keeps the network on the
+device between calls, so it is an object built for one network
+(:class:`neurosim.kernels.engine_triton.TritonEngine`) called with the same arguments. ``linear_scan`` (torch) is the
 differentiable linear-recurrence scan ``h[t] = a[t] * h[t-1] + b[t]`` of the state-space
 layers (:mod:`neurosim.kernels.scan`), ``selective_scan`` the fused recurrence of a Mamba
 layer (:mod:`neurosim.kernels.selective`); both are imported on first use so that the
@@ -12,17 +14,19 @@ from __future__ import annotations
 
 from . import layout, reference
 
-BACKENDS = ("numpy", "numba")
+BACKENDS = ("numpy", "numba", "triton")
 
 
 def get_run_chunk(backend: str):
-    """The ``run_chunk`` function of ``backend`` ("numpy" or "numba")."""
+    """The ``run_chunk`` function of a CPU ``backend`` ("numpy" or "numba")."""
     if backend == "numpy":
         return reference.run_chunk
     if backend == "numba":
         from . import numba_cpu  # imported lazily: compiling is only paid by numba users
 
         return numba_cpu.run_chunk
+    if backend == "triton":
+        raise ValueError("backend 'triton' runs through a TritonEngine built for one network, not get_run_chunk")
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 

@@ -26,6 +26,7 @@ import numpy as np
 STATUS_DONE = 0
 STATUS_SPIKE_BUFFER_FULL = 1
 STATUS_NOT_FINITE = 2
+STATUS_INTERRUPTED = 3  # Ctrl-C inside a chunk (Triton backend); the steps done are whole
 
 # Codes of the state variables a state monitor can record.
 STATE_VARIABLES = ("v", "u", "i_exc", "i_inh")

@@ -40,6 +40,8 @@ from .validation import as_rng, check_number
 
 #: Default memory cap of the delay ring buffer (bytes); a longer max delay needs an explicit max_delay.
 RING_BUDGET_BYTES = 1 << 30
+#: Initial capacity of a run's spike buffer (spikes); it doubles whenever a chunk needs more.
+SPIKE_BUFFER_START = 1 << 16
 
 
 class Population:
@@ -263,13 +265,14 @@ class Network:
     # ---- running ------------------------------------------------------------------
     def run(self, duration: float, backend: str = "numba", progress: bool | None = None,
             chunk_ms: float | None = None, hooks=None, checkpoint_every: float | None = None,
-            checkpoint_path=None, stream_spikes_to=None) -> RunResult:
+            checkpoint_path=None, stream_spikes_to=None, device=None) -> RunResult:
         """Simulate ``duration`` ms and return what was recorded.
 
         Parameters
         ----------
         duration : biological time, ms (>= 0; rounded to whole steps).
-        backend : "numba" (compiled CPU kernel, default) or "numpy" (the reference).
+        backend : "numba" (compiled CPU kernel, default), "numpy" (the reference) or "triton"
+            (GPU kernels; :mod:`neurosim.kernels.engine_triton` says how its spikes compare).
         progress : show a progress bar; None shows it on a terminal only.
         chunk_ms : biological time per kernel call (default: 1000 steps); the progress bar
             and Ctrl-C act between chunks.
@@ -285,6 +288,8 @@ class Network:
             there and drop them from memory, so a run of any length records in bounded memory;
             ``result.spikes`` are then read-only memory maps of those files
             (:mod:`neurosim.spike_stream`). Not with ``hooks`` (they read spikes from memory).
+        device : backend "triton" only: the CUDA device (default: the current one); "cpu" runs
+            the kernels in Triton's interpreter when TRITON_INTERPRET=1 was set (slow; tests).
 
         Raises
         ------
@@ -294,8 +299,7 @@ class Network:
         everything recorded before it.
         """
         duration = check_number("duration", duration, nonnegative=True)
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        _check_backend(backend, device)
         hooks = check_hooks(self, hooks)
         if (checkpoint_every is None) != (checkpoint_path is None):
             raise ValueError("checkpoint_every and checkpoint_path must be given together")
@@ -316,16 +320,17 @@ class Network:
                 raise ValueError("stream_spikes_to cannot be combined with hooks: hooks read the run's spikes from memory")
             rec.stream = SpikeStream(stream_spikes_to, [p.name for p in self._sim.pops if p.record_spikes is not False])
         plan = _RunPlan(n_steps, 0, chunk, every, checkpoint_path)
-        return self._execute(rec, plan, backend, progress, hooks)
+        return self._execute(rec, plan, backend, progress, hooks, device)
 
     @staticmethod
-    def resume(path, backend: str | None = None, progress: bool | None = None) -> tuple["Network", RunResult]:
+    def resume(path, backend: str | None = None, progress: bool | None = None,
+               device=None) -> tuple["Network", RunResult]:
         """Finish the run saved in the checkpoint file ``path`` (see :meth:`run`).
 
         Returns ``(network, result)``: the network at the end of the run, and the result of the
         WHOLE run (everything recorded before the checkpoint, then the rest), equal spike for
         spike to the run that was never interrupted. ``backend``: any engine backend (default:
-        the run's own). The run keeps writing checkpoints to ``path`` as it goes.
+        the run's own; ``device`` as in :meth:`run`). The run keeps writing checkpoints to ``path``.
         A checkpoint is a pickle, and unpickling runs code: load only checkpoints you wrote.
         """
         with open(path, "rb") as fh:
@@ -334,11 +339,10 @@ class Network:
             raise ValueError(f"{os.fspath(path)!r} is not a neurosim checkpoint (format {CHECKPOINT_FORMAT})")
         net, rec, plan = saved["network"], saved["recording"], saved["plan"]
         backend = saved["backend"] if backend is None else backend
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        _check_backend(backend, device)
         if rec.stream is not None:
             rec.stream.truncate()  # drop spikes the stopped run streamed after its checkpoint
-        return net, net._execute(rec, plan, backend, progress, [])
+        return net, net._execute(rec, plan, backend, progress, [], device)
 
     def _checkpoint(self, rec: "_Recording", plan: "_RunPlan", backend: str) -> None:
         """Write the run so far to ``plan.path`` atomically (temporary file, then rename)."""
@@ -347,10 +351,13 @@ class Network:
                 pickle.dump({"format": CHECKPOINT_FORMAT, "network": self, "recording": rec, "plan": plan,
                              "backend": backend}, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def _execute(self, rec: "_Recording", plan: "_RunPlan", backend: str, progress, hooks) -> RunResult:
+    def _execute(self, rec: "_Recording", plan: "_RunPlan", backend: str, progress, hooks, device=None) -> RunResult:
         """The run loop: chunks of kernel calls from ``plan.done`` to ``plan.n_steps``, hooks and
         checkpoints between them; always returns (or attaches to its error) what was recorded."""
-        sim, run_chunk, n_steps, chunk = self._sim, get_run_chunk(backend), plan.n_steps, plan.chunk
+        sim, n_steps, chunk = self._sim, plan.n_steps, plan.chunk
+        run_chunk = sim.engine(device) if backend == "triton" else get_run_chunk(backend)
+        # a device backend keeps the state on the device during the run: copy it back when asked
+        to_host = getattr(run_chunk, "to_host", lambda: None)
         ctx = HookContext(sim, rec)
         from tqdm.auto import tqdm
 
@@ -378,12 +385,16 @@ class Network:
                 # stop at the next step where a hook or a checkpoint is due
                 due = [h.every - done % h.every for h in hooks] + ([plan.every - done % plan.every] if plan.every else [])
                 k = min([chunk, n_steps - done] + due)
-                ok, k_done = rec.run_chunk(run_chunk, self.step, k)
+                chunk_status, k_done = rec.run_chunk(run_chunk, self.step, k)
+                ok = chunk_status == L.STATUS_DONE
                 done += k_done
                 self.step += k_done
                 bar.update(round(k_done * self.dt, 6))
+                if chunk_status == L.STATUS_INTERRUPTED:
+                    raise KeyboardInterrupt
                 if ok and plan.every and done % plan.every == 0:
                     plan.done = done
+                    to_host()
                     self._checkpoint(rec, plan, backend)
                 if ok:
                     for i, h in enumerate(hooks):
@@ -405,6 +416,7 @@ class Network:
             status, hook_error = "failed", exc
         finally:
             bar.close()
+            to_host()
             for i, h in enumerate(hooks):
                 # finish sees the spikes since the hook's last call (the run's tail)
                 ctx._window(since[i][0], self.step, since[i][1], int(rec.counters[0]))
@@ -437,6 +449,13 @@ class Network:
     def _check_mutable(self, action: str) -> None:
         if self._sim is not None:
             raise RuntimeError(f"cannot {action} after the network has run: its layout is fixed at the first run; build a new Network")
+
+
+def _check_backend(backend: str, device) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if device is not None and backend != "triton":
+        raise ValueError(f"device is for backend='triton' only (the {backend!r} backend runs on the CPU), got {device!r}")
 
 
 def _check_indices(name, indices, n) -> np.ndarray:
@@ -523,6 +542,21 @@ class _Flattened:
         for p in order:
             self.population_of[self.offset[p.name] : self.offset[p.name] + len(p)] = p.index
 
+    def engine(self, device=None):
+        """The Triton engine of this network on ``device`` (built, and its arrays copied, once)."""
+        from neurosim.kernels.engine_triton import TritonEngine, resolve_device
+
+        device = resolve_device(device)
+        if getattr(self, "_engine", None) is None or self._engine.device != device:
+            self._engine = None  # free the old device copy first
+            self._engine = TritonEngine(self.state, self.lif, self.izh, self.conn, self.ring, self.population_of,
+                                        len(self.pops), device)
+        return self._engine
+
+    def __getstate__(self) -> dict:
+        """Pickled (a checkpoint) without the device copy, which the run loop has synced to the host."""
+        return {k: v for k, v in self.__dict__.items() if k != "_engine"}
+
     def __setstate__(self, state: dict) -> None:
         """Unpickling (a checkpoint): pickle copies ``i_exc`` and ``i_inh`` apart from ``currents``,
         whose rows they are; make them views again, or the kernels would read stale currents."""
@@ -598,6 +632,10 @@ class _Flattened:
             self.lif.external[:] = self.external_base
         return L.Drive(self.decay_exc, self.decay_inh, i_mean, self.noise_column, self.noise_ids, noise, ptr, ids[order])
 
+    def random_streams(self) -> list[np.random.Generator]:
+        """The generators ``drive`` draws from (noise, then each Poisson source)."""
+        return [self.noise_rng] + [self.source_rng[p.name] for p in self.sources if isinstance(p.model, PoissonSource)]
+
     def locate(self, global_id: int) -> tuple[str, int]:
         """(population name, index within it) of a global id."""
         for p in self.order:
@@ -661,8 +699,8 @@ class _Recording:
         self.spike_record = record.copy()  # what the kernel records: also the hooks' populations
         for p in also_record:
             self.spike_record[sim.offset[p.name] : sim.offset[p.name] + len(p)] = True
-        self.spike_step = np.empty(1 << 16, dtype=np.int64)
-        self.spike_id = np.empty(1 << 16, dtype=np.int64)
+        self.spike_step = np.empty(SPIKE_BUFFER_START, dtype=np.int64)
+        self.spike_id = np.empty(SPIKE_BUFFER_START, dtype=np.int64)
         self.counters = np.zeros(4, dtype=np.int64)
         self.counts: list[np.ndarray] = []
         cols = [(m, L.STATE_VARIABLES.index(var), i) for m in monitors for var in m.variables for i in m.indices]
@@ -673,9 +711,11 @@ class _Recording:
         self.col_values: list[list[np.ndarray]] = [[] for _ in cols]
         self.stream: SpikeStream | None = None  # set by Network.run(stream_spikes_to=...)
 
-    def run_chunk(self, run_chunk, first_step: int, k: int) -> tuple[bool, int]:
-        """Run k steps, growing the spike buffer as needed. Returns (ok, steps done)."""
+    def run_chunk(self, run_chunk, first_step: int, k: int) -> tuple[int, int]:
+        """Run k steps, growing the spike buffer as needed. Returns (status, steps done)."""
         sim = self.sim
+        streams = sim.random_streams()
+        before = [g.bit_generator.state for g in streams]
         drive = sim.drive(first_step, k)
         counts = np.zeros((k, len(sim.pops)), dtype=np.int64)
         stride = self.col_stride
@@ -696,12 +736,18 @@ class _Recording:
             new_size = 2 * self.spike_step.size + extra
             self.spike_step = np.resize(self.spike_step, new_size)
             self.spike_id = np.resize(self.spike_id, new_size)
+        if status == L.STATUS_INTERRUPTED:
+            # rewind the random streams to just after the steps that ran, so that a run continued
+            # after Ctrl-C draws what the uninterrupted run would have drawn
+            for g, state in zip(streams, before):
+                g.bit_generator.state = state
+            sim.drive(first_step, done)
         self.counts.append(counts[:done])
         for c in range(stride.size):
             self.col_values[c].append(values[base[c] : position[c]])
         if self.stream is not None:
             self._flush()
-        return status == L.STATUS_DONE, done
+        return status, done
 
     def _flush(self) -> None:
         """Stream the spikes in the buffer to disk and empty it (one chunk's worth of memory).

@@ -1,0 +1,510 @@
+"""Triton backend of the event-driven engine: ``Network.run(..., backend="triton")``.
+
+Same contract as ``reference.run_chunk`` (the specification) and ``numba_cpu.run_chunk``: the
+engine object is called with the arguments of ``run_chunk`` and returns ``(status, steps_done)``.
+The network's state lives on the device while a run goes on; ``to_host()`` copies it back into
+the host arrays (the run loop calls it before a checkpoint and when the run ends), and the next
+call uploads it again, so runs on different backends can follow one another.
+
+One step is four kinds of launch, none of which waits for the host (no sync inside a chunk):
+
+1. ``_step_begin`` (one program): stops the chunk before a step whose spikes might not fit the
+   spike buffer (as the reference does), resets the step's spike count, samples the state
+   monitors (start of the step, arrivals included).
+2. ``_lif_step`` / ``_izhikevich_step`` (one launch for all LIF neurons, one per Izhikevich
+   population): arrival of the ring slot, neuron update, threshold and reset, decay of the
+   currents -- the reference's float64 operations in its order, compiled without FMA
+   contraction (``enable_fp_fusion=False``), so a neuron given the same input computes the same
+   bits. Spikes are compacted in the same kernel: each block counts its spikes, reserves room
+   with one atomic add and writes their ids at ``base + exclusive cumsum``.
+3. ``_propagate`` (a fixed grid of programs striding over the step's spikes: the compacted
+   ones, then the spike-source events): per spike, only its CSR rows are read, ``BLOCK``
+   synapses at a time, and the weights are added with float64 atomics into the currents
+   (one-step synapses) or into the delay ring buffer at ``(step + delay) % slots``; it also
+   counts spikes per population and synaptic events, and appends recorded spikes to the
+   device spike buffer.
+A halt word on the device (buffer full, or a NaN/inf membrane) turns every later launch of the
+chunk into a no-op, so a chunk stops where the reference would.
+
+Numerics (``tests/test_engine_triton.py``): neuron updates are bit-identical to the reference.
+Atomic float additions make the summation order of a step's synaptic input arbitrary on a GPU,
+so currents can differ from the reference in the last bits and spike trains diverge once a
+membrane lands within rounding of its threshold; population rates agree statistically. Where
+every sum is exact in any order (pulse synapses, ``tau_exc = tau_inh = 0``, with weights that are
+small multiples of a power of two) spike trains are identical to the reference. In Triton's
+interpreter (CPU tensors, ``TRITON_INTERPRET=1``: how CI runs these kernels) programs and
+atomics run in order, so all spike trains match there.
+
+Device memory (float64 state and weights; bytes per item, checked before anything is copied;
+``device_bytes`` computes the figure and ``TritonEngine`` refuses a network that does not fit):
+
+* per synapse: 16 (int64 target cell + float64 weight);
+* per neuron: state 40 (v, u, two currents, refractory step), model parameters 64 (LIF) or 72
+  (Izhikevich), decays and mean current 24, noise column 8, spike compaction 8, and for every
+  neuron including spike sources 2 x 8 (CSR row pointers) + 8 (population) + 1 (recorded?);
+* delay ring buffer: 16 x (longest delay in steps + 1) per neuron;
+* per chunk of k steps: noise 8 x k per noisy neuron, population counts 8 x k per population,
+  the spike buffer 24 per recorded spike, source events 8 each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .layout import STATUS_DONE, STATUS_INTERRUPTED, STATUS_NOT_FINITE, STATUS_SPIKE_BUFFER_FULL
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # pragma: no cover - exercised only where triton is missing
+    triton = None
+    tl = None
+
+_NO_BAD = np.iinfo(np.int64).max  # "no NaN/inf neuron yet" in the control words' bad-neuron slot
+BLOCK = 256  # neurons per program in the neuron kernels, synapses per iteration in propagation
+# Control words on the device: halt status, row where the chunk halted, spikes compacted this
+# step, first NaN/inf neuron of this step.
+HALT, HALT_ROW = 0, 1
+
+BYTES_PER_SYNAPSE = 16
+
+
+def resolve_device(device=None) -> torch.device:
+    """The torch device the Triton engine runs on; raise with what to do when there is none.
+
+    ``None`` picks the current CUDA GPU, else the CPU in Triton's interpreter when
+    ``TRITON_INTERPRET=1`` was set before triton was imported.
+    """
+    if triton is None:
+        raise ImportError("backend='triton' needs the triton package: pip install triton "
+                          "(or run on the CPU with backend='numba')")
+    interpreted = os.environ.get("TRITON_INTERPRET") == "1"
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        if interpreted:
+            return torch.device("cpu")
+        raise RuntimeError(
+            "backend='triton' needs a CUDA GPU, and torch sees none here (torch.cuda.is_available() is False). "
+            "On this machine use backend='numba' (the compiled CPU kernel); to run the Triton kernels on the CPU "
+            "anyway -- slowly, for testing -- set TRITON_INTERPRET=1 in the environment before starting Python.")
+    device = torch.device(device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device {device} was asked for, but torch sees no CUDA GPU here; "
+                               "use backend='numba' on this machine")
+        return device
+    if device.type == "cpu" and interpreted:
+        return device
+    raise ValueError(f"device must be a CUDA device for backend='triton' (or 'cpu' with TRITON_INTERPRET=1 set "
+                     f"before starting Python), got {device}")
+
+
+def free_bytes(device: torch.device) -> int:
+    """Memory free for the engine on ``device`` (CUDA: the driver's figure plus what torch's
+    allocator holds unused; CPU: available RAM)."""
+    if device.type == "cuda":
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(torch.cuda.mem_get_info(device)[0]) + cached
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def device_bytes(n_dynamic: int, n_total: int, n_lif: int, n_synapses: int, n_slots: int) -> dict[str, int]:
+    """Bytes the engine keeps on the device for a whole run, by item (layout: module docstring)."""
+    n_izh = n_dynamic - n_lif
+    return {
+        "synapses": BYTES_PER_SYNAPSE * n_synapses,
+        "neurons": (40 + 24 + 8 + 8) * n_dynamic + 64 * n_lif + 72 * n_izh + (16 + 8 + 1) * n_total + 16,
+        "delay ring": 16 * n_slots * n_dynamic,
+    }
+
+
+def check_fits(need: dict[str, int], device: torch.device, free: int) -> None:
+    """Refuse up front a network whose device arrays would not fit in ``free`` bytes."""
+    total = sum(need.values())
+    if total > free:
+        parts = ", ".join(f"{k} {v / 2**30:.2f} GiB" for k, v in need.items())
+        raise MemoryError(
+            f"network does not fit on {device}: it needs {total / 2**30:.2f} GiB ({parts}) and {free / 2**30:.2f} GiB "
+            "is free. Use fewer neurons or synapses, shorter delays (the ring buffer holds one slot per step of "
+            "the longest delay), a smaller chunk_ms, or backend='numba' (host memory).")
+
+
+if triton is not None:
+    # kernels may only read constexpr globals
+    _HALT, _HALT_ROW, _N_SPIKES, _BAD = (tl.constexpr(i) for i in range(4))
+    _FULL, _NOT_FINITE = tl.constexpr(STATUS_SPIKE_BUFFER_FULL), tl.constexpr(STATUS_NOT_FINITE)
+    _NONE_BAD = tl.constexpr(int(_NO_BAD))
+
+    @triton.jit(do_not_specialize=["row", "step", "slot_offset", "n_cols"])
+    def _step_begin(ctl, counters, event_ptr, row, n_recordable, capacity, step,
+                    col_var, col_neuron, col_stride, col_position, values, n_cols,
+                    v, u, currents, ring, slot_offset, n_dynamic, BLOCK: tl.constexpr):
+        """Capacity check, reset of the step's spike count, state-monitor sampling."""
+        if tl.load(ctl + _HALT) == 0:
+            n_events = tl.load(event_ptr + row + 1) - tl.load(event_ptr + row)
+            if tl.load(counters) + n_recordable + n_events > capacity:
+                tl.store(ctl + _HALT, _FULL)
+                tl.store(ctl + _HALT_ROW, row)
+            else:
+                tl.store(ctl + _N_SPIKES, 0)
+                for c0 in range(0, n_cols, BLOCK):
+                    c = c0 + tl.arange(0, BLOCK)
+                    m = c < n_cols
+                    due = m & (step % tl.load(col_stride + c, mask=m, other=1) == 0)
+                    var = tl.load(col_var + c, mask=due, other=0)
+                    i = tl.load(col_neuron + c, mask=due, other=0)
+                    # currents as the neuron kernel will see them: with this step's arrivals
+                    receptor = tl.where(var == 3, 1, 0)
+                    syn = (tl.load(currents + receptor * n_dynamic + i, mask=due & (var >= 2), other=0.0)
+                           + tl.load(ring + slot_offset + receptor * n_dynamic + i, mask=due & (var >= 2), other=0.0))
+                    value = tl.where(var == 0, tl.load(v + i, mask=due & (var == 0), other=0.0),
+                                     tl.where(var == 1, tl.load(u + i, mask=due & (var == 1), other=0.0), syn))
+                    position = tl.load(col_position + c, mask=due, other=0)
+                    tl.store(values + position, value, mask=due)
+                    tl.store(col_position + c, position + 1, mask=due)
+
+    @triton.jit
+    def _compact(ctl, spikes, ids, fire, bad, m):
+        """Append this block's spiking ids to ``spikes`` (one atomic per block) and note the
+        first NaN/inf neuron."""
+        fire = (fire & m).to(tl.int32)
+        n_local = tl.sum(fire, 0)
+        if n_local > 0:
+            base = tl.atomic_add(ctl + _N_SPIKES, n_local.to(tl.int64))
+            position = base + (tl.cumsum(fire, 0) - fire)
+            tl.store(spikes + position, ids.to(tl.int64), mask=fire == 1)
+        first_bad = tl.min(tl.where(bad & m, ids, 2147483647), 0)
+        if first_bad < 2147483647:
+            tl.atomic_min(ctl + _BAD, first_bad.to(tl.int64))
+
+    @triton.jit(do_not_specialize=["row", "step", "slot_offset", "noise_offset"])
+    def _lif_step(ctl, spikes, lo, hi, step, n_dynamic,
+                  v, currents, until, ring, slot_offset, i_mean, noise_column, noise, noise_offset,
+                  v_rest, decay_m, gain_exc, gain_inh, gain_ext, v_threshold, v_reset, refractory_steps,
+                  decay_exc, decay_inh, BLOCK: tl.constexpr):
+        """One step of the LIF neurons lo:hi (reference.lif_update with arrivals and decay fused).
+        Parameter arrays are indexed from ``lo`` (only the LIF slice is on the device)."""
+        if tl.load(ctl + _HALT) == 0:
+            i = lo + tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+            m = i < hi
+            p = i - lo
+            ie = tl.load(currents + i, mask=m, other=0.0) + tl.load(ring + slot_offset + i, mask=m, other=0.0)
+            ii = (tl.load(currents + n_dynamic + i, mask=m, other=0.0)
+                  + tl.load(ring + slot_offset + n_dynamic + i, mask=m, other=0.0))
+            tl.store(ring + slot_offset + i, 0.0, mask=m)
+            tl.store(ring + slot_offset + n_dynamic + i, 0.0, mask=m)
+            column = tl.load(noise_column + i, mask=m, other=-1)
+            ext = tl.load(i_mean + i, mask=m, other=0.0)
+            ext = tl.where(column >= 0, ext + tl.load(noise + noise_offset + column, mask=m & (column >= 0), other=0.0),
+                           ext)
+            vi = tl.load(v + i, mask=m, other=0.0)
+            r = tl.load(until + i, mask=m, other=0.0)
+            vr = tl.load(v_rest + p, mask=m, other=0.0)
+            v_new = (vr + (vi - vr) * tl.load(decay_m + p, mask=m, other=0.0) + ie * tl.load(gain_exc + p, mask=m, other=0.0)
+                     + ii * tl.load(gain_inh + p, mask=m, other=0.0))
+            v_new = v_new + ext * tl.load(gain_ext + p, mask=m, other=0.0)
+            active = step.to(tl.float64) >= r
+            vi = tl.where(active, v_new, vi)
+            finite = vi - vi == 0.0  # x - x is NaN for inf and NaN
+            fire = (vi > tl.load(v_threshold + p, mask=m, other=0.0)) & active & finite
+            tl.store(v + i, tl.where(fire, tl.load(v_reset + p, mask=m, other=0.0), vi), mask=m)
+            tl.store(until + i, tl.where(fire, step.to(tl.float64) + tl.load(refractory_steps + p, mask=m, other=0.0), r),
+                     mask=m)
+            tl.store(currents + i, ie * tl.load(decay_exc + i, mask=m, other=0.0), mask=m)
+            tl.store(currents + n_dynamic + i, ii * tl.load(decay_inh + i, mask=m, other=0.0), mask=m)
+            _compact(ctl, spikes, i, fire, (finite == 0) & m, m)
+
+    @triton.jit(do_not_specialize=["slot_offset", "noise_offset"])
+    def _izhikevich_step(ctl, spikes, lo, hi, first, n_dynamic, substeps, scalars,
+                         v, u, currents, ring, slot_offset, i_mean, noise_column, noise, noise_offset,
+                         a, b, c, d, v_peak, k2, k1, k0, v_u, decay_exc, decay_inh, BLOCK: tl.constexpr):
+        """One step of the Izhikevich neurons lo:hi (reference.izhikevich_update, fused as in
+        _lif_step). Parameters are indexed from ``first`` (the first Izhikevich neuron);
+        ``scalars`` holds dt and dt / substeps in float64."""
+        if tl.load(ctl + _HALT) == 0:
+            i = lo + tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+            m = i < hi
+            p = i - first
+            dt = tl.load(scalars)
+            h = tl.load(scalars + 1)
+            ie = tl.load(currents + i, mask=m, other=0.0) + tl.load(ring + slot_offset + i, mask=m, other=0.0)
+            ii = (tl.load(currents + n_dynamic + i, mask=m, other=0.0)
+                  + tl.load(ring + slot_offset + n_dynamic + i, mask=m, other=0.0))
+            tl.store(ring + slot_offset + i, 0.0, mask=m)
+            tl.store(ring + slot_offset + n_dynamic + i, 0.0, mask=m)
+            column = tl.load(noise_column + i, mask=m, other=-1)
+            ext = tl.load(i_mean + i, mask=m, other=0.0)
+            ext = tl.where(column >= 0, ext + tl.load(noise + noise_offset + column, mask=m & (column >= 0), other=0.0),
+                           ext)
+            current = ie + ii + ext
+            vi = tl.load(v + i, mask=m, other=0.0)
+            ui = tl.load(u + i, mask=m, other=0.0)
+            pk2 = tl.load(k2 + p, mask=m, other=0.0)
+            pk1 = tl.load(k1 + p, mask=m, other=0.0)
+            pk0 = tl.load(k0 + p, mask=m, other=0.0)
+            for _ in range(substeps):
+                vi = vi + h * (pk2 * vi * vi + pk1 * vi + pk0 - ui + current)
+            ui = ui + dt * (tl.load(a + p, mask=m, other=0.0) * (tl.load(b + p, mask=m, other=0.0)
+                                                                  * (vi - tl.load(v_u + p, mask=m, other=0.0)) - ui))
+            finite = (vi - vi == 0.0) & (ui - ui == 0.0)  # as abs(x) < inf: false for NaN and inf
+            fire = (vi >= tl.load(v_peak + p, mask=m, other=0.0)) & finite
+            tl.store(v + i, tl.where(fire, tl.load(c + p, mask=m, other=0.0), vi), mask=m)
+            tl.store(u + i, tl.where(fire, ui + tl.load(d + p, mask=m, other=0.0), ui), mask=m)
+            tl.store(currents + i, ie * tl.load(decay_exc + i, mask=m, other=0.0), mask=m)
+            tl.store(currents + n_dynamic + i, ii * tl.load(decay_inh + i, mask=m, other=0.0), mask=m)
+            _compact(ctl, spikes, i, fire, (finite == 0) & m, m)
+
+    @triton.jit
+    def _add_row(source, indptr, cell, weight, target, base, size, BLOCK: tl.constexpr):
+        """Atomically add one source's outgoing weights into ``target`` at ``base + cell``
+        (wrapping around the end: the ring buffer); returns the row's length."""
+        start = tl.load(indptr + source)
+        stop = tl.load(indptr + source + 1)
+        for k0 in range(start, stop, BLOCK):
+            k = k0 + tl.arange(0, BLOCK)
+            m = k < stop
+            at = base + tl.load(cell + k, mask=m, other=0)
+            at = tl.where(at >= size, at - size, at)
+            tl.atomic_add(target + at, tl.load(weight + k, mask=m, other=0.0), mask=m)
+        return stop - start
+
+    @triton.jit(do_not_specialize=["row", "step", "ring_base", "e0", "e1"])
+    def _propagate(ctl, counters, spikes, event_id, e0, e1, row, step, n_dynamic,
+                   now_indptr, now_cell, now_weight, later_indptr, later_cell, later_weight,
+                   currents, ring, ring_base, ring_size, population_of, record, population_counts,
+                   spike_step, spike_id, spike_rank, NPROG: tl.constexpr, BLOCK: tl.constexpr):
+        """Deliver the step's spikes (compacted neurons, then source events); bookkeeping."""
+        pid = tl.program_id(0)
+        if tl.load(ctl + _HALT) == 0:
+            bad = tl.load(ctl + _BAD)
+            if bad != _NONE_BAD:
+                if pid == 0:  # the reference stops after the neuron update of this step
+                    tl.store(ctl + _HALT, _NOT_FINITE)
+                    tl.store(ctl + _HALT_ROW, row)
+                    tl.store(counters + 2, bad)
+                    tl.store(counters + 3, step)
+            else:
+                n_fired = tl.load(ctl + _N_SPIKES)
+                n_events = tl.zeros([], tl.int64)
+                for s in range(pid, n_fired + e1 - e0, NPROG):
+                    fired = tl.load(spikes + s, mask=s < n_fired, other=0)
+                    event = tl.load(event_id + e0 + s - n_fired, mask=s >= n_fired, other=0)
+                    source = tl.where(s < n_fired, fired, event)
+                    # the reference's order within a step: neurons by id, then events as given
+                    rank = tl.where(s < n_fired, fired, n_dynamic + s - n_fired)
+                    n_events += _add_row(source, now_indptr, now_cell, now_weight, currents, 0, ring_size, BLOCK)
+                    n_events += _add_row(source, later_indptr, later_cell, later_weight, ring, ring_base, ring_size,
+                                         BLOCK)
+                    tl.atomic_add(population_counts + tl.load(population_of + source), 1)
+                    if tl.load(record + source) != 0:
+                        position = tl.atomic_add(counters, 1)
+                        tl.store(spike_step + position, step)
+                        tl.store(spike_id + position, source)
+                        tl.store(spike_rank + position, rank)
+                tl.atomic_add(counters + 1, n_events)
+
+
+class TritonEngine:
+    """The device copy of one flattened network and the per-step launches over it.
+
+    Call it like ``run_chunk``; ``to_host()`` copies the state back into the host arrays.
+    """
+
+    def __init__(self, state, lif, izh, conn, ring, population_of, n_populations: int, device=None):
+        self.device = resolve_device(device)
+        self.host_state, self.host_ring = state, ring
+        self.n_dynamic, self.n_total = state.v.size, population_of.size
+        self.lif_range = (int(lif.lo[0]), int(lif.hi[-1])) if lif.lo.size else (0, 0)
+        first_izh = int(izh.lo[0]) if izh.lo.size else self.n_dynamic
+        self.izh_ranges = [(int(lo), int(hi), int(s)) for lo, hi, s in zip(izh.lo, izh.hi, izh.substeps)]
+        self.n_populations = n_populations
+        n_synapses = conn.immediate.weight.size + conn.delayed.weight.size
+        self.need = device_bytes(self.n_dynamic, self.n_total, self.lif_range[1] - self.lif_range[0], n_synapses,
+                                 ring.shape[0])
+        check_fits(self.need, self.device, free_bytes(self.device))
+        put = self._put
+        lo, hi = self.lif_range
+        self.lif = [put(getattr(lif, k)[lo:hi]) for k in ("v_rest", "decay_m", "gain_exc", "gain_inh", "gain_ext",
+                                                            "v_threshold", "v_reset", "refractory_steps")]
+        self.izh = [put(getattr(izh, k)[first_izh:]) for k in ("a", "b", "c", "d", "v_peak", "k2", "k1", "k0", "v_u")]
+        self.izh_first = first_izh
+        self.now = [put(conn.immediate.indptr), put(conn.immediate.cell), put(conn.immediate.weight)]
+        self.later = [put(conn.delayed.indptr), put(conn.delayed.cell), put(conn.delayed.weight)]
+        self.population_of = put(population_of)
+        self.spikes = torch.empty(self.n_dynamic + 1, dtype=torch.int64, device=self.device)
+        self.ctl = torch.zeros(4, dtype=torch.int64, device=self.device)
+        self.spike_buffers = None
+        self.resident = False  # state and ring on the device are the current ones
+        # programs striding over a step's spikes: on the CPU (the interpreter runs programs one
+        # after the other) a single one delivers spikes in the reference's order
+        self.n_programs = 1 if self.device.type == "cpu" else 4 * torch.cuda.get_device_properties(
+            self.device).multi_processor_count
+
+    def _put(self, array: np.ndarray) -> torch.Tensor:
+        """A device copy (a copy on the CPU too: the host arrays are written only by to_host)."""
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, copy=True)
+
+    def _upload_state(self) -> None:
+        s, put = self.host_state, self._put
+        self.v, self.u, self.currents, self.until = put(s.v), put(s.u), put(s.currents), put(s.refractory_until)
+        self.ring = put(self.host_ring)
+        self.resident = True
+
+    def to_host(self) -> None:
+        """Copy the device state and ring buffer into the host arrays (before a checkpoint, at
+        the end of a run); the next call uploads them again."""
+        if not self.resident:
+            return
+        s = self.host_state
+        s.v[:] = self.v.cpu().numpy()
+        s.u[:] = self.u.cpu().numpy()
+        s.currents[:] = self.currents.cpu().numpy()
+        s.refractory_until[:] = self.until.cpu().numpy()
+        self.host_ring[:] = self.ring.cpu().numpy()
+        self.resident = False
+
+    def _spike_buffers(self, capacity: int) -> list[torch.Tensor]:
+        if self.spike_buffers is None or self.spike_buffers[0].numel() < capacity:
+            self.spike_buffers = [torch.empty(capacity, dtype=torch.int64, device=self.device) for _ in range(3)]
+        return self.spike_buffers
+
+    def __call__(self, first_step, n_steps, dt, state, lif, izh, conn, drive, ring, rec):
+        if state is not self.host_state or ring is not self.host_ring:
+            raise ValueError("this TritonEngine was built for another network's arrays")
+        if not self.resident:
+            self._upload_state()
+        put, dev, nd = self._put, self.device, self.n_dynamic
+        capacity = rec.spike_step.size
+        chunk_need = {"chunk buffers": 8 * (drive.noise.size + max(n_steps, 1) * self.n_populations
+                                            + drive.event_id.size + rec.state_values.size) + 24 * capacity}
+        check_fits(dict(self.need, **chunk_need), dev, free_bytes(dev) + sum(self.need.values()))
+        c0 = int(rec.counters[0])
+        spike_step, spike_id, spike_rank = self._spike_buffers(capacity)
+        one = lambda a, dtype: put(a) if a.size else torch.zeros(1, dtype=dtype, device=dev)  # noqa: E731
+        chunk = _Chunk(
+            counters=put(rec.counters), record=put(rec.spike_record.view(np.uint8)),
+            counts=torch.zeros((max(n_steps, 1), self.n_populations), dtype=torch.int64, device=dev),
+            event_ptr=put(drive.event_ptr), event_ptr_host=drive.event_ptr, event_id=one(drive.event_id, torch.int64),
+            noise=one(drive.noise, torch.float64), n_noisy=drive.noise.shape[1], i_mean=put(drive.i_mean),
+            noise_column=put(drive.noise_column), decay_exc=put(drive.decay_exc), decay_inh=put(drive.decay_inh),
+            col_var=one(rec.state_variable, torch.int64), col_neuron=one(rec.state_neuron, torch.int64),
+            col_stride=one(rec.state_stride, torch.int64), col_position=one(rec.state_position, torch.int64),
+            values=torch.zeros(max(rec.state_values.size, 1), dtype=torch.float64, device=dev),
+            n_cols=int(rec.state_variable.size),
+            scalars=[torch.tensor([dt, dt / s], dtype=torch.float64, device=dev) for _, _, s in self.izh_ranges],
+            spike_step=spike_step, spike_id=spike_id, spike_rank=spike_rank,
+            n_recordable=int(rec.spike_record[:nd].sum()), capacity=capacity)
+        if n_steps == 0:  # compile (or load Triton's cache) before the run's clock starts
+            self.ctl.copy_(torch.tensor([STATUS_SPIKE_BUFFER_FULL, 0, 0, _NO_BAD], dtype=torch.int64))
+            self._launch_step(chunk, first_step, 0)  # halted: every kernel returns at once
+            return STATUS_DONE, 0
+        self.ctl.copy_(torch.tensor([STATUS_DONE, 0, 0, _NO_BAD], dtype=torch.int64))
+        done = 0
+        with _deferred_interrupt() as interrupted:
+            while done < n_steps and not interrupted:
+                self._launch_step(chunk, first_step + done, done)
+                done += 1
+        ctl = self.ctl.cpu().numpy()
+        status = int(ctl[HALT])
+        if status != STATUS_DONE:
+            done = int(ctl[HALT_ROW])
+        elif done < n_steps:
+            status = STATUS_INTERRUPTED
+        self._download_records(chunk, rec, c0, done)
+        return status, done
+
+    def _launch_step(self, c: "_Chunk", step: int, row: int) -> None:
+        """Queue the launches of one step (see the module docstring)."""
+        nd, n_slots = self.n_dynamic, self.host_ring.shape[0]
+        slot_offset = (step % n_slots) * 2 * nd
+        noise_offset = row * c.n_noisy
+        fp = {"enable_fp_fusion": False} if self.device.type == "cuda" else {}
+        _step_begin[(1,)](self.ctl, c.counters, c.event_ptr, row, c.n_recordable, c.capacity, step,
+                          c.col_var, c.col_neuron, c.col_stride, c.col_position, c.values, c.n_cols,
+                          self.v, self.u, self.currents, self.ring, slot_offset, nd, BLOCK=128)
+        lo, hi = self.lif_range
+        if hi > lo:
+            _lif_step[(triton.cdiv(hi - lo, BLOCK),)](
+                self.ctl, self.spikes, lo, hi, step, nd, self.v, self.currents, self.until, self.ring, slot_offset,
+                c.i_mean, c.noise_column, c.noise, noise_offset, *self.lif, c.decay_exc, c.decay_inh, BLOCK=BLOCK, **fp)
+        for (lo, hi, substeps), scalars in zip(self.izh_ranges, c.scalars):
+            _izhikevich_step[(triton.cdiv(hi - lo, BLOCK),)](
+                self.ctl, self.spikes, lo, hi, self.izh_first, nd, substeps, scalars, self.v, self.u, self.currents,
+                self.ring, slot_offset, c.i_mean, c.noise_column, c.noise, noise_offset, *self.izh, c.decay_exc,
+                c.decay_inh, BLOCK=BLOCK, **fp)
+        ptr = c.event_ptr_host
+        e0 = int(ptr[row])
+        e1 = int(ptr[row + 1]) if row + 1 < ptr.size else e0  # (the compile-only launch of a 0-step call)
+        _propagate[(self.n_programs,)](
+            self.ctl, c.counters, self.spikes, c.event_id, e0, e1, row, step, nd, *self.now, *self.later, self.currents,
+            self.ring, slot_offset, self.ring.numel(), self.population_of, c.record, c.counts[row], c.spike_step,
+            c.spike_id, c.spike_rank, NPROG=self.n_programs, BLOCK=BLOCK)
+
+    def _download_records(self, c: "_Chunk", rec, c0: int, done: int) -> None:
+        """Copy the chunk's recordings into the host recorders, spikes in the reference's order."""
+        counters = c.counters.cpu().numpy()
+        n = int(counters[0])
+        steps, ids, ranks = (t[c0:n].cpu().numpy() for t in (c.spike_step, c.spike_id, c.spike_rank))
+        order = np.lexsort((ranks, steps))  # by step, then neurons by id, then source events as given
+        rec.spike_step[c0:n], rec.spike_id[c0:n] = steps[order], ids[order]
+        rec.counters[:] = counters
+        rec.population_counts[:done] = c.counts[:done].cpu().numpy()
+        if c.n_cols:
+            written, values = c.col_position.cpu().numpy(), c.values.cpu().numpy()
+            for col in range(c.n_cols):  # each column's samples sit at its own positions
+                rec.state_values[rec.state_position[col] : written[col]] = values[rec.state_position[col] : written[col]]
+            rec.state_position[:] = written
+
+
+@dataclass
+class _Chunk:
+    """Device copies of one chunk's drive and recorders."""
+
+    counters: torch.Tensor
+    record: torch.Tensor
+    counts: torch.Tensor
+    event_ptr: torch.Tensor
+    event_ptr_host: np.ndarray
+    event_id: torch.Tensor
+    noise: torch.Tensor
+    n_noisy: int
+    i_mean: torch.Tensor
+    noise_column: torch.Tensor
+    decay_exc: torch.Tensor
+    decay_inh: torch.Tensor
+    col_var: torch.Tensor
+    col_neuron: torch.Tensor
+    col_stride: torch.Tensor
+    col_position: torch.Tensor
+    values: torch.Tensor
+    n_cols: int
+    scalars: list
+    spike_step: torch.Tensor
+    spike_id: torch.Tensor
+    spike_rank: torch.Tensor
+    n_recordable: int
+    capacity: int
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+    """Hold Ctrl-C until the step being queued is whole: the yielded list becomes non-empty
+    when one arrives (a step cut between its neuron and propagation launches would leave the
+    device state between two steps)."""
+    caught: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, previous)
