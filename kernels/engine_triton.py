@@ -35,6 +35,11 @@ small multiples of a power of two) spike trains are identical to the reference. 
 interpreter (CPU tensors, ``TRITON_INTERPRET=1``: how CI runs these kernels) programs and
 atomics run in order, so all spike trains match there.
 
+Verification status: the kernels run against the numba backend in the interpreter
+(``tests/test_engine_triton.py``), and are compiled for sm_90 to cubins in CI
+(``tests/compile_engine_sm90.py``: no FMA in the PTX, float64 atomics); they have not yet run
+on a real GPU (none lent so far), so GPU timings are not yet measured.
+
 Device memory (float64 state and weights; bytes per item, checked before anything is copied;
 ``device_bytes`` computes the figure and ``TritonEngine`` refuses a network that does not fit):
 
@@ -178,12 +183,12 @@ if triton is not None:
         fire = (fire & m).to(tl.int32)
         n_local = tl.sum(fire, 0)
         if n_local > 0:
-            base = tl.atomic_add(ctl + _N_SPIKES, n_local.to(tl.int64))
+            base = tl.atomic_add(ctl + _N_SPIKES, n_local.to(tl.int64), sem="relaxed")
             position = base + (tl.cumsum(fire, 0) - fire)
             tl.store(spikes + position, ids.to(tl.int64), mask=fire == 1)
         first_bad = tl.min(tl.where(bad & m, ids, 2147483647), 0)
         if first_bad < 2147483647:
-            tl.atomic_min(ctl + _BAD, first_bad.to(tl.int64))
+            tl.atomic_min(ctl + _BAD, first_bad.to(tl.int64), sem="relaxed")
 
     @triton.jit(do_not_specialize=["row", "step", "slot_offset", "noise_offset"])
     def _lif_step(ctl, spikes, lo, hi, step, n_dynamic,
@@ -273,7 +278,7 @@ if triton is not None:
             m = k < stop
             at = base + tl.load(cell + k, mask=m, other=0)
             at = tl.where(at >= size, at - size, at)
-            tl.atomic_add(target + at, tl.load(weight + k, mask=m, other=0.0), mask=m)
+            tl.atomic_add(target + at, tl.load(weight + k, mask=m, other=0.0), mask=m, sem="relaxed")
         return stop - start
 
     @triton.jit(do_not_specialize=["row", "step", "ring_base", "e0", "e1"])
@@ -303,13 +308,13 @@ if triton is not None:
                     n_events += _add_row(source, now_indptr, now_cell, now_weight, currents, 0, ring_size, BLOCK)
                     n_events += _add_row(source, later_indptr, later_cell, later_weight, ring, ring_base, ring_size,
                                          BLOCK)
-                    tl.atomic_add(population_counts + tl.load(population_of + source), 1)
+                    tl.atomic_add(population_counts + tl.load(population_of + source), 1, sem="relaxed")
                     if tl.load(record + source) != 0:
-                        position = tl.atomic_add(counters, 1)
+                        position = tl.atomic_add(counters, 1, sem="relaxed")
                         tl.store(spike_step + position, step)
                         tl.store(spike_id + position, source)
                         tl.store(spike_rank + position, rank)
-                tl.atomic_add(counters + 1, n_events)
+                tl.atomic_add(counters + 1, n_events, sem="relaxed")
 
 
 class TritonEngine:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .validation import check_int, check_number
+from .validation import check_int, check_number, host_values
 
 
 class Rule(abc.ABC):
@@ -136,7 +136,7 @@ class from_matrix(Rule):  # noqa: N801
             pre, post, w = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data.astype(np.float64)
             shape = coo.shape
         else:
-            dense = np.asarray(m, dtype=np.float64)
+            dense = np.asarray(host_values("from_matrix: matrix", m), dtype=np.float64)
             if dense.ndim != 2:
                 raise ValueError(f"from_matrix: matrix must be 2-D [n_source, n_target], got shape {dense.shape}")
             pre, post = np.nonzero(dense)

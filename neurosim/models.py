@@ -19,7 +19,7 @@ from typing import Callable, ClassVar, Union
 import numpy as np
 
 from .random import Distribution, Uniform, draw
-from .validation import as_float_array, check_int, check_number
+from .validation import as_float_array, check_int, check_number, host_values
 
 Param = Union[float, np.ndarray, Distribution]
 
@@ -322,8 +322,8 @@ class SpikeTimes(Model):
 
     def __post_init__(self):
         self._check_n()
-        indices = np.asarray(self.indices)
-        times = np.asarray(self.times, dtype=np.float64)
+        indices = np.asarray(host_values("SpikeTimes.indices", self.indices))
+        times = np.asarray(host_values("SpikeTimes.times", self.times), dtype=np.float64)
         if indices.ndim != 1 or times.ndim != 1 or indices.shape != times.shape:
             raise ValueError(f"SpikeTimes.indices and .times must be 1-D of equal length, got shapes {indices.shape} and {times.shape}")
         if indices.size and (not np.issubdtype(indices.dtype, np.integer) or indices.min() < 0 or indices.max() >= self.n):

@@ -31,8 +31,21 @@ def check_int(name: str, value, *, minimum: int | None = None) -> int:
     return value
 
 
+def host_values(name: str, value):
+    """``value`` with a CPU torch tensor turned into a numpy array; a tensor on another device
+    is refused. A network is built from host arrays and copied whole to the device of its run,
+    so a GPU tensor here would mix devices (and numpy's own error would not say which argument)."""
+    if type(value).__module__.partition(".")[0] == "torch" and hasattr(value, "device"):
+        if value.device.type != "cpu":
+            raise TypeError(f"{name} is a torch tensor on {value.device}; networks are built from host (CPU) "
+                            f"arrays and copied to the run's device as a whole: pass {name}.cpu()")
+        return value.detach().numpy()
+    return value
+
+
 def as_float_array(name: str, value, n: int, *, positive: bool = False, nonnegative: bool = False) -> np.ndarray:
     """Broadcast a scalar or length-``n`` array to a finite float64 array of length ``n``."""
+    value = host_values(name, value)
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):

@@ -244,3 +244,41 @@ def test_device_bytes_follow_the_documented_layout():
     measured = sum(t.numel() * t.element_size() for t in on_device)
     per_chunk = 32 * sim.n_dynamic + sim.n_total  # decays, mean current, noise column; record flags
     assert measured + per_chunk == pytest.approx(sum(need.values()), abs=64)
+
+
+def test_tensors_on_another_device_are_refused_naming_the_argument():
+    import torch
+
+    net = ns.Network(dt=0.5, seed=0)
+    a = net.population("a", ns.LIF(4, v_init=torch.full((4,), -60.0)))  # CPU tensors are fine
+    assert a.model.v_init[0] == -60.0
+    off_host = torch.ones(4, 4, device="meta")  # stands for a GPU tensor on a machine without one
+    with pytest.raises(TypeError, match=r"weight is a torch tensor on meta.*pass weight.cpu\(\)"):
+        net.connect(a, a, ns.connect.all_to_all(), weight=off_host[0, :3].repeat(4))
+    with pytest.raises(TypeError, match="from_matrix: matrix is a torch tensor on meta"):
+        net.connect(a, a, ns.connect.from_matrix(off_host))
+    with pytest.raises(TypeError, match="LIF.tau_m is a torch tensor on meta"):
+        net.population("b", ns.LIF(4, tau_m=off_host[0]))
+    with pytest.raises(TypeError, match="SpikeTimes.times is a torch tensor on meta"):
+        ns.SpikeTimes(4, indices=[0], times=off_host[0, :1])
+
+
+def test_kernels_compile_for_an_h100_without_fma_and_with_float64_atomics():
+    """The compiler path (not the interpreter): every kernel builds a cubin for sm_90, the neuron
+    kernels contain no fused multiply-add (enable_fp_fusion=False keeps the reference's
+    rounding), and propagation adds the weights with float64 atomics."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    script = Path(__file__).with_name("compile_engine_sm90.py")
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines()}
+    assert set(lines) == {"_step_begin", "_lif_step", "_izhikevich_step", "_propagate"}
+    for name, (fma, atomics, cubin_bytes) in lines.items():
+        assert fma == "no-fma", name
+        assert int(cubin_bytes) > 1000, name
+    assert "add.f64" in lines["_propagate"][1]
+    assert "min.s64" in lines["_lif_step"][1]  # first NaN/inf neuron
