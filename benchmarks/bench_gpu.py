@@ -25,10 +25,12 @@ This is a measurement script, not a test: nothing here asserts on time.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
 import neurosim as ns
+from bench_engine import cpu_name  # benchmarks/ is on the path when this script runs
 from neurosim.examples.cuba import W_EXC, W_INH
 
 
@@ -72,7 +74,7 @@ def main() -> None:
     import torch
 
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
-    print(f"machine: {platform.node()}, CPU {platform.processor() or platform.machine()}, GPU {gpu or 'none'}; "
+    print(f"machine: {platform.node()}, CPU {cpu_name()} ({os.cpu_count()} cores), GPU {gpu or 'none'}; "
           f"torch {torch.__version__}; in-degree {args.in_degree}, {args.duration:g} ms, dt 0.1 ms")
     print(f"{'N':>9} {'backend':>7} {'wall s':>9} {'compile s':>9} {'spikes':>11} {'events':>13} {'events/s':>10} "
           f"{'rate Hz':>8}")

@@ -105,7 +105,7 @@ def resolve_device(device=None) -> torch.device:
         if not torch.cuda.is_available():
             raise RuntimeError(f"device {device} was asked for, but torch sees no CUDA GPU here; "
                                "use backend='numba' on this machine")
-        return device
+        return device if device.index is not None else torch.device("cuda", torch.cuda.current_device())
     if device.type == "cpu" and interpreted:
         return device
     raise ValueError(f"device must be a CUDA device for backend='triton' (or 'cpu' with TRITON_INTERPRET=1 set "
@@ -354,7 +354,10 @@ class TritonEngine:
             self.device).multi_processor_count
 
     def _put(self, array: np.ndarray) -> torch.Tensor:
-        """A device copy (a copy on the CPU too: the host arrays are written only by to_host)."""
+        """A device copy (a copy on the CPU too: the host arrays are written only by to_host).
+        An empty array becomes one zero: kernels must not be handed a null pointer."""
+        if array.size == 0:
+            return torch.zeros(1, dtype=torch.from_numpy(array[:0].copy()).dtype, device=self.device)
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, copy=True)
 
     def _upload_state(self) -> None:
@@ -369,11 +372,10 @@ class TritonEngine:
         if not self.resident:
             return
         s = self.host_state
-        s.v[:] = self.v.cpu().numpy()
-        s.u[:] = self.u.cpu().numpy()
-        s.currents[:] = self.currents.cpu().numpy()
-        s.refractory_until[:] = self.until.cpu().numpy()
-        self.host_ring[:] = self.ring.cpu().numpy()
+        for host, device in ((s.v, self.v), (s.u, self.u), (s.currents, self.currents),
+                             (s.refractory_until, self.until), (self.host_ring, self.ring)):
+            if host.size:  # (an empty array was padded to one element on the device)
+                host[...] = device.cpu().numpy().reshape(host.shape)
         self.resident = False
 
     def _spike_buffers(self, capacity: int) -> list[torch.Tensor]:
@@ -393,15 +395,14 @@ class TritonEngine:
         check_fits(dict(self.need, **chunk_need), dev, free_bytes(dev) + sum(self.need.values()))
         c0 = int(rec.counters[0])
         spike_step, spike_id, spike_rank = self._spike_buffers(capacity)
-        one = lambda a, dtype: put(a) if a.size else torch.zeros(1, dtype=dtype, device=dev)  # noqa: E731
         chunk = _Chunk(
             counters=put(rec.counters), record=put(rec.spike_record.view(np.uint8)),
             counts=torch.zeros((max(n_steps, 1), self.n_populations), dtype=torch.int64, device=dev),
-            event_ptr=put(drive.event_ptr), event_ptr_host=drive.event_ptr, event_id=one(drive.event_id, torch.int64),
-            noise=one(drive.noise, torch.float64), n_noisy=drive.noise.shape[1], i_mean=put(drive.i_mean),
+            event_ptr=put(drive.event_ptr), event_ptr_host=drive.event_ptr, event_id=put(drive.event_id),
+            noise=put(drive.noise), n_noisy=drive.noise.shape[1], i_mean=put(drive.i_mean),
             noise_column=put(drive.noise_column), decay_exc=put(drive.decay_exc), decay_inh=put(drive.decay_inh),
-            col_var=one(rec.state_variable, torch.int64), col_neuron=one(rec.state_neuron, torch.int64),
-            col_stride=one(rec.state_stride, torch.int64), col_position=one(rec.state_position, torch.int64),
+            col_var=put(rec.state_variable), col_neuron=put(rec.state_neuron),
+            col_stride=put(rec.state_stride), col_position=put(rec.state_position),
             values=torch.zeros(max(rec.state_values.size, 1), dtype=torch.float64, device=dev),
             n_cols=int(rec.state_variable.size),
             scalars=[torch.tensor([dt, dt / s], dtype=torch.float64, device=dev) for _, _, s in self.izh_ranges],

@@ -282,3 +282,32 @@ def test_kernels_compile_for_an_h100_without_fma_and_with_float64_atomics():
         assert int(cubin_bytes) > 1000, name
     assert "add.f64" in lines["_propagate"][1]
     assert "min.s64" in lines["_lif_step"][1]  # first NaN/inf neuron
+
+
+def test_edge_networks_sources_only_no_synapses_one_model(assert_same_run):
+    def sources_only():
+        net = ns.Network(dt=0.5, seed=1)
+        net.population("s", ns.PoissonSource(5, rate=200.0))
+        return net
+
+    def no_synapses():
+        net = ns.Network(dt=0.5, seed=1)
+        net.add_current(net.population("l", ns.LIF(5)), ns.ConstantCurrent(30.0))
+        net.population("i", ns.Izhikevich.regular_spiking(3))
+        return net
+
+    def izhikevich_only():
+        net = ns.Network(dt=0.5, seed=1)
+        net.add_current(net.population("i", ns.Izhikevich.regular_spiking(3)), ns.ConstantCurrent(10.0))
+        return net
+
+    for build in (sources_only, no_synapses, izhikevich_only):
+        ref = build().run(20.0, progress=False)
+        assert ref.spike_count() > 0, build.__name__
+        assert_same_run(ref, triton_run(build(), 20.0))
+
+
+def test_streamed_spikes_on_triton(tmp_path, assert_same_run):
+    ref = small_mixed_network().run(15.0, progress=False)
+    streamed = triton_run(small_mixed_network(), 15.0, stream_spikes_to=tmp_path / "spikes", chunk_ms=5.0)
+    assert_same_run(ref, streamed)
