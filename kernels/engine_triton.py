@@ -190,6 +190,21 @@ if triton is not None:
         if first_bad < 2147483647:
             tl.atomic_min(ctl + _BAD, first_bad.to(tl.int64), sem="relaxed")
 
+    @triton.jit
+    def _inputs(i, m, n_dynamic, currents, ring, slot_offset, i_mean, noise_column, noise, noise_offset):
+        """Synaptic currents of neurons ``i`` with the ring slot's arrivals added (the slot is
+        cleared for reuse), and their external current (constant plus this step's noise)."""
+        ie = tl.load(currents + i, mask=m, other=0.0) + tl.load(ring + slot_offset + i, mask=m, other=0.0)
+        ii = (tl.load(currents + n_dynamic + i, mask=m, other=0.0)
+              + tl.load(ring + slot_offset + n_dynamic + i, mask=m, other=0.0))
+        tl.store(ring + slot_offset + i, 0.0, mask=m)
+        tl.store(ring + slot_offset + n_dynamic + i, 0.0, mask=m)
+        column = tl.load(noise_column + i, mask=m, other=-1)
+        ext = tl.load(i_mean + i, mask=m, other=0.0)
+        noisy = m & (column >= 0)
+        ext = tl.where(noisy, ext + tl.load(noise + noise_offset + column, mask=noisy, other=0.0), ext)
+        return ie, ii, ext
+
     @triton.jit(do_not_specialize=["row", "step", "slot_offset", "noise_offset"])
     def _lif_step(ctl, spikes, lo, hi, step, n_dynamic,
                   v, currents, until, ring, slot_offset, i_mean, noise_column, noise, noise_offset,
@@ -201,15 +216,8 @@ if triton is not None:
             i = lo + tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
             m = i < hi
             p = i - lo
-            ie = tl.load(currents + i, mask=m, other=0.0) + tl.load(ring + slot_offset + i, mask=m, other=0.0)
-            ii = (tl.load(currents + n_dynamic + i, mask=m, other=0.0)
-                  + tl.load(ring + slot_offset + n_dynamic + i, mask=m, other=0.0))
-            tl.store(ring + slot_offset + i, 0.0, mask=m)
-            tl.store(ring + slot_offset + n_dynamic + i, 0.0, mask=m)
-            column = tl.load(noise_column + i, mask=m, other=-1)
-            ext = tl.load(i_mean + i, mask=m, other=0.0)
-            ext = tl.where(column >= 0, ext + tl.load(noise + noise_offset + column, mask=m & (column >= 0), other=0.0),
-                           ext)
+            ie, ii, ext = _inputs(i, m, n_dynamic, currents, ring, slot_offset, i_mean, noise_column, noise,
+                                  noise_offset)
             vi = tl.load(v + i, mask=m, other=0.0)
             r = tl.load(until + i, mask=m, other=0.0)
             vr = tl.load(v_rest + p, mask=m, other=0.0)
@@ -240,15 +248,8 @@ if triton is not None:
             p = i - first
             dt = tl.load(scalars)
             h = tl.load(scalars + 1)
-            ie = tl.load(currents + i, mask=m, other=0.0) + tl.load(ring + slot_offset + i, mask=m, other=0.0)
-            ii = (tl.load(currents + n_dynamic + i, mask=m, other=0.0)
-                  + tl.load(ring + slot_offset + n_dynamic + i, mask=m, other=0.0))
-            tl.store(ring + slot_offset + i, 0.0, mask=m)
-            tl.store(ring + slot_offset + n_dynamic + i, 0.0, mask=m)
-            column = tl.load(noise_column + i, mask=m, other=-1)
-            ext = tl.load(i_mean + i, mask=m, other=0.0)
-            ext = tl.where(column >= 0, ext + tl.load(noise + noise_offset + column, mask=m & (column >= 0), other=0.0),
-                           ext)
+            ie, ii, ext = _inputs(i, m, n_dynamic, currents, ring, slot_offset, i_mean, noise_column, noise,
+                                  noise_offset)
             current = ie + ii + ext
             vi = tl.load(v + i, mask=m, other=0.0)
             ui = tl.load(u + i, mask=m, other=0.0)
