@@ -275,7 +275,7 @@ class Network:
             (GPU kernels; :mod:`neurosim.kernels.engine_triton` says how its spikes compare).
         progress : show a progress bar; None shows it on a terminal only.
         chunk_ms : biological time per kernel call (default: 1000 steps); the progress bar
-            and Ctrl-C act between chunks.
+            and Ctrl-C act between chunks (backend "triton": Ctrl-C after the step under way).
         hooks : a :class:`neurosim.Hook` or a list of them, called inside the run every
             ``hook.every`` steps (online learning, closed-loop input; see ``neurosim.hooks``).
         checkpoint_every, checkpoint_path : every ``checkpoint_every`` ms of biological time,
