@@ -31,13 +31,19 @@ def build(seed: int = 1, n: int = 4000, p: float = 0.02, dt: float = 0.1, w_exc:
     return net
 
 
-@experiment("cuba")
+@experiment("cuba", metrics=("rate_hz", "cv_isi"))
 def cuba(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba", out: str | None = None,
          progress: bool | None = None, n: int = 4000, p: float = 0.02, we: float = W_EXC, wi: float = W_INH) -> dict:
-    """CUBA benchmark network (Brette et al. 2007): raster PNG + JSON summary."""
+    """CUBA benchmark network (Brette et al. 2007): raster PNG + JSON summary.
+
+    Metrics besides the run summary: ``rate_hz`` (mean rate of all neurons) and ``cv_isi``
+    (irregularity, ``RunResult.cv_isi``); weights ``we`` / ``wi`` in mV.
+    """
     net = build(seed=seed, n=n, p=p, w_exc=we, w_inh=wi)
     return run_network("cuba", net, duration=duration, backend=backend, progress=progress, out=out,
-                       title="CUBA network (Brette et al. 2007)")
+                       title="CUBA network (Brette et al. 2007)",
+                       extra=lambda r: {"rate_hz": r.spike_count() / (n * r.duration * 1e-3) if r.n_steps else 0.0,
+                                        "cv_isi": r.cv_isi()})
 
 
 if __name__ == "__main__":

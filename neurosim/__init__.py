@@ -37,11 +37,15 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    # plot pulls in matplotlib and experiments the example registry: imported on first use.
+    # plot pulls in matplotlib, experiments the example registry, sweep dask: imported on first use.
     if name in ("plot", "experiments"):
         import importlib
 
         return importlib.import_module(f"neurosim.{name}")
+    if name in ("sweep", "open_sweep", "linspace"):  # neurosim.sweeps
+        import importlib
+
+        return getattr(importlib.import_module("neurosim.sweeps"), name)
     raise AttributeError(f"module 'neurosim' has no attribute {name!r}")
 
 
@@ -49,4 +53,5 @@ __all__ = [
     "Network", "Population", "Projection", "LIF", "Izhikevich", "PoissonSource", "SpikeTimes",
     "ConstantCurrent", "NoiseCurrent", "Uniform", "Normal", "Gamma", "RunResult", "Spikes", "StateTrace",
     "SimulationError", "SimulationInterrupted", "Hook", "HookContext", "connect", "plot", "experiments", "__version__",
+    "sweep", "open_sweep", "linspace",
 ]

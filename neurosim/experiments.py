@@ -31,6 +31,7 @@ class Experiment:
     name: str
     func: Callable[..., dict]
     doc: str
+    metrics: tuple[str, ...] = ()  # headline metrics: what a sweep plots by default
 
     @property
     def parameters(self) -> dict[str, tuple[type, object]]:
@@ -52,8 +53,9 @@ class Experiment:
 _REGISTRY: dict[str, Experiment] = {}
 
 
-def experiment(name: str):
-    """Decorator registering ``func`` as experiment ``name`` (keyword-only, defaulted parameters)."""
+def experiment(name: str, metrics: tuple[str, ...] = ()):
+    """Decorator registering ``func`` as experiment ``name`` (keyword-only, defaulted parameters).
+    ``metrics``: names of its headline metrics (keys of the dict it returns), plotted by sweeps."""
 
     def register(func):
         sig = inspect.signature(func)
@@ -63,7 +65,7 @@ def experiment(name: str):
         for p in sig.parameters.values():
             if p.kind is not p.KEYWORD_ONLY or p.default is p.empty:
                 raise TypeError(f"experiment {name!r}: parameter {p.name!r} must be keyword-only with a default")
-        _REGISTRY[name] = Experiment(name, func, inspect.getdoc(func) or "")
+        _REGISTRY[name] = Experiment(name, func, inspect.getdoc(func) or "", tuple(metrics))
         return func
 
     return register
@@ -130,11 +132,13 @@ def write_run_outputs(result, out, metrics: dict, title: str = "", save_result: 
     return files
 
 
-def run_network(name: str, net, *, duration: float, backend: str, progress, out, title: str = "") -> dict:
+def run_network(name: str, net, *, duration: float, backend: str, progress, out, title: str = "",
+                extra=None) -> dict:
     """Run ``net`` for ``duration`` ms and return the metrics of experiment ``name`` (its
-    result's summary); with ``out``, also write the standard outputs there."""
+    result's summary, plus ``extra(result)`` when given); with ``out``, also write the standard
+    outputs there."""
     result = net.run(duration, backend=backend, progress=progress)
-    metrics = {"experiment": name, **result.summary()}
+    metrics = {"experiment": name, **result.summary(), **(extra(result) if extra else {})}
     if out is not None:
         write_run_outputs(result, out, metrics, title=title)
     return metrics

@@ -1,4 +1,5 @@
-"""Figures of a run: spike raster with population rates, voltage traces, rate histogram.
+"""Figures of a run: spike raster with population rates, voltage traces, rate histogram;
+and of a sweep (``sweep_curve``, ``sweep_heatmap``).
 
 Every function takes a :class:`neurosim.RunResult`, returns a matplotlib ``Figure`` and
 writes a PNG only when given ``path`` (atomically: temporary file next to it, then rename;
@@ -311,4 +312,56 @@ def rate_histogram(result, path=None, populations=None, bins=30, title: str = ""
         ax.legend(frameon=False, fontsize="small")
     else:
         ax.text(0.5, 0.5, "no recorded spikes", transform=ax.transAxes, ha="center", va="center", color="0.5")
+    return save_figure(fig, path, dpi)
+
+
+# ---- sweeps ----------------------------------------------------------------------------
+def sweep_curve(df, metric: str, x: str, by: str | None = None, path=None, title: str = "", figsize=None,
+                dpi: int = 150, ax=None):
+    """A sweep's ``metric`` against parameter ``x``: mean over seeds with ± 1 s.d. error bars,
+    one line per value of parameter ``by`` (if given). ``df``: ``Sweep.to_pandas()`` (rows of
+    failed runs or NaN metrics are left out). Returns the figure; writes a PNG with ``path``."""
+    _check_dpi(dpi)
+    if ax is None:
+        fig = _figure(figsize or (6, 4))
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    data = df[[c for c in (x, by, metric) if c is not None]].dropna()
+    groups = [(None, data)] if by is None else list(data.groupby(by, sort=True))
+    for i, (value, part) in enumerate(groups):
+        stats = part.groupby(x, sort=True)[metric].agg(["mean", "std", "count"])
+        label = None if by is None else f"{by} = {value:g}" if isinstance(value, numbers.Real) else f"{by} = {value}"
+        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0.0), marker="o", capsize=3,
+                    color=PALETTE[i % len(PALETTE)], label=label)
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"{metric} (mean ± s.d. over seeds)")
+    if title:
+        ax.set_title(title)
+    if by is not None and groups:
+        ax.legend(frameon=False, fontsize="small")
+    if data.empty:
+        ax.text(0.5, 0.5, "no finished runs", transform=ax.transAxes, ha="center", va="center", color="0.5")
+    return save_figure(fig, path, dpi)
+
+
+def sweep_heatmap(df, metric: str, x: str, y: str, path=None, title: str = "", figsize=None, dpi: int = 150,
+                  ax=None, cmap: str = "viridis"):
+    """A sweep's ``metric`` (mean over seeds) over the grid of parameters ``x`` and ``y``; cells
+    without a finished run are blank. ``df``: ``Sweep.to_pandas()``. Returns the figure."""
+    _check_dpi(dpi)
+    if ax is None:
+        fig = _figure(figsize or (6, 4.5))
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    table = df[[x, y, metric]].dropna().groupby([y, x])[metric].mean().unstack(x)
+    image = ax.imshow(table.to_numpy(dtype=float), origin="lower", aspect="auto", cmap=cmap)
+    ax.set_xticks(range(table.shape[1]), [f"{v:.3g}" for v in table.columns], rotation=45)
+    ax.set_yticks(range(table.shape[0]), [f"{v:.3g}" for v in table.index])
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    fig.colorbar(image, ax=ax, label=metric)
+    if title:
+        ax.set_title(title)
     return save_figure(fig, path, dpi)

@@ -92,6 +92,28 @@ class RunResult:
             return 0.0
         return self.spike_count(population) / (self.sizes[population] * self.duration * 1e-3)
 
+    def cv_isi(self, population: str | None = None) -> float:
+        """Irregularity: the coefficient of variation (std / mean) of the inter-spike intervals,
+        averaged over the neurons of ``population`` (default: all recorded populations) with at
+        least three spikes; NaN if none has. About 0 for clock-like firing, 1 for Poisson."""
+        names = list(self.spikes) if population is None else [population]
+        cvs = []
+        for name in names:
+            s = self.spikes[name]
+            order = np.lexsort((s.times, s.indices))
+            idx, t = np.asarray(s.indices)[order], np.asarray(s.times)[order]
+            same = idx[1:] == idx[:-1]
+            isi, owner = np.diff(t)[same], idx[1:][same]
+            if isi.size == 0:
+                continue
+            n = np.bincount(owner)
+            mean = np.bincount(owner, isi) / np.maximum(n, 1)
+            var = np.bincount(owner, (isi - mean[owner]) ** 2) / np.maximum(n, 1)
+            ok = (n >= 2) & (mean > 0)
+            cvs.append(np.sqrt(var[ok]) / mean[ok])
+        cvs = np.concatenate(cvs) if cvs else np.zeros(0)
+        return float(cvs.mean()) if cvs.size else float("nan")
+
     def rate(self, population: str, bin_ms: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Population rate in Hz: ``(bin start times ms, rates)``; one bin per step by default."""
         col = self.counts[:, self._column(population)].astype(np.float64)
