@@ -365,16 +365,19 @@ class Sweep:
 
     def run(self, scheduler: str | None = None, workers: int | None = None, retries: int = 0,
             progress: bool | None = None, timeout: float = 10.0,
-            on_record: Callable[[dict], None] | None = None) -> "Sweep":
+            on_record: Callable[[dict], None] | None = None, client=None) -> "Sweep":
         """Run every pending point on Dask, storing each record as it arrives (see the module
-        docstring). ``on_record(record)`` is called after each one is stored."""
+        docstring). ``on_record(record)`` is called after each one is stored. ``client``: an
+        existing ``dask.distributed.Client`` to use (left open) instead of connecting."""
         if int(retries) < 0:
             raise SweepError(f"retries must be >= 0, got {retries}")
         self.store.check()  # before connecting: a wrong folder fails fast, and nothing is written
         if not self.pending(retries) and os.path.exists(self.store.manifest_path):
             print(f"neurosim sweep {self.spec.experiment}: all {len(self.spec.tasks())} runs are stored in {self.out}")
             return self
-        client, cluster = connect(scheduler, workers, timeout)
+        own_client = client is None
+        if own_client:
+            client, cluster = connect(scheduler, workers, timeout)
         from dask.distributed import as_completed
         from tqdm.auto import tqdm
 
@@ -408,9 +411,10 @@ class Sweep:
             finally:
                 bar.close()
         finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            if own_client:
+                client.close()
+                if cluster is not None:
+                    cluster.close()
         return self
 
     def _submit(self, client, key, params, seed, attempt):
