@@ -1,7 +1,7 @@
 """Sweeps on Dask: scaling from 1 to 2 workers, and the per-run overhead of the Dask path.
 
 1. Scaling: 16 CUBA runs (N = ``--n`` neurons, ``--duration`` ms; about a second each on one
-   core) swept on a LocalCluster of 1 worker, then of 2 workers (each worker one process, one
+   core; ~5 s with the sweep's higher weights) swept on a LocalCluster of 1 worker, then of 2 workers (each worker one process, one
    thread). The cluster is started and each worker warmed up (one untimed run: imports, Numba's
    cache) first; the time is the sweep's own (``Sweep.run`` with that client: submission,
    runs, results stored). Also printed: cluster start-up and warm-up. Speed-up = t1 / t2.
@@ -9,7 +9,7 @@
    a plain loop in this process (``run_point`` + the same atomic store write per run) and once
    through Dask with 1 warmed worker; overhead per run = (t_dask - t_loop) / runs.
 
-    python benchmarks/bench_sweep.py                 # ~1 min on a 2-core machine
+    python benchmarks/bench_sweep.py                 # ~2 min on a 2-core machine
 
 This is a measurement script, not a test: nothing here asserts on time.
 """
