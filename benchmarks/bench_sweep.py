@@ -1,8 +1,8 @@
 """Sweeps on Dask: scaling from 1 to 2 workers, and the per-run overhead of the Dask path.
 
-1. Scaling: 16 CUBA runs (N = ``--n`` neurons, ``--duration`` ms; about a second each on one
-   core; ~5 s with the sweep's higher weights) swept on a LocalCluster of 1 worker, then of 2 workers (each worker one process, one
-   thread). The cluster is started and each worker warmed up (one untimed run: imports, Numba's
+1. Scaling: 16 CUBA runs (N = ``--n`` neurons, ``--duration`` ms, we from 1.0 to 2.5 mV: about
+   5 s each on one core) swept on a LocalCluster of 1 worker, then of 2 workers (each worker
+   one process, one thread). The cluster is started and each worker warmed up (one untimed run: imports, Numba's
    cache) first; the time is the sweep's own (``Sweep.run`` with that client: submission,
    runs, results stored). Also printed: cluster start-up and warm-up. Speed-up = t1 / t2.
 2. Overhead: ``--tiny`` CUBA runs of 100 neurons for 10 ms (a few ms of work each), run once as
