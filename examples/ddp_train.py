@@ -109,7 +109,7 @@ def main(argv=None) -> dict:
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-    from neurosim.examples.digits import build, encode, load_split
+    from neurosim.examples.digits import build, encode, load_split, plot_learning_curve
     from neurosim.experiments import output_files, write_summary
     from neurosim.nn.functional import resolve_backend
 
@@ -187,7 +187,9 @@ def main(argv=None) -> dict:
                    "training_s": time.perf_counter() - t_train, "history": history}
         if rank == 0 and args.out:
             files = output_files(args.out, "learning_curve")
-            plot_learning_curve(history, world, files["learning_curve"])
+            plot_learning_curve(history, files["learning_curve"],
+                                title=f"Spiking digits classifier, DDP on {world} process(es) (gloo): "
+                                      f"test accuracy {100 * history['test_accuracy'][-1]:.1f} %")
             write_summary(files, metrics)
             metrics["files"] = files
             print(f"wrote {files['learning_curve']} and {files['summary']}", flush=True)
@@ -195,35 +197,6 @@ def main(argv=None) -> dict:
     finally:
         if own_group:
             dist.destroy_process_group()
-
-
-def plot_learning_curve(history: dict, world_size: int, path) -> None:
-    """Training loss (left axis) and train/test accuracy in % (right axis, 0-100) per epoch, as a
-    PNG at ``path`` (matplotlib's Agg renderer through ``Figure``; no pyplot, no display)."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    from neurosim.plot import save_figure
-
-    epochs = range(1, len(history["train_loss"]) + 1)
-    fig = Figure(figsize=(7, 4), layout="constrained")
-    ax = fig.subplots()
-    ax.plot(epochs, history["train_loss"], "o-", color="#1f77b4", label="train loss")
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("train cross-entropy (all ranks)", color="#1f77b4")
-    ax.set_ylim(0, 1.05 * max(history["train_loss"]))
-    acc = ax.twinx()
-    acc.plot(epochs, [100 * a for a in history["test_accuracy"]], "s-", color="#d62728", label="test accuracy")
-    acc.plot(epochs, [100 * a for a in history["train_accuracy"]], ":", color="#d62728", alpha=0.6,
-             label="train accuracy")
-    acc.set_ylabel("accuracy (%)", color="#d62728")
-    acc.set_ylim(0, 100.5)
-    lines = ax.get_lines() + acc.get_lines()
-    ax.legend(lines, [line.get_label() for line in lines], loc="lower left", frameon=False)
-    ax.set_title(f"Spiking digits classifier, DDP on {world_size} process(es) (gloo): "
-                 f"test accuracy {100 * history['test_accuracy'][-1]:.1f} %", fontsize="medium")
-    save_figure(fig, path)
 
 
 if __name__ == "__main__":

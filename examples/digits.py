@@ -211,7 +211,7 @@ def digits(*, duration: float | None = None, seed: int = 1, backend: str = "auto
     return metrics
 
 
-def plot_learning_curve(history: dict, path) -> None:
+def plot_learning_curve(history: dict, path, title: str | None = None) -> None:
     """Training loss (left axis) and train/test accuracy (right) per epoch, as a PNG."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -229,10 +229,12 @@ def plot_learning_curve(history: dict, path) -> None:
     acc.plot(epochs, [100 * a for a in history["train_accuracy"]], ":", color="#d62728", alpha=0.6,
              label="train accuracy")
     acc.set_ylabel("accuracy (%)", color="#d62728")
-    acc.set_ylim(min(50.0, 100 * min(history["test_accuracy"]) - 5), 100.5)
+    lowest = 100 * min(history["test_accuracy"] + history["train_accuracy"])
+    acc.set_ylim(max(0.0, min(50.0, lowest - 5)), 100.5)
     lines = ax.get_lines() + acc.get_lines()
     ax.legend(lines, [line.get_label() for line in lines], loc="center right", frameon=False)
-    ax.set_title(f"Spiking digits classifier: test accuracy {100 * history['test_accuracy'][-1]:.1f} %")
+    ax.set_title(title or f"Spiking digits classifier: test accuracy {100 * history['test_accuracy'][-1]:.1f} %",
+                 fontsize="medium")
     save_figure(fig, path)
 
 

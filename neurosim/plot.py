@@ -48,6 +48,14 @@ def _figure(figsize):
     return Figure(figsize=figsize, layout="constrained")
 
 
+def _figure_and_axes(ax, figsize):
+    """The caller's ``ax`` and its figure, or a new figure of ``figsize`` with one axes."""
+    if ax is not None:
+        return ax.figure, ax
+    fig = _figure(figsize)
+    return fig, fig.subplots()
+
+
 def save_figure(fig, path, dpi=120):
     """Write matplotlib figure ``fig`` to ``path`` as PNG (atomically: a failed or interrupted
     write never leaves a truncated file) when a path is given; return ``fig``."""
@@ -294,11 +302,7 @@ def rate_histogram(result, path=None, populations=None, bins=30, title: str = ""
         names = _select(result, populations)
     rates = {name: neuron_rates(result, name) for name in names}
     colors = population_colors(result)
-    if ax is None:
-        fig = _figure(figsize or (6, 4))
-        ax = fig.subplots()
-    else:
-        fig = ax.figure
+    fig, ax = _figure_and_axes(ax, figsize or (6, 4))
     everything = np.concatenate([r for r in rates.values()] + [np.zeros(0)])
     edges = _rate_edges(everything, bins, result.duration)
     for name, r in rates.items():
@@ -322,11 +326,7 @@ def sweep_curve(df, metric: str, x: str, by: str | None = None, path=None, title
     one line per value of parameter ``by`` (if given). ``df``: ``Sweep.to_pandas()`` (rows of
     failed runs or NaN metrics are left out). Returns the figure; writes a PNG with ``path``."""
     _check_dpi(dpi)
-    if ax is None:
-        fig = _figure(figsize or (6, 4))
-        ax = fig.subplots()
-    else:
-        fig = ax.figure
+    fig, ax = _figure_and_axes(ax, figsize or (6, 4))
     data = df[[c for c in (x, by, metric) if c is not None]].dropna()
     groups = [(None, data)] if by is None else list(data.groupby(by, sort=True))
     for i, (value, part) in enumerate(groups):
@@ -350,11 +350,7 @@ def sweep_heatmap(df, metric: str, x: str, y: str, path=None, title: str = "", f
     """A sweep's ``metric`` (mean over seeds) over the grid of parameters ``x`` and ``y``; cells
     without a finished run are blank. ``df``: ``Sweep.to_pandas()``. Returns the figure."""
     _check_dpi(dpi)
-    if ax is None:
-        fig = _figure(figsize or (6, 4.5))
-        ax = fig.subplots()
-    else:
-        fig = ax.figure
+    fig, ax = _figure_and_axes(ax, figsize or (6, 4.5))
     table = df[[x, y, metric]].dropna().groupby([y, x])[metric].mean().unstack(x)
     image = ax.imshow(table.to_numpy(dtype=float), origin="lower", aspect="auto", cmap=cmap)
     ax.set_xticks(range(table.shape[1]), [f"{v:.3g}" for v in table.columns], rotation=45)

@@ -192,3 +192,45 @@ def test_ensemble_of_seeds_gives_independent_replicates(tmp_path):
     counts = [r["metrics"]["spike_count"] for r in sweep.records()]
     assert [r["seed"] for r in sweep.records()] == [1, 2, 3] and len(set(counts)) == 3
     assert np.isfinite(sweep.to_pandas()["cv_isi"]).all()
+
+
+def test_every_registered_experiment_has_a_sweep_help():
+    for name in ns.experiments.names():
+        text = cli._sweep_parser(ns.experiments.get(name)).format_help()
+        assert f"neurosim sweep {name}" in text and "parameters of this experiment" in text
+        assert "  seed (" not in text and "  out (" not in text  # set by the sweep, not by the user
+
+
+def test_an_existing_cluster_through_dask_scheduler_address(tmp_path, monkeypatch):
+    """The scheduler of a cluster started elsewhere (here: in this process) is used, not closed."""
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
+        sweep = ns.sweep("cuba", grid={"we": [1.0, 2.0]}, fixed=SMALL, out=tmp_path / "s", progress=False)
+        assert [r["status"] for r in sweep.records()] == ["ok", "ok"]
+        assert {r["worker"] for r in sweep.records()} == set(cluster.scheduler_info["workers"])
+        with Client(cluster.scheduler_address) as client:  # still up
+            assert client.submit(sum, [1, 2]).result() == 3
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")
+    with pytest.raises(SweepError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
+        ns.sweep("cuba", grid={"we": [1.0, 2.0]}, fixed=SMALL, out=tmp_path / "t", timeout=1.0)
+    assert not (tmp_path / "t").exists()
+
+
+def test_sweep_figures_show_means_and_spread_over_seeds(tmp_path):
+    import pandas as pd
+
+    df = pd.DataFrame({"we": [1, 1, 2, 2, 1, 1, 2], "wi": [-5, -5, -5, -5, -2, -2, -2],
+                       "rate": [1.0, 3.0, 5.0, 9.0, 2.0, 2.0, np.nan]})
+    fig = ns.plot.sweep_curve(df, "rate", "we", "wi", path=tmp_path / "c.png")
+    ax = fig.axes[0]
+    first = ax.containers[0]  # wi = -5: means 2 and 7, s.d. sqrt(2) and sqrt(8)
+    np.testing.assert_allclose(np.asarray(first.lines[0].get_ydata(), float), [2.0, 7.0])
+    segments = first.lines[2][0].get_segments()
+    np.testing.assert_allclose([s[1][1] - s[0][1] for s in segments], [2 * np.sqrt(2), 2 * np.sqrt(8)])
+    np.testing.assert_allclose(np.asarray(ax.containers[1].lines[0].get_ydata(), float), [2.0])  # NaN left out
+    heat = ns.plot.sweep_heatmap(df, "rate", "we", "wi", path=tmp_path / "h.png")
+    image = heat.axes[0].images[0].get_array()
+    np.testing.assert_allclose(image.filled(np.nan), [[2.0, 7.0], [2.0, np.nan]])  # rows wi -5, -2
+    assert (tmp_path / "c.png").stat().st_size > 1000 and (tmp_path / "h.png").stat().st_size > 1000
