@@ -16,7 +16,6 @@ between ``run`` calls: a second call continues where the first stopped.
 
 from __future__ import annotations
 
-import math
 import os
 import pickle
 import time
