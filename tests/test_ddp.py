@@ -15,11 +15,8 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-import torch.distributed as dist  # noqa: E402
-
-if not dist.is_available():
-    pytest.skip("torch.distributed is not available in this torch build", allow_module_level=True)
+import torch
+import torch.distributed as dist
 
 T, BATCH, N_IN, HIDDEN, N_OUT = 12, 8, 6, 10, 4
 WORKER_TIMEOUT_S = 240
@@ -132,12 +129,7 @@ def ddp_setups_and_gradients(tmp_path_factory):
     """``(setups, ranks)``: per backend the setup, and per rank per backend the gradients of
     two DDP workers (one run of the workers serves every backend: their start-up, mostly
     importing torch and torch._dynamo for DDP, is the slow part)."""
-    backends = ["torch"]
-    try:
-        import numba  # noqa: F401
-        backends.append("numba")
-    except ImportError:
-        pass
+    backends = ["torch", "numba"]
     folder = tmp_path_factory.mktemp("ddp")
     setups = {backend: make_setup(backend) for backend in backends}
     torch.save(setups, folder / "setup.pt")
@@ -148,8 +140,6 @@ def ddp_setups_and_gradients(tmp_path_factory):
 @pytest.mark.parametrize("backend", ["torch", "numba"])
 def test_ddp_gradients_equal_one_process_on_the_whole_batch(ddp_setups_and_gradients, backend):
     setups, ranks = ddp_setups_and_gradients
-    if backend not in setups:
-        pytest.skip(f"backend {backend!r} not available")
     setup = setups[backend]
     model = build_model(backend)
     model.load_state_dict(setup["state"])
@@ -180,8 +170,6 @@ def test_ddp_gradients_equal_one_process_on_the_whole_batch(ddp_setups_and_gradi
 
 
 def test_example_trains_in_one_process(tmp_path, capsys):
-    pytest.importorskip("sklearn")
-    pytest.importorskip("matplotlib")
     from neurosim.examples import ddp_train
 
     assert not dist.is_initialized()  # importing the example has no side effects
@@ -202,8 +190,6 @@ def test_example_trains_in_one_process(tmp_path, capsys):
 
 
 def test_example_under_torchrun_two_processes(tmp_path):
-    pytest.importorskip("sklearn")
-    pytest.importorskip("matplotlib")
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
            f"--master_port={free_port()}", "-m", "neurosim.examples.ddp_train", "--epochs", "2", "--n-train", "64",
