@@ -324,6 +324,8 @@ class TritonEngine:
     Call it like ``run_chunk``; ``to_host()`` copies the state back into the host arrays.
     """
 
+    stops_inside_chunks = True  # Ctrl-C ends a chunk after the step being queued (STATUS_INTERRUPTED)
+
     def __init__(self, state, lif, izh, conn, ring, population_of, n_populations: int, device=None):
         self.device = resolve_device(device)
         self.host_state, self.host_ring = state, ring

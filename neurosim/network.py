@@ -713,7 +713,9 @@ class _Recording:
     def run_chunk(self, run_chunk, first_step: int, k: int) -> tuple[int, int]:
         """Run k steps, growing the spike buffer as needed. Returns (status, steps done)."""
         sim = self.sim
-        streams = sim.random_streams()
+        # a backend that can stop inside a chunk (Ctrl-C on triton) needs the random streams'
+        # state before the chunk's drive was drawn, to rewind them
+        streams = sim.random_streams() if getattr(run_chunk, "stops_inside_chunks", False) else []
         before = [g.bit_generator.state for g in streams]
         drive = sim.drive(first_step, k)
         counts = np.zeros((k, len(sim.pops)), dtype=np.int64)

@@ -42,6 +42,7 @@ re-runs a failed point up to that many more times (also in a later run of the sa
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import itertools
 import json
@@ -175,7 +176,7 @@ class SweepSpec:
     def points(self) -> list[dict]:
         """Parameter dicts, grid-major: every grid combination, times every random sample."""
         names = list(self.grid)
-        combos = [dict(zip(names, vals)) for vals in itertools.product(*(self.grid[n] for n in names))] or [{}]
+        combos = [dict(zip(names, vals)) for vals in itertools.product(*(self.grid[n] for n in names))]
         samples = [{}]
         if self.random:
             rng = np.random.default_rng(self.random_seed)
@@ -193,6 +194,10 @@ class SweepSpec:
 
     def tasks(self) -> list[tuple[str, dict, int]]:
         """``(key, params, seed)`` of every run of the sweep."""
+        return self._tasks
+
+    @functools.cached_property
+    def _tasks(self) -> list[tuple[str, dict, int]]:  # (a frozen dataclass still caches in __dict__)
         return [(point_key(self.experiment, p, s), p, s) for p in self.points() for s in self.seeds]
 
     def manifest(self) -> dict:
@@ -372,7 +377,8 @@ class Sweep:
         if int(retries) < 0:
             raise SweepError(f"retries must be >= 0, got {retries}")
         self.store.check()  # before connecting: a wrong folder fails fast, and nothing is written
-        if not self.pending(retries) and os.path.exists(self.store.manifest_path):
+        todo = self.pending(retries)
+        if not todo and os.path.exists(self.store.manifest_path):
             print(f"neurosim sweep {self.spec.experiment}: all {len(self.spec.tasks())} runs are stored in {self.out}")
             return self
         own_client = client is None
@@ -383,7 +389,6 @@ class Sweep:
 
         try:
             self.store.create()
-            todo = self.pending(retries)
             print(f"neurosim sweep {self.spec.experiment}: {len(todo)} of {len(self.spec.tasks())} runs to do; "
                   f"Dask dashboard: {client.dashboard_link}", flush=True)
             futures = as_completed()
