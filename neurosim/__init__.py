@@ -25,7 +25,7 @@ if _os.path.isfile(_os.path.join(_root, "pyproject.toml")) and _os.path.isdir(_o
     __path__.append(_root)
 
 from . import connect  # noqa: E402
-from .errors import SimulationError, SimulationInterrupted
+from .errors import DamagedFileError, InsufficientMemoryError, SimulationError, SimulationInterrupted
 from .hooks import Hook, HookContext
 from .inputs import ConstantCurrent, NoiseCurrent
 from .models import LIF, Izhikevich, PoissonSource, SpikeTimes
@@ -52,6 +52,6 @@ def __getattr__(name):
 __all__ = [
     "Network", "Population", "Projection", "LIF", "Izhikevich", "PoissonSource", "SpikeTimes",
     "ConstantCurrent", "NoiseCurrent", "Uniform", "Normal", "Gamma", "RunResult", "Spikes", "StateTrace",
-    "SimulationError", "SimulationInterrupted", "Hook", "HookContext", "connect", "plot", "experiments", "__version__",
+    "SimulationError", "SimulationInterrupted", "DamagedFileError", "InsufficientMemoryError", "Hook", "HookContext", "connect", "plot", "experiments", "__version__",
     "sweep", "open_sweep", "linspace",
 ]

@@ -43,13 +43,34 @@ def host_values(name: str, value):
     return value
 
 
+def _has_bool(value) -> bool:
+    """Whether a (nested) list or tuple holds a bool: numpy would quietly turn [True, 0.5] into floats."""
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    return isinstance(value, (list, tuple)) and any(_has_bool(v) for v in value)
+
+
+def as_real_array(name: str, value) -> np.ndarray:
+    """``value`` (a number or array-like of numbers) as a float64 array of any shape.
+
+    Booleans and strings are refused rather than read as 0/1 or parsed: ``tau_m=True`` or
+    ``beta='0.9'`` is a mistake numpy would otherwise accept silently."""
+    if isinstance(value, (str, bytes)) or _has_bool(value):
+        raise TypeError(f"{name} must be a number or an array of numbers, got {type(value).__name__} {value!r:.60}")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):  # ragged nesting and the like
+        raise TypeError(f"{name} must be a number or an array of numbers, got {type(value).__name__}") from None
+    if arr.dtype.kind not in "iuf":
+        what = {"b": "booleans", "U": "strings", "S": "bytes", "c": "complex numbers"}.get(arr.dtype.kind, arr.dtype)
+        raise TypeError(f"{name} must be a number or an array of real numbers, got an array of {what}")
+    return arr.astype(np.float64, copy=False)
+
+
 def as_float_array(name: str, value, n: int, *, positive: bool = False, nonnegative: bool = False) -> np.ndarray:
     """Broadcast a scalar or length-``n`` array to a finite float64 array of length ``n``."""
     value = host_values(name, value)
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number or an array of numbers, got {type(value).__name__}") from None
+    arr = as_real_array(name, value)
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
     elif arr.shape != (n,):
@@ -67,6 +88,10 @@ def as_rng(seed) -> np.random.Generator:
     """A ``numpy.random.Generator`` from an int seed or a Generator (never global state)."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
-    raise TypeError(f"seed must be an int, None or a numpy.random.Generator, got {type(seed).__name__}")
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        if seed < 0:
+            raise ValueError(f"seed must be an int >= 0 (numpy's generators take no negative seeds), got {seed}")
+        return np.random.default_rng(int(seed))
+    raise TypeError(f"seed must be an int >= 0, None or a numpy.random.Generator, got {type(seed).__name__} {seed!r:.40}")

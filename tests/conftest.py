@@ -39,3 +39,60 @@ def assert_same_run():
             np.testing.assert_array_equal(a.states[key].values, b.states[key].values)
 
     return check
+
+
+# ---- reliability tests: generated inputs, each case under a timeout --------------------------
+import contextlib  # noqa: E402
+import signal  # noqa: E402
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Derandomized: CI and a developer's machine try the same generated cases, so a failure
+# reproduces; no deadline (a first call may compile), the per-case timeout is `within`'s.
+settings.register_profile("neurosim", derandomize=True, deadline=None, database=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.load_profile("neurosim")
+
+
+class CaseTimeout(Exception):
+    """A generated case ran past its time limit: a hang, as far as the test is concerned."""
+
+
+@pytest.fixture
+def within():
+    """``with within(seconds): ...`` fails the case (CaseTimeout) if the block runs longer.
+
+    SIGALRM interrupts Python code (and numpy between calls); a hang inside one compiled call
+    is caught by pytest-timeout's whole-test limit instead."""
+
+    @contextlib.contextmanager
+    def limit(seconds: float):
+        def expire(signum, frame):
+            raise CaseTimeout(f"case still running after {seconds} s")
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    return limit
+
+
+@pytest.fixture
+def refuses():
+    """``with refuses(*words): ...``: the block must raise a clean ValueError or TypeError (or a
+    neurosim error, which subclasses them) whose message contains every one of ``words``
+    (case-insensitive) -- the argument or file it names, what is allowed."""
+
+    @contextlib.contextmanager
+    def check(*words):
+        with pytest.raises((ValueError, TypeError)) as info:
+            yield info
+        message = str(info.value).lower()
+        for w in words:
+            assert str(w).lower() in message, f"message does not name {w!r}: {info.value}"
+
+    return check
