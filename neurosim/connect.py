@@ -10,7 +10,10 @@ generator and attaches weights and delays::
     pos = ns.connect.grid_positions((15, 3, 3))            # a 3-D column, as in Maass et al. 2002
     net.connect(col, col, ns.connect.distance(pos, pos, C=0.3, lam=2.0), weight=30.0)
 
-Pairs are returned sorted by (source, target), which fixes the summation order of inputs.
+``connect`` sorts the synapses by (source, target), which fixes the summation order of inputs.
+A per-synapse array (weights, delays) follows the order of the rule's pairs: for
+``from_matrix`` the order of the matrix's entries (row-major non-zeros of a dense matrix, the
+stored order of a sparse one), for the other rules the (source, target) order.
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .validation import check_int, check_number, host_values
+from .memory import check_memory
+from .validation import as_real_array, check_int, check_number, host_values
+
+
+#: Peak bytes per synapse while ``connect`` builds a projection (pair indices, weights, delays,
+#: the sorting permutation and the sorted copies); the up-front memory check uses it.
+BUILD_BYTES_PER_SYNAPSE = 100
 
 
 class Rule(abc.ABC):
@@ -33,6 +42,11 @@ class Rule(abc.ABC):
     @abc.abstractmethod
     def pairs(self, n_pre: int, n_post: int, rng: np.random.Generator, allow_self: bool):
         """(source indices, target indices) of the connected pairs (any order: connect sorts them)."""
+
+    def expected_synapses(self, n_pre: int, n_post: int) -> float | None:
+        """About how many synapses (an upper estimate) ``pairs`` makes, so that ``connect`` can
+        refuse one that cannot fit in memory before drawing it; None if unknown up front."""
+        return None
 
 
 def _drop_self(pre, post, allow_self):
@@ -66,13 +80,19 @@ class random(Rule):  # noqa: N801 - reads as ns.connect.random(p)
             batch = int(n * p + 5 * np.sqrt(n * p) + 16)
             parts, last = [], -1
             while True:
-                positions = last + np.cumsum(rng.geometric(p, batch))
+                # A gap past the end ends the draw; capping it keeps the cumulative sum from
+                # overflowing int64 when p is tiny (numpy returns 2^63 - 1 for p = 1e-300).
+                positions = last + np.cumsum(np.minimum(rng.geometric(p, batch), n + 1))
                 parts.append(positions[positions < n])
                 if positions[-1] >= n:
                     break
                 last = int(positions[-1])
             flat = np.concatenate(parts)
         return _drop_self(flat // n_post, flat % n_post, allow_self)
+
+    def expected_synapses(self, n_pre, n_post):
+        n = float(n_pre) * n_post
+        return n * self.p + 5 * np.sqrt(n * self.p) + 16
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,9 @@ class fixed_in_degree(Rule):  # noqa: N801
         post = np.repeat(np.arange(n_post, dtype=np.int64), self.k)
         return pre, post
 
+    def expected_synapses(self, n_pre, n_post):
+        return float(self.k) * n_post
+
 
 @dataclass(frozen=True)
 class all_to_all(Rule):  # noqa: N801
@@ -110,22 +133,37 @@ class all_to_all(Rule):  # noqa: N801
         post = np.tile(np.arange(n_post, dtype=np.int64), n_pre)
         return _drop_self(pre, post, allow_self)
 
+    def expected_synapses(self, n_pre, n_post):
+        return float(n_pre) * n_post
+
 
 @dataclass(frozen=True, eq=False)
 class from_matrix(Rule):  # noqa: N801
     """Connections and weights from a dense array or scipy.sparse matrix of shape
     ``[n_source, n_target]``: every non-zero entry (dense) or stored entry (sparse) is a synapse.
-    Diagonal entries are kept only with ``allow_self=True``."""
+    Diagonal entries are kept only with ``allow_self=True``.
+
+    A per-synapse ``delay`` array given to ``connect`` follows the order of the entries: the
+    row-major order of a dense matrix's non-zeros, the stored order of a sparse matrix (the
+    ``row``, ``col``, ``data`` of its COO form), one value per entry, diagonal ones included
+    when ``allow_self=False`` drops them. A delay matrix of the same shape as ``matrix`` is read at
+    the entries' positions.
+    """
 
     matrix: object
 
     has_weights = True
 
     def pairs(self, n_pre, n_post, rng, allow_self):
-        pre, post, _ = self.entries(n_pre, n_post, allow_self)
-        return pre, post
+        pre, post, _ = self.entries(n_pre, n_post)
+        return _drop_self(pre, post, allow_self)
 
-    def entries(self, n_pre, n_post, allow_self):
+    def expected_synapses(self, n_pre, n_post):
+        m = self.matrix
+        return float(m.nnz) if hasattr(m, "nnz") else float(np.count_nonzero(np.asarray(m)))
+
+    def entries(self, n_pre, n_post):
+        """(sources, targets, weights) of every entry, diagonal included, in the matrix's order."""
         m = self.matrix
         try:
             import scipy.sparse as sp
@@ -133,22 +171,17 @@ class from_matrix(Rule):  # noqa: N801
             sp = None
         if sp is not None and sp.issparse(m):
             coo = sp.coo_matrix(m)
-            pre, post, w = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data.astype(np.float64)
-            shape = coo.shape
+            pre, post = coo.row.astype(np.int64), coo.col.astype(np.int64)
+            w, shape = as_real_array("from_matrix: matrix", coo.data), coo.shape
         else:
-            dense = np.asarray(host_values("from_matrix: matrix", m), dtype=np.float64)
+            dense = as_real_array("from_matrix: matrix", host_values("from_matrix: matrix", m))
             if dense.ndim != 2:
                 raise ValueError(f"from_matrix: matrix must be 2-D [n_source, n_target], got shape {dense.shape}")
             pre, post = np.nonzero(dense)
             w, shape = dense[pre, post], dense.shape
         if tuple(shape) != (n_pre, n_post):
             raise ValueError(f"from_matrix: matrix shape {tuple(shape)} does not match (n_source, n_target) = ({n_pre}, {n_post})")
-        order = np.lexsort((post, pre))
-        pre, post, w = pre[order], post[order], w[order]
-        if not allow_self:
-            keep = pre != post
-            pre, post, w = pre[keep], post[keep], w[keep]
-        return pre, post, w
+        return pre.astype(np.int64), post.astype(np.int64), w
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,7 +224,7 @@ class distance(Rule):  # noqa: N801
                              ("post_positions", self.post_positions, n_post)):
             if len(pos) != n:
                 raise ValueError(f"distance: {name} has {len(pos)} rows for a population of {n}")
-        pre, post = [], []
+        pre, post, found = [], [], 0
         block = max(1, 2**22 // max(n_post, 1))  # rows per block: bounded memory for big populations
         for start in range(0, n_pre, block):
             a = self.pre_positions[start:start + block]
@@ -199,6 +232,10 @@ class distance(Rule):  # noqa: N801
             i, j = np.nonzero(rng.random(d.shape) < self.probability(d))
             pre.append(i + start)
             post.append(j)
+            found += i.size
+            # the count is known only as the blocks are drawn: stop as soon as it cannot fit
+            check_memory(f"connect.distance: the synapses drawn so far ({found}, sources 0..{start + len(a) - 1} "
+                         f"of {n_pre})", found * BUILD_BYTES_PER_SYNAPSE, "lower C or lam")
         pre = np.concatenate(pre).astype(np.int64) if pre else np.zeros(0, np.int64)
         post = np.concatenate(post).astype(np.int64) if post else np.zeros(0, np.int64)
         return _drop_self(pre, post, allow_self)

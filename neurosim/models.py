@@ -24,14 +24,26 @@ from .validation import as_float_array, check_int, check_number, host_values
 Param = Union[float, np.ndarray, Distribution]
 
 
+#: Memory per neuron the engine adds to a model's own parameters (state, synaptic currents,
+#: inputs, delay-ring slot, row pointers, recording masks), bytes; an estimate for up-front checks.
+ENGINE_BYTES_PER_NEURON = 256
+
+
 class Model:
     """Common behaviour of neuron models and sources: a size ``n`` and resolvable parameters."""
 
     #: names of the per-neuron parameters, with the checks ``draw`` applies to each
     float_params: ClassVar[dict[str, dict]] = {}
+    #: state variables a run can record (``Network.monitor_state``)
+    state_variables: ClassVar[tuple[str, ...]] = ()
 
     def _check_n(self):
         check_int(f"{type(self).__name__}.n", self.n, minimum=1)
+
+    def bytes_per_neuron(self) -> int:
+        """About how much memory one neuron takes once its population is built and run: its
+        parameters, plus the engine's state, inputs and bookkeeping (for up-front checks)."""
+        return 8 * len(self.float_params) + ENGINE_BYTES_PER_NEURON
 
     def resolve(self, rng) -> "Model":
         """A copy whose parameters are float64 arrays of length ``n`` (distributions drawn).
@@ -92,6 +104,7 @@ class LIF(Model):
         "tau_inh": {"positive": True},
         "v_init": {},
     }
+    state_variables: ClassVar[tuple[str, ...]] = ("v", "i_exc", "i_inh")
 
     def __post_init__(self):
         self._check_n()
@@ -188,6 +201,7 @@ class Izhikevich(Model):
         "k0": {},
         "v_u": {},
     }
+    state_variables: ClassVar[tuple[str, ...]] = ("v", "u", "i_exc", "i_inh")
 
     def __post_init__(self):
         self._check_n()

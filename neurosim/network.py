@@ -17,7 +17,6 @@ between ``run`` calls: a second call continues where the first stopped.
 from __future__ import annotations
 
 import os
-import pickle
 import time
 from dataclasses import dataclass
 
@@ -27,18 +26,29 @@ from neurosim.kernels import BACKENDS, get_run_chunk
 from neurosim.kernels import layout as L
 
 from . import inputs
-from .connect import Rule
+from .connect import BUILD_BYTES_PER_SYNAPSE, Rule
 from .errors import SimulationError, SimulationInterrupted
 from .hooks import HookContext, check_hooks
 from .io import atomic_path
-from .models import NEURON_MODELS, SOURCE_MODELS, Izhikevich, LIF, PoissonSource, SpikeTimes
-from .random import draw
+from .memory import check_memory
+from .models import ENGINE_BYTES_PER_NEURON, NEURON_MODELS, SOURCE_MODELS, Izhikevich, LIF, PoissonSource, SpikeTimes
+from .random import Distribution, draw
 from .result import RunResult, Spikes, StateTrace
 from .spike_stream import SpikeStream
-from .validation import as_rng, check_number
+from .validation import as_real_array, as_rng, check_number, host_values
 
 #: Default memory cap of the delay ring buffer (bytes); a longer max delay needs an explicit max_delay.
 RING_BUDGET_BYTES = 1 << 30
+#: Most steps one run may take (about 34 years of biological time at dt = 0.1 ms): a bound far
+#: beyond any real run, so that a mistyped duration or dt is refused instead of running forever.
+MAX_RUN_STEPS = 2**43
+#: Bytes per synapse while the network is flattened for its first run (the projection's own
+#: arrays, their concatenation, the sort into CSR by source, the kernel's arrays).
+RUN_BYTES_PER_SYNAPSE = 120
+#: Longest delay in steps: the kernels hold delays as int32.
+MAX_DELAY_STEPS = 2**31 - 1
+#: Delay conventions of ``connect``: neurosim's (the arrival step included) and Brian2's.
+DELAY_CONVENTIONS = ("neurosim", "brian2")
 #: Initial capacity of a run's spike buffer (spikes); it doubles whenever a chunk needs more.
 SPIKE_BUFFER_START = 1 << 16
 
@@ -116,13 +126,18 @@ class Network:
         same spikes on every backend.
     max_delay : longest synaptic delay allowed, ms. ``None`` allows any delay whose ring
         buffer fits in 1 GiB.
+    delay_convention : default of :meth:`connect`'s ``delay_convention``: ``"neurosim"`` (a
+        delay counts the step a spike takes to arrive, at least one step) or ``"brian2"``
+        (Brian2's ``delay`` as written: one step more, 0 allowed).
     """
 
-    def __init__(self, dt: float = 0.1, seed=None, max_delay: float | None = None):
+    def __init__(self, dt: float = 0.1, seed=None, max_delay: float | None = None,
+                 delay_convention: str = "neurosim"):
         self.dt = check_number("dt", dt, positive=True)
-        self.seed = seed if isinstance(seed, (int, type(None))) else "generator"
         self.rng = as_rng(seed)
+        self.seed = seed if isinstance(seed, (int, type(None))) else "generator"
         self.max_delay = None if max_delay is None else check_number("max_delay", max_delay, positive=True)
+        self.delay_convention = _check_delay_convention(delay_convention)
         self.populations: dict[str, Population] = {}
         self.projections: list[Projection] = []
         self._state_monitors: list[_StateMonitor] = []
@@ -145,6 +160,8 @@ class Network:
         if not isinstance(model, NEURON_MODELS + SOURCE_MODELS):
             allowed = ", ".join(m.__name__ for m in NEURON_MODELS + SOURCE_MODELS)
             raise TypeError(f"model must be one of {allowed}, got {type(model).__name__}")
+        check_memory(f"population {name!r} ({type(model).__name__}, n = {model.n})",
+                     model.n * model.bytes_per_neuron(), "use fewer neurons")
         if not isinstance(model, SpikeTimes):
             model = model.resolve(self.rng)
         pop = Population(self, name, model, len(self.populations))
@@ -152,7 +169,7 @@ class Network:
         return pop
 
     def connect(self, source, target, rule: Rule, weight=None, delay=None, receptor: str | None = None,
-                allow_self: bool = False) -> Projection | list[Projection]:
+                allow_self: bool = False, delay_convention: str | None = None) -> Projection | list[Projection]:
         """Connect ``source`` to ``target`` (a population or a list of them) by ``rule``.
 
         Parameters
@@ -162,14 +179,23 @@ class Network:
             Required except with ``from_matrix`` (whose entries are the weights).
         delay : ms; scalar, per-synapse array or distribution; rounded to whole steps, at least
             one step (``dt``), which is also the default: a spike at step t acts from step t + 1.
+            With ``from_matrix`` a per-synapse array follows the matrix's entries (see
+            ``ns.connect.from_matrix``) or is a matrix of the same shape.
         receptor : "exc" or "inh": which synaptic current the weights add to. Default: "inh" if
             all weights are negative, else "exc".
         allow_self : keep synapses from a neuron onto itself (only when source is target).
+        delay_convention : "neurosim" (default: the network's) or "brian2". neurosim's delay
+            includes the step a spike takes to arrive, so Brian2's ``delay = 0`` is neurosim's
+            ``delay = dt``; with "brian2" the delay is Brian2's as written (>= 0), and one step
+            is added, so a ported script keeps its timing.
+
+        Per-synapse arrays (weights, delays) of rules other than ``from_matrix`` follow the
+        (source, target) order of the synapses. The projection holds them sorted that way.
         """
         if isinstance(target, (list, tuple)):
-            return [self.connect(source, t, rule, weight, delay, receptor, allow_self) for t in target]
+            return [self.connect(source, t, rule, weight, delay, receptor, allow_self, delay_convention) for t in target]
         if isinstance(source, (list, tuple)):
-            return [self.connect(s, target, rule, weight, delay, receptor, allow_self) for s in source]
+            return [self.connect(s, target, rule, weight, delay, receptor, allow_self, delay_convention) for s in source]
         self._check_mutable("connect populations")
         self._check_own("source", source)
         self._check_own("target", target)
@@ -177,40 +203,97 @@ class Network:
             raise ValueError(f"target {target.name!r} is a spike source ({type(target.model).__name__}); it cannot receive synapses")
         if not isinstance(rule, Rule):
             raise TypeError(f"rule must be a connectivity rule from ns.connect (random, fixed_in_degree, all_to_all, from_matrix), got {type(rule).__name__}")
+        if not isinstance(allow_self, (bool, np.bool_)):
+            raise TypeError(f"allow_self must be True or False, got {type(allow_self).__name__} {allow_self!r}")
+        if receptor is not None and receptor not in ("exc", "inh"):
+            raise ValueError(f"receptor must be 'exc', 'inh' or None, got {receptor!r}")
+        convention = self.delay_convention if delay_convention is None else _check_delay_convention(delay_convention)
         self_conn = bool(allow_self) or source is not target
+        n_pre, n_post = len(source), len(target)
+        expected = rule.expected_synapses(n_pre, n_post)
+        if expected is not None:
+            check_memory(f"connect {source.name!r} -> {target.name!r} by {rule!r:.60} (about {expected:.3g} synapses)",
+                         expected * BUILD_BYTES_PER_SYNAPSE, "use a sparser rule or smaller populations")
         if rule.has_weights:
             if weight is not None:
                 raise ValueError("weight must be None with from_matrix: the matrix entries are the weights")
-            pre, post, w = rule.entries(len(source), len(target), self_conn)
+            # per-synapse delays follow the matrix's own entry order, so they are drawn per entry
+            # before the diagonal is dropped and everything is sorted together
+            pre, post, w = rule.entries(n_pre, n_post)
             w = draw("weight", w, pre.size, self.rng)
+            delay_ms = self._delay_per_entry(delay, pre, post, n_pre, n_post)
+            keep = np.lexsort((post, pre))
+            if not self_conn:
+                keep = keep[pre[keep] != post[keep]]
+            pre, post, w = pre[keep], post[keep], w[keep]
+            delay_ms = None if delay_ms is None else delay_ms[keep]
         else:
             if weight is None:
                 raise ValueError("weight is required (scalar, per-synapse array or distribution)")
-            pre, post = rule.pairs(len(source), len(target), self.rng, self_conn)
+            pre, post = rule.pairs(n_pre, n_post, self.rng, self_conn)
+            order = np.lexsort((post, pre))  # per-synapse arrays follow the (source, target) order
+            pre, post = pre[order], post[order]
             w = draw("weight", weight, pre.size, self.rng)
-        delay_steps = self._delay_steps(delay, pre.size)
+            delay_ms = None if delay is None else draw("delay", delay, pre.size, self.rng)
+        delay_steps = self._delay_steps(delay_ms, pre.size, convention)
         if receptor is None:
             receptor = "inh" if w.size and np.all(w < 0) else "exc"
-        if receptor not in ("exc", "inh"):
-            raise ValueError(f"receptor must be 'exc' or 'inh', got {receptor!r}")
-        order = np.lexsort((post, pre))
-        indptr = np.zeros(len(source) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(pre, minlength=len(source)), out=indptr[1:])
-        proj = Projection(source, target, indptr, post[order].astype(np.int64), w[order], delay_steps[order],
-                          0 if receptor == "exc" else 1)
+        indptr = np.zeros(n_pre + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
+        proj = Projection(source, target, indptr, post.astype(np.int64), w, delay_steps, 0 if receptor == "exc" else 1)
         self.projections.append(proj)
         return proj
 
-    def _delay_steps(self, delay, n: int) -> np.ndarray:
+    def _delay_per_entry(self, delay, pre, post, n_pre, n_post) -> np.ndarray | None:
+        """Delays (ms) of ``from_matrix``'s entries, in their order: from a scalar, a
+        distribution, one value per entry, or a matrix of the weight matrix's shape."""
         if delay is None:
+            return None
+        try:
+            import scipy.sparse as sp
+        except ImportError:  # pragma: no cover - scipy is a dependency
+            sp = None
+        if sp is not None and sp.issparse(delay):
+            if delay.shape != (n_pre, n_post):
+                raise ValueError(f"delay: a delay matrix must have the weight matrix's shape {(n_pre, n_post)}, "
+                                 f"got {delay.shape}")
+            delay = np.asarray(delay.tocsr()[pre, post]).ravel()
+        elif not isinstance(delay, Distribution):
+            values = np.asarray(host_values("delay", delay)) if not np.isscalar(delay) else None
+            if values is not None and values.ndim == 2:
+                if values.shape != (n_pre, n_post):
+                    raise ValueError(f"delay: a delay matrix must have the weight matrix's shape {(n_pre, n_post)}, "
+                                     f"got {values.shape}")
+                delay = as_real_array("delay", values)[pre, post]
+            elif values is not None and values.ndim == 1 and values.size != pre.size:
+                kept = int(np.sum(pre != post))
+                hint = (f" (the {pre.size - kept} diagonal entries dropped by allow_self=False count too)"
+                        if values.size == kept else "")
+                raise ValueError(f"delay: a per-synapse array with from_matrix has one value per matrix entry, in the "
+                                 f"entries' order: {pre.size} values, got {values.size}{hint}")
+        return draw("delay", delay, pre.size, self.rng)
+
+    def _delay_steps(self, ms: np.ndarray | None, n: int, convention: str) -> np.ndarray:
+        """Whole-step delays of ``n`` synapses from their delays in ms (None: the minimum)."""
+        if ms is None or n == 0:
             return np.ones(n, dtype=np.int64)
-        ms = draw("delay", delay, n, self.rng)
-        steps = np.rint(ms / self.dt).astype(np.int64)
-        if n and ms.min() < self.dt * (1 - 1e-9):
-            raise ValueError(f"delay must be at least one time step (dt = {self.dt} ms), got minimum {ms.min()} ms")
-        if n and self.max_delay is not None and ms.max() > self.max_delay * (1 + 1e-9):
+        extra = 1 if convention == "brian2" else 0
+        least = 0.0 if extra else self.dt
+        if ms.min() < least - self.dt * 1e-9:
+            if extra:
+                raise ValueError(f"delay must be >= 0 ms, got minimum {ms.min()} ms")
+            raise ValueError(
+                f"delay must be at least one time step (dt = {self.dt} ms), got minimum {ms.min()} ms. neurosim's "
+                f"delay includes the step a spike takes to arrive (a spike at step t acts from step t + delay/dt), so "
+                f"Brian2's delay = 0 is delay = dt here; to port Brian2 delays as written, pass "
+                f"delay_convention='brian2' to connect or Network (it adds that step)")
+        steps_f = np.rint(ms / self.dt) + extra
+        if steps_f.max() > MAX_DELAY_STEPS:  # checked as floats: a cast of 2^63 or more would wrap
+            raise ValueError(f"delay must be at most {MAX_DELAY_STEPS} time steps ({MAX_DELAY_STEPS * self.dt:g} ms at "
+                             f"dt = {self.dt} ms), got maximum {ms.max():g} ms = {steps_f.max():.3g} steps")
+        if self.max_delay is not None and ms.max() > self.max_delay * (1 + 1e-9):
             raise ValueError(f"delay must be <= the network's max_delay = {self.max_delay} ms, got {ms.max()} ms")
-        return steps
+        return steps_f.astype(np.int64)
 
     def add_current(self, target, current) -> None:
         """Inject a :class:`ConstantCurrent` or :class:`NoiseCurrent` into a population (or a list)."""
@@ -248,9 +331,11 @@ class Network:
         if population.is_source:
             raise ValueError(f"population {population.name!r} is a spike source; it has no state variables")
         variables = (variables,) if isinstance(variables, str) else tuple(variables)
+        allowed = population.model.state_variables
         for var in variables:
-            if var not in L.STATE_VARIABLES:
-                raise ValueError(f"variables must be among {L.STATE_VARIABLES}, got {var!r}")
+            if var not in allowed:
+                raise ValueError(f"variables of a {type(population.model).__name__} population must be among "
+                                 f"{allowed}, got {var!r}")
         idx = np.arange(len(population)) if indices is None else _check_indices("indices", indices, len(population))
         stride = 1
         if every is not None:
@@ -308,49 +393,92 @@ class Network:
             if hooks:
                 raise ValueError("checkpoint_every cannot be combined with hooks: a hook's own state (a readout, "
                                  "an optimiser) is not saved in the checkpoint")
-            checkpoint_path = os.fspath(checkpoint_path)
-        if self._sim is None:
-            self._sim = _Flattened(self)
-        n_steps = int(round(duration / self.dt))
+            checkpoint_path = _check_path("checkpoint_path", checkpoint_path)
+        n_steps = self._steps_of(duration)
         chunk = 1000 if chunk_ms is None else max(1, int(round(check_number("chunk_ms", chunk_ms, positive=True) / self.dt)))
+        chunk = min(chunk, max(n_steps, 1))  # a chunk's buffers are allocated whole: never beyond the run
+        t_build = time.perf_counter()
+        if self._sim is None:
+            self._check_build_memory()
+            self._sim = _Flattened(self)
+        build_s = time.perf_counter() - t_build
+        self._check_run_memory(n_steps, chunk)
         rec = _Recording(self._sim, self._state_monitors, self.step, [p for h in hooks for p in h.populations])
         if stream_spikes_to is not None:
             if hooks:
                 raise ValueError("stream_spikes_to cannot be combined with hooks: hooks read the run's spikes from memory")
-            rec.stream = SpikeStream(stream_spikes_to, [p.name for p in self._sim.pops if p.record_spikes is not False])
+            rec.stream = SpikeStream(_check_path("stream_spikes_to", stream_spikes_to), [p.name for p in self._sim.pops if p.record_spikes is not False])
         plan = _RunPlan(n_steps, 0, chunk, every, checkpoint_path)
-        return self._execute(rec, plan, backend, progress, hooks, device)
+        return self._execute(rec, plan, backend, progress, hooks, device, build_s)
 
     @staticmethod
     def resume(path, backend: str | None = None, progress: bool | None = None,
-               device=None) -> tuple["Network", RunResult]:
+               device=None, checkpoint_path=None) -> tuple["Network", RunResult]:
         """Finish the run saved in the checkpoint file ``path`` (see :meth:`run`).
 
         Returns ``(network, result)``: the network at the end of the run, and the result of the
         WHOLE run (everything recorded before the checkpoint, then the rest), equal spike for
         spike to the run that was never interrupted. ``backend``: any engine backend (default:
-        the run's own; ``device`` as in :meth:`run`). The run keeps writing checkpoints to ``path``.
-        A checkpoint is a pickle, and unpickling runs code: load only checkpoints you wrote.
+        the run's own; ``device`` as in :meth:`run`). The run goes on writing checkpoints, to
+        ``checkpoint_path`` if given, else to ``path`` (where the checkpoint is now, even if it
+        was moved since it was written).
+
+        The file is checked before anything runs (its checksum, then the bounds and shapes of
+        every array the kernels index with): a damaged, truncated or foreign file raises
+        :class:`neurosim.DamagedFileError` naming it. A checkpoint is a pickle, and unpickling
+        runs code: load only checkpoints you wrote.
         """
-        with open(path, "rb") as fh:
-            saved = pickle.load(fh)
-        if not (isinstance(saved, dict) and saved.get("format") == CHECKPOINT_FORMAT):
-            raise ValueError(f"{os.fspath(path)!r} is not a neurosim checkpoint (format {CHECKPOINT_FORMAT})")
-        net, rec, plan = saved["network"], saved["recording"], saved["plan"]
-        backend = saved["backend"] if backend is None else backend
+        from .checkpoint import read_checkpoint
+
+        if backend is not None:  # before reading a possibly large file
+            _check_backend(backend, device)
+        net, rec, plan, saved_backend = read_checkpoint(_check_path("path", path))
+        backend = saved_backend if backend is None else backend
         _check_backend(backend, device)
+        if plan.every:
+            plan.path = _check_path("checkpoint_path", path if checkpoint_path is None else checkpoint_path)
         if rec.stream is not None:
             rec.stream.truncate()  # drop spikes the stopped run streamed after its checkpoint
         return net, net._execute(rec, plan, backend, progress, [], device)
 
     def _checkpoint(self, rec: "_Recording", plan: "_RunPlan", backend: str) -> None:
-        """Write the run so far to ``plan.path`` atomically (temporary file, then rename)."""
-        with atomic_path(plan.path) as tmp:
-            with open(tmp, "wb") as fh:
-                pickle.dump({"format": CHECKPOINT_FORMAT, "network": self, "recording": rec, "plan": plan,
-                             "backend": backend}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        """Write the run so far to ``plan.path`` (sealed, atomically: see neurosim.checkpoint)."""
+        from .checkpoint import write_checkpoint
 
-    def _execute(self, rec: "_Recording", plan: "_RunPlan", backend: str, progress, hooks, device=None) -> RunResult:
+        write_checkpoint(plan.path, self, rec, plan, backend)
+
+    def _steps_of(self, duration: float) -> int:
+        """Number of steps of a run of ``duration`` ms, refused up front when absurd (the run
+        would never end, or its step counter overflow)."""
+        steps = round(duration / self.dt)
+        if steps > MAX_RUN_STEPS:
+            raise ValueError(f"duration / dt = {duration:g} ms / {self.dt:g} ms = {steps:.3g} time steps; a run takes "
+                             f"at most {MAX_RUN_STEPS:.3g} steps (more would never finish): shorten duration or "
+                             "raise dt")
+        return int(steps)
+
+    def _check_build_memory(self) -> None:
+        """Refuse, before building, a network whose flattened arrays cannot fit in memory."""
+        n = sum(len(p) for p in self.populations.values())
+        synapses = sum(p.n_synapses for p in self.projections)
+        check_memory(f"building the network ({n} neurons, {synapses} synapses) for its first run",
+                     n * ENGINE_BYTES_PER_NEURON + synapses * RUN_BYTES_PER_SYNAPSE,
+                     "use fewer neurons or synapses")
+
+    def _check_run_memory(self, n_steps: int, chunk: int) -> None:
+        """Refuse up front a run whose recording cannot fit in memory: the spike counts of every
+        population at every step and the sampled state traces grow with the duration (spikes
+        too, but their number is not known in advance)."""
+        sim = self._sim
+        samples = sum(m.indices.size * len(m.variables) * (n_steps // m.stride + 1) for m in self._state_monitors)
+        per_chunk = chunk * (len(sim.pops) * 8 + sim.noise_ids.size * 8)  # counts, noise draws
+        check_memory(f"run of {n_steps} steps ({n_steps * self.dt:g} ms at dt = {self.dt:g} ms) recording "
+                     f"{len(sim.pops)} population counts per step and {samples} state samples",
+                     n_steps * len(sim.pops) * 12 + samples * 16 + per_chunk,
+                     "shorten duration, raise dt, or monitor fewer state variables (fewer indices, larger every)")
+
+    def _execute(self, rec: "_Recording", plan: "_RunPlan", backend: str, progress, hooks, device=None,
+                 build_s: float = 0.0) -> RunResult:
         """The run loop: chunks of kernel calls from ``plan.done`` to ``plan.n_steps``, hooks and
         checkpoints between them; always returns (or attaches to its error) what was recorded."""
         sim, n_steps, chunk = self._sim, plan.n_steps, plan.chunk
@@ -367,7 +495,8 @@ class Network:
                    # whole ms: sums of float steps would print as 2315.839999998474
                    bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} ms [{elapsed}<{remaining}, {rate_fmt}]")
         # A zero-step call compiles the kernel (or loads it from Numba's disk cache) before the
-        # clock starts, so wall_time_s is simulation time; compile time is reported apart.
+        # clock starts, so wall_time_s is building (on a first run) plus simulating; compile time
+        # is reported apart.
         t_compile = time.perf_counter()
         rec.run_chunk(run_chunk, self.step, 0)
         compile_s = time.perf_counter() - t_compile
@@ -425,8 +554,9 @@ class Network:
                     if hook_error is None and status == "completed":
                         status, hook_error = "failed", exc
             sim.hook_current[:] = 0.0  # hook currents live for one run (also those set by finish)
-        info = {"backend": backend, "wall_time_s": time.perf_counter() - t0, "compile_s": compile_s,
-                "seed": self.seed, "status": status,
+        simulate_s = time.perf_counter() - t0
+        info = {"backend": backend, "wall_time_s": build_s + simulate_s, "build_s": build_s,
+                "simulate_s": simulate_s, "compile_s": compile_s, "seed": self.seed, "status": status,
                 "synaptic_events": int(rec.counters[1]), "n_synapses": sim.n_synapses}
         result = rec.result(done, info)
         self.last_result = result
@@ -448,6 +578,25 @@ class Network:
     def _check_mutable(self, action: str) -> None:
         if self._sim is not None:
             raise RuntimeError(f"cannot {action} after the network has run: its layout is fixed at the first run; build a new Network")
+
+
+def _check_path(name: str, path) -> str:
+    """``path`` (str or os.PathLike) as a str; anything else is refused naming ``name``."""
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{name} must be a file path (str or os.PathLike), got {type(path).__name__}") from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path or "\0" in path:
+        raise ValueError(f"{name} must be a non-empty path without NUL characters, got {path!r}")
+    return path
+
+
+def _check_delay_convention(convention) -> str:
+    if convention not in DELAY_CONVENTIONS:
+        raise ValueError(f"delay_convention must be one of {DELAY_CONVENTIONS}, got {convention!r}")
+    return convention
 
 
 def _check_backend(backend: str, device) -> None:
@@ -590,6 +739,8 @@ class _Flattened:
             raise ValueError(f"delay: the longest delay ({max_delay * net.dt:g} ms = {max_delay} steps) needs a "
                              f"{ring_bytes / 2**30:.1f} GiB delay buffer for {self.n_dynamic} neurons; shorten it, "
                              "or pass Network(max_delay=...) to accept the memory")
+        check_memory(f"the delay buffer of the longest delay ({max_delay * net.dt:g} ms = {max_delay} steps) for "
+                     f"{self.n_dynamic} neurons", ring_bytes, "shorten the longest delay or raise dt")
         self.ring = np.zeros((max_delay + 1, 2, self.n_dynamic))
 
     def _csr(self, pre, post, w, d, r, cell_base) -> L.Synapses:
@@ -665,10 +816,6 @@ def _exact_gain(tau_s: np.ndarray, tau_m: np.ndarray, dt: float) -> np.ndarray:
     out[~same] = ts / (ts - tm) * (np.exp(-dt / ts) - np.exp(-dt / tm))
     out[same] = dt / tau_m[same] * np.exp(-dt / tau_m[same])
     return out
-
-
-#: version of the checkpoint file layout (a pickled dict; see Network.run / Network.resume)
-CHECKPOINT_FORMAT = 1
 
 
 @dataclass
@@ -786,7 +933,9 @@ class _Recording:
                 first = -(-self.first_step // m.stride) * m.stride
                 times = (first + np.arange(vals.shape[0]) * m.stride) * dt
                 states[f"{m.population.name}.{var}"] = StateTrace(times, m.indices.copy(), vals)
-        info = dict(info, spike_count=int(counts.sum()))
-        return RunResult(dt=dt, t_start=self.first_step * dt, n_steps=n_steps,
-                         sizes={p.name: len(p) for p in sim.pops}, spikes=spikes, counts=counts.astype(np.int32),
-                         states=states, info=info)
+        sources = tuple(p.name for p in sim.pops if p.is_source)
+        result = RunResult(dt=dt, t_start=self.first_step * dt, n_steps=n_steps,
+                           sizes={p.name: len(p) for p in sim.pops}, spikes=spikes, counts=counts.astype(np.int32),
+                           states=states, info=info, sources=sources)
+        result.info["spike_count"] = result.spike_count()  # neurons only, as summary() reports
+        return result

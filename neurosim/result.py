@@ -1,7 +1,8 @@
 """The result of ``Network.run``: spikes, sampled state and population rates.
 
 Everything is plain numpy (no pandas needed). ``save``/``load`` use one ``.npz`` file,
-written atomically (temporary file, then rename).
+written atomically (temporary file, then rename) and sealed with a checksum that ``load``
+checks before reading anything (``neurosim.io``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .io import atomic_path
+from .io import atomic_path, check_zip_seal, damaged, seal_zip
 
 
 @dataclass
@@ -58,6 +59,8 @@ class RunResult:
         (all neurons, recorded or not); see :meth:`rate`.
     states : ``"population.variable"`` -> :class:`StateTrace`.
     info : backend, wall time, seed, synaptic events, status and other metadata.
+    sources : names of the input populations (Poisson, spike times): their spikes are inputs,
+        left out of the whole-network totals (:meth:`spike_count`, :meth:`cv_isi`).
     """
 
     dt: float
@@ -68,6 +71,7 @@ class RunResult:
     counts: np.ndarray
     states: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    sources: tuple = ()
 
     # ---- conversions -------------------------------------------------------------
     @property
@@ -80,10 +84,16 @@ class RunResult:
         """False when the run failed or was interrupted before its end."""
         return self.info.get("status", "completed") == "completed"
 
+    @property
+    def neuron_populations(self) -> list[str]:
+        """Names of the populations of neurons (every population but the input sources)."""
+        return [name for name in self.sizes if name not in self.sources]
+
     def spike_count(self, population: str | None = None) -> int:
-        """Number of spikes of one population (all neurons) or of all populations."""
+        """Number of spikes of one population (all neurons), or of all neuron populations
+        (input sources' spikes left out) when ``population`` is None."""
         if population is None:
-            return int(self.counts.sum())
+            return int(sum(self.counts[:, self._column(name)].sum() for name in self.neuron_populations))
         return int(self.counts[:, self._column(population)].sum())
 
     def mean_rate(self, population: str) -> float:
@@ -94,9 +104,13 @@ class RunResult:
 
     def cv_isi(self, population: str | None = None) -> float:
         """Irregularity: the coefficient of variation (std / mean) of the inter-spike intervals,
-        averaged over the neurons of ``population`` (default: all recorded populations) with at
-        least three spikes; NaN if none has. About 0 for clock-like firing, 1 for Poisson."""
-        names = list(self.spikes) if population is None else [population]
+        averaged over the neurons of ``population`` (default: all recorded neuron populations,
+        input sources left out) with at least three spikes; NaN if none has. About 0 for
+        clock-like firing, 1 for Poisson."""
+        if population is not None and population not in self.spikes:
+            self._column(population)  # an unknown name: KeyError listing the populations
+            raise KeyError(f"population {population!r} was not recorded (net.record_spikes); recorded: {list(self.spikes)}")
+        names = [n for n in self.spikes if n not in self.sources] if population is None else [population]
         cvs = []
         for name in names:
             s = self.spikes[name]
@@ -124,7 +138,8 @@ class RunResult:
         return times, binned / (self.sizes[population] * per * self.dt * 1e-3)
 
     def summary(self) -> dict:
-        """A JSON-ready dictionary: rates per population, spike count, wall time, info."""
+        """A JSON-ready dictionary: rates per population, spike count (neurons only, not input
+        sources), wall time, info."""
         return {
             "duration_ms": self.duration,
             "dt_ms": self.dt,
@@ -144,8 +159,10 @@ class RunResult:
             out[f"states/{key}/times"] = tr.times
             out[f"states/{key}/indices"] = tr.indices
             out[f"states/{key}/values"] = tr.values
-        meta = {"dt": self.dt, "t_start": self.t_start, "n_steps": self.n_steps,
-                "sizes": self.sizes, "info": _jsonable(self.info)}
+        # the members' names are listed, so load reads every one of them and misses none
+        meta = {"dt": self.dt, "t_start": self.t_start, "n_steps": self.n_steps, "sizes": self.sizes,
+                "sources": list(self.sources), "spikes": list(self.spikes), "states": list(self.states),
+                "info": _jsonable(self.info)}
         out["meta"] = np.array(json.dumps(meta))
         return out
 
@@ -157,23 +174,31 @@ class RunResult:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, **self.to_arrays())
+            seal_zip(tmp)
         return path
 
     @classmethod
     def load(cls, path) -> "RunResult":
-        """Read a result written by :meth:`save`."""
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            spikes, states = {}, {}
-            for key in data.files:
-                parts = key.split("/")
-                if parts[0] == "spikes" and parts[2] == "times":
-                    spikes[parts[1]] = Spikes(data[key], data[f"spikes/{parts[1]}/indices"])
-                elif parts[0] == "states" and parts[2] == "times":
-                    p = f"states/{parts[1]}"
-                    states[parts[1]] = StateTrace(data[key], data[f"{p}/indices"], data[f"{p}/values"])
-            return cls(dt=meta["dt"], t_start=meta["t_start"], n_steps=meta["n_steps"], sizes=meta["sizes"],
-                       spikes=spikes, counts=data["counts"], states=states, info=meta["info"])
+        """Read a result written by :meth:`save`. The file's checksum is checked first: a
+        damaged, truncated or foreign file raises :class:`neurosim.DamagedFileError` naming it."""
+        path = os.fspath(path)
+        check_zip_seal(path, "result")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                spikes = {name: Spikes(data[f"spikes/{name}/times"], data[f"spikes/{name}/indices"])
+                          for name in meta["spikes"]}
+                states = {key: StateTrace(data[f"states/{key}/times"], data[f"states/{key}/indices"],
+                                          data[f"states/{key}/values"]) for key in meta["states"]}
+                result = cls(dt=meta["dt"], t_start=meta["t_start"], n_steps=meta["n_steps"], sizes=meta["sizes"],
+                             spikes=spikes, counts=data["counts"], states=states, info=meta["info"],
+                             sources=tuple(meta["sources"]))
+        except Exception as err:  # noqa: BLE001 - sealed, so written by a neurosim whose layout differs
+            raise damaged(path, "result", f"its layout is not this neurosim's ({type(err).__name__}: {err})") from None
+        if result.counts.shape != (result.n_steps, len(result.sizes)):
+            raise damaged(path, "result", f"counts have shape {result.counts.shape}, expected "
+                                          f"({result.n_steps}, {len(result.sizes)})")
+        return result
 
     def _column(self, population: str) -> int:
         names = list(self.sizes)

@@ -40,12 +40,23 @@ class SpikeStream:
         return spike_files(self.folder, name)
 
     def append(self, name: str, times: np.ndarray, indices: np.ndarray) -> None:
-        """Append one chunk's spikes of population ``name``."""
-        times_path, indices_path = self._paths(name)
-        with open(times_path, "ab") as fh:
-            np.ascontiguousarray(times, dtype=np.float64).tofile(fh)
-        with open(indices_path, "ab") as fh:
-            np.ascontiguousarray(indices, dtype=np.int64).tofile(fh)
+        """Append one chunk's spikes of population ``name``. If a write fails (a full disk),
+        both files are cut back to the spikes written before, so they always pair up, and the
+        OSError names the file."""
+        n = self.written[name]
+        for path, values, dtype in zip(self._paths(name), (times, indices), (np.float64, np.int64)):
+            try:
+                with open(path, "ab") as fh:
+                    np.ascontiguousarray(values, dtype=dtype).tofile(fh)
+            except OSError as err:
+                for other in self._paths(name):
+                    try:
+                        os.truncate(other, 8 * n)
+                    except OSError:  # pragma: no cover - the file vanished too: the reader will say so
+                        pass
+                raise OSError(err.errno, f"stream_spikes_to: cannot append population {name!r}'s spikes to {path!r} "
+                                         f"({err.strerror or err}); its spike files keep the {n} spikes written "
+                                         "before", path) from err
         self.written[name] += len(times)
 
     def truncate(self) -> None:

@@ -74,7 +74,9 @@ def test_checkpointed_run_equals_a_plain_run_and_the_last_checkpoint_is_the_end(
     first = mixed_network()
     first.run(50.0, progress=False)
     first.run(1.0, progress=False, checkpoint_every=1.0, checkpoint_path=tmp_path / "second.ckpt")
-    assert pickle.loads((tmp_path / "second.ckpt").read_bytes())["network"].last_result is None
+    from neurosim.checkpoint import read_checkpoint
+
+    assert read_checkpoint(tmp_path / "second.ckpt")[0].last_result is None
     # the network goes on like the one that was never saved
     plain = mixed_network()
     plain.run(60.0, progress=False)
@@ -116,7 +118,7 @@ def test_bad_checkpoint_arguments(tmp_path):
         net.run(10.0, progress=False, checkpoint_every=5.0, checkpoint_path=tmp_path / "x", hooks=Nothing(every=10))
     other = tmp_path / "other.pkl"
     other.write_bytes(pickle.dumps({"not": "a checkpoint"}))
-    with pytest.raises(ValueError, match="is not a neurosim checkpoint"):
+    with pytest.raises(ns.DamagedFileError, match="is not a readable neurosim checkpoint"):
         ns.Network.resume(other)
     ok = tmp_path / "ok.ckpt"
     net.run(10.0, progress=False, checkpoint_every=5.0, checkpoint_path=ok)

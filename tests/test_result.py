@@ -104,7 +104,7 @@ def test_unknown_population_in_result():
 
 def test_bad_monitor_arguments():
     net, a, _ = small_net()
-    with pytest.raises(ValueError, match="variables must be among"):
+    with pytest.raises(ValueError, match="variables of a LIF population must be among"):
         net.monitor_state(a, "w")
     with pytest.raises(ValueError, match=r"indices must lie in \[0, 100\)"):
         net.monitor_state(a, "v", indices=[100])

@@ -1,0 +1,171 @@
+"""Checkpoint files of ``Network.run(checkpoint_every=..., checkpoint_path=...)``.
+
+A checkpoint is a pickled dict (the network with its state and random streams, the recording
+so far, the run plan, the backend) behind a header with the SHA-256 of the pickle
+(:func:`neurosim.io.write_sealed_pickle`). Loading checks, before anything runs:
+
+1. the checksum (any damaged or missing byte: the file is refused, naming it);
+2. the structure: every array the compiled kernels index with -- CSR row pointers, synapse
+   targets and cells, delays against the ring buffer, population ranges, recorded ids and state
+   columns, the spike-buffer counters -- is in bounds and of the expected shape and dtype. A
+   checkpoint that passes cannot make a kernel read or write outside its arrays.
+
+Unpickling runs code: the checksum guards against damage, not against a malicious file; load
+only checkpoints you (or your own runs) wrote.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .io import atomic_path, damaged, read_sealed_pickle, write_sealed_pickle
+
+#: Version of the checkpoint layout (2: sealed with a checksum).
+CHECKPOINT_FORMAT = 2
+
+
+def write_checkpoint(path, network, recording, plan, backend: str) -> None:
+    """Write the run so far to ``path`` atomically (temporary file, then rename)."""
+    with atomic_path(path) as tmp:
+        write_sealed_pickle(tmp, {"format": CHECKPOINT_FORMAT, "network": network, "recording": recording,
+                                  "plan": plan, "backend": backend})
+
+
+def read_checkpoint(path):
+    """``(network, recording, plan, backend)`` of the checkpoint at ``path``, checked (module
+    docstring); raises :class:`neurosim.DamagedFileError` naming the file if a check fails."""
+    from .network import Network, _Recording, _RunPlan
+
+    path = os.fspath(path)
+    saved = read_sealed_pickle(path, "checkpoint")
+    if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
+        found = saved.get("format") if isinstance(saved, dict) else type(saved).__name__
+        raise damaged(path, "checkpoint", f"its format is {found!r}, this neurosim reads format {CHECKPOINT_FORMAT}")
+    net, rec, plan, backend = (saved.get(k) for k in ("network", "recording", "plan", "backend"))
+    if not (isinstance(net, Network) and isinstance(rec, _Recording) and isinstance(plan, _RunPlan)
+            and isinstance(backend, str)):
+        raise damaged(path, "checkpoint", "it does not hold a network, a recording, a run plan and a backend")
+    try:
+        _check_run(net, rec, plan)
+    except _Inconsistent as err:
+        raise damaged(path, "checkpoint", f"it is inconsistent: {err}") from None
+    return net, rec, plan, backend
+
+
+class _Inconsistent(Exception):
+    pass
+
+
+def _need(ok, what: str) -> None:
+    if not ok:
+        raise _Inconsistent(what)
+
+
+def _array(name: str, a, dtype, shape=None) -> np.ndarray:
+    _need(isinstance(a, np.ndarray) and a.dtype == np.dtype(dtype), f"{name} is not a {np.dtype(dtype)} array")
+    if shape is not None:
+        _need(a.shape == tuple(shape), f"{name} has shape {a.shape}, expected {tuple(shape)}")
+    return a
+
+
+def _within(name: str, a: np.ndarray, low: int, high: int) -> None:
+    """All of ``a`` in [low, high)."""
+    _need(a.size == 0 or (int(a.min()) >= low and int(a.max()) < high), f"{name} has values outside [{low}, {high})")
+
+
+def _check_run(net, rec, plan) -> None:
+    sim = rec.sim
+    _need(sim is net._sim, "the recording belongs to another network")
+    _need(isinstance(net.step, int) and net.step >= 0, "the step counter is negative")
+    _need(isinstance(plan.n_steps, int) and 0 <= plan.done <= plan.n_steps and plan.chunk >= 1 and plan.every >= 0,
+          f"the run plan (done {plan.done} of {plan.n_steps} steps, chunk {plan.chunk}) is impossible")
+    n_total, nd = sim.n_total, sim.n_dynamic
+    _need(isinstance(n_total, int) and isinstance(nd, int) and 0 <= nd <= n_total, "the neuron counts are impossible")
+    _need(sum(len(p) for p in sim.order) == n_total, "the populations' sizes do not add up to the neuron count")
+    n_pops = len(sim.pops)
+    _check_state(sim, nd)
+    _check_params(sim, nd)
+    slots = _array("ring", sim.ring, np.float64).shape[0]
+    _array("ring", sim.ring, np.float64, (slots, 2, nd))
+    _check_synapses("immediate synapses", sim.conn.immediate, n_total, nd, slots, immediate=True)
+    _check_synapses("delayed synapses", sim.conn.delayed, n_total, nd, slots, immediate=False)
+    _within("population_of", _array("population_of", sim.population_of, np.int64, (n_total,)), 0, n_pops)
+    noise_ids = _array("noise_ids", sim.noise_ids, np.int64)
+    _within("noise_ids", noise_ids, 0, nd)
+    _array("noise_std", sim.noise_std, np.float64, noise_ids.shape)
+    _within("noise_column", _array("noise_column", sim.noise_column, np.int64, (nd,)), -1, noise_ids.size)
+    for p in sim.sources:
+        if p.name in sim.spike_times:
+            steps, idx = sim.spike_times[p.name]
+            _within(f"spike times of {p.name!r}", _array(f"spike indices of {p.name!r}", idx, np.int64), 0, len(p))
+            _array(f"spike steps of {p.name!r}", steps, np.int64, idx.shape)
+    _check_recording(rec, n_total, nd, n_pops)
+
+
+def _check_state(sim, nd: int) -> None:
+    st = sim.state
+    for name in ("v", "u", "i_exc", "i_inh", "refractory_until"):
+        _array(f"state {name}", getattr(st, name), np.float64, (nd,))
+    _array("state currents", st.currents, np.float64, (2, nd))
+    for name in ("decay_exc", "decay_inh", "i_mean", "hook_current"):
+        _array(name, getattr(sim, name), np.float64, (nd,))
+
+
+def _check_params(sim, nd: int) -> None:
+    for kind, params in (("LIF", sim.lif), ("Izhikevich", sim.izh)):
+        lo, hi = _array(f"{kind} lo", params.lo, np.int64), _array(f"{kind} hi", params.hi, np.int64)
+        _need(lo.shape == hi.shape and np.all(lo <= hi) and (lo.size == 0 or (lo.min() >= 0 and hi.max() <= nd)),
+              f"{kind} population ranges are outside the {nd} neurons")
+        for name, a in params._asdict().items():
+            if name in ("lo", "hi"):
+                continue
+            if name in ("uniform", "external", "delayed_input"):
+                _array(f"{kind} {name}", a, np.bool_, lo.shape)
+            elif name == "substeps":
+                _need(np.all(_array(f"{kind} substeps", a, np.int64, lo.shape) >= 1), "Izhikevich substeps < 1")
+            else:
+                _array(f"{kind} {name}", a, np.float64, (nd,))
+
+
+def _check_synapses(name: str, syn, n_total: int, nd: int, slots: int, immediate: bool) -> None:
+    indptr = _array(f"{name} indptr", syn.indptr, np.int64, (n_total + 1,))
+    n = _array(f"{name} targets", syn.target, np.int32).size
+    _need(indptr[0] == 0 and indptr[-1] == n and np.all(np.diff(indptr) >= 0), f"{name} row pointers are broken")
+    _within(f"{name} targets", syn.target, 0, nd)
+    _array(f"{name} weights", syn.weight, np.float64, (n,))
+    delay = _array(f"{name} delays", syn.delay, np.int32, (n,))
+    receptor = _array(f"{name} receptors", syn.receptor, np.int8, (n,))
+    _within(f"{name} receptors", receptor, 0, 2)
+    if immediate:
+        _within(f"{name} delays", delay, 1, 2)
+        expected = receptor.astype(np.int64) * nd + syn.target
+    else:
+        _within(f"{name} delays", delay, 2, slots)  # a delay of d steps needs d + 1 ring slots
+        expected = (delay.astype(np.int64) * 2 + receptor) * nd + syn.target
+    _need(np.array_equal(_array(f"{name} cells", syn.cell, np.int64, (n,)), expected), f"{name} cells are broken")
+
+
+def _check_recording(rec, n_total: int, nd: int, n_pops: int) -> None:
+    for name in ("user_record", "spike_record"):
+        _array(name, getattr(rec, name), np.bool_, (n_total,))
+    steps = _array("spike buffer steps", rec.spike_step, np.int64)
+    _array("spike buffer ids", rec.spike_id, np.int64, steps.shape)
+    counters = _array("counters", rec.counters, np.int64, (4,))
+    _need(0 <= counters[0] <= steps.size and counters[1] >= 0, "the spike-buffer counters are out of range")
+    _within("recorded spike ids", rec.spike_id[: counters[0]], 0, n_total)
+    n_cols = _array("state columns", rec.col_var, np.int64).size
+    _within("state columns", rec.col_var, 0, 4)
+    _within("state column neurons", _array("state column neurons", rec.col_neuron, np.int64, (n_cols,)), 0, nd)
+    _need(np.all(_array("state column strides", rec.col_stride, np.int64, (n_cols,)) >= 1), "a state stride is < 1")
+    _need(len(rec.col_values) == n_cols, "the state traces do not match the state columns")
+    _need(all(isinstance(c, np.ndarray) and c.ndim == 2 and c.shape[1] == n_pops for c in rec.counts),
+          "the population counts have the wrong shape")
+    if rec.stream is not None:
+        from .spike_stream import spike_files
+
+        for name, n in rec.stream.written.items():
+            for path in spike_files(rec.stream.folder, name):
+                _need(os.path.exists(path) and os.path.getsize(path) >= 8 * n,
+                      f"the streamed spike file {path!r} is missing or shorter than the {n} spikes it had")
