@@ -13,16 +13,36 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosim.events import EventStream
-from neurosim.validation import check_int, check_number
+from neurosim.events import EventStream, check_sensor_size
+from neurosim.memory import check_memory
+from neurosim.validation import as_real_array, as_rng, check_int, check_number
+
+#: the most harmonics :func:`formant_sound` sums (f0 >= 0.45 rate_hz / MAX_HARMONICS): far more
+#: than any voice has, and few enough that a tiny f0 is refused rather than summed for hours
+MAX_HARMONICS = 100_000
 
 #: N-MNIST's three saccades: the sensor moves along a triangle (fractions of the amplitude)
 SACCADE_CORNERS = np.array([[0.0, 0.0], [0.5, 1.0], [1.0, 0.0], [0.0, 0.0]])
 
 
+def _rng(seed) -> np.random.Generator:
+    """A Generator from an int >= 0, None, a Generator or a SeedSequence (what the datasets below
+    hand each sample)."""
+    return np.random.default_rng(seed) if isinstance(seed, np.random.SeedSequence) else as_rng(seed)
+
+
+def _sample_seeds(seed, n: int):
+    """The ``n`` per-sample SeedSequences of ``np.random.SeedSequence(seed).spawn(n)``, made one
+    at a time (spawning a million up front would hold them all)."""
+    parent = np.random.SeedSequence(check_int("seed", seed, minimum=0))
+    return (np.random.SeedSequence(parent.entropy, spawn_key=(i,)) for i in range(n))
+
+
 def saccade_path(n_steps: int, amplitude: float) -> np.ndarray:
     """``[n_steps, 2]`` image offsets (pixels, (dy, dx)) along the three-saccade triangle."""
     n_steps = check_int("n_steps", n_steps, minimum=2)
+    amplitude = check_number("amplitude", amplitude, nonnegative=True)
+    check_memory(f"saccade_path: {n_steps} steps", 48.0 * n_steps, "use fewer steps")
     s = np.linspace(0.0, len(SACCADE_CORNERS) - 1, n_steps)
     seg = np.minimum(s.astype(int), len(SACCADE_CORNERS) - 2)
     frac = (s - seg)[:, None]
@@ -34,6 +54,20 @@ def level_crossings(signal, thresholds, step_us: float):
     ``signal [T, H, W]`` emits an ON (OFF) event every time it has risen (fallen) by its
     ``thresholds [H, W]`` since its last event; ``k`` crossings within a step give ``k`` events
     spread evenly over the step. Returns ``x, y, t`` (us, float) and ``p`` (1 ON, 0 OFF)."""
+    signal = as_real_array("signal", signal)
+    if signal.ndim != 3 or len(signal) == 0 or not np.all(np.isfinite(signal)):
+        raise ValueError(f"signal must be a finite [T, H, W] array with T >= 1, got shape {signal.shape}")
+    thresholds = as_real_array("thresholds", thresholds)
+    if thresholds.shape != signal.shape[1:] or not np.all(np.isfinite(thresholds)) or np.any(thresholds <= 0):
+        raise ValueError(f"thresholds must be a finite [H, W] = {list(signal.shape[1:])} array of values > 0, "
+                         f"got shape {thresholds.shape}")
+    step_us = check_number("step_us", step_us, positive=True)
+    # An element emits about (its total variation) / threshold events: refuse what cannot be held.
+    with np.errstate(over="ignore"):
+        expected = float((np.abs(np.diff(signal, axis=0)).sum(0) / thresholds).sum())
+    if not expected < 2.0**62:
+        raise ValueError("thresholds are too small for the signal: the events would not fit in memory")
+    check_memory(f"level_crossings: about {expected:.3g} events", 64.0 * expected, "use larger thresholds")
     reference = signal[0].copy()
     xs, ys, ts, ps = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)], [np.zeros(0, np.int64)]
     for k in range(1, len(signal)):
@@ -67,18 +101,21 @@ def saccade_events(image, *, sensor_size=(24, 24), duration_ms: float = 300.0, s
     """
     from scipy.ndimage import map_coordinates
 
-    image = np.asarray(image, dtype=np.float64)
-    if image.ndim != 2 or not np.all(np.isfinite(image)) or image.min() < 0:
-        raise ValueError(f"image must be a finite 2-D array of intensities >= 0, got shape {image.shape}")
-    width, height = (check_int(f"sensor_size[{i}]", v, minimum=1) for i, v in enumerate(sensor_size))
+    image = as_real_array("image", image)
+    if image.ndim != 2 or image.size == 0 or not np.all(np.isfinite(image)) or image.min() < 0:
+        raise ValueError(f"image must be a finite non-empty 2-D array of intensities >= 0, got shape {image.shape}")
+    width, height = check_sensor_size(sensor_size)
     duration_ms = check_number("duration_ms", duration_ms, positive=True)
     step_ms = check_number("step_ms", step_ms, positive=True)
     threshold = check_number("threshold", threshold, positive=True)
     threshold_sd = check_number("threshold_sd", threshold_sd, nonnegative=True)
     noise_hz = check_number("noise_hz", noise_hz, nonnegative=True)
-    rng = np.random.default_rng(seed)
-    n_steps = max(2, int(round(duration_ms / step_ms)))
-    path = saccade_path(n_steps, check_number("amplitude", amplitude, nonnegative=True))
+    rng = _rng(seed)
+    n_steps = max(2, round(duration_ms / step_ms))
+    # coordinates [2, T, H, W], frames, log intensities and level-crossing work, float64
+    check_memory(f"saccade_events: {n_steps} steps of a {width} x {height} sensor", 64.0 * n_steps * width * height,
+                 "use a shorter duration, a larger step_ms or a smaller sensor")
+    path = saccade_path(n_steps, amplitude)
     # image pixel (i, j) sits at sensor position (i, j) + offset(t): centred, moved by the path
     offset = path - path.mean(0) + [(height - image.shape[0]) / 2.0, (width - image.shape[1]) / 2.0]
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
@@ -93,7 +130,9 @@ def saccade_events(image, *, sensor_size=(24, 24), duration_ms: float = 300.0, s
 def _with_noise(events, noise_hz, duration_ms, sensor_size, rng) -> EventStream:
     """``events`` (x, y, t us, p) plus Poisson background events at ``noise_hz`` per element."""
     width, height = sensor_size
-    n_noise = rng.poisson(noise_hz * duration_ms / 1000.0 * width * height)
+    mean = noise_hz * duration_ms / 1000.0 * width * height
+    check_memory(f"{mean:.3g} noise events", 64.0 * mean, "lower noise_hz")
+    n_noise = rng.poisson(mean)
     noise = (rng.integers(0, width, n_noise), rng.integers(0, height, n_noise),
              rng.uniform(0, duration_ms * 1000.0, n_noise), rng.integers(0, 2, n_noise))
     x, y, t, p = (np.concatenate([a, b]) for a, b in zip(events, noise))
@@ -108,10 +147,12 @@ def event_digits(n: int | None = None, *, seed: int = 0, upsample: int = 2, **ca
 
     digits = load_digits()
     count = len(digits.target) if n is None else check_int("n", n, minimum=1)
+    if count > len(digits.target):
+        raise ValueError(f"n must be <= {len(digits.target)} (the number of digits), got {count}")
     upsample = check_int("upsample", upsample, minimum=1)
-    seeds = np.random.SeedSequence(seed).spawn(count)
+    check_memory(f"event_digits: digits upsampled {upsample}-fold", 8.0 * (8 * upsample) ** 2, "use a smaller upsample")
     streams = []
-    for img, s in zip(digits.images[:count], seeds):
+    for img, s in zip(digits.images[:count], _sample_seeds(seed, count)):
         streams.append(saccade_events(np.kron(img, np.ones((upsample, upsample))), seed=s, **camera))
     return streams, digits.target[:count].copy()
 
@@ -121,19 +162,27 @@ def formant_sound(formants, *, f0: float = 120.0, duration_ms: float = 300.0, ra
     """A vowel-like sound: harmonics of ``f0`` (Hz, with slow jitter) weighted by Gaussian
     resonances around formant trajectories. ``formants [k, 2]``: start and end frequency (Hz)
     of each formant, moved linearly over the sound. Returns ``[n_samples]`` at ``rate_hz``."""
-    formants = np.asarray(formants, dtype=np.float64)
-    if formants.ndim != 2 or formants.shape[1] != 2 or np.any(formants <= 0):
-        raise ValueError(f"formants must be [k, 2] positive frequencies (start, end), got {formants.shape}")
+    formants = as_real_array("formants", formants)
+    if formants.ndim != 2 or formants.shape[1] != 2 or not np.all(np.isfinite(formants)) or np.any(formants <= 0):
+        raise ValueError(f"formants must be [k, 2] finite positive frequencies (start, end), got shape {formants.shape}")
     f0 = check_number("f0", f0, positive=True)
-    rng = np.random.default_rng(seed)
-    n = int(round(check_number("duration_ms", duration_ms, positive=True) * rate_hz / 1000.0))
+    rate_hz = check_int("rate_hz", rate_hz, minimum=1)
+    bandwidth_hz = check_number("bandwidth_hz", bandwidth_hz, positive=True)
+    rng = _rng(seed)
+    n = max(1, round(check_number("duration_ms", duration_ms, positive=True) * rate_hz / 1000.0))
+    n_harmonics = int(0.45 * rate_hz / f0)
+    if n_harmonics > MAX_HARMONICS:
+        raise ValueError(f"f0 = {f0:g} Hz gives {n_harmonics} harmonics below 0.45 rate_hz (at most {MAX_HARMONICS}); "
+                         f"use f0 >= {0.45 * rate_hz / MAX_HARMONICS:g} Hz")
+    check_memory(f"formant_sound: {n} samples x {len(formants)} formants", 8.0 * n * (len(formants) + 8),
+                 "use a shorter duration_ms or a lower rate_hz")
     t = np.arange(n) / rate_hz
     frac = t / t[-1] if n > 1 else t
     pitch = f0 * (1.0 + 0.03 * np.sin(2 * np.pi * rng.uniform(2, 5) * t + rng.uniform(0, 2 * np.pi)))
     phase = 2 * np.pi * np.cumsum(pitch) / rate_hz
     tracks = formants[:, 0, None] * (1 - frac) + formants[:, 1, None] * frac       # [k, n]
     sound = np.zeros(n)
-    for h in range(1, int(0.45 * rate_hz / f0)):
+    for h in range(1, n_harmonics):
         gain = np.exp(-0.5 * ((h * pitch - tracks) / bandwidth_hz) ** 2).sum(0)
         sound += gain * np.sin(h * phase)
     envelope = np.sin(np.pi * frac) ** 0.5                                        # onset and offset
@@ -147,13 +196,27 @@ def cochlea_events(sound, *, rate_hz: int = 16000, channels: int = 32, f_min: fl
     (triangular on a log-frequency axis from ``f_min`` to ``f_max`` Hz, over short-time
     spectra every ``step_ms``), log energy per channel, and level-crossing events per channel
     (:func:`level_crossings`). Events have ``x`` = channel, ``y`` = 0, ``t`` in us."""
-    sound = np.asarray(sound, dtype=np.float64)
-    if sound.ndim != 1 or not np.all(np.isfinite(sound)):
-        raise ValueError("sound must be a finite 1-D array of samples")
+    sound = as_real_array("sound", sound)
+    if sound.ndim != 1 or sound.size == 0 or not np.all(np.isfinite(sound)):
+        raise ValueError(f"sound must be a finite non-empty 1-D array of samples, got shape {sound.shape}")
+    rate_hz = check_int("rate_hz", rate_hz, minimum=1)
     channels = check_int("channels", channels, minimum=1)
-    rng = np.random.default_rng(seed)
-    hop = max(1, int(round(check_number("step_ms", step_ms, positive=True) * rate_hz / 1000.0)))
+    f_min = check_number("f_min", f_min, positive=True)
+    f_max = check_number("f_max", f_max, positive=True)
+    if not f_min < f_max:
+        raise ValueError(f"f_min must be < f_max, got f_min = {f_min} Hz, f_max = {f_max} Hz")
+    threshold = check_number("threshold", threshold, positive=True)
+    threshold_sd = check_number("threshold_sd", threshold_sd, nonnegative=True)
+    noise_hz = check_number("noise_hz", noise_hz, nonnegative=True)
+    rng = _rng(seed)
+    hop = max(1, round(check_number("step_ms", step_ms, positive=True) * rate_hz / 1000.0))
     win = 4 * hop
+    n_frames = (len(sound) + win) // hop + 1
+    # windowed frames and their spectra [n_frames, win], the filter bank [channels, win / 2 + 1]
+    # and the energies [n_frames, channels], float64 (complex spectra: twice that)
+    check_memory(f"cochlea_events: {n_frames} frames of {win} samples, {channels} channels",
+                 8.0 * (4 * n_frames * win + channels * (win // 2 + 1) + 4 * n_frames * channels),
+                 "use fewer channels, a smaller step_ms or a shorter sound")
     padded = np.concatenate([np.zeros(win), sound, np.zeros(win)])
     starts = np.arange(0, len(padded) - win, hop)
     frames = padded[starts[:, None] + np.arange(win)] * np.hanning(win)
@@ -177,13 +240,13 @@ def cochlear_digits(n: int = 500, *, seed: int = 0, n_formants: int = 3, **cochl
     sound through :func:`cochlea_events`. Classes cycle 0, 1, ..., 9. Returns ``(streams, labels)``."""
     n = check_int("n", n, minimum=1)
     n_formants = check_int("n_formants", n_formants, minimum=1)
+    check_memory(f"cochlear_digits: {n_formants} formants", 8.0 * 20 * n_formants, "use fewer formants")
     class_rng = np.random.default_rng(12345)  # the "language": fixed whatever the sample seed
     low, high = np.geomspace(250, 3500, n_formants + 1)[:-1], np.geomspace(250, 3500, n_formants + 1)[1:]
     words = [np.stack([class_rng.uniform(low, high, n_formants), class_rng.uniform(low, high, n_formants)], 1)
              for _ in range(10)]
-    seeds = np.random.SeedSequence(seed).spawn(n)
     streams, labels = [], np.arange(n) % 10
-    for label, s in zip(labels, seeds):
+    for label, s in zip(labels, _sample_seeds(seed, n)):
         rng = np.random.default_rng(s)
         formants = words[label] * rng.uniform(0.92, 1.08)
         sound = formant_sound(formants, f0=rng.uniform(90, 220), duration_ms=rng.uniform(250, 350), seed=rng)

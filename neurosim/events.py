@@ -19,24 +19,75 @@ structured event arrays, :func:`from_tonic_dataset` loads samples of a tonic dat
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from neurosim.errors import DamagedFileError
 from neurosim.io import atomic_path
-from neurosim.validation import check_int, check_number
+from neurosim.memory import check_memory
+from neurosim.validation import check_int, check_number, host_values
 
 NMNIST_SENSOR = (34, 34)
 _NMNIST_OVERFLOW_Y = 240          # an event with y == 240 marks a timestamp overflow ...
 _NMNIST_OVERFLOW_US = 1 << 13     # ... that adds 2^13 us to every later timestamp (as tonic reads it)
 
 
+_INT64_LIMIT = 2.0 ** 63  # whole numbers at or beyond it do not fit an int64 event field
+
+
+def check_sensor_size(value, name: str = "sensor_size", lengths: tuple = (2,)) -> tuple:
+    """``value`` as a tuple of ``len in lengths`` positive ints (``(width, height)`` by default)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, np.ndarray)) or len(value) not in lengths:
+        counts = " or ".join(map(str, lengths))
+        raise TypeError(f"{name} must be a tuple of {counts} positive ints ((width, height){', polarities' if 3 in lengths else ''}), "
+                        f"got {type(value).__name__} {value!r:.60}")
+    return tuple(check_int(f"{name}[{i}]", v, minimum=1) for i, v in enumerate(value))
+
+
+def _event_field(name: str, value) -> np.ndarray:
+    """``value`` as a 1-D int64 array of whole numbers (a copy). Booleans, strings and numbers
+    beyond int64 are refused: numpy would turn them into 0/1, fail naming nothing, or wrap."""
+    value = host_values(name, value)
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a 1-D array of whole numbers, got {type(value).__name__}")
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError):  # ragged nesting and the like
+        raise TypeError(f"{name} must be a 1-D array of whole numbers, got {type(value).__name__}") from None
+    if a.dtype.kind not in "iuf":
+        what = {"b": "booleans", "U": "strings", "S": "bytes", "c": "complex numbers"}.get(a.dtype.kind, a.dtype)
+        raise TypeError(f"{name} must be a 1-D array of whole numbers, got an array of {what}")
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of events, got shape {a.shape}")
+    if a.size and a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
+            raise ValueError(f"{name} must hold whole numbers, got non-integer values")
+        if np.abs(a).max() >= _INT64_LIMIT:
+            raise ValueError(f"{name} must hold values below 2**63, got {np.abs(a).max():g}")
+    if a.size and a.dtype.kind == "u" and a.max() >= _INT64_LIMIT:
+        raise ValueError(f"{name} must hold values below 2**63, got {a.max()}")
+    return a.astype(np.int64)
+
+
+def _event_fields(x, y, t, p) -> dict:
+    """The four fields as int64 arrays of one length."""
+    arrays = {name: _event_field(name, value) for name, value in (("x", x), ("y", y), ("t", t), ("p", p))}
+    n = len(arrays["t"])
+    for name, a in arrays.items():
+        if len(a) != n:
+            raise ValueError(f"x, y, t, p must have the same length; {name} has {len(a)}, t has {n}")
+    return arrays
+
+
 @dataclass(frozen=True)
 class EventStream:
     """Events ``x, y, t, p`` (each ``[n]``) on a ``sensor_size = (width, height)`` sensor.
 
-    Build with :meth:`from_arrays`, which checks everything; ``t`` is in microseconds.
+    Every construction is checked (the constructor converts the fields to read-only int64
+    copies); :meth:`from_arrays` can also sort unsorted events. ``t`` is in microseconds.
     """
 
     x: np.ndarray
@@ -45,23 +96,10 @@ class EventStream:
     p: np.ndarray
     sensor_size: tuple
 
-    @classmethod
-    def from_arrays(cls, x, y, t, p, sensor_size, *, sort: bool = False) -> "EventStream":
-        """Check and store events. ``sort``: stably sort unsorted timestamps instead of raising."""
-        width, height = (check_int(f"sensor_size[{i}]", v, minimum=1) for i, v in enumerate(sensor_size))
-        arrays = {}
-        for name, value in (("x", x), ("y", y), ("t", t), ("p", p)):
-            a = np.asarray(value)
-            if a.ndim != 1:
-                raise ValueError(f"{name} must be a 1-D array of events, got shape {a.shape}")
-            if a.size and not np.issubdtype(a.dtype, np.integer):
-                if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
-                    raise ValueError(f"{name} must hold whole numbers, got non-integer values")
-            arrays[name] = a.astype(np.int64)
+    def __post_init__(self):
+        width, height = check_sensor_size(self.sensor_size)
+        arrays = _event_fields(self.x, self.y, self.t, self.p)
         n = len(arrays["t"])
-        for name, a in arrays.items():
-            if len(a) != n:
-                raise ValueError(f"x, y, t, p must have the same length; {name} has {len(a)}, t has {n}")
         if n and arrays["t"].min() < 0:
             raise ValueError(f"t must be >= 0 (microseconds), got {arrays['t'].min()} at event "
                              f"{int(np.argmin(arrays['t']))}")
@@ -74,15 +112,24 @@ class EventStream:
             raise ValueError(f"p (polarity / channel) must be >= 0, got {arrays['p'].min()}")
         unsorted = np.flatnonzero(np.diff(arrays["t"]) < 0)
         if unsorted.size:
-            if not sort:
-                i = unsorted[0]
-                raise ValueError(f"t must be sorted (event {i + 1}, t = {arrays['t'][i + 1]} us, is earlier than "
-                                 f"event {i}, t = {arrays['t'][i]} us); pass sort=True to sort the events by time")
-            order = np.argsort(arrays["t"], kind="stable")
-            arrays = {k: a[order] for k, a in arrays.items()}
-        for a in arrays.values():
+            i = unsorted[0]
+            raise ValueError(f"t must be sorted (event {i + 1}, t = {arrays['t'][i + 1]} us, is earlier than "
+                             f"event {i}, t = {arrays['t'][i]} us); pass sort=True to sort the events by time")
+        for name, a in arrays.items():
             a.setflags(write=False)
-        return cls(arrays["x"], arrays["y"], arrays["t"], arrays["p"], (width, height))
+            object.__setattr__(self, name, a)
+        object.__setattr__(self, "sensor_size", (width, height))
+
+    @classmethod
+    def from_arrays(cls, x, y, t, p, sensor_size, *, sort: bool = False) -> "EventStream":
+        """Check and store events. ``sort``: stably sort unsorted timestamps instead of raising."""
+        if sort:
+            arrays = _event_fields(x, y, t, p)
+            if np.any(np.diff(arrays["t"]) < 0):
+                order = np.argsort(arrays["t"], kind="stable")
+                arrays = {k: a[order] for k, a in arrays.items()}
+            x, y, t, p = arrays.values()
+        return cls(x, y, t, p, sensor_size)
 
     @classmethod
     def from_tonic(cls, events, sensor_size, *, sort: bool = False) -> "EventStream":
@@ -94,10 +141,13 @@ class EventStream:
         if not names or not {"x", "t", "p"} <= set(names):
             raise TypeError("events must be a structured array with fields x, t, p (and y), as tonic gives; "
                             f"got {type(events).__name__} with fields {names}")
+        size = check_sensor_size(sensor_size, lengths=(1, 2, 3))
+        size = size[:2] if len(size) >= 2 else (size[0], 1)
         y = events["y"] if "y" in names else np.zeros(len(events), dtype=np.int64)
-        size = tuple(sensor_size)[:2] if len(tuple(sensor_size)) >= 2 else (tuple(sensor_size)[0], 1)
-        p = np.asarray(events["p"])
-        return cls.from_arrays(events["x"], y, events["t"], p.astype(np.int64), size, sort=sort)
+        p = events["p"]
+        if p.dtype.kind == "b":  # tonic's polarity may be a bool field: on / off, as 1 / 0
+            p = p.astype(np.int64)
+        return cls.from_arrays(events["x"], y, events["t"], p, size, sort=sort)
 
     def to_tonic(self) -> np.ndarray:
         """The events as tonic's structured array (fields ``x, y, t, p``, int64)."""
@@ -142,12 +192,19 @@ class EventStream:
         if bin_us is not None:
             bin_us = check_int("bin_us", bin_us, minimum=1)
             n_bins = max(1, -(-total // bin_us))
-            index = self.t // bin_us
         else:
             n_bins = check_int("n_bins", n_bins, minimum=1)
-            index = (self.t * n_bins) // max(total, 1)
         width, height = self.sensor_size
-        frames = np.zeros((n_bins, self.n_polarities, -(-height // pool), -(-width // pool)), dtype=np.float32)
+        shape = (n_bins, self.n_polarities, -(-height // pool), -(-width // pool))
+        check_memory(f"to_frames: {' x '.join(map(str, shape))} float32 frames (bins x polarities x height x width)",
+                     4.0 * math.prod(shape), "use wider bins, fewer polarities or pool pixels")
+        if bin_us is not None:
+            index = self.t // bin_us
+        elif total * n_bins < 2**63:
+            index = (self.t * n_bins) // max(total, 1)
+        else:  # t * n_bins would overflow int64: the same floor division on Python ints
+            index = np.array([t * n_bins // total for t in self.t.tolist()], dtype=np.int64)
+        frames = np.zeros(shape, dtype=np.float32)
         np.add.at(frames, (index, self.p, self.y // pool, self.x // pool), 1.0)
         return frames
 
@@ -158,7 +215,11 @@ class EventStream:
         pool = check_int("pool", pool, minimum=1)
         width, height = self.sensor_size
         w, h = -(-width // pool), -(-height // pool)
-        return (self.p * h + self.y // pool) * w + self.x // pool, self.n_polarities * h * w
+        n_channels = self.n_polarities * h * w
+        if n_channels >= 2**63:
+            raise ValueError(f"{self.n_polarities} polarities x {h} x {w} pixels is too many channels to number "
+                             "in int64; pool pixels or use fewer polarities")
+        return (self.p * h + self.y // pool) * w + self.x // pool, n_channels
 
     def to_spike_times(self, dt_ms: float, *, pool: int = 1):
         """Spike-source input for a network: ``(indices, times_ms, info)``, one channel per
@@ -168,15 +229,29 @@ class EventStream:
         dropped (one spike each); ``info["max_shift_ms"]`` reports the largest move."""
         dt_ms = check_number("dt_ms", dt_ms, positive=True)
         channel, n_channels = self.channels(pool)
+        last_step = self.duration_us / 1000.0 / dt_ms
+        if last_step + len(self) >= 2.0**53:  # beyond it steps are no longer exact in float64
+            raise ValueError(f"dt_ms = {dt_ms:g} is too small for events up to t = {self.duration_us} us "
+                             f"({last_step:.3g} steps)")
         step = np.rint(self.t / 1000.0 / dt_ms).astype(np.int64)
         order = np.lexsort((step, channel))
         ch, st = channel[order], step[order]
         # within a channel, steps sorted: step_k' = max(step_k, step_{k-1}' + 1), i.e. a running max
         # of (step_k - k) plus k, with k counted within the channel. One running max over all
-        # channels: each channel's values are lifted above every earlier channel's by an offset.
+        # channels: each channel's values are lifted above every earlier channel's by an offset
+        # larger than their spread (the channel's rank times the span, which cannot overflow int64:
+        # span < 2^53 + n and there are at most n channels in use).
         first = np.r_[0, np.flatnonzero(np.diff(ch)) + 1]
-        k = np.arange(ch.size) - np.repeat(first, np.diff(np.r_[first, ch.size]))
-        lift = (int(st.max()) + ch.size + 1) * ch if st.size else 0
+        counts = np.diff(np.r_[first, ch.size])
+        k = np.arange(ch.size) - np.repeat(first, counts)
+        if st.size:
+            span = int(st.max()) - int(st.min()) + ch.size + 1
+            if span * first.size >= 2**63:
+                raise ValueError(f"dt_ms = {dt_ms:g} makes too many time steps ({span}) for {first.size} channels "
+                                 "to place in int64; use a larger dt_ms")
+            lift = span * np.repeat(np.arange(first.size), counts)
+        else:
+            lift = 0
         shifted = np.maximum.accumulate(st - k + lift) - lift + k
         times = shifted * dt_ms
         info = {"n_channels": int(n_channels), "max_shift_ms": float(((shifted - st) * dt_ms).max()) if st.size else 0.0}
@@ -190,8 +265,11 @@ class EventStream:
         t_us = check_int("t_us", t_us, minimum=0)
         tau_us = check_number("tau_us", tau_us, positive=True)
         width, height = self.sensor_size
-        past = self.t <= t_us
-        last = np.full((self.n_polarities, height, width), -np.inf)
+        shape = (self.n_polarities, height, width)
+        check_memory(f"time_surface: {' x '.join(map(str, shape))} surface (polarities x height x width)",
+                     20.0 * math.prod(shape), "use fewer polarities or a smaller sensor")  # float64 work, float32 out
+        past = self.t <= min(t_us, 2**63 - 1)
+        last = np.full(shape, -np.inf)
         np.maximum.at(last, (self.p[past], self.y[past], self.x[past]), self.t[past].astype(np.float64))
         return np.exp(-(t_us - last) / tau_us).astype(np.float32)
 
@@ -202,6 +280,8 @@ class EventStream:
         pixel or the diagonals, so it keeps fewer events."""
         filter_us = check_int("filter_us", filter_us, minimum=1)
         width, height = self.sensor_size
+        check_memory(f"denoise: the last event time of each of {width} x {height} pixels",
+                     8.0 * (width + 2) * (height + 2), "use a smaller sensor")
         last = np.full((height + 2, width + 2), -np.iinfo(np.int64).max // 2, dtype=np.int64)  # padded
         keep = np.zeros(len(self), dtype=bool)
         for i, (x, y, t) in enumerate(zip(self.x, self.y, self.t)):
@@ -216,12 +296,16 @@ def from_tonic_dataset(dataset, n: int | None = None) -> tuple[list, np.ndarray]
     ``(streams, labels)``; a sample that fails the checks of :meth:`EventStream.from_tonic`
     stops the loading with its index in the message."""
     sensor_size = getattr(dataset, "sensor_size", None)
-    if sensor_size is None:
-        raise TypeError("dataset needs a sensor_size attribute, as tonic's datasets have")
+    if sensor_size is None or not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        raise TypeError("dataset must be indexable, with a length and a sensor_size attribute, as tonic's "
+                        f"datasets are; got {type(dataset).__name__}")
     count = len(dataset) if n is None else min(check_int("n", n, minimum=1), len(dataset))
     streams, labels = [], []
     for i in range(count):
-        events, label = dataset[i]
+        sample = dataset[i]
+        if not (isinstance(sample, (tuple, list)) and len(sample) == 2):
+            raise TypeError(f"dataset sample {i} must be an (events, label) pair, got {type(sample).__name__}")
+        events, label = sample
         try:
             streams.append(EventStream.from_tonic(events, sensor_size))
         except (TypeError, ValueError) as err:
@@ -235,11 +319,19 @@ def read_nmnist(path, *, sensor_size=NMNIST_SENSOR) -> EventStream:
     big-endian bytes ``x``, ``y``, then polarity (1 bit) and a 23-bit timestamp in us.
     Events with ``y == 240`` are timestamp-overflow markers (each adds 2^13 us to the later
     events) and are not returned. A file whose length is not a multiple of 5 bytes is refused
-    (a truncated event is never dropped silently)."""
-    raw = np.fromfile(os.fspath(path), dtype=np.uint8)
+    (a truncated event is never dropped silently). A file that is not N-MNIST raises
+    :class:`neurosim.errors.DamagedFileError` naming it."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__} {path!r:.40}")
+    sensor_size = check_sensor_size(sensor_size)
+    path = os.fspath(path)
+    # the file's bytes as int64 columns, then x, y, t, p and their checks: about 24 bytes per byte
+    check_memory(f"read_nmnist({path!r})", 24.0 * os.path.getsize(path))
+    raw = np.fromfile(path, dtype=np.uint8)
     if raw.size % 5:
-        raise ValueError(f"{os.fspath(path)}: {raw.size} bytes is not a whole number of 5-byte events "
-                         f"({raw.size // 5} events and {raw.size % 5} stray bytes): truncated or not N-MNIST")
+        raise DamagedFileError(f"{path}: {raw.size} bytes is not a whole number of 5-byte events "
+                               f"({raw.size // 5} events and {raw.size % 5} stray bytes): truncated or not N-MNIST",
+                               path=path)
     ev = raw.reshape(-1, 5).astype(np.int64)
     x, y = ev[:, 0], ev[:, 1]
     p = ev[:, 2] >> 7
@@ -250,12 +342,14 @@ def read_nmnist(path, *, sensor_size=NMNIST_SENSOR) -> EventStream:
     try:
         return EventStream.from_arrays(x[real], y[real], t[real], p[real], sensor_size)
     except ValueError as err:
-        raise ValueError(f"{os.fspath(path)}: {err}") from None
+        raise DamagedFileError(f"{path}: {err}", path=path) from None
 
 
 def write_nmnist(path, events: EventStream) -> None:
     """Write ``events`` atomically in the N-MNIST binary format (see :func:`read_nmnist`);
     coordinates must fit a byte (y < 240), polarities be 0/1 and timestamps below 2^23 us."""
+    if not isinstance(events, EventStream):
+        raise TypeError(f"events must be an EventStream, got {type(events).__name__}")
     if len(events) and (events.x.max() > 255 or events.y.max() >= _NMNIST_OVERFLOW_Y):
         raise ValueError("N-MNIST stores x < 256 and y < 240")
     if len(events) and events.p.max() > 1:

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 import torch
 
 from neurosim.kernels import spiking_reference as reference
+from neurosim.validation import as_real_array
 from neurosim.kernels.spiking_reference import RESET_NONE, RESET_SUBTRACT, RESET_ZERO
 
-from .surrogate import CUSTOM, Surrogate
+from .surrogate import CUSTOM, Surrogate, check_surrogate
 
 RESETS = {"subtract": RESET_SUBTRACT, "zero": RESET_ZERO, "none": RESET_NONE}
 BACKENDS = ("auto", "numba", "triton", "reference", "torch")
@@ -49,6 +50,60 @@ def load_kernel(backend: str, device: torch.device, *, contract, numba: str, tri
 
 def _kernel_module(backend: str, device: torch.device):
     return load_kernel(backend, device, contract=reference, numba="spiking_numba", triton="spiking_triton")
+
+
+def check_input(name: str, x, n: int | None = None) -> None:
+    """``x`` must be a float32 or float64 ``[T, batch, n]`` tensor with ``T >= 1`` (any ``n`` when
+    None); ``name`` says whose input it is in the messages."""
+    want = f"[T, batch, {'n' if n is None else n}]"
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor {want}, got {type(x).__name__}")
+    if x.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"{name} must be a floating-point tensor (float32 or float64), got {x.dtype}")
+    if x.dim() != 3:
+        raise ValueError(f"{name} must be time-major {want}, got shape {tuple(x.shape)}")
+    if n is not None and x.shape[-1] != n:
+        raise ValueError(f"{name} has {x.shape[-1]} features, the layer has {n} neurons: expected {want}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one time step, got shape {tuple(x.shape)}")
+
+
+def as_real_tensor(name: str, value) -> torch.Tensor:
+    """``value`` (a number, array-like or tensor) as a real tensor. Booleans, strings and
+    complex numbers are refused: ``beta=True`` or ``beta='0.9'`` is a mistake, not a value."""
+    if isinstance(value, torch.Tensor):
+        if value.dtype == torch.bool or value.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got a {value.dtype} tensor")
+        return value
+    return torch.as_tensor(as_real_array(name, value))
+
+
+def check_tensor(name: str, t, shape: tuple, like: torch.Tensor, *, cast: bool = False,
+                 complex_ok: bool = False) -> torch.Tensor:
+    """``t`` must be a floating (or, with ``complex_ok``, complex) tensor of exactly ``shape``
+    on ``like``'s device. ``cast``: returned in ``like``'s dtype (real) or its complex
+    counterpart; otherwise its dtype must already be ``like``'s.
+
+    Nothing is broadcast: a state without the batch axis is a mistake, not a state shared by
+    the batch (and broadcasting would hide which sequences it belongs to)."""
+    want = "[" + ", ".join(map(str, shape)) + "]"
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape {want}, got {type(t).__name__}")
+    if not (t.is_floating_point() or (complex_ok and t.is_complex())):
+        kinds = "a floating-point or complex" if complex_ok else "a floating-point"
+        raise TypeError(f"{name} must be {kinds} tensor, got {t.dtype}")
+    if tuple(t.shape) != tuple(shape):
+        hint = ""
+        if tuple(t.shape) == tuple(shape[1:]):
+            hint = f" (the batch axis is missing: expand it to {want} to give every sequence the same state)"
+        raise ValueError(f"{name} must have shape {want}, got {list(t.shape)}{hint}")
+    if t.device != like.device:
+        raise TypeError(f"{name} is on {t.device} and the input on {like.device}: pass them on one device")
+    if cast:
+        return t.to(t.dtype if t.is_complex() else like.dtype)
+    if t.dtype != like.dtype:
+        raise TypeError(f"{name} must have the input's dtype ({like.dtype}), got {t.dtype}")
+    return t
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
@@ -142,13 +197,16 @@ def lif_sequence(
 
     The state after the sequence is ``v = reset(u[-1], spikes[-1])`` (and ``spikes[-1]``).
     """
+    check_input("x", x)
     if reset not in RESETS:
         raise ValueError(f"reset must be one of {tuple(RESETS)}, got {reset!r}")
     reset_id = RESETS[reset]
-    for name, t in (("v0", v0), ("beta", beta), ("threshold", threshold), ("w_rec", w_rec), ("s0", s0)):
-        if t is not None and (t.dtype != x.dtype or t.device != x.device):
-            raise TypeError(f"{name} must have the input's dtype and device ({x.dtype}, {x.device}), "
-                            f"got {t.dtype} on {t.device}")
+    check_surrogate(surrogate)
+    _, B, N = x.shape
+    for name, t, shape in (("v0", v0, (B, N)), ("beta", beta, (N,)), ("threshold", threshold, (N,)),
+                           ("w_rec", w_rec, (N, N)), ("s0", s0, (B, N))):
+        if t is not None or name not in ("w_rec", "s0"):
+            check_tensor(name, t, shape, x)
     backend = resolve_backend(backend, x.device)
     if w_rec is not None and s0 is None:
         s0 = torch.zeros_like(v0)

@@ -27,7 +27,9 @@ import torch
 from neurosim.kernels import izhikevich_fused as contract
 from neurosim.kernels.spiking_reference import izhikevich_sequence_reference
 
-from .functional import load_kernel, resolve_backend
+from neurosim.validation import check_int, check_number
+
+from .functional import as_real_tensor, check_input, check_tensor, load_kernel, resolve_backend
 from .surrogate import CUSTOM, Surrogate, check_surrogate
 
 __all__ = ["izhikevich_sequence"]
@@ -80,15 +82,13 @@ class _FusedIzhikevich(torch.autograd.Function):
                 *sums, None)
 
 
-def _as(name: str, t, shape: tuple, like: torch.Tensor) -> torch.Tensor:
-    """``t`` (tensor or number) in ``like``'s dtype/device, broadcast to ``shape``, contiguous
+def _parameter(name: str, value, n: int, like: torch.Tensor) -> torch.Tensor:
+    """A scalar or ``[n]`` parameter in ``like``'s dtype/device, broadcast to ``[n]``, contiguous
     (differentiable: the gradient of a broadcast parameter is summed back by autograd)."""
-    t = torch.as_tensor(t, device=like.device) if not isinstance(t, torch.Tensor) else t
-    t = t.to(dtype=like.dtype, device=like.device)
-    try:
-        return t.expand(shape).contiguous()
-    except RuntimeError:
-        raise ValueError(f"{name} must broadcast to {shape}, got shape {tuple(t.shape)}") from None
+    t = as_real_tensor(name, value).to(dtype=like.dtype, device=like.device)
+    if t.dim() > 1 or (t.dim() == 1 and t.shape[0] not in (1, n)):
+        raise ValueError(f"{name} must broadcast to ({n},) (a scalar or one value per neuron), got shape {tuple(t.shape)}")
+    return t.expand(n).contiguous()
 
 
 def izhikevich_sequence(
@@ -122,24 +122,19 @@ def izhikevich_sequence(
     ``(v_last, u_last)`` is the state after the last step's reset. All backends give the same
     spikes and states (bit for bit) and the same gradients up to rounding.
     """
-    if not isinstance(current, torch.Tensor) or not current.is_floating_point() or current.dim() != 3:
-        raise ValueError("current must be a floating-point [T, B, N] tensor")
-    if current.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"current must be float32 or float64, got {current.dtype}")
+    check_input("current", current)
     check_surrogate(surrogate)
-    if isinstance(substeps, bool) or not isinstance(substeps, int) or substeps < 1:
-        raise ValueError(f"substeps must be a positive int, got {substeps!r}")
-    if not (isinstance(dt, (int, float)) and dt > 0):
-        raise ValueError(f"dt must be > 0 ms, got {dt!r}")
+    substeps = check_int("substeps", substeps, minimum=1)
+    dt = check_number("dt", dt, positive=True)
     backend = resolve_backend(backend, current.device)
     _, B, N = current.shape
-    v0, u0 = _as("v0", v0, (B, N), current), _as("u0", u0, (B, N), current)
-    a, b, c, d, v_peak = (_as(name, p, (N,), current) for name, p in
+    v0, u0 = (check_tensor(name, t, (B, N), current, cast=True).contiguous() for name, t in (("v0", v0), ("u0", u0)))
+    a, b, c, d, v_peak = (_parameter(name, p, N, current) for name, p in
                           (("a", a), ("b", b), ("c", c), ("d", d), ("v_peak", v_peak)))
     if backend == "reference":
         spikes, _, (v, u) = izhikevich_sequence_reference(current, v0, u0, a, b, c, d, v_peak, surrogate,
-                                                          float(dt), substeps, bool(detach_reset))
+                                                          dt, substeps, bool(detach_reset))
         return spikes, (v, u)
-    config = _Config(_kernel_module(backend, current.device), float(dt), substeps, bool(detach_reset), surrogate)
+    config = _Config(_kernel_module(backend, current.device), dt, substeps, bool(detach_reset), surrogate)
     spikes, v, u = _FusedIzhikevich.apply(current.contiguous(), v0, u0, a, b, c, d, v_peak, config)
     return spikes, (v, u)

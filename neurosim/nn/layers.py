@@ -11,13 +11,17 @@ the input; parameters are cast to it.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from neurosim.memory import check_memory
+from neurosim.validation import check_int, check_number
+
 from . import surrogate as surrogates
-from .functional import RESETS, lif_sequence, resolve_backend
+from .functional import RESETS, as_real_tensor, check_input, check_tensor, lif_sequence, resolve_backend
 from .izhikevich_function import izhikevich_sequence
 
 
@@ -42,42 +46,82 @@ class IzhikevichState(NamedTuple):
 
 
 def check_sequence(name: str, x, n: int) -> None:
-    """``x`` must be a floating ``[T, batch, n]`` tensor."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} input must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} input must be a floating-point tensor (float32 or float64), got {x.dtype}")
-    if x.dim() != 3:
-        raise ValueError(f"{name} input must be time-major [T, batch, {n}], got shape {tuple(x.shape)}")
-    if x.shape[-1] != n:
-        raise ValueError(f"{name} input has {x.shape[-1]} features, the layer has {n} neurons: expected [T, batch, {n}]")
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} input must have at least one time step, got shape {tuple(x.shape)}")
+    """``x`` must be a float32/float64 ``[T, batch, n]`` tensor with ``T >= 1``."""
+    check_input(f"{name} input", x, n)
 
 
-def check_finite_result(name: str, x: torch.Tensor, v_final: torch.Tensor) -> None:
-    """NaN/inf in the input propagates to the final membrane (beta > 0), so checking it costs
-    ``[B, N]``, not a pass over ``x``; only on failure is ``x`` scanned for the first bad step."""
-    if bool(torch.isfinite(v_final).all()):
+def check_finite_result(name: str, x: torch.Tensor, last: torch.Tensor, given=None, *, input_name: str = "input",
+                        what: str = "membrane") -> None:
+    """NaN/inf in the input or in the state passed in (``given``, a state NamedTuple or None)
+    propagates to the final state, so checking ``last`` and ``given`` (``[B, ...]`` each) costs
+    one combined test, not a pass over ``x``; only on failure are the state, then ``x``, scanned
+    for the culprit, so the message names the state or the first bad step, not the weights."""
+    ok = torch.isfinite(last).all()
+    for t in given or ():
+        ok = ok & torch.isfinite(t).all()
+    if bool(ok):
         return
+    if given is not None:
+        check_finite_state(name, given)
     bad = ~torch.isfinite(x.detach()).flatten(1).all(1)
     if bool(bad.any()):
         step = int(bad.nonzero()[0, 0])
-        raise ValueError(f"{name} input contains NaN or inf (first at time step {step})")
-    raise FloatingPointError(f"{name}: the membrane became NaN or inf (check weights and parameters)")
+        raise ValueError(f"{name} {input_name} contains NaN or inf (first at time step {step})")
+    raise FloatingPointError(f"{name}: the {what} became NaN or inf (check weights and parameters)")
+
+
+def check_finite_state(name: str, state) -> None:
+    """Refuse a state passed in (a NamedTuple of tensors) that holds NaN or inf, naming the field."""
+    for field, t in zip(state._fields, state):
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name}: state.{field} (the state passed in) contains NaN or inf")
+
+
+def check_state(name: str, state, kind: type, x: torch.Tensor, n: int) -> tuple:
+    """``state`` (a ``kind`` NamedTuple, or a plain tuple of its fields) checked field by field
+    against the input ``x``: tensors ``[batch, n]`` on ``x``'s device, cast to its dtype."""
+    fields = kind._fields
+    if not (isinstance(state, kind) or (type(state) is tuple and len(state) == len(fields))):
+        raise TypeError(f"{name} state must be a {kind.__name__}({', '.join(fields)}) or None, "
+                        f"got {type(state).__name__}")
+    return kind(*(check_tensor(f"{name} state.{f}", t, (x.shape[1], n), x, cast=True) for f, t in zip(fields, state)))
+
+
+def check_size(name: str, value) -> int:
+    """A positive int (a number of neurons or features); numpy ints accepted, bools refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r:.40}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    return int(value)
+
+
+def check_parameter_memory(what: str, count: float, dtype: torch.dtype = None) -> None:
+    """Refuse up front (InsufficientMemoryError) ``count`` parameters the machine cannot hold."""
+    itemsize = (dtype or torch.get_default_dtype()).itemsize
+    check_memory(f"{what} ({count:.3g} numbers)", count * itemsize, "use fewer neurons or features")
 
 
 def _per_neuron(name: str, value, n: int, *, low: float, high: float, low_open: bool,
                 dtype=torch.float32) -> torch.Tensor:
     """A scalar or ``[n]`` parameter as a tensor (float32 unless told), checked against its range."""
-    t = torch.as_tensor(value, dtype=dtype).detach().clone()
+    t = as_real_tensor(name, value).detach().to(dtype).clone()
     if t.dim() > 1 or (t.dim() == 1 and t.shape[0] != n):
         raise ValueError(f"{name} must be a scalar or have shape [{n}], got shape {tuple(t.shape)}")
     bad_low = (t <= low) if low_open else (t < low)
     if not bool(torch.isfinite(t).all()) or bool(bad_low.any()) or bool((t > high).any()):
         lo = "(" if low_open else "["
-        raise ValueError(f"{name} must lie in {lo}{low:g}, {high:g}], got {value!r}")
+        got = f"{t.item()!r}" if t.dim() == 0 else _describe(t)
+        raise ValueError(f"{name} must lie in {lo}{low:g}, {high:g}], got {got}")
     return t
+
+
+def _describe(t: torch.Tensor) -> str:
+    """A short account of a parameter tensor's values for a message (it may be long)."""
+    finite = torch.isfinite(t)
+    if not bool(finite.all()):
+        return f"{int((~finite).sum())} NaN/inf value(s)"
+    return f"values from {t.min().item():g} to {t.max().item():g}"
 
 
 def _storage_dtype(learn: bool) -> torch.dtype:
@@ -89,10 +133,12 @@ def _storage_dtype(learn: bool) -> torch.dtype:
 class _SequenceLayer(nn.Module):
     """Shared plumbing: parameters as tensors, stateful/stateless use, backend choice."""
 
+    #: the NamedTuple of the layer's state
+    state_type: type = LIFState
+
     def __init__(self, n: int, stateful: bool, backend: str):
         super().__init__()
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n (number of neurons) must be a positive int, got {n!r}")
+        n = check_size("n (number of neurons)", n)
         resolve_backend(backend, torch.device("cpu"))  # validates the name
         self.n, self.stateful, self.backend = n, bool(stateful), backend
         self.state = None
@@ -108,9 +154,10 @@ class _SequenceLayer(nn.Module):
         return p.to(dtype=x.dtype, device=x.device).expand(self.n)
 
     def _initial(self, state, x):
+        """The state to start from, checked against ``x`` (None: at rest)."""
         if state is None and self.stateful:
             state = self.state
-        return state
+        return None if state is None else check_state(type(self).__name__, state, self.state_type, x, self.n)
 
     def _keep(self, state):
         if self.stateful:
@@ -192,12 +239,12 @@ class LIF(_SequenceLayer):
     def forward(self, x: torch.Tensor, state: LIFState | None = None, return_membrane: bool = False):
         check_sequence(type(self).__name__, x, self.n)
         state = self._initial(state, x)
-        v0 = self._zeros(x) if state is None else state.v.to(x)
+        v0 = self._zeros(x) if state is None else state.v
         beta, threshold = self._params(x)
         spikes, u = lif_sequence(x, v0, beta, threshold, self.surrogate, self.reset, self.detach_reset,
                                  backend=self.backend)
         v = _final_v(u[-1], spikes[-1], threshold, self.reset, self.detach_reset)
-        check_finite_result(type(self).__name__, x, v)
+        check_finite_result(type(self).__name__, x, v, state)
         new_state = self._keep(LIFState(v))
         return (spikes, new_state, u) if return_membrane else (spikes, new_state)
 
@@ -226,10 +273,12 @@ class RecurrentLIF(LIF):
     Other parameters as ``LIF``. State: ``RecurrentLIFState(v, s)``.
     """
 
+    state_type = RecurrentLIFState
+
     def __init__(self, n_in: int, n: int, beta=0.9, threshold=1.0, *, bias: bool = True, **kw):
+        n_in, n = check_size("n_in", n_in), check_size("n (number of neurons)", n)
+        check_parameter_memory(f"RecurrentLIF({n_in}, {n})'s input and recurrent weights", float(n) * (n_in + n + 1))
         super().__init__(n, beta, threshold, **kw)
-        if isinstance(n_in, bool) or not isinstance(n_in, int) or n_in < 1:
-            raise ValueError(f"n_in must be a positive int, got {n_in!r}")
         self.n_in = n_in
         self.input = nn.Linear(n_in, n, bias=bias)
         self.recurrent = nn.Linear(n, n, bias=False)
@@ -239,17 +288,14 @@ class RecurrentLIF(LIF):
     def forward(self, x: torch.Tensor, state: RecurrentLIFState | None = None, return_membrane: bool = False):
         check_sequence(type(self).__name__, x, self.n_in)
         state = self._initial(state, x)
-        if state is None:
-            v0, s0 = self._zeros(x), self._zeros(x)
-        else:
-            v0, s0 = state.v.to(x), state.s.to(x)
+        v0, s0 = (self._zeros(x), self._zeros(x)) if state is None else state
         bias = None if self.input.bias is None else self.input.bias.to(x.dtype)
         current = torch.nn.functional.linear(x, self.input.weight.to(x.dtype), bias)
         beta, threshold = self._params(x)
         spikes, u = lif_sequence(current, v0, beta, threshold, self.surrogate, self.reset, self.detach_reset,
                                  w_rec=self.recurrent.weight.to(x.dtype), s0=s0, backend=self.backend)
         v = _final_v(u[-1], spikes[-1], threshold, self.reset, self.detach_reset)
-        check_finite_result(type(self).__name__, x, v)
+        check_finite_result(type(self).__name__, x, v, state)
         new_state = self._keep(RecurrentLIFState(v, spikes[-1]))
         return (spikes, new_state, u) if return_membrane else (spikes, new_state)
 
@@ -274,7 +320,7 @@ class LI(_SequenceLayer):
     def forward(self, x: torch.Tensor, state: LIFState | None = None):
         check_sequence(type(self).__name__, x, self.n)
         state = self._initial(state, x)
-        v0 = self._zeros(x) if state is None else state.v.to(x)
+        v0 = self._zeros(x) if state is None else state.v
         beta = self._vector(self.beta, x)
         if isinstance(self.beta, nn.Parameter):
             beta = beta.clamp(1e-6, 1.0)
@@ -282,7 +328,7 @@ class LI(_SequenceLayer):
         # integrator. (Finite on purpose: inf * 0 in the kernels' branch-free reset is NaN.)
         threshold = torch.full((self.n,), torch.finfo(x.dtype).max, dtype=x.dtype, device=x.device)
         _, u = lif_sequence(x, v0, beta, threshold, self.surrogate, "none", backend=self.backend)
-        check_finite_result(type(self).__name__, x, u[-1])
+        check_finite_result(type(self).__name__, x, u[-1], state)
         return u, self._keep(LIFState(u[-1]))
 
 
@@ -304,16 +350,18 @@ class Izhikevich(_SequenceLayer):
     use float64, truncated BPTT (``stateful=True`` + ``detach_state()``) or gradient clipping.
     """
 
+    state_type = IzhikevichState
+
     def __init__(self, n: int, a=0.02, b=0.2, c=-65.0, d=8.0, *, v_peak=30.0, v_init=-65.0, dt: float = 1.0,
                  substeps: int | None = None, surrogate=None, detach_reset: bool = False, learn=(),
                  stateful: bool = False, backend: str = "auto"):
         super().__init__(n, stateful, backend)
-        if not dt > 0:
-            raise ValueError(f"dt must be > 0 ms, got {dt!r}")
-        self.dt = float(dt)
-        self.substeps = substeps if substeps is not None else max(1, math.ceil(self.dt / 0.5 - 1e-9))
-        if isinstance(self.substeps, bool) or not isinstance(self.substeps, int) or self.substeps < 1:
-            raise ValueError(f"substeps must be a positive int, got {substeps!r}")
+        self.dt = check_number("dt", dt, positive=True)
+        self.substeps = (max(1, math.ceil(self.dt / 0.5 - 1e-9)) if substeps is None
+                         else check_int("substeps", substeps, minimum=1))
+        learn = (learn,) if isinstance(learn, str) else learn  # one name
+        if not isinstance(learn, (tuple, list, set, frozenset)) or not all(isinstance(k, str) for k in learn):
+            raise TypeError(f"learn must be a tuple of parameter names among ('a', 'b', 'c', 'd'), got {learn!r:.60}")
         unknown = set(learn) - {"a", "b", "c", "d"}
         if unknown:
             raise ValueError(f"learn must name parameters among ('a', 'b', 'c', 'd'), got {sorted(unknown)}")
@@ -347,9 +395,9 @@ class Izhikevich(_SequenceLayer):
             v0 = p["v_init"].expand(x.shape[1], self.n)
             u0 = p["b"] * v0
         else:
-            v0, u0 = state.v.to(x), state.u.to(x)
+            v0, u0 = state
         spikes, (v, u) = izhikevich_sequence(
             x, v0, u0, p["a"], p["b"], p["c"], p["d"], p["v_peak"], self.surrogate, self.dt, self.substeps,
             self.detach_reset, backend=self.backend)
-        check_finite_result(type(self).__name__, x, v)
+        check_finite_result(type(self).__name__, x, v, state)
         return spikes, self._keep(IzhikevichState(v, u))

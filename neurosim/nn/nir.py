@@ -75,8 +75,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neurosim.errors import DamagedFileError
+from neurosim.validation import as_real_array
+
 from . import surrogate as surrogates
-from .layers import LI, LIF, LIFState, RecurrentLIF, check_sequence
+from .layers import (LI, LIF, LIFState, RecurrentLIF, check_finite_result, check_finite_state,
+                     check_parameter_memory, check_sequence, check_size, check_state)
 
 __all__ = ["export_nir", "import_nir", "NIRNetwork", "CubaLIF", "CubaLIFState", "ScaledInput", "Scale",
            "NIRConversionError"]
@@ -114,9 +118,9 @@ def _check_dt(dt) -> float:
 
 def _vector(name: str, value, n: int) -> torch.Tensor:
     """A finite scalar or ``[n]`` value as a float32 ``[n]`` tensor."""
-    arr = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value, dtype=np.float64)
+    arr = as_real_array(name, value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value)
     if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n) or not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be a finite scalar or have shape [{n}], got {value!r}")
+        raise ValueError(f"{name} must be a finite scalar or have shape [{n}], got {value!r:.80}")
     return torch.as_tensor(np.broadcast_to(arr, (n,)).copy()).float()
 
 
@@ -125,7 +129,10 @@ class Scale(nn.Module):
 
     def __init__(self, scale):
         super().__init__()
-        self.register_buffer("scale", torch.as_tensor(np.asarray(scale, dtype=np.float64)).float())
+        scale = as_real_array("scale", scale.detach().cpu().numpy() if isinstance(scale, torch.Tensor) else scale)
+        if scale.ndim != 1 or scale.size == 0 or not np.all(np.isfinite(scale)):
+            raise ValueError(f"scale must be a finite 1-D array [n] with n >= 1, got shape {scale.shape}")
+        self.register_buffer("scale", torch.as_tensor(scale).float())
 
     def forward(self, x):
         return x * self.scale.to(x)
@@ -194,6 +201,7 @@ class CubaLIF(nn.Module):
                  recurrent: nn.Linear | None = None, surrogate=None, detach_reset: bool = False,
                  backend: str = "auto"):
         super().__init__()
+        n = check_size("n (number of neurons)", n)
         self.synapse = LI(n, alpha, backend=backend)
         self.neuron = LIF(n, beta, threshold, reset="zero", surrogate=surrogate, detach_reset=detach_reset,
                           backend=backend)
@@ -210,7 +218,10 @@ class CubaLIF(nn.Module):
         if state is None:
             zeros = torch.zeros(x.shape[1], self.n, dtype=x.dtype, device=x.device)
             state = CubaLIFState(zeros, zeros, zeros)
-        i0, v0, s0 = (t.to(x) for t in state)
+        else:  # checked here, [B, n], so that a message names CubaLIF's field, not an inner layer's
+            state = check_state(type(self).__name__, state, CubaLIFState, x, self.n)
+            check_finite_state(type(self).__name__, state)
+        i0, v0, s0 = state
         syn_gain, mem_gain, mem_offset = (b.to(x) for b in (self.syn_gain, self.mem_gain, self.mem_offset))
         if self.recurrent is None:
             i, si = self.synapse(x * syn_gain, LIFState(i0))
@@ -231,8 +242,7 @@ class CubaLIF(nn.Module):
             s = self.neuron.surrogate(u - threshold)
             v = u * (1.0 - (s.detach() if self.neuron.detach_reset else s))
             spikes.append(s)
-        if not bool(torch.isfinite(v).all()):
-            raise FloatingPointError("CubaLIF: the membrane became NaN or inf (check the input and weights)")
+        check_finite_result(type(self).__name__, x, v)
         return torch.stack(spikes), CubaLIFState(i, v, s)
 
     def extra_repr(self) -> str:
@@ -271,6 +281,10 @@ class NIRNetwork(nn.Module):
         check_sequence(type(self).__name__, x, self.n_in)
         if state is not None and not isinstance(state, dict):
             raise TypeError(f"state must be the dict a previous call returned, got {type(state).__name__}")
+        unknown = [] if state is None else sorted(map(str, set(state) - set(self.order)))
+        if unknown:
+            raise ValueError(f"state has entries for {unknown}, which are not stateful nodes of this network "
+                             f"({sorted(k for k in self.order if not isinstance(self.nodes[k], (nn.Linear, Scale)))})")
         values = {self.input_node: x}
         new_state = {}
         for key in self.order:
@@ -563,16 +577,26 @@ def _remove_passthrough(nodes: dict, edges: list):
     return nodes, edges
 
 
-def _array(where: str, node, field: str, n: int | None) -> np.ndarray:
+def _node_values(where: str, node, field: str) -> np.ndarray:
+    """A node's ``field`` as a finite float64 array (a tensor or array-like of real numbers)."""
     value = getattr(node, field)
-    arr = np.asarray(value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value, dtype=np.float64)
+    try:
+        arr = as_real_array(field, value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value)
+    except TypeError as err:
+        raise NIRConversionError(f"{where}: {err}") from None
+    if not np.all(np.isfinite(arr)):
+        raise NIRConversionError(f"{where}: {field} must be finite, got {int(np.sum(~np.isfinite(arr)))} NaN/inf value(s)")
+    return arr
+
+
+def _array(where: str, node, field: str, n: int | None) -> np.ndarray:
+    arr = _node_values(where, node, field)
     if arr.ndim == 0 and n is not None:
         arr = np.full(n, float(arr))
     arr = arr.reshape(-1) if arr.ndim > 1 and arr.size == max(arr.shape) else arr
-    if arr.ndim != 1 or (n is not None and arr.shape[0] != n):
-        raise NIRConversionError(f"{where}: {field} must have shape [{n}], got {np.shape(value)}")
-    if not np.all(np.isfinite(arr)):
-        raise NIRConversionError(f"{where}: {field} must be finite")
+    if arr.ndim != 1 or arr.size == 0 or (n is not None and arr.shape[0] != n):
+        raise NIRConversionError(f"{where}: {field} must have shape [{n if n is not None else 'n'}], "
+                                 f"got {arr.shape}")
     return arr
 
 
@@ -614,16 +638,19 @@ def _neuron_params(where: str, node, n: int | None, dt: float):
 
 
 def _torch_linear(where: str, node, bias: bool) -> nn.Linear:
-    w = np.asarray(node.weight.detach().cpu().numpy() if isinstance(node.weight, torch.Tensor) else node.weight)
-    if w.ndim != 2:
-        raise NIRConversionError(f"{where}: weight must be 2-D [out, in], got shape {w.shape}")
+    w = _node_values(where, node, "weight")
+    if w.ndim != 2 or 0 in w.shape:
+        raise NIRConversionError(f"{where}: weight must be 2-D [out, in] with out, in >= 1, got shape {w.shape}")
+    check_parameter_memory(f"{where}: weights", w.size)
     m = nn.Linear(w.shape[1], w.shape[0], bias=bias)
     with torch.no_grad():
-        m.weight.copy_(torch.as_tensor(w.astype(np.float64)))
+        m.weight.copy_(torch.as_tensor(w))
         if bias:
-            b = np.asarray(node.bias.detach().cpu().numpy() if isinstance(node.bias, torch.Tensor) else node.bias)
-            b = np.broadcast_to(b.astype(np.float64).reshape(-1) if b.ndim else b, (w.shape[0],))
-            m.bias.copy_(torch.as_tensor(np.array(b)))
+            b = _node_values(where, node, "bias")
+            if b.size not in (1, w.shape[0]):
+                raise NIRConversionError(f"{where}: bias must have shape [{w.shape[0]}] (one per output), "
+                                         f"got shape {b.shape}")
+            m.bias.copy_(torch.as_tensor(np.broadcast_to(b.reshape(-1), (w.shape[0],)).copy()))
     return m
 
 
@@ -661,7 +688,7 @@ def import_nir(graph, dt: float = 1.0, *, surrogate=None, detach_reset: bool = F
     nir = _nir()
     dt = _check_dt(dt)
     if isinstance(graph, (str, os.PathLike)):
-        graph = nir.read(graph)
+        graph = _read_graph(graph)
     if not isinstance(graph, nir.NIRGraph):
         raise TypeError(f"graph must be a nir.NIRGraph or a path, got {type(graph).__name__}")
     written = graph.metadata.get("dt") if isinstance(graph.metadata, dict) else None
@@ -819,6 +846,18 @@ def import_nir(graph, dt: float = 1.0, *, surrogate=None, detach_reset: bool = F
         n_in=size[input_node], n_out=size[output_node], nir_names=names)
 
 
+def _read_graph(path):
+    """``nir.read(path)``; a file that is there but is no NIR graph is refused naming it."""
+    nir = _nir()
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{os.fspath(path)}: no such NIR file")
+    try:
+        return nir.read(path)
+    except Exception as err:  # h5py and nir raise whatever the damage makes them (OSError, KeyError, ...)
+        raise DamagedFileError(f"{os.fspath(path)}: not a readable NIR graph ({type(err).__name__}: {err})",
+                               path=os.fspath(path)) from None
+
+
 def _input_size(name: str, node) -> int:
     """``n`` of an Input node's ``[n]`` type; leading 1s (a batch dimension that Norse's
     exporter writes, ``[1, n]``) are dropped."""
@@ -836,6 +875,7 @@ def _input_size(name: str, node) -> int:
 def _recurrent_lif(where, nodes, name, ff_name, w_names, n, n_in, beta, thr, gain, offset, opts):
     """A neurosim RecurrentLIF for LIF ``name`` with recurrent weights ``w_names`` (summed) and
     the optional feed-forward Affine/Linear ``ff_name`` as its input weights."""
+    check_parameter_memory(f"{where}: recurrent weights [{n}, {n}]", float(n) * n, torch.float64)
     w_rec, b_rec = np.zeros((n, n)), np.zeros(n)
     for w_name in w_names:
         w, b = _weight_bias(f"NIR node {w_name!r}", nodes[w_name])
@@ -884,6 +924,7 @@ def _cuba_lif(where, nodes, node, w_names, n_in, dt, opts):
         raise NIRConversionError(f"{where}: v_threshold must be > 0, got minimum {thr.min():g}")
     rec = None
     if w_names:
+        check_parameter_memory(f"{where}: recurrent weights [{n}, {n}]", float(n) * n, torch.float64)
         w_rec, b_rec, any_bias = np.zeros((n, n)), np.zeros(n), False
         for w_name in w_names:
             w, b = _weight_bias(f"NIR node {w_name!r}", nodes[w_name])
