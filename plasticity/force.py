@@ -61,16 +61,18 @@ class FORCE(Readout):
     def __init__(self, n_inputs: int, n_outputs: int = 1, regularization: float = 1.0, check_every: int = 1000,
                  update: str = "rls"):
         super().__init__(n_inputs, n_outputs)
-        if update not in UPDATES:
+        if not isinstance(update, str) or update not in UPDATES:
             raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
         self.update = update
         self.regularization = check_rate("regularization", regularization, positive=True)
         self.check_every = check_int("check_every", check_every, minimum=0)  # 0: never
+        self._check_matrix_memory("P matrix", self.n_inputs)
         self.reset()
 
     def reset(self) -> None:
         """Put ``P`` back to ``I / regularization`` (the weights are kept): full plasticity again."""
-        self._P = np.asfortranarray(np.eye(self.n_inputs) / self.regularization)
+        self._P = np.zeros((self.n_inputs, self.n_inputs), order="F")  # built in place: one n x n at a time
+        np.fill_diagonal(self._P, 1.0 / self.regularization)
 
     @property
     def P(self) -> np.ndarray:

@@ -37,6 +37,8 @@ from typing import Sequence
 
 import torch
 
+from neurosim.memory import check_memory
+from neurosim.nn.functional import as_real_tensor
 from neurosim.validation import check_int
 
 from .readout import check_rate
@@ -66,7 +68,14 @@ class HebbianSubspace:
             raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
         self.clamp = check_rate("clamp", clamp, positive=True)
         self.orthonormalize = bool(orthonormalize)
-        self.generator = torch.Generator().manual_seed(int(seed) if seed is not None else
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise TypeError(f"dtype must be a floating torch.dtype (torch.float32, torch.float64), got {dtype!r:.40}")
+        try:
+            device = None if device is None else torch.device(device)
+        except (TypeError, RuntimeError) as err:
+            raise TypeError(f"device must be a torch.device or a device name such as 'cpu', got {device!r:.40} "
+                            f"({err})") from None
+        self.generator = torch.Generator().manual_seed(check_int("seed", seed, minimum=0) if seed is not None else
                                                        int(torch.randint(0, 2**31 - 1, ()).item()))
         self.weights = torch.zeros(0, n_inputs, dtype=dtype, device=device)
         self.n_frozen = 0  # rows of earlier tasks: read by the reconstruction, never updated
@@ -82,6 +91,9 @@ class HebbianSubspace:
         self._check_room(k)
         if k == 0:
             return
+        # the float64 draw, its QR factors, and the rows and velocities in the subspace's dtype
+        check_memory(f"{k} subspace neurons of {self.n_inputs} inputs", 8.0 * 4 * k * self.n_inputs,
+                     "add fewer neurons")
         g = torch.randn(self.n_inputs, k, generator=self.generator, dtype=torch.float64)
         q, _ = torch.linalg.qr(g)  # [N, k], orthonormal columns
         self.append_rows(q.T)
@@ -94,9 +106,11 @@ class HebbianSubspace:
     def append_rows(self, rows) -> None:
         """Append ``rows [k, n_inputs]`` as learning neurons (e.g. a basis found otherwise,
         as GPM does by SVD; :meth:`freeze` then fixes them)."""
-        rows = torch.as_tensor(rows).to(self.weights)
+        rows = as_real_tensor("rows", rows).to(self.weights)
         if rows.ndim != 2 or rows.shape[1] != self.n_inputs:
             raise ValueError(f"rows must have shape [k, n_inputs = {self.n_inputs}], got {tuple(rows.shape)}")
+        if not bool(torch.isfinite(rows).all()):
+            raise ValueError("rows must be finite (got NaN or inf)")
         self._check_room(rows.shape[0])
         self.weights = torch.cat([self.weights, rows])
         self._velocity = torch.cat([self._velocity, torch.zeros_like(rows)])
@@ -118,17 +132,18 @@ class HebbianSubspace:
         self.n_frozen = self.n_neurons
         self._velocity.zero_()
 
-    def _flat(self, name, x) -> torch.Tensor:
-        x = torch.as_tensor(x)
-        if x.shape[-1] != self.n_inputs:
-            raise ValueError(f"{name} must have last dimension n_inputs = {self.n_inputs}, got shape {tuple(x.shape)}")
-        return x.reshape(-1, self.n_inputs).to(self.weights)
+    def _activity(self, x) -> torch.Tensor:
+        """``x [..., n_inputs]`` (a tensor or array-like of real numbers) as a floating tensor."""
+        x = as_real_tensor("x", x)
+        if x.dim() == 0 or x.shape[-1] != self.n_inputs:
+            raise ValueError(f"x must have last dimension n_inputs = {self.n_inputs}, got shape {tuple(x.shape)}")
+        return x if x.is_floating_point() else x.to(self.weights.dtype)
 
     def hebbian_step(self, x, iterations: int = 1) -> None:
         """``iterations`` steps of Oja's subspace rule on presynaptic activity ``x [..., n_inputs]``
         (all leading dimensions, e.g. time and batch, are samples): ``dH = y^T (x - H^T y) / B``
         for the learning rows, clamped, smoothed and applied."""
-        x = self._flat("x", x)
+        x = self._activity(x).reshape(-1, self.n_inputs).to(self.weights)
         iterations = check_int("iterations", iterations, minimum=0)
         if not bool(torch.isfinite(x).all()):
             raise ValueError("x (the presynaptic activity) holds NaN or inf")
@@ -152,9 +167,7 @@ class HebbianSubspace:
     def project(self, x, *, frozen_only: bool = True) -> torch.Tensor:
         """``x - H^T (H x)`` for ``x [..., n_inputs]`` (rows of ``x``): the part of ``x``
         outside the subspace of the old tasks (``frozen_only``) or of all neurons."""
-        x = torch.as_tensor(x)
-        if x.shape[-1] != self.n_inputs:
-            raise ValueError(f"x must have last dimension n_inputs = {self.n_inputs}, got shape {tuple(x.shape)}")
+        x = self._activity(x)
         h = (self.weights[: self.n_frozen] if frozen_only else self.weights).to(x)
         return x - (x @ h.T) @ h
 
@@ -191,7 +204,7 @@ class HLOP:
             raise ValueError(f"learning_rate must be one number or one per layer ({len(layers)}), got {len(rates)}")
         self.layers = layers
         self.iterations = check_int("iterations", iterations, minimum=0)
-        base = 0 if seed is None else int(seed)
+        base = 0 if seed is None else check_int("seed", seed, minimum=0)
         self.subspaces = [HebbianSubspace(layer.in_features, learning_rate=r, momentum=momentum, clamp=clamp,
                                           orthonormalize=orthonormalize, seed=base + i, dtype=layer.weight.dtype,
                                           device=layer.weight.device)
@@ -211,9 +224,12 @@ class HLOP:
         """Record presynaptic activity ``x [..., in]`` of layer ``i`` for the next
         :meth:`hebbian_update` (for training loops that do not call the layer module, e.g.
         trace-based online rules, which apply the weights functionally)."""
+        i = check_int("i", i, minimum=0)
+        if i >= len(self.layers):
+            raise ValueError(f"i must name one of the {len(self.layers)} layers (0 to {len(self.layers) - 1}), got {i}")
         layer = self.layers[i]
-        x = torch.as_tensor(x)
-        if x.shape[-1] != layer.in_features:
+        x = as_real_tensor("x", x)
+        if x.dim() == 0 or x.shape[-1] != layer.in_features:
             raise ValueError(f"x must have last dimension {layer.in_features} (layer {i}'s inputs), "
                              f"got shape {tuple(x.shape)}")
         self._inputs[i].append(x.detach())
@@ -223,6 +239,9 @@ class HLOP:
         ks = list(neurons) if isinstance(neurons, (list, tuple)) else [neurons] * len(self.layers)
         if len(ks) != len(self.layers):
             raise ValueError(f"neurons must be one int or one per layer ({len(self.layers)}), got {len(ks)}")
+        ks = [check_int("neurons", k, minimum=0) for k in ks]
+        for s, k in zip(self.subspaces, ks):  # all checked first: no layer grows when another cannot
+            s._check_room(k)
         for s, k in zip(self.subspaces, ks):
             s.add_neurons(k)
         self.task += 1
@@ -262,7 +281,11 @@ class HLOP:
 
 def principal_angles_deg(a, b) -> list[float]:
     """Principal angles (degrees, ascending) between the row spaces of ``a [k, N]`` and ``b [l, N]``."""
-    qa, _ = torch.linalg.qr(torch.as_tensor(a, dtype=torch.float64).T)
-    qb, _ = torch.linalg.qr(torch.as_tensor(b, dtype=torch.float64).T)
+    a, b = (as_real_tensor(name, v).to(torch.float64) for name, v in (("a", a), ("b", b)))
+    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1] or 0 in (a.shape[0], b.shape[0]):
+        raise ValueError(f"a and b must be non-empty [k, N] and [l, N] row sets, got shapes {tuple(a.shape)} "
+                         f"and {tuple(b.shape)}")
+    qa, _ = torch.linalg.qr(a.T)
+    qb, _ = torch.linalg.qr(b.T)
     s = torch.linalg.svdvals(qa.T @ qb).clamp(-1.0, 1.0)
     return [math.degrees(math.acos(float(v))) for v in s]

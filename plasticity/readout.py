@@ -14,11 +14,11 @@ spike trains) to ``n_outputs`` values through a weight matrix ``weights`` of sha
 from __future__ import annotations
 
 import abc
-import math
 
 import numpy as np
 
-from neurosim.validation import check_int
+from neurosim.memory import check_memory
+from neurosim.validation import as_real_array, check_int, check_number, host_values
 
 
 class Readout(abc.ABC):
@@ -33,6 +33,7 @@ class Readout(abc.ABC):
     def __init__(self, n_inputs: int, n_outputs: int = 1):
         self.n_inputs = check_int("n_inputs", n_inputs, minimum=1)
         self.n_outputs = check_int("n_outputs", n_outputs, minimum=1)
+        self._check_matrix_memory("weights", self.n_outputs)
         self.weights = np.zeros((self.n_outputs, self.n_inputs))
         self.n_updates = 0
 
@@ -55,8 +56,13 @@ class Readout(abc.ABC):
         return self
 
     # ---- validation shared by the readouts ----
+    def _check_matrix_memory(self, what: str, rows: int, copies: int = 1) -> None:
+        """Refuse up front a float64 ``[rows, n_inputs]`` matrix (``copies`` at once) that cannot be held."""
+        check_memory(f"{type(self).__name__}({self.n_inputs}, {self.n_outputs})'s {what} [{rows}, {self.n_inputs}]",
+                     8.0 * copies * rows * self.n_inputs, "use fewer inputs (a smaller state vector)")
+
     def _check_x(self, x, allow_batch: bool = False, name: str = "x") -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
+        x = as_real_array(name, host_values(name, x))
         ok = x.ndim == 1 or (allow_batch and x.ndim == 2)
         if not ok or x.shape[-1] != self.n_inputs:
             want = f"[{self.n_inputs}]" + (f" or [n_samples, {self.n_inputs}]" if allow_batch else "")
@@ -68,7 +74,7 @@ class Readout(abc.ABC):
     def _check_target(self, y, n_samples: int | None = None, name: str = "target") -> np.ndarray:
         if y is None:
             raise ValueError(f"{name} is required by {type(self).__name__}")
-        y = np.asarray(y, dtype=np.float64)
+        y = as_real_array(name, host_values(name, y))
         if n_samples is None:
             y = y.reshape(self.n_outputs) if y.size == self.n_outputs else y
             if y.shape != (self.n_outputs,):
@@ -84,11 +90,5 @@ class Readout(abc.ABC):
 
 
 def check_rate(name: str, value, *, positive: bool = False) -> float:
-    """A finite learning rate (``positive``: > 0, else >= 0)."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}") from None
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value}")
-    return value
+    """A finite learning rate (``positive``: > 0, else >= 0); booleans and strings refused."""
+    return check_number(name, value, positive=positive, nonnegative=True)

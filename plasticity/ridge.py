@@ -21,6 +21,8 @@ class Ridge(Readout):
     def __init__(self, n_inputs: int, n_outputs: int = 1, alpha: float = 1.0):
         super().__init__(n_inputs, n_outputs)
         self.alpha = check_rate("alpha", alpha, positive=True)
+        # X^T X, and the regularised copy the solve factorises
+        self._check_matrix_memory("statistics X^T X", self.n_inputs, copies=2)
         self._xtx = np.zeros((self.n_inputs, self.n_inputs))
         self._xty = np.zeros((self.n_inputs, self.n_outputs))
         self._solved = True

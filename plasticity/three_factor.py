@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from neurosim.validation import as_real_array, host_values
+
 from .readout import Readout, check_rate
 
 POST_TERMS = ("none", "output")
@@ -48,9 +50,11 @@ class ThreeFactorHebbian(Readout):
         super().__init__(n_inputs, n_outputs)
         self.learning_rate = check_rate("learning_rate", learning_rate)
         self.tau_eligibility = check_rate("tau_eligibility", tau_eligibility)
-        if not callable(post) and post not in POST_TERMS:
-            raise ValueError(f"post must be one of {POST_TERMS} or a function g(z), got {post!r}")
+        if not callable(post) and not (isinstance(post, str) and post in POST_TERMS):
+            raise ValueError(f"post must be one of {POST_TERMS} or a function g(z), got {post!r:.60}")
         self.post, self.normalize = post, bool(normalize)
+        if self.post != "none":
+            self._check_matrix_memory("eligibility traces", self.n_outputs)
         self.reset_eligibility()
 
     def reset_eligibility(self) -> None:
@@ -78,7 +82,7 @@ class ThreeFactorHebbian(Readout):
             M = self._check_target(target) - z
         else:
             M = self._check_target(error, name="error")
-        A = np.asarray(1.0 if gate is None else gate, dtype=np.float64)
+        A = as_real_array("gate", host_values("gate", 1.0 if gate is None else gate))
         if A.ndim > 1 or (A.ndim == 1 and A.size != self.n_outputs):
             raise ValueError(f"gate must be a scalar or have shape [{self.n_outputs}] (the readout's n_outputs), got {A.shape}")
         A = np.broadcast_to(A, (self.n_outputs,))
@@ -87,7 +91,7 @@ class ThreeFactorHebbian(Readout):
         if self.post == "none":
             hebb = x
         else:
-            g = z if self.post == "output" else np.asarray(self.post(z), dtype=np.float64).reshape(self.n_outputs)
+            g = z if self.post == "output" else self._post_term(z)
             hebb = np.outer(g, x)
         if self.tau_eligibility > 0:
             keep = math.exp(-dt / self.tau_eligibility)  # exact for activity held over dt
@@ -108,3 +112,11 @@ class ThreeFactorHebbian(Readout):
         self.weights[...] = weights
         self.n_updates += 1
         return self
+
+    def _post_term(self, z: np.ndarray) -> np.ndarray:
+        """The user's ``post(z)``, checked: ``[n_outputs]`` finite real numbers."""
+        g = as_real_array("post(z)", self.post(z))
+        if g.size != self.n_outputs or not np.all(np.isfinite(g)):
+            raise ValueError(f"post(z) must return {self.n_outputs} finite numbers (one per output), "
+                             f"got shape {g.shape}")
+        return g.reshape(self.n_outputs)
