@@ -19,7 +19,7 @@ from typing import Callable, ClassVar, Union
 import numpy as np
 
 from .random import Distribution, Uniform, draw
-from .validation import as_float_array, check_int, check_number, host_values
+from .validation import as_real_array, check_int, check_number, host_values
 
 Param = Union[float, np.ndarray, Distribution]
 
@@ -27,6 +27,8 @@ Param = Union[float, np.ndarray, Distribution]
 #: Memory per neuron the engine adds to a model's own parameters (state, synaptic currents,
 #: inputs, delay-ring slot, row pointers, recording masks), bytes; an estimate for up-front checks.
 ENGINE_BYTES_PER_NEURON = 256
+#: Most Euler sub-steps of v per time step (sub-steps of dt / 10^4 and finer only cost time).
+MAX_SUBSTEPS = 10_000
 
 
 class Model:
@@ -207,13 +209,21 @@ class Izhikevich(Model):
         self._check_n()
         if self.substeps is not None:
             check_int("Izhikevich.substeps", self.substeps, minimum=1)
+            if self.substeps > MAX_SUBSTEPS:  # each one is an Euler step of every neuron, every step
+                raise ValueError(f"Izhikevich.substeps must be <= {MAX_SUBSTEPS}, got {self.substeps}")
 
     def resolve(self, rng) -> "Izhikevich":
         from .validation import as_rng
 
         rng = as_rng(rng)
         m = super().resolve(rng)
-        u_init = m.b * (m.v_init - m.v_u) if self.u_init is None else draw("Izhikevich.u_init", self.u_init, self.n, rng)
+        if self.u_init is not None:
+            return dataclasses.replace(m, u_init=draw("Izhikevich.u_init", self.u_init, self.n, rng))
+        with np.errstate(over="ignore", invalid="ignore"):
+            u_init = m.b * (m.v_init - m.v_u)
+        if not np.all(np.isfinite(u_init)):
+            raise ValueError("Izhikevich.u_init defaults to Izhikevich.b * (Izhikevich.v_init - Izhikevich.v_u), which "
+                             "overflows here: give smaller values, or u_init")
         return dataclasses.replace(m, u_init=u_init)
 
     @property
@@ -337,7 +347,7 @@ class SpikeTimes(Model):
     def __post_init__(self):
         self._check_n()
         indices = np.asarray(host_values("SpikeTimes.indices", self.indices))
-        times = np.asarray(host_values("SpikeTimes.times", self.times), dtype=np.float64)
+        times = as_real_array("SpikeTimes.times", host_values("SpikeTimes.times", self.times))
         if indices.ndim != 1 or times.ndim != 1 or indices.shape != times.shape:
             raise ValueError(f"SpikeTimes.indices and .times must be 1-D of equal length, got shapes {indices.shape} and {times.shape}")
         if indices.size and (not np.issubdtype(indices.dtype, np.integer) or indices.min() < 0 or indices.max() >= self.n):
@@ -349,11 +359,19 @@ class SpikeTimes(Model):
 
     def steps(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
         """(step, index) of every spike, sorted by step then by the given order."""
-        steps = np.rint(self.times / dt).astype(np.int64)
+        steps = np.rint(self.times / dt)
+        if steps.size and steps.max() >= 2.0**62:  # checked as floats: the int cast would wrap
+            raise ValueError(f"SpikeTimes.times: a spike at {self.times.max():g} ms is {steps.max():.3g} steps of "
+                             f"dt = {dt} ms away, beyond any run (at most 2^62 steps)")
+        steps = steps.astype(np.int64)
         order = np.argsort(steps, kind="stable")
         steps, indices = steps[order], self.indices[order]
-        pairs = steps * self.n + indices
-        if np.unique(pairs).size != pairs.size:
+        # Two spikes of one neuron in one step: sort (step rank, index) keys and compare
+        # neighbours. The rank of the step (not the step) keeps the key from overflowing, and a
+        # plain sort of int64 keys is many times faster than np.unique on millions of spikes.
+        rank = np.concatenate([[0], np.cumsum(steps[1:] != steps[:-1])]) if steps.size else steps
+        keys = np.sort(rank * self.n + indices)
+        if np.any(keys[1:] == keys[:-1]):
             raise ValueError(f"SpikeTimes: a neuron spikes twice in one time step of dt = {dt} ms; use a smaller dt or merge the spikes")
         return steps, indices
 

@@ -287,7 +287,8 @@ class Network:
                 f"delay includes the step a spike takes to arrive (a spike at step t acts from step t + delay/dt), so "
                 f"Brian2's delay = 0 is delay = dt here; to port Brian2 delays as written, pass "
                 f"delay_convention='brian2' to connect or Network (it adds that step)")
-        steps_f = np.rint(ms / self.dt) + extra
+        with np.errstate(over="ignore"):  # an overflow to inf is refused just below
+            steps_f = np.rint(ms / self.dt) + extra
         if steps_f.max() > MAX_DELAY_STEPS:  # checked as floats: a cast of 2^63 or more would wrap
             raise ValueError(f"delay must be at most {MAX_DELAY_STEPS} time steps ({MAX_DELAY_STEPS * self.dt:g} ms at "
                              f"dt = {self.dt} ms), got maximum {ms.max():g} ms = {steps_f.max():.3g} steps")
@@ -393,7 +394,7 @@ class Network:
             if hooks:
                 raise ValueError("checkpoint_every cannot be combined with hooks: a hook's own state (a readout, "
                                  "an optimiser) is not saved in the checkpoint")
-            checkpoint_path = _check_path("checkpoint_path", checkpoint_path)
+            checkpoint_path = _check_output_file("checkpoint_path", checkpoint_path)
         n_steps = self._steps_of(duration)
         chunk = 1000 if chunk_ms is None else max(1, int(round(check_number("chunk_ms", chunk_ms, positive=True) / self.dt)))
         chunk = min(chunk, max(n_steps, 1))  # a chunk's buffers are allocated whole: never beyond the run
@@ -436,7 +437,7 @@ class Network:
         backend = saved_backend if backend is None else backend
         _check_backend(backend, device)
         if plan.every:
-            plan.path = _check_path("checkpoint_path", path if checkpoint_path is None else checkpoint_path)
+            plan.path = _check_output_file("checkpoint_path", path if checkpoint_path is None else checkpoint_path)
         if rec.stream is not None:
             rec.stream.truncate()  # drop spikes the stopped run streamed after its checkpoint
         return net, net._execute(rec, plan, backend, progress, [], device)
@@ -450,12 +451,12 @@ class Network:
     def _steps_of(self, duration: float) -> int:
         """Number of steps of a run of ``duration`` ms, refused up front when absurd (the run
         would never end, or its step counter overflow)."""
-        steps = round(duration / self.dt)
+        steps = duration / self.dt  # a float: may be inf, which no int conversion survives
         if steps > MAX_RUN_STEPS:
             raise ValueError(f"duration / dt = {duration:g} ms / {self.dt:g} ms = {steps:.3g} time steps; a run takes "
                              f"at most {MAX_RUN_STEPS:.3g} steps (more would never finish): shorten duration or "
                              "raise dt")
-        return int(steps)
+        return int(round(steps))
 
     def _check_build_memory(self) -> None:
         """Refuse, before building, a network whose flattened arrays cannot fit in memory."""
@@ -590,6 +591,22 @@ def _check_path(name: str, path) -> str:
         path = os.fsdecode(path)
     if not path or "\0" in path:
         raise ValueError(f"{name} must be a non-empty path without NUL characters, got {path!r}")
+    return path
+
+
+def _check_output_file(name: str, path) -> str:
+    """A path a run will write to: not a folder, in a folder that exists (or is created) and can
+    be written. Checked before the run, not at its first checkpoint."""
+    path = _check_path(name, path)
+    if os.path.isdir(path):
+        raise ValueError(f"{name} {path!r} is a folder; give the path of a file")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"{name} {path!r}: cannot create its folder ({err.strerror or err})") from None
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{name} {path!r}: its folder {folder!r} is not writable")
     return path
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .validation import as_float_array
+from .validation import as_float_array, check_number
 
 
 class Distribution(abc.ABC):
@@ -34,8 +34,9 @@ class Uniform(Distribution):
     high: float
 
     def __post_init__(self):
-        if not (np.isfinite(self.low) and np.isfinite(self.high)) or self.high < self.low:
-            raise ValueError(f"Uniform needs finite low <= high, got low={self.low}, high={self.high}")
+        low, high = check_number("Uniform.low", self.low), check_number("Uniform.high", self.high)
+        if high < low:
+            raise ValueError(f"Uniform needs low <= high, got low={low}, high={high}")
 
     def sample(self, rng, n):
         return rng.uniform(self.low, self.high, n)
@@ -49,8 +50,8 @@ class Normal(Distribution):
     std: float
 
     def __post_init__(self):
-        if not (np.isfinite(self.mean) and np.isfinite(self.std)) or self.std < 0:
-            raise ValueError(f"Normal needs finite mean and std >= 0, got mean={self.mean}, std={self.std}")
+        check_number("Normal.mean", self.mean)
+        check_number("Normal.std", self.std, nonnegative=True)
 
     def sample(self, rng, n):
         return rng.normal(self.mean, self.std, n)
@@ -64,8 +65,8 @@ class Gamma(Distribution):
     std: float
 
     def __post_init__(self):
-        if not (self.mean > 0 and self.std > 0):
-            raise ValueError(f"Gamma needs mean > 0 and std > 0, got mean={self.mean}, std={self.std}")
+        check_number("Gamma.mean", self.mean, positive=True)
+        check_number("Gamma.std", self.std, positive=True)
 
     def sample(self, rng, n):
         shape = (self.mean / self.std) ** 2

@@ -9,6 +9,7 @@ the files later with :func:`load_spikes`.
 
 from __future__ import annotations
 
+import errno
 import os
 
 import numpy as np
@@ -46,8 +47,13 @@ class SpikeStream:
         n = self.written[name]
         for path, values, dtype in zip(self._paths(name), (times, indices), (np.float64, np.int64)):
             try:
+                # Python's file object, not ndarray.tofile: tofile's C buffering can lose a failed
+                # small write without an error. The size check catches any short write left.
                 with open(path, "ab") as fh:
-                    np.ascontiguousarray(values, dtype=dtype).tofile(fh)
+                    fh.write(np.ascontiguousarray(values, dtype=dtype).data)
+                    fh.flush()
+                    if os.fstat(fh.fileno()).st_size != 8 * (n + len(values)):
+                        raise OSError(errno.EIO, "the file does not have the expected size after the write")
             except OSError as err:
                 for other in self._paths(name):
                     try:

@@ -61,6 +61,11 @@ def as_real_array(name: str, value) -> np.ndarray:
         arr = np.asarray(value)
     except (TypeError, ValueError):  # ragged nesting and the like
         raise TypeError(f"{name} must be a number or an array of numbers, got {type(value).__name__}") from None
+    if arr.dtype.kind == "O":  # Python ints beyond int64, Fractions, Decimals: numbers all the same
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a number or an array of numbers, got {type(value).__name__}") from None
     if arr.dtype.kind not in "iuf":
         what = {"b": "booleans", "U": "strings", "S": "bytes", "c": "complex numbers"}.get(arr.dtype.kind, arr.dtype)
         raise TypeError(f"{name} must be a number or an array of real numbers, got an array of {what}")
