@@ -21,6 +21,8 @@ import os
 import numpy as np
 
 from .io import atomic_path, damaged, read_sealed_pickle, write_sealed_pickle
+from .models import MAX_SUBSTEPS
+from .network import MAX_RUN_STEPS, Network, _Recording, _RunPlan, state_columns  # network imports this module lazily
 
 #: Version of the checkpoint layout (2: sealed with a checksum).
 CHECKPOINT_FORMAT = 2
@@ -36,8 +38,6 @@ def write_checkpoint(path, network, recording, plan, backend: str) -> None:
 def read_checkpoint(path):
     """``(network, recording, plan, backend)`` of the checkpoint at ``path``, checked (module
     docstring); raises :class:`neurosim.DamagedFileError` naming the file if a check fails."""
-    from .network import Network, _Recording, _RunPlan
-
     path = os.fspath(path)
     saved = read_sealed_pickle(path, "checkpoint")
     if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
@@ -79,7 +79,8 @@ def _check_run(net, rec, plan) -> None:
     sim = rec.sim
     _need(sim is net._sim, "the recording belongs to another network")
     _need(isinstance(net.step, int) and net.step >= 0, "the step counter is negative")
-    _need(isinstance(plan.n_steps, int) and 0 <= plan.done <= plan.n_steps and plan.chunk >= 1 and plan.every >= 0,
+    _need(isinstance(plan.n_steps, int) and 0 <= plan.done <= plan.n_steps <= MAX_RUN_STEPS
+          and 1 <= plan.chunk <= max(plan.n_steps, 1) and plan.every >= 0,
           f"the run plan (done {plan.done} of {plan.n_steps} steps, chunk {plan.chunk}) is impossible")
     n_total, nd = sim.n_total, sim.n_dynamic
     _need(isinstance(n_total, int) and isinstance(nd, int) and 0 <= nd <= n_total, "the neuron counts are impossible")
@@ -124,7 +125,7 @@ def _check_params(sim, nd: int) -> None:
             if name in ("uniform", "external", "delayed_input"):
                 _array(f"{kind} {name}", a, np.bool_, lo.shape)
             elif name == "substeps":
-                _need(np.all(_array(f"{kind} substeps", a, np.int64, lo.shape) >= 1), "Izhikevich substeps < 1")
+                _within(f"{kind} substeps", _array(f"{kind} substeps", a, np.int64, lo.shape), 1, MAX_SUBSTEPS + 1)
             else:
                 _array(f"{kind} {name}", a, np.float64, (nd,))
 
@@ -155,11 +156,15 @@ def _check_recording(rec, n_total: int, nd: int, n_pops: int) -> None:
     counters = _array("counters", rec.counters, np.int64, (4,))
     _need(0 <= counters[0] <= steps.size and counters[1] >= 0, "the spike-buffer counters are out of range")
     _within("recorded spike ids", rec.spike_id[: counters[0]], 0, n_total)
-    n_cols = _array("state columns", rec.col_var, np.int64).size
-    _within("state columns", rec.col_var, 0, 4)
-    _within("state column neurons", _array("state column neurons", rec.col_neuron, np.int64, (n_cols,)), 0, nd)
-    _need(np.all(_array("state column strides", rec.col_stride, np.int64, (n_cols,)) >= 1), "a state stride is < 1")
-    _need(len(rec.col_values) == n_cols, "the state traces do not match the state columns")
+    for m in rec.monitors:
+        _within(f"state monitor indices of {m.population.name!r}", m.indices, 0, len(m.population))
+        _need(isinstance(m.stride, int) and m.stride >= 1 and set(m.variables) <= set(m.population.model.state_variables),
+              f"the state monitor of {m.population.name!r} is impossible")
+    expected = state_columns(rec.sim, rec.monitors)  # the kernels' columns follow from the monitors
+    for name, got, want in zip(("variables", "neurons", "strides"), (rec.col_var, rec.col_neuron, rec.col_stride),
+                               expected):
+        _need(isinstance(got, np.ndarray) and np.array_equal(got, want), f"the state columns' {name} are broken")
+    _need(len(rec.col_values) == expected[0].size, "the state traces do not match the state columns")
     _need(all(isinstance(c, np.ndarray) and c.ndim == 2 and c.shape[1] == n_pops for c in rec.counts),
           "the population counts have the wrong shape")
     if rec.stream is not None:

@@ -846,6 +846,15 @@ class _RunPlan:
     path: str | None
 
 
+def state_columns(sim: _Flattened, monitors: list[_StateMonitor]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(variable index, global neuron id, stride) of every recorded state column, monitor by
+    monitor, variable by variable, neuron by neuron (the order of the result's traces)."""
+    cols = [(L.STATE_VARIABLES.index(var), sim.offset[m.population.name] + int(i), m.stride)
+            for m in monitors for var in m.variables for i in m.indices]
+    var, neuron, stride = (np.array([c[k] for c in cols], dtype=np.int64) for k in range(3))
+    return var, neuron, stride
+
+
 class _Recording:
     """Recorder buffers of one run, filled chunk by chunk, and their conversion to a result."""
 
@@ -866,12 +875,9 @@ class _Recording:
         self.spike_id = np.empty(SPIKE_BUFFER_START, dtype=np.int64)
         self.counters = np.zeros(4, dtype=np.int64)
         self.counts: list[np.ndarray] = []
-        cols = [(m, L.STATE_VARIABLES.index(var), i) for m in monitors for var in m.variables for i in m.indices]
         self.monitors = monitors
-        self.col_var = np.array([c[1] for c in cols], dtype=np.int64)
-        self.col_neuron = np.array([sim.offset[c[0].population.name] + c[2] for c in cols], dtype=np.int64)
-        self.col_stride = np.array([c[0].stride for c in cols], dtype=np.int64)
-        self.col_values: list[list[np.ndarray]] = [[] for _ in cols]
+        self.col_var, self.col_neuron, self.col_stride = state_columns(sim, monitors)
+        self.col_values: list[list[np.ndarray]] = [[] for _ in self.col_var]
         self.stream: SpikeStream | None = None  # set by Network.run(stream_spikes_to=...)
 
     def run_chunk(self, run_chunk, first_step: int, k: int) -> tuple[int, int]:

@@ -60,7 +60,7 @@ class SpikeStream:
                         os.truncate(other, 8 * n)
                     except OSError:  # pragma: no cover - the file vanished too: the reader will say so
                         pass
-                raise OSError(err.errno, f"stream_spikes_to: cannot append population {name!r}'s spikes to {path!r} "
+                raise OSError(err.errno, f"stream_spikes_to: cannot append the spikes of population {name!r} "
                                          f"({err.strerror or err}); its spike files keep the {n} spikes written "
                                          "before", path) from err
         self.written[name] += len(times)
