@@ -42,8 +42,7 @@ def cuba(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba", out
     net = build(seed=seed, n=n, p=p, w_exc=we, w_inh=wi)
     return run_network("cuba", net, duration=duration, backend=backend, progress=progress, out=out,
                        title="CUBA network (Brette et al. 2007)",
-                       extra=lambda r: {"rate_hz": r.spike_count() / (n * r.duration * 1e-3) if r.n_steps else 0.0,
-                                        "cv_isi": r.cv_isi()})
+                       extra=lambda r: {"rate_hz": r.mean_rate(), "cv_isi": r.cv_isi()})
 
 
 if __name__ == "__main__":

@@ -96,8 +96,8 @@ def check_zip_seal(path, kind: str) -> None:
         fh.seek(tail)
         seal = fh.read(len(SEAL) + _DIGEST_HEX)
         if not seal.startswith(SEAL):
-            raise damaged(path, kind, "its checksum is missing (truncated, damaged, not written by neurosim, or by "
-                                      "a neurosim before 0.2)")
+            raise damaged(path, kind, "its checksum is missing (truncated, damaged, or not written by this version "
+                                      "of neurosim)")
         if _sha256(fh, 0, tail).encode() != seal[len(SEAL):]:
             raise damaged(path, kind, "its content does not match its checksum (damaged or modified)")
 

@@ -96,11 +96,13 @@ class RunResult:
             return int(sum(self.counts[:, self._column(name)].sum() for name in self.neuron_populations))
         return int(self.counts[:, self._column(population)].sum())
 
-    def mean_rate(self, population: str) -> float:
-        """Mean firing rate of a population over the run, Hz."""
+    def mean_rate(self, population: str | None = None) -> float:
+        """Mean firing rate over the run, Hz: of one population, or (None) of all the neurons of
+        the neuron populations together (input sources left out)."""
         if self.n_steps == 0:
             return 0.0
-        return self.spike_count(population) / (self.sizes[population] * self.duration * 1e-3)
+        n = self.sizes[population] if population is not None else sum(self.sizes[p] for p in self.neuron_populations)
+        return self.spike_count(population) / (n * self.duration * 1e-3) if n else 0.0
 
     def cv_isi(self, population: str | None = None) -> float:
         """Irregularity: the coefficient of variation (std / mean) of the inter-spike intervals,

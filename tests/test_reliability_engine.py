@@ -308,6 +308,7 @@ def test_whole_run_totals_leave_the_input_sources_out():
     assert 0 < fired < result.spike_count("src")
     assert result.spike_count() == fired == result.summary()["spike_count"] == result.info["spike_count"]
     assert result.cv_isi() == result.cv_isi("lif") and result.neuron_populations == ["lif"]
+    assert result.mean_rate() == result.mean_rate("lif") == fired / (20 * 0.2)
     info = result.info
     assert info["build_s"] > 0 and info["wall_time_s"] == pytest.approx(info["build_s"] + info["simulate_s"])
 
