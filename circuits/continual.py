@@ -30,7 +30,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurosim.validation import check_int, check_number
+from neurosim.memory import check_memory
+from neurosim.validation import as_real_array, check_int, check_number
+
+from .continual_data import Task
 
 METHODS = ("finetune", "ewc", "hlop", "gpm", "multitask")
 RULES = ("bptt", "ottt")
@@ -39,9 +42,11 @@ RULES = ("bptt", "ottt")
 def accuracy_metrics(R) -> dict:
     """ACC (mean accuracy on all tasks after the last) and BWT (mean change of each earlier
     task's accuracy from just after learning it to the end) of an accuracy matrix ``R [T, T]``."""
-    R = np.asarray(R, dtype=np.float64)
+    R = as_real_array("R", R)
     if R.ndim != 2 or R.shape[0] != R.shape[1] or R.shape[0] == 0:
         raise ValueError(f"R must be a square [T, T] matrix, got shape {R.shape}")
+    if not np.all(np.isfinite(R)):
+        raise ValueError("R must be finite (accuracies), got NaN or inf")
     t = R.shape[0]
     bwt = float(np.mean(R[-1, :-1] - np.diag(R)[:-1])) if t > 1 else 0.0
     return {"ACC": float(np.mean(R[-1])), "BWT": bwt}
@@ -57,9 +62,11 @@ class SpikingMLP(nn.Module):
         super().__init__()
         import neurosim.nn as snn
 
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
+        sizes = [check_int(f"sizes[{i}]", s, minimum=1) for i, s in enumerate(_sequence("sizes", sizes))]
+        if len(sizes) < 2:
             raise ValueError(f"sizes must hold >= 2 positive layer sizes, got {sizes}")
+        check_memory(f"SpikingMLP({sizes})'s weights", 4.0 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])),
+                     "use smaller layers")
         self.linears = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in zip(sizes[:-1], sizes[1:]))
         self.spiking = nn.ModuleList(snn.LIF(s, beta=beta, threshold=threshold, backend=backend) for s in sizes[1:-1])
         self.readout = snn.LI(sizes[-1], beta=beta, backend=backend)
@@ -74,6 +81,14 @@ class SpikingMLP(nn.Module):
 
 def rate_code(x: torch.Tensor, steps: int, generator: torch.Generator) -> torch.Tensor:
     """Intensities ``[B, d]`` in [0, 1] -> Bernoulli spikes ``[steps, B, d]`` (float32)."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() != 2:
+        raise TypeError(f"x must be a floating-point tensor [B, d] of intensities, got {type(x).__name__} "
+                        f"{tuple(getattr(x, 'shape', ()))}")
+    steps = check_int("steps", steps, minimum=1)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    check_memory(f"rate_code: {steps} x {x.shape[0]} x {x.shape[1]} spikes", 8.0 * steps * x.numel(),
+                 "use fewer steps or a smaller batch")
     p = x.unsqueeze(0).expand(steps, *x.shape)
     return (torch.rand(p.shape, generator=generator) < p).to(torch.float32)
 
@@ -107,7 +122,7 @@ class ContinualConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.rule not in RULES:
+        if not isinstance(self.rule, str) or self.rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}, got {self.rule!r}")
         if self.lr is None:
             self.lr = 0.1 if self.rule == "bptt" else 0.2
@@ -115,13 +130,13 @@ class ContinualConfig:
         self.epochs = check_int("epochs", self.epochs, minimum=1)
         self.batch_size = check_int("batch_size", self.batch_size, minimum=1)
         self.steps = check_int("steps", self.steps, minimum=1)
-        self.hidden = tuple(check_int(f"hidden[{i}]", h, minimum=1) for i, h in enumerate(self.hidden))
+        self.hidden = tuple(check_int(f"hidden[{i}]", h, minimum=1) for i, h in enumerate(_sequence("hidden", self.hidden)))
         self.beta = check_number("beta", self.beta, nonnegative=True)
         if not self.beta < 1:
             raise ValueError(f"beta must lie in [0, 1), got {self.beta}")
         self.ewc_lambda = check_number("ewc_lambda", self.ewc_lambda, nonnegative=True)
         # the counts per row must match the layers only where a method uses them (_Runner)
-        rows = [tuple(r) for r in self.hlop_neurons]
+        rows = [tuple(_sequence(f"hlop_neurons[{t}]", r)) for t, r in enumerate(_sequence("hlop_neurons", self.hlop_neurons))]
         if not rows:
             raise ValueError("hlop_neurons must hold at least one row of counts (one per linear layer)")
         self.hlop_neurons = tuple(tuple(check_int(f"hlop_neurons[{t}][{i}]", k, minimum=0) for i, k in enumerate(r))
@@ -129,18 +144,57 @@ class ContinualConfig:
         rates = self.hlop_lr if isinstance(self.hlop_lr, (list, tuple)) else (self.hlop_lr,)
         self.hlop_lr = tuple(check_number(f"hlop_lr[{i}]", r, positive=True) for i, r in enumerate(rates))
         self.hlop_iterations = check_int("hlop_iterations", self.hlop_iterations, minimum=0)
+        self.seed = check_int("seed", self.seed, minimum=0)
 
     def neurons(self, task: int) -> list[int]:
         rows = [list(r) for r in self.hlop_neurons]
         return rows[min(task, len(rows) - 1)]
 
 
+def _sequence(name: str, value) -> list:
+    """``value`` as a list, if it is a list or tuple (a bare number or a string is a mistake here)."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a tuple or list, got {type(value).__name__} {value!r:.40}")
+    return list(value)
+
+
+def _check_method(method) -> str:
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r:.40}")
+    return method
+
+
+def _check_tasks(tasks) -> list:
+    """Tasks with 2-D float features and integer labels 0..9 of matching lengths, one feature size."""
+    tasks = list(tasks)
+    if not tasks:
+        raise ValueError("tasks must hold at least one task")
+    for k, task in enumerate(tasks):
+        if not isinstance(task, Task):
+            raise TypeError(f"tasks[{k}] must be a continual_data.Task, got {type(task).__name__}")
+        for part in ("train", "test"):
+            x, y = np.asarray(getattr(task, f"x_{part}")), np.asarray(getattr(task, f"y_{part}"))
+            if x.ndim != 2 or x.dtype.kind != "f" or len(x) == 0 or not np.all(np.isfinite(x)):
+                raise ValueError(f"tasks[{k}].x_{part} must be a finite non-empty float array [n, d], "
+                                 f"got shape {x.shape}, dtype {x.dtype}")
+            if y.shape != (len(x),) or y.dtype.kind not in "iu" or y.min() < 0 or y.max() > 9:
+                raise ValueError(f"tasks[{k}].y_{part} must hold {len(x)} integer labels 0..9, "
+                                 f"got shape {y.shape}, dtype {y.dtype}")
+        classes = _sequence(f"tasks[{k}].classes", task.classes)
+        if not classes or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c <= 9
+                                  for c in classes):
+            raise ValueError(f"tasks[{k}].classes must hold class labels 0..9, got {task.classes!r:.60}")
+        if task.x_train.shape[1] != tasks[0].x_train.shape[1] or task.x_test.shape[1] != task.x_train.shape[1]:
+            raise ValueError(f"tasks[{k}] has {task.x_train.shape[1]} features, tasks[0] {tasks[0].x_train.shape[1]}: "
+                             "every task needs the same input size")
+    return tasks
+
+
 class _Runner:
     """Trains one model through the task sequence with one method."""
 
     def __init__(self, method: str, tasks, cfg: ContinualConfig):
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        _check_method(method)
         self.method, self.tasks, self.cfg = method, tasks, cfg
         self.n_classes = 10
         d = tasks[0].x_train.shape[1]
@@ -328,10 +382,11 @@ def run_continual(tasks, methods: Sequence[str] = METHODS, cfg: ContinualConfig 
     [T][T] accuracies, "ACC", "BWT"}}``."""
     from tqdm.auto import tqdm
 
-    cfg = cfg or ContinualConfig()
-    tasks = list(tasks)
-    if not tasks:
-        raise ValueError("tasks must hold at least one task")
+    cfg = ContinualConfig() if cfg is None else cfg
+    if not isinstance(cfg, ContinualConfig):
+        raise TypeError(f"cfg must be a ContinualConfig, got {type(cfg).__name__}")
+    tasks = _check_tasks(tasks)
+    methods = [_check_method(m) for m in _sequence("methods", methods)]
     out = {}
     for method in methods:
         runner = _Runner(method, tasks, cfg)

@@ -30,14 +30,18 @@ Example
 from __future__ import annotations
 
 import gzip
+import math
+import os
 import zlib
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from neurosim.errors import DamagedFileError
 from neurosim.io import atomic_path
-from neurosim.validation import as_rng, check_int, check_number
+from neurosim.memory import check_memory
+from neurosim.validation import as_rng, check_int, check_number, host_values
 
 __all__ = ["Task", "permuted_digits", "split_digits", "permuted_mnist", "pixel_permutations",
            "read_idx", "write_idx"]
@@ -88,6 +92,8 @@ def pixel_permutations(n_tasks: int, n_pixels: int, seed=0) -> np.ndarray:
     """
     n_tasks = check_int("n_tasks", n_tasks, minimum=1)
     n_pixels = check_int("n_pixels", n_pixels, minimum=1)
+    check_memory(f"pixel_permutations: {n_tasks} x {n_pixels} indices", 16.0 * n_tasks * n_pixels,
+                 "use fewer tasks or pixels")
     rng = as_rng(seed)
     return np.stack([rng.permutation(n_pixels) for _ in range(n_tasks)]).astype(np.int64)
 
@@ -236,33 +242,56 @@ def read_idx(path) -> np.ndarray:
 
     Raises
     ------
-    ValueError : bad magic, unknown type byte, or a file whose size does not match its header.
+    DamagedFileError (a ValueError) : bad magic, unknown type byte, a broken gzip stream, or a
+        file whose size does not match its header; the message names the file.
+    InsufficientMemoryError : the header asks for more memory than is available.
     """
-    path = Path(path)
-    raw = path.read_bytes()
-    if path.name.endswith(".gz"):
+    path = _path("path", path)
+    gz = path.name.endswith(".gz")
+    with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
         try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as e:
-            raise ValueError(f"{path}: not a valid gzip file ({e})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path}: not an IDX file (the magic number must start with two zero bytes, "
-                         f"got {raw[:4].hex() or 'an empty file'})")
-    type_byte, ndim = raw[2], raw[3]
+            return _read_idx_stream(path, f, None if gz else path.stat().st_size)
+        except (EOFError, OSError, zlib.error) as e:  # only a gzip stream raises these while reading
+            if not gz:
+                raise
+            raise DamagedFileError(f"{path}: not a valid gzip file ({e})", path=str(path)) from None
+
+
+def _read_idx_stream(path: Path, f, file_size: int | None) -> np.ndarray:
+    """The array of an open IDX stream ``f`` (``file_size``: its length when known, so that a
+    header promising more than the file holds is refused before anything is allocated)."""
+    def damaged(message):
+        return DamagedFileError(f"{path}: {message}", path=str(path))
+
+    head = f.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0:
+        raise damaged(f"not an IDX file (the magic number must start with two zero bytes, "
+                      f"got {head.hex() or 'an empty file'})")
+    type_byte, ndim = head[2], head[3]
     if type_byte not in _IDX_TYPES:
-        raise ValueError(f"{path}: unknown IDX type byte 0x{type_byte:02X}; "
-                         f"known: {', '.join(f'0x{c:02X}' for c in _IDX_TYPES)}")
+        raise damaged(f"unknown IDX type byte 0x{type_byte:02X}; known: {', '.join(f'0x{c:02X}' for c in _IDX_TYPES)}")
     dtype = _IDX_TYPES[type_byte]
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path}: truncated header ({len(raw)} bytes, a {ndim}-d header needs {header})")
-    shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) != expected:
-        raise ValueError(f"{path}: size {len(raw)} bytes does not match its header (shape {shape}, "
-                         f"{dtype.newbyteorder('=').name}: {expected} bytes); the file is truncated or corrupted")
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise damaged(f"truncated header ({4 + len(dims)} bytes, a {ndim}-d header needs {header})")
+    shape = tuple(int(s) for s in np.frombuffer(dims, dtype=">u4"))
+    n_bytes = math.prod(shape) * dtype.itemsize  # Python ints: a damaged header cannot overflow them
+    mismatch = (f"does not match its header (shape {shape}, {dtype.newbyteorder('=').name}: {header + n_bytes} "
+                "bytes); the file is truncated or corrupted")
+    if file_size is not None and file_size != header + n_bytes:
+        raise damaged(f"size {file_size} bytes {mismatch}")
+    check_memory(f"read_idx({str(path)!r}): an array of shape {shape}", 2.0 * n_bytes)  # the data and its native copy
+    data = f.read(n_bytes + 1)  # one more: trailing bytes are damage too
+    if len(data) != n_bytes:
+        raise damaged(f"size {header + len(data)}{'+' if len(data) > n_bytes else ''} bytes {mismatch}")
+    return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _path(name: str, value) -> Path:
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, got {type(value).__name__} {value!r:.40}")
+    return Path(value)
 
 
 def write_idx(path, array) -> None:
@@ -276,7 +305,8 @@ def write_idx(path, array) -> None:
     array : array of 1 to 255 dimensions, dtype uint8, int8, int16, int32, float32 or float64
         (convert other dtypes first; IDX has no int64).
     """
-    array = np.asarray(array)
+    path = _path("path", path)
+    array = np.asarray(host_values("array", array))
     code = _IDX_CODES.get(array.dtype.newbyteorder("="))
     if code is None:
         raise ValueError(f"array has dtype {array.dtype}; IDX holds uint8, int8, int16, int32, float32 or float64")
@@ -286,7 +316,6 @@ def write_idx(path, array) -> None:
         raise ValueError(f"array shape {array.shape} has a size >= 2**32, which IDX cannot store")
     raw = (bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
            + np.ascontiguousarray(array, dtype=_IDX_TYPES[code]).tobytes())
-    path = Path(path)
     if path.name.endswith(".gz"):
         raw = gzip.compress(raw)
     with atomic_path(path) as tmp:
@@ -362,7 +391,7 @@ def permuted_mnist(root, n_tasks: int = 10, *, seed=0, train_limit: int | None =
         if limit is not None:
             check_int(name, limit, minimum=1)
     as_rng(seed)  # check the seed's type before reading files (a Generator is returned as is)
-    paths = _find_mnist_files(Path(root))
+    paths = _find_mnist_files(_path("root", root))
 
     def load(images_path: Path, labels_path: Path, limit_name: str, limit):
         images, labels = read_idx(images_path), read_idx(labels_path)

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from neurosim.validation import check_int, check_number
+from neurosim.memory import check_memory
+from neurosim.validation import as_real_array, check_int, check_number, host_values
 
 
 def clip_loss(za: torch.Tensor, zb: torch.Tensor, labels_a=None, labels_b=None, *,
@@ -34,6 +35,15 @@ def clip_loss(za: torch.Tensor, zb: torch.Tensor, labels_a=None, labels_b=None, 
     here). Without labels, row ``i`` of ``za`` and of ``zb`` are the positive pair (n == m);
     with labels, every pair of equal labels is positive and the target of a row is spread
     evenly over its positives."""
+    for name, z in (("za", za), ("zb", zb)):
+        if not isinstance(z, torch.Tensor) or not z.is_floating_point() or z.dim() != 2 or 0 in z.shape:
+            raise TypeError(f"{name} must be a non-empty floating-point tensor [n, d], got "
+                            f"{type(z).__name__} {tuple(getattr(z, 'shape', ()))}")
+    if za.shape[1] != zb.shape[1]:
+        raise ValueError(f"za and zb must have the same embedding size d, got {za.shape[1]} and {zb.shape[1]}")
+    temperature = check_number("temperature", temperature, positive=True)
+    if (labels_a is None) != (labels_b is None):
+        raise ValueError("give both labels_a and labels_b, or neither")
     za, zb = F.normalize(za, dim=-1), F.normalize(zb, dim=-1)
     logits = za @ zb.T / temperature
     if labels_a is None:
@@ -42,8 +52,9 @@ def clip_loss(za: torch.Tensor, zb: torch.Tensor, labels_a=None, labels_b=None, 
                              f"got {za.shape[0]} and {zb.shape[0]}")
         target = torch.arange(za.shape[0], device=za.device)
         return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-    same = (torch.as_tensor(labels_a, device=za.device)[:, None]
-            == torch.as_tensor(labels_b, device=za.device)[None]).to(logits.dtype)
+    labels_a = torch.as_tensor(_labels("labels_a", labels_a, za.shape[0]), device=za.device)
+    labels_b = torch.as_tensor(_labels("labels_b", labels_b, zb.shape[0]), device=za.device)
+    same = (labels_a[:, None] == labels_b[None]).to(logits.dtype)
     if not (same.sum(1).all() and same.sum(0).all()):
         raise ValueError("with labels, every row of za and zb needs at least one partner of its class")
     loss_a = -(same / same.sum(1, keepdim=True) * F.log_softmax(logits, 1)).sum(1).mean()
@@ -57,7 +68,10 @@ class ProjectionHead(nn.Module):
 
     def __init__(self, n_inputs: int, dim: int = 64):
         super().__init__()
-        self.linear = nn.Linear(check_int("n_inputs", n_inputs, minimum=1), check_int("dim", dim, minimum=1))
+        n_inputs, dim = check_int("n_inputs", n_inputs, minimum=1), check_int("dim", dim, minimum=1)
+        check_memory(f"ProjectionHead({n_inputs}, {dim})'s weights", 4.0 * (n_inputs + 3) * dim,
+                     "use fewer features or a smaller dim")
+        self.linear = nn.Linear(n_inputs, dim)
         self.register_buffer("mean", torch.zeros(n_inputs))
         self.register_buffer("scale", torch.ones(n_inputs))
 
@@ -70,7 +84,7 @@ class ProjectionHead(nn.Module):
 
 
 def _features(name: str, x, n_inputs: int | None = None) -> torch.Tensor:
-    x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    x = torch.as_tensor(as_real_array(name, host_values(name, x)).astype(np.float32))
     if x.ndim != 2 or (n_inputs is not None and x.shape[1] != n_inputs):
         want = "[n_samples, n_features]" if n_inputs is None else f"[n_samples, {n_inputs}]"
         raise ValueError(f"{name} must be {want}, got shape {tuple(x.shape)}")
@@ -80,7 +94,7 @@ def _features(name: str, x, n_inputs: int | None = None) -> torch.Tensor:
 
 
 def _labels(name: str, y, n: int) -> np.ndarray:
-    y = np.asarray(y)
+    y = np.asarray(host_values(name, y))
     if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"{name} must be {n} integer class labels, got shape {y.shape}, dtype {y.dtype}")
     return y
@@ -99,8 +113,10 @@ class ContrastiveHeads:
 
     def __init__(self, n_a: int, n_b: int, *, dim: int = 64, temperature: float = 0.1, lr: float = 1e-3,
                  weight_decay: float = 1e-4, seed: int = 0):
-        torch.manual_seed(seed)  # heads' initial weights; the batches use their own generator
-        self.head_a, self.head_b = ProjectionHead(n_a, dim), ProjectionHead(n_b, dim)
+        seed = check_int("seed", seed, minimum=0)
+        with torch.random.fork_rng(devices=[]):  # the heads' initial weights, leaving torch's generator alone
+            torch.manual_seed(seed)
+            self.head_a, self.head_b = ProjectionHead(n_a, dim), ProjectionHead(n_b, dim)
         self.temperature = check_number("temperature", temperature, positive=True)
         self.lr = check_number("lr", lr, positive=True)
         self.weight_decay = check_number("weight_decay", weight_decay, nonnegative=True)
@@ -138,8 +154,8 @@ class ContrastiveHeads:
     @torch.no_grad()
     def embed(self, x, modality: str) -> np.ndarray:
         """L2-normalised embeddings ``[n, dim]`` of features ``x`` of ``modality`` ("a" or "b")."""
-        if modality not in ("a", "b"):
-            raise ValueError(f"modality must be 'a' or 'b', got {modality!r}")
+        if not isinstance(modality, str) or modality not in ("a", "b"):
+            raise ValueError(f"modality must be 'a' or 'b', got {modality!r:.40}")
         head = self.head_a if modality == "a" else self.head_b
         return F.normalize(head(_features("x", x, head.linear.in_features)), dim=-1).numpy()
 
@@ -150,6 +166,8 @@ class ContrastiveHeads:
         the class of the most similar one (chance: 1 / number of classes), averaged over
         ``trials`` draws of the gallery samples; ``"prototype"`` compares with each class's mean
         gallery embedding instead."""
+        if not isinstance(query_modality, str) or query_modality not in ("a", "b"):
+            raise ValueError(f"query_modality must be 'a' or 'b', got {query_modality!r:.40}")
         other = "a" if query_modality == "b" else "b"
         q, g = self.embed(query, query_modality), self.embed(gallery, other)
         yq, yg = _labels("query_labels", query_labels, len(q)), _labels("gallery_labels", gallery_labels, len(g))

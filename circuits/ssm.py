@@ -77,7 +77,9 @@ from torch.nn import functional as F
 
 from neurosim.kernels.scan import BACKENDS, linear_scan
 from neurosim.kernels.selective import selective_scan
-from neurosim.nn.layers import LI, LIF, LIFState, RecurrentLIF, RecurrentLIFState
+from neurosim.memory import check_memory
+from neurosim.nn.functional import check_tensor
+from neurosim.nn.layers import LI, LIF, LIFState, RecurrentLIF, check_finite_result
 from neurosim.validation import check_int, check_number
 
 __all__ = ["DiagonalSSM", "SelectiveSSM", "SelectiveSSMState", "SpikingSequenceModel", "SpikingSequenceState",
@@ -103,6 +105,12 @@ def _check_size(name: str, value) -> int:
     return value
 
 
+def _check_dtype(dtype) -> torch.dtype:
+    if not (isinstance(dtype, torch.dtype) and dtype in (torch.float32, torch.float64)):
+        raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype!r:.40}")
+    return dtype
+
+
 def _check_backend(backend) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -116,8 +124,7 @@ def _seeded(seed):
     if seed is None:
         yield
         return
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int or None, got {type(seed).__name__} {seed!r}")
+    seed = check_int("seed", seed, minimum=0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
@@ -139,15 +146,17 @@ def _check_sequence(x, n_features: int, feature_name: str) -> None:
         raise ValueError(f"x must have at least one time step and one sequence, got shape {tuple(x.shape)}")
 
 
-def _check_finite(name: str, x: torch.Tensor, last: torch.Tensor) -> None:
-    """A NaN/inf input reaches the final state, so checking ``last`` costs ``[B, ...]``; only on
-    failure is ``x`` scanned for the first bad step."""
-    if bool(torch.isfinite(last).all()):
-        return
-    bad = ~torch.isfinite(x.detach()).flatten(1).all(1)
-    if bool(bad.any()):
-        raise ValueError(f"x contains NaN or inf (first at time step {int(bad.nonzero()[0, 0])})")
-    raise FloatingPointError(f"{name}: the hidden state became NaN or inf (check the parameters)")
+def _check_finite(name: str, x: torch.Tensor, last: torch.Tensor, given) -> None:
+    """NaN/inf in ``x`` or in the state passed in (``given``) reaches the final state; see
+    :func:`neurosim.nn.layers.check_finite_result`."""
+    check_finite_result(name, x, last, given, input_name="x", what="hidden state")
+
+
+def _check_parameters(what: str, count: float) -> None:
+    """Refuse up front ``count`` parameters the machine cannot hold: they are drawn in float64
+    and cast to torch's default dtype (both at once for a moment)."""
+    check_memory(f"{what} ({count:.3g} parameters)", count * (8 + torch.get_default_dtype().itemsize),
+                 "use a smaller d_model / d_state")
 
 
 def _linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
@@ -191,6 +200,8 @@ class DiagonalSSM(nn.Module):
         super().__init__()
         self.d_model = _check_size("d_model", d_model)
         self.d_state = _check_size("d_state", d_state)
+        _check_parameters(f"DiagonalSSM({self.d_model}, {self.d_state})",
+                          4.0 * self.d_model * self.d_state + 3 * self.d_state + self.d_model)
         r_min, r_max = check_number("r_min", r_min), check_number("r_max", r_max)
         if not 0.0 <= r_min < r_max < 1.0:
             raise ValueError("r_min and r_max (the ring of initial eigenvalue magnitudes |λ|) must satisfy "
@@ -224,9 +235,14 @@ class DiagonalSSM(nn.Module):
         ``γ = 1``). Other keywords (``backend``, ``seed``) as the constructor; B, C, D are drawn
         as there.
         """
-        lam = torch.as_tensor(eigenvalues)
-        if not lam.is_complex():
-            lam = lam.to(torch.float64)
+        if isinstance(eigenvalues, (str, bytes)):
+            raise TypeError(f"eigenvalues must be an array of numbers, got {type(eigenvalues).__name__}")
+        try:
+            lam = torch.as_tensor(eigenvalues)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"eigenvalues must be an array of numbers, got {type(eigenvalues).__name__}") from None
+        if lam.dtype == torch.bool:
+            raise TypeError("eigenvalues must be numbers, got booleans")
         lam = lam.to(torch.complex128)
         if lam.dim() != 1 or lam.numel() == 0:
             raise ValueError(f"eigenvalues must be a non-empty 1-D array [d_state], got shape {tuple(lam.shape)}")
@@ -273,18 +289,15 @@ class DiagonalSSM(nn.Module):
     def _start(self, state, x: torch.Tensor) -> torch.Tensor | None:
         if state is None:
             return None
-        if not isinstance(state, torch.Tensor):
-            raise TypeError(f"state must be a complex tensor [batch, d_state={self.d_state}] or None, "
-                            f"got {type(state).__name__}")
-        if tuple(state.shape) != (x.shape[-2], self.d_state):
-            raise ValueError(f"state must have shape [batch, d_state] = {(x.shape[-2], self.d_state)}, "
-                             f"got {tuple(state.shape)}")
-        return state.to(dtype=_complex_dtype(x.dtype), device=x.device)
+        state = check_tensor("state", state, (x.shape[-2], self.d_state), x, axes=("batch", "d_state"), cast=True,
+                             complex_ok=True)
+        return state.to(_complex_dtype(x.dtype))
 
     def initial_state(self, batch: int, device=None, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Zero state ``[batch, d_state]``, complex (of ``dtype``, default the parameters' real dtype)."""
         batch = _check_size("batch", batch)
-        return torch.zeros(batch, self.d_state, dtype=_complex_dtype(dtype or self.nu_log.dtype), device=device)
+        return torch.zeros(batch, self.d_state, dtype=_complex_dtype(_check_dtype(dtype or self.nu_log.dtype)),
+                           device=device)
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None):
         """``x [T, B, d_model]`` -> ``(y [T, B, d_model], h [B, d_state] complex)`` (last state)."""
@@ -294,17 +307,18 @@ class DiagonalSSM(nn.Module):
         bu = torch.complex(F.linear(x, b_re), F.linear(x, b_im))  # γ ⊙ (B x)  [T, B, N]
         h = linear_scan(lam, bu, h0, backend=self.backend)
         y = F.linear(h.real, c_re) - F.linear(h.imag, c_im) + skip * x  # Re(C h) + D x
-        _check_finite(type(self).__name__, x, h[-1])
+        _check_finite(type(self).__name__, x, h[-1], h0)
         return y, h[-1]
 
     def step(self, x_t: torch.Tensor, state: torch.Tensor | None = None):
         """One step, ``x_t [B, d_model]`` -> ``(y_t [B, d_model], h [B, d_state])``: the recurrence
         written out (no scan), for recurrent inference."""
         _check_tensor("x_t", x_t, f"[batch, d_model={self.d_model}]", 2, self.d_model)
-        h = self._start(state, x_t)
+        h0 = self._start(state, x_t)
         lam, b_re, b_im, c_re, c_im, skip = self._dynamics(x_t.dtype)
         bu = torch.complex(F.linear(x_t, b_re), F.linear(x_t, b_im))
-        h = bu if h is None else lam * h + bu
+        h = bu if h0 is None else lam * h0 + bu
+        _check_finite(type(self).__name__, x_t[None], h, h0)
         return F.linear(h.real, c_re) - F.linear(h.imag, c_im) + skip * x_t, h
 
     def extra_repr(self) -> str:
@@ -356,12 +370,14 @@ class SelectiveSSM(nn.Module):
         self.expand = _check_size("expand", expand)
         self.d_conv = _check_size("d_conv", d_conv)
         self.dt_rank = math.ceil(self.d_model / 16) if dt_rank == "auto" else _check_size("dt_rank", dt_rank)
+        d, e, n, r = self.d_model, self.expand * self.d_model, self.d_state, self.dt_rank
+        _check_parameters(f"SelectiveSSM({d}, {n}, expand={self.expand})",
+                          3.0 * d * e + e * (self.d_conv + 2.0 * r + 3.0 * n + 3))
         dt_min, dt_max = check_number("dt_min", dt_min), check_number("dt_max", dt_max)
         if not 0.0 < dt_min < dt_max:
             raise ValueError(f"dt_min and dt_max must satisfy 0 < dt_min < dt_max, got dt_min={dt_min}, dt_max={dt_max}")
         self.dt_min, self.dt_max = dt_min, dt_max
         self.backend = _check_backend(backend)
-        d, e, n, r = self.d_model, self.expand * self.d_model, self.d_state, self.dt_rank
         self.d_inner = e
         dtype = torch.get_default_dtype()
         with _seeded(seed):
@@ -383,18 +399,16 @@ class SelectiveSSM(nn.Module):
         batch, e, k = x.shape[-2], self.d_inner, self.d_conv - 1
         if state is None:
             return SelectiveSSMState(x.new_zeros(batch, e, k), x.new_zeros(batch, e, self.d_state))
-        if not (isinstance(state, tuple) and len(state) == 2 and all(isinstance(t, torch.Tensor) for t in state)):
-            raise TypeError("state must be a SelectiveSSMState(conv, h) or None")
-        conv, h = state
-        if tuple(conv.shape) != (batch, e, k) or tuple(h.shape) != (batch, e, self.d_state):
-            raise ValueError(f"state must have conv [batch, E, d_conv-1] = {(batch, e, k)} and h [batch, E, d_state] = "
-                             f"{(batch, e, self.d_state)}, got {tuple(conv.shape)} and {tuple(h.shape)}")
-        return SelectiveSSMState(conv.to(x), h.to(x))
+        if not (isinstance(state, tuple) and len(state) == 2):
+            raise TypeError(f"state must be a SelectiveSSMState(conv, h) or None, got {type(state).__name__}")
+        return SelectiveSSMState(
+            check_tensor("state.conv", state[0], (batch, e, k), x, axes=("batch", "E", "d_conv-1"), cast=True),
+            check_tensor("state.h", state[1], (batch, e, self.d_state), x, axes=("batch", "E", "d_state"), cast=True))
 
     def initial_state(self, batch: int, device=None, dtype: torch.dtype | None = None) -> SelectiveSSMState:
         """Zero state (conv buffer and scan state) for ``batch`` sequences."""
         batch = _check_size("batch", batch)
-        dtype = dtype or self.A_log.dtype
+        dtype = _check_dtype(dtype or self.A_log.dtype)
         return SelectiveSSMState(torch.zeros(batch, self.d_inner, self.d_conv - 1, dtype=dtype, device=device),
                                  torch.zeros(batch, self.d_inner, self.d_state, dtype=dtype, device=device))
 
@@ -408,7 +422,7 @@ class SelectiveSSM(nn.Module):
     def forward(self, x: torch.Tensor, state: SelectiveSSMState | None = None):
         """``x [T, B, d_model]`` -> ``(y [T, B, d_model], SelectiveSSMState)``."""
         _check_sequence(x, self.d_model, "d_model")
-        conv_state, h0 = self._start(state, x)
+        conv_state, h0 = start = self._start(state, x)
         u, z = _linear(x, self.in_proj).chunk(2, dim=-1)  # [T, B, E] each
         # causal depthwise conv: prepend the previous call's last d_conv-1 inputs
         padded = torch.cat([conv_state, u.permute(1, 2, 0)], dim=-1)  # [B, E, d_conv-1+T]
@@ -417,7 +431,7 @@ class SelectiveSSM(nn.Module):
         delta, b_t, c_t, a = self._selection(u)
         y, h_last = selective_scan(delta, a, u, b_t, c_t, h0, backend=self.backend)
         y = y + self.D.to(x.dtype) * u
-        _check_finite(type(self).__name__, x, h_last)
+        _check_finite(type(self).__name__, x, h_last, None if state is None else start)
         new_conv = padded[..., padded.shape[-1] - (self.d_conv - 1):]
         return _linear(y * F.silu(z), self.out_proj), SelectiveSSMState(new_conv, h_last)
 
@@ -425,7 +439,7 @@ class SelectiveSSM(nn.Module):
         """One step, ``x_t [B, d_model]`` -> ``(y_t [B, d_model], SelectiveSSMState)``: the
         recurrence written out (no scan, no conv call), for recurrent inference."""
         _check_tensor("x_t", x_t, f"[batch, d_model={self.d_model}]", 2, self.d_model)
-        conv_state, h = self._start(state, x_t)
+        conv_state, h = start = self._start(state, x_t)
         u, z = _linear(x_t, self.in_proj).chunk(2, dim=-1)  # [B, E]
         window = torch.cat([conv_state, u.unsqueeze(-1)], dim=-1)  # [B, E, d_conv]
         u = (window * self.conv.weight.to(x_t.dtype)[:, 0]).sum(-1) + self.conv.bias.to(x_t.dtype)
@@ -433,6 +447,7 @@ class SelectiveSSM(nn.Module):
         delta, b_t, c_t, a = self._selection(u)
         h = torch.exp(delta.unsqueeze(-1) * a) * h + (delta * u).unsqueeze(-1) * b_t.unsqueeze(-2)
         y = (h @ c_t.unsqueeze(-1)).squeeze(-1) + self.D.to(x_t.dtype) * u
+        _check_finite(type(self).__name__, x_t[None], h, None if state is None else start)
         return _linear(y * F.silu(z), self.out_proj), SelectiveSSMState(window[..., 1:], h)
 
     def extra_repr(self) -> str:
@@ -478,6 +493,8 @@ class SpikingSequenceModel(nn.Module):
         self.d_in, self.d_hidden = _check_size("d_in", d_in), _check_size("d_hidden", d_hidden)
         self.d_out, self.n_layers = _check_size("d_out", d_out), _check_size("n_layers", n_layers)
         self.backend = _check_backend(backend)
+        _check_parameters(f"SpikingSequenceModel({self.d_in}, {self.d_hidden}, {self.d_out}, n_layers={self.n_layers})",
+                          float(self.d_hidden) * (self.d_in + 2 * self.d_hidden * self.n_layers + self.d_out + 2))
         with _seeded(seed):
             self.layers = nn.ModuleList(
                 RecurrentLIF(self.d_in if i == 0 else self.d_hidden, self.d_hidden, beta, threshold,
@@ -488,15 +505,16 @@ class SpikingSequenceModel(nn.Module):
     def forward(self, x: torch.Tensor, state: SpikingSequenceState | None = None):
         """``x [T, B, d_in]`` -> ``(y [T, B, d_out], SpikingSequenceState)``."""
         _check_sequence(x, self.d_in, "d_in")
-        if state is not None and (not isinstance(state, tuple) or len(state) != 2
-                                  or len(state[0]) != self.n_layers):
-            raise TypeError(f"state must be a SpikingSequenceState with {self.n_layers} layer states, or None")
+        if state is not None and not (isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], tuple)
+                                      and len(state[0]) == self.n_layers):
+            raise TypeError(f"state must be a SpikingSequenceState with {self.n_layers} layer states, or None, "
+                            f"got {type(state).__name__}")
         states = []
         out = x
         for i, layer in enumerate(self.layers):
-            out, s = layer(out, None if state is None else RecurrentLIFState(*state.layers[i]))
+            out, s = layer(out, None if state is None else state[0][i])
             states.append(s)
-        y, readout_state = self.integrator(_linear(out, self.readout), None if state is None else state.readout)
+        y, readout_state = self.integrator(_linear(out, self.readout), None if state is None else state[1])
         return y, SpikingSequenceState(tuple(states), readout_state)
 
 
@@ -537,6 +555,8 @@ class HybridBlock(nn.Module):
         self.d_model = _check_size("d_model", d_model)
         self.d_hidden = self.d_model if d_hidden is None else _check_size("d_hidden", d_hidden)
         self.backend = _check_backend(backend)
+        _check_parameters(f"HybridBlock({self.d_model})'s spiking channel",
+                          2.0 * self.d_model * (self.d_hidden + 2) + 2 * self.d_hidden)
         with _seeded(seed):
             self.norm = nn.LayerNorm(self.d_model)
             self.ssm = DiagonalSSM(self.d_model, d_state, r_min=r_min, r_max=r_max, backend=backend)
@@ -550,8 +570,8 @@ class HybridBlock(nn.Module):
     def forward(self, x: torch.Tensor, state: HybridState | None = None):
         """``x [T, B, d_model]`` -> ``(y [T, B, d_model], HybridState)``."""
         _check_sequence(x, self.d_model, "d_model")
-        if state is not None and (not isinstance(state, tuple) or len(state) != 2):
-            raise TypeError("state must be a HybridState(ssm, lif) or None")
+        if state is not None and not (isinstance(state, tuple) and len(state) == 2):
+            raise TypeError(f"state must be a HybridState(ssm, lif) or None, got {type(state).__name__}")
         normed = F.layer_norm(x, (self.d_model,), self.norm.weight.to(x.dtype), self.norm.bias.to(x.dtype),
                               self.norm.eps)
         mixed, ssm_state = self.ssm(normed, None if state is None else state.ssm)

@@ -280,7 +280,7 @@ def test_bad_step_input_and_state_raise():
         s.step(torch.zeros(2, 4, dtype=torch.int32))
     with pytest.raises(ValueError, match=r"state must have shape \[batch, d_state\]"):
         d(torch.zeros(5, 2, 4), torch.zeros(3, 3, dtype=torch.complex64))
-    with pytest.raises(ValueError, match="state must have conv"):
+    with pytest.raises(ValueError, match=r"state.conv must have shape \[batch, E, d_conv-1\]"):
         s(torch.zeros(5, 2, 4), s.initial_state(3))
     with pytest.raises(TypeError, match="SelectiveSSMState"):
         s(torch.zeros(5, 2, 4), torch.zeros(2, 8, 3))

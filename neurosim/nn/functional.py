@@ -78,15 +78,17 @@ def as_real_tensor(name: str, value) -> torch.Tensor:
     return torch.as_tensor(as_real_array(name, value))
 
 
-def check_tensor(name: str, t, shape: tuple, like: torch.Tensor, *, cast: bool = False,
+def check_tensor(name: str, t, shape: tuple, like: torch.Tensor, *, axes: tuple = (), cast: bool = False,
                  complex_ok: bool = False) -> torch.Tensor:
     """``t`` must be a floating (or, with ``complex_ok``, complex) tensor of exactly ``shape``
-    on ``like``'s device. ``cast``: returned in ``like``'s dtype (real) or its complex
-    counterpart; otherwise its dtype must already be ``like``'s.
+    (``axes`` names its axes in the messages) on ``like``'s device. ``cast``: returned in
+    ``like``'s dtype (a complex tensor keeps its own); otherwise its dtype must be ``like``'s.
 
     Nothing is broadcast: a state without the batch axis is a mistake, not a state shared by
     the batch (and broadcasting would hide which sequences it belongs to)."""
     want = "[" + ", ".join(map(str, shape)) + "]"
+    if axes:
+        want = f"[{', '.join(axes)}] = {want}"
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape {want}, got {type(t).__name__}")
     if not (t.is_floating_point() or (complex_ok and t.is_complex())):
@@ -95,7 +97,7 @@ def check_tensor(name: str, t, shape: tuple, like: torch.Tensor, *, cast: bool =
     if tuple(t.shape) != tuple(shape):
         hint = ""
         if tuple(t.shape) == tuple(shape[1:]):
-            hint = f" (the batch axis is missing: expand it to {want} to give every sequence the same state)"
+            hint = f" (the batch axis is missing: expand it to {list(shape)} to give every sequence the same state)"
         raise ValueError(f"{name} must have shape {want}, got {list(t.shape)}{hint}")
     if t.device != like.device:
         raise TypeError(f"{name} is on {t.device} and the input on {like.device}: pass them on one device")

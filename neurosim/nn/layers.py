@@ -52,12 +52,12 @@ def check_sequence(name: str, x, n: int) -> None:
 
 def check_finite_result(name: str, x: torch.Tensor, last: torch.Tensor, given=None, *, input_name: str = "input",
                         what: str = "membrane") -> None:
-    """NaN/inf in the input or in the state passed in (``given``, a state NamedTuple or None)
+    """NaN/inf in the input or in the state passed in (``given``: a tensor, a state NamedTuple or None)
     propagates to the final state, so checking ``last`` and ``given`` (``[B, ...]`` each) costs
     one combined test, not a pass over ``x``; only on failure are the state, then ``x``, scanned
     for the culprit, so the message names the state or the first bad step, not the weights."""
     ok = torch.isfinite(last).all()
-    for t in given or ():
+    for _, t in [] if given is None else _state_items(given):
         ok = ok & torch.isfinite(t).all()
     if bool(ok):
         return
@@ -71,10 +71,18 @@ def check_finite_result(name: str, x: torch.Tensor, last: torch.Tensor, given=No
 
 
 def check_finite_state(name: str, state) -> None:
-    """Refuse a state passed in (a NamedTuple of tensors) that holds NaN or inf, naming the field."""
-    for field, t in zip(state._fields, state):
+    """Refuse a state passed in (a tensor or a NamedTuple of them) that holds NaN or inf, naming
+    the field."""
+    for label, t in _state_items(state):
         if not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{name}: state.{field} (the state passed in) contains NaN or inf")
+            raise ValueError(f"{name}: {label} (the state passed in) contains NaN or inf")
+
+
+def _state_items(state) -> list:
+    """``(label, tensor)`` of a state: a tensor (``"state"``) or a NamedTuple (``"state.v"``, ...)."""
+    if isinstance(state, torch.Tensor):
+        return [("state", state)]
+    return [(f"state.{field}", t) for field, t in zip(state._fields, state)]
 
 
 def check_state(name: str, state, kind: type, x: torch.Tensor, n: int) -> tuple:
@@ -84,7 +92,8 @@ def check_state(name: str, state, kind: type, x: torch.Tensor, n: int) -> tuple:
     if not (isinstance(state, kind) or (type(state) is tuple and len(state) == len(fields))):
         raise TypeError(f"{name} state must be a {kind.__name__}({', '.join(fields)}) or None, "
                         f"got {type(state).__name__}")
-    return kind(*(check_tensor(f"{name} state.{f}", t, (x.shape[1], n), x, cast=True) for f, t in zip(fields, state)))
+    return kind(*(check_tensor(f"{name} state.{f}", t, (x.shape[1], n), x, axes=("batch", "n"), cast=True)
+                  for f, t in zip(fields, state)))
 
 
 def check_size(name: str, value) -> int:
