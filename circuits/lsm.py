@@ -24,6 +24,7 @@ scale each jump by ``u * r``; neurosim's engine has no short-term plasticity yet
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,8 +32,9 @@ from tqdm.auto import tqdm
 
 import neurosim as ns
 from neurosim.events import EventStream
+from neurosim.memory import check_memory
 from neurosim.random import Distribution
-from neurosim.validation import check_int, check_number
+from neurosim.validation import as_real_array, check_int, check_number
 
 #: connection scale ``C`` per (source type, target type), Maass et al. 2002
 MAASS_C = {("E", "E"): 0.3, ("E", "I"): 0.2, ("I", "E"): 0.4, ("I", "I"): 0.1}
@@ -71,6 +73,18 @@ class Liquid:
         return len(self.exc) + len(self.inh)
 
 
+def check_grid(shape) -> tuple:
+    """A liquid grid ``shape``: a tuple of positive ints whose points (the neurons, with their
+    positions) fit in memory."""
+    if not isinstance(shape, (tuple, list)) or not shape:
+        raise TypeError(f"shape must be a non-empty tuple of grid sizes such as (15, 3, 3), got {shape!r:.40}")
+    shape = tuple(check_int(f"shape[{i}]", s, minimum=1) for i, s in enumerate(shape))
+    n = math.prod(shape)
+    # positions (float64, and the meshgrid that builds them) and the neurons' state, about 100 B each
+    check_memory(f"a liquid of shape {shape} ({n} neurons)", (24.0 * len(shape) + 100.0) * n, "use a smaller grid")
+    return shape
+
+
 def lif_neurons(n: int, refractory: float) -> ns.LIF:
     """The paper's liquid neuron (see the module docstring)."""
     return ns.LIF(n, tau_m=30.0, v_rest=13.5, v_threshold=15.0, v_reset=13.5, t_ref=refractory,
@@ -96,10 +110,12 @@ def build_liquid(net: ns.Network, shape=(15, 3, 3), *, lam: float = 2.0, inhibit
     if not 0.0 <= frac <= 1.0:
         raise ValueError(f"inhibitory_fraction must lie in [0, 1], got {frac}")
     weight_scale = check_number("weight_scale", weight_scale, nonnegative=True)
+    if C is not None and not isinstance(C, dict):
+        raise TypeError(f"C must be a dict of connection scales per pair type, got {type(C).__name__}")
     C = dict(MAASS_C if C is None else C)
     if set(C) != set(MAASS_C):
-        raise ValueError(f"C needs exactly the pair types {sorted(MAASS_C)}, got {sorted(C)}")
-    positions = ns.connect.grid_positions(shape)
+        raise ValueError(f"C needs exactly the pair types {sorted(MAASS_C)}, got {sorted(map(str, C))}")
+    positions = ns.connect.grid_positions(check_grid(shape))
     n = len(positions)
     n_inh = int(round(frac * n))
     is_inh = np.zeros(n, dtype=bool)
@@ -141,12 +157,21 @@ def liquid_state(spikes, n: int, times, *, tau: float = 30.0) -> np.ndarray:
     sampled at ``times`` (ms). ``spikes``: a :class:`neurosim.result.Spikes` (or anything with
     ``times`` and ``indices``) of a population of ``n`` neurons. Returns ``[len(times), n]``."""
     tau = check_number("tau", tau, positive=True)
-    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    n = check_int("n", n, minimum=1)
+    times = np.atleast_1d(as_real_array("times", times))
     if times.ndim != 1 or not np.all(np.isfinite(times)):
         raise ValueError("times must be a finite 1-D array of sample times (ms)")
-    t_s, idx = np.asarray(spikes.times, dtype=np.float64), np.asarray(spikes.indices, dtype=np.int64)
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise ValueError(f"spike indices must lie in [0, n = {n})")
+    if not (hasattr(spikes, "times") and hasattr(spikes, "indices")):
+        raise TypeError(f"spikes must have times and indices (a neurosim.result.Spikes), got {type(spikes).__name__}")
+    t_s, idx = as_real_array("spikes.times", spikes.times), as_real_array("spikes.indices", spikes.indices)
+    if t_s.shape != idx.shape or t_s.ndim != 1 or not np.all(np.isfinite(t_s)):
+        raise ValueError(f"spikes.times and spikes.indices must be finite 1-D arrays of one length, got shapes "
+                         f"{t_s.shape} and {idx.shape}")
+    if idx.size and (idx.min() < 0 or idx.max() >= n or np.any(idx != np.round(idx))):
+        raise ValueError(f"spike indices must be whole numbers in [0, n = {n})")
+    idx = idx.astype(np.int64)
+    check_memory(f"liquid_state: {times.size} sample times x {n} neurons", 8.0 * times.size * n,
+                 "use fewer sample times")
     state = np.zeros((times.size, n))
     for k, t in enumerate(times):
         past = t_s <= t
@@ -181,7 +206,7 @@ class LiquidStateMachine:
                  weight_scale: float = 1.0, inhibitory_fraction: float = 0.2, input_fraction: float = 0.3,
                  input_scale: float = 1.0, tau: float = 30.0, delays: bool = True, backend: str = "numba"):
         self.n_inputs = check_int("n_inputs", n_inputs, minimum=1)
-        self.shape = tuple(shape)
+        self.shape = check_grid(shape)
         self.dt = check_number("dt", dt, positive=True)
         self.seed = seed
         self.liquid_options = dict(lam=lam, weight_scale=weight_scale, inhibitory_fraction=inhibitory_fraction,
@@ -218,7 +243,12 @@ class LiquidStateMachine:
         if not (isinstance(sample, (tuple, list)) and len(sample) == 2):
             raise TypeError("each sample must be an EventStream or an (indices, times_ms) pair, "
                             f"got {type(sample).__name__}")
-        return sample
+        indices, times = (as_real_array(name, v) for name, v in (("sample indices", sample[0]),
+                                                                 ("sample times_ms", sample[1])))
+        if indices.ndim != 1 or indices.shape != times.shape or np.any(indices != np.round(indices)):
+            raise ValueError(f"a sample's indices and times_ms must be 1-D arrays of one length, the indices whole "
+                             f"numbers; got shapes {indices.shape} and {times.shape}")
+        return indices.astype(np.int64), times
 
     def run(self, sample, duration: float, *, pool: int = 1, progress: bool | None = False):
         """Run the liquid on one ``sample`` (an :class:`EventStream` or ``(indices, times_ms)``)
@@ -229,10 +259,14 @@ class LiquidStateMachine:
     def states(self, samples, sample_times, *, pool: int = 1, progress: bool | None = None) -> np.ndarray:
         """Liquid states of every sample at ``sample_times`` (ms): ``[n_samples, n_times, n]``
         (float32). The run of each sample lasts until its last sample time."""
-        sample_times = np.atleast_1d(np.asarray(sample_times, dtype=np.float64))
-        if sample_times.ndim != 1 or sample_times.size == 0 or not np.all(sample_times >= 0):
-            raise ValueError("sample_times must be a non-empty 1-D array of times >= 0 (ms)")
+        sample_times = np.atleast_1d(as_real_array("sample_times", sample_times))
+        if (sample_times.ndim != 1 or sample_times.size == 0 or not np.all(np.isfinite(sample_times))
+                or not np.all(sample_times >= 0)):
+            raise ValueError("sample_times must be a non-empty 1-D array of finite times >= 0 (ms)")
         samples = list(samples)
+        check_memory(f"LiquidStateMachine.states: {len(samples)} samples x {sample_times.size} times x {self.n} "
+                     "neurons (float32)", 4.0 * len(samples) * sample_times.size * self.n,
+                     "use fewer samples or sample times")
         out = np.zeros((len(samples), sample_times.size, self.n), dtype=np.float32)
         bar = tqdm(samples, desc="liquid", unit="sample", leave=False,
                    disable=None if progress is None else not progress)  # None: on a terminal only
@@ -253,6 +287,8 @@ def linear_probe(kind: str = "ridge"):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    if not isinstance(kind, str):
+        raise ValueError(f"kind must be 'ridge' or 'logistic', got {kind!r:.40}")
     if kind == "ridge":
         return make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=np.logspace(-1, 5, 13)))
     if kind == "logistic":
@@ -265,10 +301,10 @@ def probe_accuracy(features, labels, *, folds: int = 5, seed: int = 0, kind: str
     on ``features [n_samples, ...]`` (flattened per sample): ``(mean, SD over folds)``."""
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-    features = np.asarray(features)
+    features = as_real_array("features", features)
     labels = np.asarray(labels)
-    if len(features) != len(labels):
-        raise ValueError(f"features and labels need one row per sample, got {len(features)} and {len(labels)}")
+    if features.ndim < 1 or labels.ndim != 1 or len(features) != len(labels):
+        raise ValueError(f"features and labels need one row per sample, got shapes {features.shape} and {labels.shape}")
     folds = check_int("folds", folds, minimum=2)
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     scores = cross_val_score(linear_probe(kind), features.reshape(len(features), -1), labels, cv=cv)

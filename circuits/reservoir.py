@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 import neurosim as ns
-from neurosim.validation import as_rng, check_int, check_number
+from neurosim.memory import check_memory
+from neurosim.validation import as_real_array, as_rng, check_int, check_number, host_values
 
 from .synaptic_filter import SynapticFilter
 
@@ -101,12 +102,17 @@ class IzhikevichReservoir:
         if check_number("noise_std", noise_std, nonnegative=True) > 0 or check_number("bias", bias) != 0:
             net.add_current([exc, inh], ns.NoiseCurrent(std=noise_std, mean=bias))
         n_inputs = check_int("n_inputs", n_inputs, minimum=0)
+        n_feedback = check_int("n_feedback", n_feedback, minimum=0)
+        check_memory(f"IzhikevichReservoir({n}): input and feedback encoders [{n}, {n_inputs} + {n_feedback}]",
+                     8.0 * n * (n_inputs + n_feedback), "use fewer neurons, inputs or feedback outputs")
         encoders = np.zeros((n, n_inputs))
         share = check_number("input_fraction", input_fraction, positive=True)
+        if share > 1:
+            raise ValueError(f"input_fraction must be in (0, 1], got {input_fraction}")
+        input_weight = check_number("input_weight", input_weight)
         for c in range(n_inputs):
             chosen = rng.choice(n_exc, size=max(1, int(round(share * n_exc))), replace=False)
-            encoders[chosen, c] = rng.uniform(0.0, check_number("input_weight", input_weight), chosen.size)
-        n_feedback = check_int("n_feedback", n_feedback, minimum=0)
+            encoders[chosen, c] = rng.uniform(0.0, input_weight, chosen.size)
         fw = check_number("feedback_weight", feedback_weight, nonnegative=True)
         feedback = rng.uniform(-fw, fw, (n, n_feedback))
         self._setup(net, [exc, inh], tau_rise, tau_decay, encoders, feedback)
@@ -131,6 +137,13 @@ class IzhikevichReservoir:
         tau_decay = check_number("tau_decay", tau_decay, positive=True)
         if tau_rise >= tau_decay:
             raise ValueError(f"tau_rise must be < tau_decay, got {tau_rise} and {tau_decay} ms")
+        if p > 1:
+            raise ValueError(f"connectivity must be in (0, 1], got {connectivity}")
+        G, Q = check_number("G", G), check_number("Q", Q, nonnegative=True)
+        n_outputs = check_int("n_outputs", n_outputs, minimum=1)
+        # the dense weight matrix is drawn whole: normals, uniforms, the product and its two signs
+        check_memory(f"IzhikevichReservoir.nicola_clopath({n}): dense {n} x {n} weights", 40.0 * n * n,
+                     "use fewer neurons")
         rng = as_rng(seed)
         C = 250.0
         net = ns.Network(dt=dt, seed=rng)
@@ -141,7 +154,7 @@ class IzhikevichReservoir:
         net.connect(pop, pop, ns.connect.from_matrix(w), receptor="exc", allow_self=True)
         net.connect(pop, pop, ns.connect.from_matrix(-w), receptor="inh", allow_self=True)
         net.add_current(pop, ns.ConstantCurrent(check_number("bias", bias) / C))
-        feedback = rng.uniform(-Q, Q, (n, check_int("n_outputs", n_outputs, minimum=1))) / C
+        feedback = rng.uniform(-Q, Q, (n, n_outputs)) / C
         res = cls.__new__(cls)
         res._setup(net, [pop], tau_rise, tau_decay, np.zeros((n, 0)), feedback)
         return res
@@ -221,6 +234,9 @@ class IzhikevichReservoir:
         learn = _learn_schedule(learn, n_steps, self.dt)
         if learn is not False and target is None and gate is None:
             raise ValueError("learn needs a target (the error is target - output)")
+        if record_states:
+            check_memory(f"record_states: {n_steps // every} samples of {self.n} neurons (float32)",
+                         8.0 * (n_steps // every) * self.n, "record less often (a larger every) or a shorter run")
         hook = _ReadoutHook(self, readout, target, learn, gate, inputs, feedback, every, learn_every, record_states,
                             n_steps)
         try:
@@ -233,10 +249,14 @@ class IzhikevichReservoir:
 
 def _signal(name, value, n_steps, width, dt, scalar_ok=False):
     """A per-step signal: None, a function of t (ms), a scalar (if allowed) or a [n_steps, width] array."""
-    if value is None or callable(value):
-        return value
-    arr = np.asarray(value, dtype=np.float64)
+    if value is None:
+        return None
+    if callable(value):
+        return _Function(name, value, width, scalar_ok)
+    arr = as_real_array(name, host_values(name, value))
     if scalar_ok and arr.ndim == 0:
+        if not np.isfinite(arr):
+            raise ValueError(f"{name} must be finite, got {float(arr)}")
         return arr
     if width is None:
         raise ValueError(f"{name} needs a readout with outputs")
@@ -250,6 +270,22 @@ def _signal(name, value, n_steps, width, dt, scalar_ok=False):
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite")
     return arr
+
+
+class _Function:
+    """A signal given as a function of t (ms): each value checked when it is read, so that a wrong
+    shape or a NaN names the signal (and not a reshape deep in the run hook)."""
+
+    def __init__(self, name, fn, width, scalar_ok):
+        self.name, self.fn, self.width, self.scalar_ok = name, fn, width, scalar_ok
+
+    def __call__(self, t):
+        value = as_real_array(f"{self.name}({t:g})", self.fn(t))
+        if not (self.scalar_ok and value.ndim == 0) and (self.width is None or value.size != self.width):
+            raise ValueError(f"{self.name}(t) must return {self.width} values, got shape {value.shape} at t = {t:g} ms")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{self.name}(t) must be finite, got NaN or inf at t = {t:g} ms")
+        return value if value.ndim == 0 else value.reshape(self.width)
 
 
 def _learn_schedule(learn, n_steps, dt):
@@ -268,7 +304,7 @@ def _at(signal, row, t):
     if signal is None:
         return None
     if callable(signal):
-        return np.asarray(signal(t), dtype=np.float64)
+        return signal(t)
     return signal if signal.ndim == 0 else signal[row]
 
 

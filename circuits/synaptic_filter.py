@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from neurosim.memory import check_memory
 from neurosim.validation import check_int, check_number
 
 
@@ -33,6 +34,7 @@ class SynapticFilter:
 
     def __init__(self, n: int, dt: float, tau_rise: float, tau_decay: float):
         self.n = check_int("n", n, minimum=1)
+        check_memory(f"SynapticFilter({self.n})'s traces", 32.0 * self.n, "use fewer neurons")
         self.dt = check_number("dt", dt, positive=True)
         self.tau_rise = check_number("tau_rise", tau_rise, nonnegative=True)
         self.tau_decay = check_number("tau_decay", tau_decay, positive=True)
