@@ -48,7 +48,9 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from neurosim.plasticity import FORCE, Readout, ThreeFactorHebbian
-from neurosim.validation import as_rng, check_int, check_number
+from neurosim.validation import as_real_array, as_rng, check_int, check_number
+
+from .reservoir import IzhikevichReservoir
 
 CHANNELS = ("A", "B")
 WHAT_RULES = ("adaptive", "constant")
@@ -84,7 +86,7 @@ class Trial(NamedTuple):
 
 
 def _per_cue(name, value, n_cues):
-    arr = np.asarray(value, dtype=np.float64)
+    arr = as_real_array(name, value)
     if arr.ndim == 0:
         arr = np.full(n_cues, float(arr))
     if arr.ndim != 1 or arr.size != n_cues:
@@ -121,7 +123,7 @@ class WhatWhenTask:
             b = Block(**b) if isinstance(b, dict) else b
             if not isinstance(b, Block):
                 raise TypeError(f"blocks[{i}] must be a Block or a dict of its fields, got {type(b).__name__}")
-            p = np.atleast_1d(np.asarray(b.p_a, dtype=np.float64))
+            p = np.atleast_1d(as_real_array(f"blocks[{i}].p_a", b.p_a))
             n_cues = p.size if n_cues is None else n_cues
             if p.ndim != 1 or p.size != n_cues or p.size == 0:
                 raise ValueError(f"blocks[{i}].p_a must hold one probability per cue ({n_cues}), got shape {p.shape}")
@@ -446,6 +448,8 @@ class WhatWhenLearner:
                  backend: str = "numba", seed=None):
         if not isinstance(task, WhatWhenTask):
             raise TypeError(f"task must be a WhatWhenTask, got {type(task).__name__}")
+        if not isinstance(reservoir, IzhikevichReservoir):
+            raise TypeError(f"reservoir must be an IzhikevichReservoir, got {type(reservoir).__name__}")
         if reservoir.n_inputs < task.n_cues:
             raise ValueError(f"the reservoir has {reservoir.n_inputs} input channels but the task has {task.n_cues} "
                              "cues: build it with n_inputs >= n_cues")
