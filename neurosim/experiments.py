@@ -97,6 +97,58 @@ def run(name: str, **params) -> dict:
     return get(name)(**params)
 
 
+def check_output_folder(out, what: str = "out") -> str:
+    """Refuse, before anything runs, an output folder ``out`` that cannot be created or written:
+    an empty name, an existing file, a path under a file, a folder this process may not write in,
+    a name too long for the file system. ``what`` names the argument in the message (``"--out"``
+    on the command line). Returns ``out`` as a str; creates nothing.
+
+    Writability is tried, not inferred from permission bits (which root ignores, and which say
+    nothing of read-only or virtual file systems): an anonymous temporary file is opened in the
+    nearest folder that exists."""
+    import os
+    import tempfile
+
+    try:
+        path = os.fspath(out)
+    except TypeError:
+        raise TypeError(f"{what} must be a folder path (str or os.PathLike), got {type(out).__name__} {out!r:.60}") \
+            from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path.strip():
+        raise ValueError(f"{what} must name a folder, got {path!r}")
+    try:
+        os.fsencode(path)
+        if "\0" in path:
+            raise ValueError("it holds a NUL character")
+    except ValueError as err:
+        raise ValueError(f"{what} {path!r} cannot be a file name ({err})") from None
+    full = os.path.abspath(path)
+    existing = full
+    while not os.path.lexists(existing):  # "/" always exists, so this stops
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        problem = "exists and is not a folder" if existing == full else \
+            f"cannot be a folder: {existing!r} is a file, and a file holds no folders"
+        raise ValueError(f"{what} {path!r} {problem}; give a folder to write into")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise ValueError(f"{what} {path!r}: cannot write in folder {existing!r} ({err.strerror or err}); give a "
+                         "folder you can write to") from None
+    try:
+        name_max = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    for name in os.path.relpath(full, existing).split(os.sep):
+        if len(os.fsencode(name)) > name_max:
+            raise ValueError(f"{what} {path!r}: the name {name[:40]!r}... is longer than the {name_max} bytes "
+                             "a file name may have here")
+    return path
+
+
 def output_files(out, *figures: str) -> dict:
     """Create folder ``out`` and name an experiment's outputs there: ``{figure: out/figure.png}``
     for each of ``figures``, plus ``"summary": out/summary.json`` (see :func:`write_summary`)."""
