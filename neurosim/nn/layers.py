@@ -133,6 +133,11 @@ def _describe(t: torch.Tensor) -> str:
     return f"values from {t.min().item():g} to {t.max().item():g}"
 
 
+#: Parameters are cast to the input's dtype in the forward pass: a value beyond float32's range
+#: would become inf in a float32 run (and NaN membranes), so it is refused up front.
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
 def _storage_dtype(learn: bool) -> torch.dtype:
     """Fixed parameters are kept in float64 (cast to the input's dtype in the forward pass, so
     float64 runs see the exact values); trainable ones in torch's default dtype, as usual."""
@@ -221,7 +226,7 @@ class LIF(_SequenceLayer):
         self.surrogate = surrogates.check_surrogate(surrogate if surrogate is not None else surrogates.fast_sigmoid())
         self._register("beta", _per_neuron("beta", beta, n, low=0.0, high=1.0, low_open=True,
                                            dtype=_storage_dtype(learn_beta)), learn_beta)
-        self._register("threshold", _per_neuron("threshold", threshold, n, low=0.0, high=math.inf, low_open=True,
+        self._register("threshold", _per_neuron("threshold", threshold, n, low=0.0, high=FLOAT32_MAX, low_open=True,
                                                 dtype=_storage_dtype(learn_threshold)), learn_threshold)
 
     @classmethod
@@ -374,10 +379,10 @@ class Izhikevich(_SequenceLayer):
         unknown = set(learn) - {"a", "b", "c", "d"}
         if unknown:
             raise ValueError(f"learn must name parameters among ('a', 'b', 'c', 'd'), got {sorted(unknown)}")
-        inf = math.inf
         for name, value in (("a", a), ("b", b), ("c", c), ("d", d), ("v_peak", v_peak), ("v_init", v_init)):
             # float64 like the engine, so a model gives the same spikes in both simulators.
-            self._register(name, _per_neuron(name, value, n, low=-inf, high=inf, low_open=False, dtype=torch.float64),
+            self._register(name, _per_neuron(name, value, n, low=-FLOAT32_MAX, high=FLOAT32_MAX, low_open=False,
+                                             dtype=torch.float64),
                            name in learn)
         self.detach_reset = bool(detach_reset)
         self.surrogate = surrogates.check_surrogate(surrogate if surrogate is not None else surrogates.fast_sigmoid(0.5))

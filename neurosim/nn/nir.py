@@ -79,7 +79,7 @@ from neurosim.errors import DamagedFileError
 from neurosim.validation import as_real_array
 
 from . import surrogate as surrogates
-from .layers import (LI, LIF, LIFState, RecurrentLIF, check_finite_result, check_finite_state,
+from .layers import (FLOAT32_MAX, LI, LIF, LIFState, RecurrentLIF, check_finite_result, check_finite_state,
                      check_parameter_memory, check_sequence, check_size, check_state)
 
 __all__ = ["export_nir", "import_nir", "NIRNetwork", "CubaLIF", "CubaLIFState", "ScaledInput", "Scale",
@@ -117,10 +117,11 @@ def _check_dt(dt) -> float:
 
 
 def _vector(name: str, value, n: int) -> torch.Tensor:
-    """A finite scalar or ``[n]`` value as a float32 ``[n]`` tensor."""
+    """A finite scalar or ``[n]`` value as a float32 ``[n]`` tensor (NaN fails ``<=`` too)."""
     arr = as_real_array(name, value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value)
-    if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n) or not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be a finite scalar or have shape [{n}], got {value!r:.80}")
+    if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n) or not np.all(np.abs(arr) <= FLOAT32_MAX):
+        raise ValueError(f"{name} must be a finite scalar or have shape [{n}], within float32's range, "
+                         f"got {value!r:.80}")
     return torch.as_tensor(np.broadcast_to(arr, (n,)).copy()).float()
 
 
@@ -578,7 +579,9 @@ def _remove_passthrough(nodes: dict, edges: list):
 
 
 def _node_values(where: str, node, field: str) -> np.ndarray:
-    """A node's ``field`` as a finite float64 array (a tensor or array-like of real numbers)."""
+    """A node's ``field`` as a float64 array (a tensor or array-like of real numbers) within
+    float32's range: the layers it becomes compute in float32 (or float64), where a larger value
+    would be inf."""
     value = getattr(node, field)
     try:
         arr = as_real_array(field, value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value)
@@ -586,6 +589,9 @@ def _node_values(where: str, node, field: str) -> np.ndarray:
         raise NIRConversionError(f"{where}: {err}") from None
     if not np.all(np.isfinite(arr)):
         raise NIRConversionError(f"{where}: {field} must be finite, got {int(np.sum(~np.isfinite(arr)))} NaN/inf value(s)")
+    if arr.size and np.abs(arr).max() > FLOAT32_MAX:
+        raise NIRConversionError(f"{where}: {field} must lie within float32's range (|value| <= {FLOAT32_MAX:g}), "
+                                 f"got {np.abs(arr).max():g}")
     return arr
 
 
