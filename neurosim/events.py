@@ -183,14 +183,14 @@ class EventStream:
         pixel blocks (height and width become ``ceil(h / pool)``, ``ceil(w / pool)``), the
         channels of :meth:`channels`.
         """
-        pool = check_int("pool", pool, minimum=1)
+        pool = self._check_pool(pool)
         if (bin_us is None) == (n_bins is None):
             raise ValueError("give exactly one of bin_us and n_bins")
         total = self.duration_us if duration_us is None else check_int("duration_us", duration_us, minimum=1)
         if len(self) and self.t[-1] >= total:
             raise ValueError(f"duration_us = {total} ends before the last event (t = {self.t[-1]} us)")
         if bin_us is not None:
-            bin_us = check_int("bin_us", bin_us, minimum=1)
+            bin_us = min(check_int("bin_us", bin_us, minimum=1), total)  # wider than everything: one bin
             n_bins = max(1, -(-total // bin_us))
         else:
             n_bins = check_int("n_bins", n_bins, minimum=1)
@@ -208,11 +208,16 @@ class EventStream:
         np.add.at(frames, (index, self.p, self.y // pool, self.x // pool), 1.0)
         return frames
 
+    def _check_pool(self, pool) -> int:
+        """``pool`` (>= 1), capped at the sensor's size: a larger block is the same single block
+        (and would not fit the int64 arithmetic on the coordinates)."""
+        return min(check_int("pool", pool, minimum=1), max(self.sensor_size))
+
     def channels(self, pool: int = 1) -> tuple[np.ndarray, int]:
         """Channel index of every event after pooling ``pool x pool`` pixel blocks:
         ``(p * ceil(h / pool) + y // pool) * ceil(w / pool) + x // pool``; returns
         ``(channel [n], n_channels)``."""
-        pool = check_int("pool", pool, minimum=1)
+        pool = self._check_pool(pool)
         width, height = self.sensor_size
         w, h = -(-width // pool), -(-height // pool)
         n_channels = self.n_polarities * h * w
@@ -278,7 +283,7 @@ class EventStream:
         within the preceding ``filter_us`` microseconds (isolated events are sensor noise).
         tonic's ``Denoise`` differs: it looks at the four edge neighbours only, not at the same
         pixel or the diagonals, so it keeps fewer events."""
-        filter_us = check_int("filter_us", filter_us, minimum=1)
+        filter_us = min(check_int("filter_us", filter_us, minimum=1), 2**62)  # beyond: every earlier event counts
         width, height = self.sensor_size
         check_memory(f"denoise: the last event time of each of {width} x {height} pixels",
                      8.0 * (width + 2) * (height + 2), "use a smaller sensor")
