@@ -17,6 +17,7 @@ Every experiment takes the common parameters ``duration`` (ms), ``seed``, ``back
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -33,9 +34,10 @@ class Experiment:
     doc: str
     metrics: tuple[str, ...] = ()  # headline metrics: what a sweep plots by default
 
-    @property
+    @functools.cached_property  # (a frozen dataclass still caches in __dict__)
     def parameters(self) -> dict[str, tuple[type, object]]:
-        """``name -> (type, default)`` of every parameter."""
+        """``name -> (type, default)`` of every parameter (read once: evaluating the annotations
+        is slow, and a sweep checks every value against them)."""
         out = {}
         hints = inspect.get_annotations(self.func, eval_str=True)
         for p in inspect.signature(self.func).parameters.values():

@@ -187,13 +187,13 @@ def _mapping(name: str, value) -> dict:
 
 def _values(name: str, values) -> list:
     """The values of grid parameter ``name``: a sequence, or one value."""
-    if isinstance(values, np.ndarray):
-        return values.tolist() if values.ndim else [values.item()]
-    if isinstance(values, (list, tuple, range)):
-        if len(values) > MAX_RUNS:
-            raise SweepError(f"grid parameter {name!r} has {len(values)} values; a sweep has at most {MAX_RUNS} runs")
-        return list(values)
-    return [values]
+    if isinstance(values, np.ndarray) and values.ndim == 0:
+        return [values.item()]
+    if not isinstance(values, (list, tuple, range, np.ndarray)):
+        return [values]
+    if len(values) > MAX_RUNS:
+        raise SweepError(f"grid parameter {name!r} has {len(values)} values; a sweep has at most {MAX_RUNS} runs")
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
 @dataclass(frozen=True)
@@ -760,7 +760,9 @@ class Sweep:
         non-empty str or is a parameter, any metric of a sweep with nothing swept, and -- once
         runs are stored -- a name that is neither a headline metric nor a number the stored runs
         returned. (A name not yet known, while no run has finished, is checked by write_figures.)"""
-        return self._plot_names(metrics, self.plottable_metrics())
+        if metrics is None:
+            return self._plot_names(None, None)
+        return self._plot_names(metrics, _plottable(list(self.store.scan()[0].values())))  # (damage: reported by run)
 
     def _plot_names(self, metrics, stored: list[str] | None) -> list[str]:
         exp = experiments.get(self.spec.experiment)
@@ -780,7 +782,7 @@ class Sweep:
                                  f"{_metric_choices(exp, stored)}")
             if stored is not None and name not in stored and name not in exp.metrics:
                 raise SweepError(f"metric {name!r} is neither a headline metric of {exp.name!r} nor a number its "
-                                 f"stored runs returned; metrics: {_metric_choices(exp, stored)}")
+                                 f"stored runs returned (they stay stored); metrics: {_metric_choices(exp, stored)}")
         return names
 
     def write_figures(self, metrics=None) -> list[str]:
@@ -799,8 +801,8 @@ class Sweep:
             return []
         for metric in metrics:
             if metric not in available:
-                raise SweepError(f"metric {metric!r} is not a number the finished runs returned (they are stored: "
-                                 f"repeat the command with another metric to plot); metrics: {', '.join(available)}")
+                raise SweepError(f"metric {metric!r} is not a number the finished runs returned (they stay stored); "
+                                 f"metrics: {', '.join(available)}")
         df = _frame(records)
         df = df[df["status"] == "ok"]
         paths = []
