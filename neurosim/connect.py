@@ -160,7 +160,9 @@ class from_matrix(Rule):  # noqa: N801
 
     def expected_synapses(self, n_pre, n_post):
         m = self.matrix
-        return float(m.nnz) if hasattr(m, "nnz") else float(np.count_nonzero(np.asarray(m)))
+        if hasattr(m, "nnz"):
+            return float(m.nnz)
+        return float(np.count_nonzero(as_real_array("from_matrix: matrix", host_values("from_matrix: matrix", m))))
 
     def entries(self, n_pre, n_post):
         """(sources, targets, weights) of every entry, diagonal included, in the matrix's order."""
