@@ -235,9 +235,12 @@ def _merge_options(args, names: tuple[str, ...], params: dict) -> None:
             if name in params and params[name] != value:
                 raise ValueError(f"--{name} {value} and --set {name}={params[name]} disagree; give one")
             params[name] = value
-    duration = params.get("duration")
+    # The same ranges as --duration and --seed, for the same parameters given with --set.
+    duration, seed = params.get("duration"), params.get("seed")
     if duration is not None and not (isinstance(duration, float) and math.isfinite(duration) and duration >= 0):
         raise ValueError(f"--set duration: expected a finite number >= 0 (biological time, ms), got {duration!r}")
+    if isinstance(seed, int) and seed < 0:
+        raise ValueError(f"--set seed: expected an integer >= 0 (numpy's generators take no negative seeds), got {seed}")
 
 
 def _parameter_lines(exp: experiments.Experiment, skip=experiments.COMMON) -> list[str]:

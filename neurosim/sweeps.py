@@ -774,15 +774,16 @@ class Sweep:
                 raise SweepError(f"a metric to plot must be a non-empty name, got {name!r:.60}")
         names = list(dict.fromkeys(names))
         if names and not self.spec.swept:
-            raise SweepError(f"nothing is swept (an ensemble over seeds), so there is no figure of {names[0]!r} to "
-                             "draw: plots need a swept parameter for their x axis")
+            raise SweepError(f"cannot plot {names[0]!r}: nothing is swept (an ensemble over seeds), and a plot needs "
+                             "a swept parameter for its x axis")
         for name in names:
             if name in exp.parameters:
-                raise SweepError(f"{name!r} is a parameter of {exp.name!r}, not a metric; metrics: "
+                raise SweepError(f"cannot plot {name!r}: it is a parameter of {exp.name!r}, not a metric; metrics: "
                                  f"{_metric_choices(exp, stored)}")
             if stored is not None and name not in stored and name not in exp.metrics:
-                raise SweepError(f"metric {name!r} is neither a headline metric of {exp.name!r} nor a number its "
-                                 f"stored runs returned (they stay stored); metrics: {_metric_choices(exp, stored)}")
+                raise SweepError(f"cannot plot metric {name!r}: it is neither a headline metric of {exp.name!r} nor a "
+                                 f"number its stored runs returned (they stay stored); metrics: "
+                                 f"{_metric_choices(exp, stored)}")
         return names
 
     def write_figures(self, metrics=None) -> list[str]:
@@ -801,8 +802,8 @@ class Sweep:
             return []
         for metric in metrics:
             if metric not in available:
-                raise SweepError(f"metric {metric!r} is not a number the finished runs returned (they stay stored); "
-                                 f"metrics: {', '.join(available)}")
+                raise SweepError(f"cannot plot metric {metric!r}: it is not a number the finished runs returned (they "
+                                 f"stay stored); metrics: {', '.join(available)}")
         df = _frame(records)
         df = df[df["status"] == "ok"]
         paths = []

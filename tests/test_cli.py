@@ -50,7 +50,7 @@ def test_bad_cli_input_is_reported():
                  ["frobnicate"]):
         proc = subprocess.run([sys.executable, "-m", "neurosim", *args], capture_output=True, text=True)
         assert proc.returncode == 2, args
-        assert "error" in proc.stderr
+        assert proc.stderr.startswith("neurosim: error: ") and len(proc.stderr.splitlines()) == 1, proc.stderr
 
 
 def test_experiment_help_lists_its_parameters():

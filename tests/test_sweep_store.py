@@ -378,8 +378,8 @@ def test_rerunning_a_damaged_sweep_reports_and_reruns_the_damaged_point_and_reco
                "--no-progress", "--out", out]
     assert cli.main(command + ["--plot", "no_such_metric"]) == 2  # known only after the runs, which stay stored
     err = capsys.readouterr().err
-    assert err.startswith("neurosim: error: sweep cuba: metric 'no_such_metric' is neither a headline metric of "
-                          "'cuba' nor a number its stored runs returned (they stay stored)")
+    assert err.startswith("neurosim: error: sweep cuba: cannot plot metric 'no_such_metric': it is neither a headline "
+                          "metric of 'cuba' nor a number its stored runs returned (they stay stored)")
     assert len(err.splitlines()) == 1 and "rate_hz" in err
     sweep = open_sweep(out)
     first = {r["key"]: r for r in sweep.records()}
