@@ -41,6 +41,9 @@ def clip_loss(za: torch.Tensor, zb: torch.Tensor, labels_a=None, labels_b=None, 
                             f"{type(z).__name__} {tuple(getattr(z, 'shape', ()))}")
     if za.shape[1] != zb.shape[1]:
         raise ValueError(f"za and zb must have the same embedding size d, got {za.shape[1]} and {zb.shape[1]}")
+    if za.dtype != zb.dtype or za.device != zb.device:
+        raise TypeError(f"za and zb must have one dtype and device, got {za.dtype} on {za.device} and "
+                        f"{zb.dtype} on {zb.device}")
     temperature = check_number("temperature", temperature, positive=True)
     if (labels_a is None) != (labels_b is None):
         raise ValueError("give both labels_a and labels_b, or neither")

@@ -85,6 +85,14 @@ def check_grid(shape) -> tuple:
     return shape
 
 
+def check_fraction(name: str, value) -> float:
+    """A share, a number in [0, 1]."""
+    value = check_number(name, value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {value}")
+    return value
+
+
 def lif_neurons(n: int, refractory: float) -> ns.LIF:
     """The paper's liquid neuron (see the module docstring)."""
     return ns.LIF(n, tau_m=30.0, v_rest=13.5, v_threshold=15.0, v_reset=13.5, t_ref=refractory,
@@ -100,15 +108,13 @@ def build_liquid(net: ns.Network, shape=(15, 3, 3), *, lam: float = 2.0, inhibit
     shape : grid size, any number of points per axis (15 x 3 x 3: 135 neurons).
     lam : the connection length scale lambda, grid units (>= 0; 0 leaves the neurons unconnected).
     inhibitory_fraction : share of grid points made inhibitory, drawn at random with ``net``'s
-        generator (so the network's seed fixes the liquid).
+        generator (so the network's seed fixes the liquid); both populations must get a neuron.
     C : connection scales per pair type (default :data:`MAASS_C`), keys ``("E", "I")`` etc.
     weight_scale : multiplies every mean amplitude (the paper's is 1).
     delays : the paper's transmission delays (:data:`MAASS_DELAY`); False: one time step.
     """
     lam = check_number("lam", lam, nonnegative=True)
-    frac = check_number("inhibitory_fraction", inhibitory_fraction)
-    if not 0.0 <= frac <= 1.0:
-        raise ValueError(f"inhibitory_fraction must lie in [0, 1], got {frac}")
+    frac = check_fraction("inhibitory_fraction", inhibitory_fraction)
     weight_scale = check_number("weight_scale", weight_scale, nonnegative=True)
     if C is not None and not isinstance(C, dict):
         raise TypeError(f"C must be a dict of connection scales per pair type, got {type(C).__name__}")
@@ -118,6 +124,9 @@ def build_liquid(net: ns.Network, shape=(15, 3, 3), *, lam: float = 2.0, inhibit
     positions = ns.connect.grid_positions(check_grid(shape))
     n = len(positions)
     n_inh = int(round(frac * n))
+    if not 0 < n_inh < n:  # a population of no neurons is no population
+        raise ValueError(f"inhibitory_fraction = {frac:g} of {n} grid points leaves "
+                         f"{'no inhibitory' if n_inh == 0 else 'no excitatory'} neuron; the liquid needs both")
     is_inh = np.zeros(n, dtype=bool)
     is_inh[net.rng.choice(n, size=n_inh, replace=False)] = True
     pos = {"E": positions[~is_inh], "I": positions[is_inh]}
@@ -140,9 +149,7 @@ def connect_input(net: ns.Network, source, liquid: Liquid, *, fraction: float = 
     """Connect every input channel of ``source`` to a random ``fraction`` of the liquid's
     neurons (Maass et al.: 30 %), amplitudes gamma-distributed with SD = mean (18 onto E, 9
     onto I; mV here). Returns the two projections (onto E, onto I)."""
-    fraction = check_number("fraction", fraction)
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
+    fraction = check_fraction("fraction", fraction)
     out = []
     for pop, amp in ((liquid.exc, amplitude_exc), (liquid.inh, amplitude_inh)):
         amp = check_number("amplitude", amp, positive=True)
@@ -211,7 +218,7 @@ class LiquidStateMachine:
         self.seed = seed
         self.liquid_options = dict(lam=lam, weight_scale=weight_scale, inhibitory_fraction=inhibitory_fraction,
                                    delays=bool(delays))
-        self.input_fraction = input_fraction
+        self.input_fraction = check_fraction("input_fraction", input_fraction)
         self.input_scale = check_number("input_scale", input_scale, positive=True)
         self.tau = check_number("tau", tau, positive=True)
         self.backend = backend

@@ -369,7 +369,8 @@ class SelectiveSSM(nn.Module):
         self.d_state = _check_size("d_state", d_state)
         self.expand = _check_size("expand", expand)
         self.d_conv = _check_size("d_conv", d_conv)
-        self.dt_rank = math.ceil(self.d_model / 16) if dt_rank == "auto" else _check_size("dt_rank", dt_rank)
+        auto = isinstance(dt_rank, str) and dt_rank == "auto"
+        self.dt_rank = math.ceil(self.d_model / 16) if auto else _check_size("dt_rank", dt_rank)
         d, e, n, r = self.d_model, self.expand * self.d_model, self.d_state, self.dt_rank
         _check_parameters(f"SelectiveSSM({d}, {n}, expand={self.expand})",
                           3.0 * d * e + e * (self.d_conv + 2.0 * r + 3.0 * n + 3))
@@ -500,7 +501,10 @@ class SpikingSequenceModel(nn.Module):
                 RecurrentLIF(self.d_in if i == 0 else self.d_hidden, self.d_hidden, beta, threshold,
                              surrogate=surrogate, backend=backend) for i in range(self.n_layers))
             self.readout = nn.Linear(self.d_hidden, self.d_out)
-        self.integrator = LI(self.d_out, readout_beta, backend=backend)
+        try:
+            self.integrator = LI(self.d_out, readout_beta, backend=backend)
+        except (TypeError, ValueError) as err:  # LI calls it beta
+            raise type(err)(f"readout_beta: {err}") from None
 
     def forward(self, x: torch.Tensor, state: SpikingSequenceState | None = None):
         """``x [T, B, d_in]`` -> ``(y [T, B, d_out], SpikingSequenceState)``."""
