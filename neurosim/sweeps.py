@@ -420,7 +420,7 @@ def read_checked_json(path: str, kind: str) -> dict:
     stored = obj.pop("sha256")
     try:
         matches = _checksum(obj) == stored
-    except (ValueError, RecursionError):  # nothing json.loads returns should fail here; a guard
+    except RecursionError:  # a nesting json.loads just managed can be a few calls too deep for json.dumps
         matches = False
     if not matches:
         raise damaged("its content does not match its checksum (damaged or modified)")
@@ -518,8 +518,9 @@ class SweepStore:
         return {key: (_jsonable(params), seed) for key, params, seed in self.spec.tasks()}
 
     def read_record(self, key: str) -> dict | None:
-        """The stored record of run ``key``: None if there is none, DamagedFileError naming the
-        file if it fails its checks (checksum, fields, and that it is the record of that run)."""
+        """The stored record of run ``key`` (one of this sweep's): None if there is none,
+        DamagedFileError naming the file if it fails its checks (checksum, fields, and that it
+        is the record of that run)."""
         path = self.record_path(key)
         if not os.path.lexists(path):
             return None

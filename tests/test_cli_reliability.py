@@ -30,8 +30,8 @@ def stub_experiment(*, duration: float = 10.0, seed: int = 1, backend: str = "nu
         raise ValueError(f"unknown backend {backend!r}; use numpy or numba")
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
-    STUB_CALLS.append(dict(duration=duration, seed=seed, backend=backend, out=out, x=x, k=k, mode=mode, flag=flag,
-                           opt=opt))
+    STUB_CALLS.append({"duration": duration, "seed": seed, "backend": backend, "out": out, "x": x, "k": k,
+                       "mode": mode, "flag": flag, "opt": opt})
     if STUB_RAISES:
         raise STUB_RAISES[0]
     if out is not None:
@@ -257,7 +257,7 @@ def test_list_takes_no_arguments_and_commands_are_checked(capsys):
     for argv, words in [(["list", "--all"], ["list takes no arguments"]), (["frobnicate"], ["unknown command"]),
                         (["run"], ["needs an experiment name"]), (["sweep", "--help"], ["needs an experiment name"]),
                         (["run", "nope"], ["no experiment named 'nope'"])]:
-        code, out, err = command(capsys, argv)
+        code, _, err = command(capsys, argv)
         assert_one_line_error(code, err, *words)
 
 
@@ -337,14 +337,22 @@ def test_every_sweep_option_value_is_taken_or_refused_naming_it(stub, no_runs, c
     argv = [option, text] if " " not in option else ["--set", f"{option.split()[1]}={text}"]
     no_runs.clear()
     with within(5):
-        code, out, err = command(capsys, ["sweep", "stub", "--param", "mode=a,b", "--no-progress"] + argv)
+        code, _, err = command(capsys, ["sweep", "stub", "--param", "mode=a,b", "--no-progress"] + argv)
     name = option.split()[-1].lstrip("-")
     event("taken" if code == 0 else "refused")
     if sweep_value_is_valid(option, text):
         assert code == 0 and len(no_runs) == 1, (code, err)
         spec, options = no_runs[0]
-        if option.startswith("--set"):
-            assert spec.fixed[name] is None or type(spec.fixed[name]) is STUB_KINDS[name]
+        taken = {"--seeds": lambda: len(spec.seeds) == read_int(text),
+                 "--first-seed": lambda: spec.seeds[0] == read_int(text),
+                 "--workers": lambda: options["workers"] == read_int(text),
+                 "--retries": lambda: options["retries"] == read_int(text),
+                 "--timeout": lambda: options["timeout"] == float(text),
+                 "--scheduler": lambda: options["scheduler"] == text,
+                 "--duration": lambda: spec.fixed["duration"] == float(text),
+                 "--backend": lambda: spec.fixed["backend"] == text,
+                 "--plot": lambda: True}  # (checked, then drawn after the runs: none here)
+        assert taken.get(option, lambda: type(spec.fixed[name]) in (STUB_KINDS[name], type(None)))(), (option, text)
     else:
         assert_one_line_error(code, err, name)
         assert no_runs == []

@@ -6,6 +6,7 @@ options across generated values. One end-to-end re-run of a real 2-run sweep is 
 import json
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,7 +90,7 @@ def test_every_damaged_byte_and_truncation_of_a_point_is_refused_and_rerun_or_ha
     (key, _, _), (failed_key, _, _) = stored.spec.tasks()  # the finished run: its metrics make the larger file
     os.remove(stored.store.record_path(failed_key))  # (one file for the store to scan per case)
     path = stored.store.record_path(key)
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     assert len(data) >= 500  # every byte position of a file of >= 500 bytes
     original = stored.store.read_record(key)
     with within(60):
@@ -135,10 +136,10 @@ def test_a_record_of_another_run_under_this_runs_name_is_refused(stored):
 def test_damaged_points_are_moved_aside_and_temporary_files_removed(stored):
     key = stored.spec.tasks()[0][0]
     path = stored.store.record_path(key)
-    open(path, "a").write("x")
+    Path(path).write_text(Path(path).read_text() + "x")
     leftovers = [os.path.join(stored.store.points_dir, ".tmp-k1ll3d.json"), os.path.join(stored.out, ".tmp-x.json")]
     for leftover in leftovers:
-        open(leftover, "w").write('{"key": ')  # a write killed half-way
+        Path(leftover).write_text('{"key": ')  # a write killed half-way
     records, damaged = stored.store.scan()  # the temporary files are never read
     assert list(damaged) == [key] and list(records) == [stored.spec.tasks()[1][0]]
     with pytest.warns(DamagedRecordWarning, match=f"{path}.*it is not JSON.*next run of this sweep"):
@@ -188,7 +189,7 @@ def test_random_damage_to_a_stored_point_is_refused_or_harmless(stored, within, 
     path = stored.store.record_path(key)
     original = make_record(key, *stored.spec.tasks()[0][1:])
     write_checked_json(path, original)
-    data = bytearray(open(path, "rb").read())
+    data = bytearray(Path(path).read_bytes())
     for position, value, how in edits:
         i = position % len(data)
         if how == "set":
@@ -222,7 +223,7 @@ def check_manifest_outcome(sweep, original, what=""):
 
 def test_every_damaged_byte_and_truncation_of_sweep_json_is_refused_naming_it(stored, within):
     path = stored.store.manifest_path
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     original = read_manifest(stored.out)
     rng = np.random.default_rng(6)
     outcomes = {"refused": 0, "unchanged": 0}
@@ -250,8 +251,8 @@ def test_random_bytes_as_sweep_json_are_refused_naming_it(tmp_path_factory, with
 
 
 def test_a_truncated_sweep_json_is_refused_then_deleting_it_recovers_the_stored_runs(stored):
-    data = open(stored.store.manifest_path, "rb").read()
-    open(stored.store.manifest_path, "wb").write(data[: len(data) // 2])
+    manifest = Path(stored.store.manifest_path)
+    manifest.write_bytes(manifest.read_bytes()[: len(manifest.read_bytes()) // 2])
     for reader in (stored.store.check, lambda: open_sweep(stored.out)):
         with pytest.raises(DamagedFileError, match="sweep.json' is not a readable neurosim sweep manifest: it is "
                                                    "not JSON.*To recover: delete"):
@@ -387,9 +388,9 @@ def test_rerunning_a_damaged_sweep_reports_and_reruns_the_damaged_point_and_reco
 
     damaged_key, kept_key = list(first)
     damaged = sweep.store.record_path(damaged_key)
-    text = open(damaged).read()
-    open(damaged, "w").write(text.replace('"spike_count": ', '"spike_count": 1'))  # valid JSON, wrong count
-    open(os.path.join(sweep.store.points_dir, ".tmp-abandoned.json"), "w").write("{")
+    text = Path(damaged).read_text()
+    Path(damaged).write_text(text.replace('"spike_count": ', '"spike_count": 1'))  # valid JSON, wrong count
+    Path(sweep.store.points_dir, ".tmp-abandoned.json").write_text("{")
     assert cli.main(command) == 0
     captured = capsys.readouterr()
     assert "1 of 2 runs to do" in captured.out and "2 runs stored" in captured.out
@@ -403,7 +404,7 @@ def test_rerunning_a_damaged_sweep_reports_and_reruns_the_damaged_point_and_reco
     assert again[damaged_key]["finished"] != first[damaged_key]["finished"]
 
     manifest = os.path.join(out, "sweep.json")
-    open(manifest, "w").write(open(manifest).read()[:40])
+    Path(manifest).write_text(Path(manifest).read_text()[:40])
     assert cli.main(command) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and manifest in err and "delete" in err
