@@ -120,12 +120,12 @@ def check_output_folder(out, what: str = "out") -> str:
         path = os.fsdecode(path)
     if not path.strip():
         raise ValueError(f"{what} must name a folder, got {path!r}")
+    if "\0" in path:
+        raise ValueError(f"{what} {path!r} cannot be a file name (it holds a NUL character)")
     try:
         os.fsencode(path)
-        if "\0" in path:
-            raise ValueError("it holds a NUL character")
-    except ValueError as err:
-        raise ValueError(f"{what} {path!r} cannot be a file name ({err})") from None
+    except UnicodeEncodeError as err:
+        raise ValueError(f"{what} {path!r} cannot be a file name ({err.reason})") from None
     full = os.path.abspath(path)
     existing = full
     while not os.path.lexists(existing):  # "/" always exists, so this stops

@@ -251,8 +251,8 @@ def test_random_bytes_as_sweep_json_are_refused_naming_it(tmp_path_factory, with
 
 
 def test_a_truncated_sweep_json_is_refused_then_deleting_it_recovers_the_stored_runs(stored):
-    manifest = Path(stored.store.manifest_path)
-    manifest.write_bytes(manifest.read_bytes()[: len(manifest.read_bytes()) // 2])
+    data = Path(stored.store.manifest_path).read_bytes()
+    Path(stored.store.manifest_path).write_bytes(data[: len(data) // 2])
     for reader in (stored.store.check, lambda: open_sweep(stored.out)):
         with pytest.raises(DamagedFileError, match="sweep.json' is not a readable neurosim sweep manifest: it is "
                                                    "not JSON.*To recover: delete"):
