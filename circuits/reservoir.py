@@ -99,7 +99,8 @@ class IzhikevichReservoir:
                     receptor="exc")
         net.connect(inh, [exc, inh], rule, weight=ns.Uniform(-check_number("w_inh", w_inh, nonnegative=True), 0.0),
                     receptor="inh")
-        if check_number("noise_std", noise_std, nonnegative=True) > 0 or check_number("bias", bias) != 0:
+        noise_std, bias = check_number("noise_std", noise_std, nonnegative=True), check_number("bias", bias)
+        if noise_std > 0 or bias != 0:
             net.add_current([exc, inh], ns.NoiseCurrent(std=noise_std, mean=bias))
         n_inputs = check_int("n_inputs", n_inputs, minimum=0)
         n_feedback = check_int("n_feedback", n_feedback, minimum=0)

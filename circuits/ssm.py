@@ -79,7 +79,7 @@ from neurosim.kernels.scan import BACKENDS, linear_scan
 from neurosim.kernels.selective import selective_scan
 from neurosim.memory import check_memory
 from neurosim.nn.functional import check_tensor
-from neurosim.nn.layers import LI, LIF, LIFState, RecurrentLIF, check_finite_result
+from neurosim.nn.layers import LI, LIF, LIFState, RecurrentLIF, check_finite_result, check_size
 from neurosim.validation import check_int, check_number
 
 __all__ = ["DiagonalSSM", "SelectiveSSM", "SelectiveSSMState", "SpikingSequenceModel", "SpikingSequenceState",
@@ -93,16 +93,6 @@ THETA_MIN = 1e-12
 
 
 # --------------------------------------------------------------------------- shared checks
-
-
-def _check_size(name: str, value) -> int:
-    try:
-        value = check_int(name, value)
-    except TypeError as err:
-        raise ValueError(str(err).replace("an integer", "a positive integer")) from None
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return value
 
 
 def _check_dtype(dtype) -> torch.dtype:
@@ -198,8 +188,8 @@ class DiagonalSSM(nn.Module):
     def __init__(self, d_model: int, d_state: int = 64, *, r_min: float = 0.0, r_max: float = 0.99,
                  max_phase: float = 2 * math.pi, backend: str = "auto", seed: int | None = None):
         super().__init__()
-        self.d_model = _check_size("d_model", d_model)
-        self.d_state = _check_size("d_state", d_state)
+        self.d_model = check_size("d_model", d_model)
+        self.d_state = check_size("d_state", d_state)
         _check_parameters(f"DiagonalSSM({self.d_model}, {self.d_state})",
                           4.0 * self.d_model * self.d_state + 3 * self.d_state + self.d_model)
         r_min, r_max = check_number("r_min", r_min), check_number("r_max", r_max)
@@ -295,7 +285,7 @@ class DiagonalSSM(nn.Module):
 
     def initial_state(self, batch: int, device=None, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Zero state ``[batch, d_state]``, complex (of ``dtype``, default the parameters' real dtype)."""
-        batch = _check_size("batch", batch)
+        batch = check_size("batch", batch)
         return torch.zeros(batch, self.d_state, dtype=_complex_dtype(_check_dtype(dtype or self.nu_log.dtype)),
                            device=device)
 
@@ -365,12 +355,12 @@ class SelectiveSSM(nn.Module):
     def __init__(self, d_model: int, d_state: int = 16, *, expand: int = 2, d_conv: int = 4, dt_rank="auto",
                  dt_min: float = 1e-3, dt_max: float = 0.1, backend: str = "auto", seed: int | None = None):
         super().__init__()
-        self.d_model = _check_size("d_model", d_model)
-        self.d_state = _check_size("d_state", d_state)
-        self.expand = _check_size("expand", expand)
-        self.d_conv = _check_size("d_conv", d_conv)
+        self.d_model = check_size("d_model", d_model)
+        self.d_state = check_size("d_state", d_state)
+        self.expand = check_size("expand", expand)
+        self.d_conv = check_size("d_conv", d_conv)
         auto = isinstance(dt_rank, str) and dt_rank == "auto"
-        self.dt_rank = math.ceil(self.d_model / 16) if auto else _check_size("dt_rank", dt_rank)
+        self.dt_rank = math.ceil(self.d_model / 16) if auto else check_size("dt_rank", dt_rank)
         d, e, n, r = self.d_model, self.expand * self.d_model, self.d_state, self.dt_rank
         _check_parameters(f"SelectiveSSM({d}, {n}, expand={self.expand})",
                           3.0 * d * e + e * (self.d_conv + 2.0 * r + 3.0 * n + 3))
@@ -408,7 +398,7 @@ class SelectiveSSM(nn.Module):
 
     def initial_state(self, batch: int, device=None, dtype: torch.dtype | None = None) -> SelectiveSSMState:
         """Zero state (conv buffer and scan state) for ``batch`` sequences."""
-        batch = _check_size("batch", batch)
+        batch = check_size("batch", batch)
         dtype = _check_dtype(dtype or self.A_log.dtype)
         return SelectiveSSMState(torch.zeros(batch, self.d_inner, self.d_conv - 1, dtype=dtype, device=device),
                                  torch.zeros(batch, self.d_inner, self.d_state, dtype=dtype, device=device))
@@ -491,8 +481,8 @@ class SpikingSequenceModel(nn.Module):
     def __init__(self, d_in: int, d_hidden: int, d_out: int, *, n_layers: int = 2, beta=0.9, threshold=1.0,
                  readout_beta=0.9, surrogate=None, backend: str = "auto", seed: int | None = None):
         super().__init__()
-        self.d_in, self.d_hidden = _check_size("d_in", d_in), _check_size("d_hidden", d_hidden)
-        self.d_out, self.n_layers = _check_size("d_out", d_out), _check_size("n_layers", n_layers)
+        self.d_in, self.d_hidden = check_size("d_in", d_in), check_size("d_hidden", d_hidden)
+        self.d_out, self.n_layers = check_size("d_out", d_out), check_size("n_layers", n_layers)
         self.backend = _check_backend(backend)
         _check_parameters(f"SpikingSequenceModel({self.d_in}, {self.d_hidden}, {self.d_out}, n_layers={self.n_layers})",
                           float(self.d_hidden) * (self.d_in + 2 * self.d_hidden * self.n_layers + self.d_out + 2))
@@ -556,8 +546,8 @@ class HybridBlock(nn.Module):
                  surrogate=None, r_min: float = 0.0, r_max: float = 0.99, backend: str = "auto",
                  seed: int | None = None):
         super().__init__()
-        self.d_model = _check_size("d_model", d_model)
-        self.d_hidden = self.d_model if d_hidden is None else _check_size("d_hidden", d_hidden)
+        self.d_model = check_size("d_model", d_model)
+        self.d_hidden = self.d_model if d_hidden is None else check_size("d_hidden", d_hidden)
         self.backend = _check_backend(backend)
         _check_parameters(f"HybridBlock({self.d_model})'s spiking channel",
                           2.0 * self.d_model * (self.d_hidden + 2) + 2 * self.d_hidden)

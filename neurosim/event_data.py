@@ -183,7 +183,8 @@ def formant_sound(formants, *, f0: float = 120.0, duration_ms: float = 300.0, ra
     tracks = formants[:, 0, None] * (1 - frac) + formants[:, 1, None] * frac       # [k, n]
     sound = np.zeros(n)
     for h in range(1, n_harmonics):
-        gain = np.exp(-0.5 * ((h * pitch - tracks) / bandwidth_hz) ** 2).sum(0)
+        with np.errstate(over="ignore"):  # a harmonic far outside a narrow resonance: exp(-inf) = 0, as it should
+            gain = np.exp(-0.5 * ((h * pitch - tracks) / bandwidth_hz) ** 2).sum(0)
         sound += gain * np.sin(h * phase)
     envelope = np.sin(np.pi * frac) ** 0.5                                        # onset and offset
     return sound * envelope / max(np.abs(sound).max(), 1e-12)

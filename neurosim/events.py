@@ -39,10 +39,11 @@ _INT64_LIMIT = 2.0 ** 63  # whole numbers at or beyond it do not fit an int64 ev
 
 
 def check_sensor_size(value, name: str = "sensor_size", lengths: tuple = (2,)) -> tuple:
-    """``value`` as a tuple of ``len in lengths`` positive ints (``(width, height)`` by default)."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, np.ndarray)) or len(value) not in lengths:
+    """``value`` as a tuple of positive ints, as many as ``lengths`` allows: ``(width, height)``
+    by default; tonic's ``(width, height, polarities)`` or an audio ``(channels,)`` where told."""
+    if not isinstance(value, (tuple, list, np.ndarray)) or np.ndim(value) != 1 or len(value) not in lengths:
         counts = " or ".join(map(str, lengths))
-        raise TypeError(f"{name} must be a tuple of {counts} positive ints ((width, height){', polarities' if 3 in lengths else ''}), "
+        raise TypeError(f"{name} must be a tuple of {counts} positive ints such as (width, height), "
                         f"got {type(value).__name__} {value!r:.60}")
     return tuple(check_int(f"{name}[{i}]", v, minimum=1) for i, v in enumerate(value))
 

@@ -174,6 +174,17 @@ def test_generated_layer_parameters(outcome, name, data):
 
 
 @settings(max_examples=60)
+@given(name=st.sampled_from(["tau_mem", "dt", "method", "reset"]),
+       value=st.one_of(values, st.sampled_from(["exact", "euler", "zero", "soft", ["zero"]])))
+def test_generated_time_constants_and_resets(outcome, name, value):
+    kw = {"tau_mem": 10.0, "dt": 1.0, "method": "exact", "reset": "subtract", name: value}
+    ok, layer = outcome(lambda: snn.LIF.from_time_constant(N, backend="torch", **kw), name, "beta")
+    if ok:
+        assert bool(((layer.beta > 0) & (layer.beta <= 1)).all()) and layer.reset == kw["reset"]
+        _runs_finite(layer)
+
+
+@settings(max_examples=60)
 @given(value=values, name=st.sampled_from(["fast_sigmoid", "arctan", "triangle", "sigmoid"]))
 def test_generated_surrogate_parameters(outcome, value, name):
     ok, surrogate = outcome(lambda: getattr(snn.surrogate, name)(value), "slope", "alpha")

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import torch
 
 from neurosim.kernels import spiking_reference as reference
-from neurosim.validation import as_real_array
 from neurosim.kernels.spiking_reference import RESET_NONE, RESET_SUBTRACT, RESET_ZERO
+from neurosim.validation import as_real_array
 
 from .surrogate import CUSTOM, Surrogate, check_surrogate
 
@@ -50,6 +50,13 @@ def load_kernel(backend: str, device: torch.device, *, contract, numba: str, tri
 
 def _kernel_module(backend: str, device: torch.device):
     return load_kernel(backend, device, contract=reference, numba="spiking_numba", triton="spiking_triton")
+
+
+def check_reset(reset) -> str:
+    """One of the reset names of ``RESETS``."""
+    if not isinstance(reset, str) or reset not in RESETS:
+        raise ValueError(f"reset must be one of {tuple(RESETS)}, got {reset!r:.40}")
+    return reset
 
 
 def check_input(name: str, x, n: int | None = None) -> None:
@@ -200,14 +207,13 @@ def lif_sequence(
     The state after the sequence is ``v = reset(u[-1], spikes[-1])`` (and ``spikes[-1]``).
     """
     check_input("x", x)
-    if reset not in RESETS:
-        raise ValueError(f"reset must be one of {tuple(RESETS)}, got {reset!r}")
-    reset_id = RESETS[reset]
+    reset_id = RESETS[check_reset(reset)]
     check_surrogate(surrogate)
     _, B, N = x.shape
-    for name, t, shape in (("v0", v0, (B, N)), ("beta", beta, (N,)), ("threshold", threshold, (N,)),
-                           ("w_rec", w_rec, (N, N)), ("s0", s0, (B, N))):
-        if t is not None or name not in ("w_rec", "s0"):
+    for name, t, shape in (("v0", v0, (B, N)), ("beta", beta, (N,)), ("threshold", threshold, (N,))):
+        check_tensor(name, t, shape, x)
+    for name, t, shape in (("w_rec", w_rec, (N, N)), ("s0", s0, (B, N))):  # optional
+        if t is not None:
             check_tensor(name, t, shape, x)
     backend = resolve_backend(backend, x.device)
     if w_rec is not None and s0 is None:

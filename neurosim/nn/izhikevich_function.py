@@ -26,7 +26,6 @@ import torch
 
 from neurosim.kernels import izhikevich_fused as contract
 from neurosim.kernels.spiking_reference import izhikevich_sequence_reference
-
 from neurosim.validation import check_int, check_number
 
 from .functional import as_real_tensor, check_input, check_tensor, load_kernel, resolve_backend

@@ -21,8 +21,13 @@ from neurosim.memory import check_memory
 from neurosim.validation import check_int, check_number
 
 from . import surrogate as surrogates
-from .functional import RESETS, as_real_tensor, check_input, check_tensor, lif_sequence, resolve_backend
+from .functional import as_real_tensor, check_input, check_reset, check_tensor, lif_sequence, resolve_backend
 from .izhikevich_function import izhikevich_sequence
+
+
+#: Parameters are cast to the input's dtype in the forward pass: a value beyond float32's range
+#: would become inf in a float32 run (and NaN membranes), so it is refused up front.
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
 class LIFState(NamedTuple):
@@ -133,11 +138,6 @@ def _describe(t: torch.Tensor) -> str:
     return f"values from {t.min().item():g} to {t.max().item():g}"
 
 
-#: Parameters are cast to the input's dtype in the forward pass: a value beyond float32's range
-#: would become inf in a float32 run (and NaN membranes), so it is refused up front.
-FLOAT32_MAX = float(torch.finfo(torch.float32).max)
-
-
 def _storage_dtype(learn: bool) -> torch.dtype:
     """Fixed parameters are kept in float64 (cast to the input's dtype in the forward pass, so
     float64 runs see the exact values); trainable ones in torch's default dtype, as usual."""
@@ -220,9 +220,7 @@ class LIF(_SequenceLayer):
                  detach_reset: bool = False, learn_beta: bool = False, learn_threshold: bool = False,
                  stateful: bool = False, backend: str = "auto"):
         super().__init__(n, stateful, backend)
-        if reset not in RESETS:
-            raise ValueError(f"reset must be one of {tuple(RESETS)}, got {reset!r}")
-        self.reset, self.detach_reset = reset, bool(detach_reset)
+        self.reset, self.detach_reset = check_reset(reset), bool(detach_reset)
         self.surrogate = surrogates.check_surrogate(surrogate if surrogate is not None else surrogates.fast_sigmoid())
         self._register("beta", _per_neuron("beta", beta, n, low=0.0, high=1.0, low_open=True,
                                            dtype=_storage_dtype(learn_beta)), learn_beta)
@@ -234,15 +232,14 @@ class LIF(_SequenceLayer):
         """LIF with ``tau_mem`` and ``dt`` in ms: ``method="exact"`` gives ``beta = exp(-dt / tau_mem)``
         (the exact decay over a step, as the engine integrates); ``"euler"`` gives
         ``beta = 1 - dt / tau_mem`` (forward Euler, what snnTorch, Norse and NIR use)."""
-        if not (tau_mem > 0 and dt > 0):
-            raise ValueError(f"tau_mem and dt must be > 0 ms, got tau_mem={tau_mem}, dt={dt}")
+        tau_mem, dt = check_number("tau_mem", tau_mem, positive=True), check_number("dt", dt, positive=True)
+        if not isinstance(method, str) or method not in ("exact", "euler"):
+            raise ValueError(f"method must be 'exact' or 'euler', got {method!r:.40}")
         if method == "exact":
             return cls(n, beta=math.exp(-dt / tau_mem), **kw)
-        if method == "euler":
-            if dt >= tau_mem:
-                raise ValueError(f"method='euler' needs dt < tau_mem, got dt={dt}, tau_mem={tau_mem}")
-            return cls(n, beta=1.0 - dt / tau_mem, **kw)
-        raise ValueError(f"method must be 'exact' or 'euler', got {method!r}")
+        if dt >= tau_mem:
+            raise ValueError(f"method='euler' needs dt < tau_mem, got dt={dt}, tau_mem={tau_mem}")
+        return cls(n, beta=1.0 - dt / tau_mem, **kw)
 
     def _params(self, x):
         beta = self._vector(self.beta, x)

@@ -116,9 +116,14 @@ def _check_dt(dt) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
+def _host(value):
+    """A tensor as a numpy array (other values as they are), for the numpy-side checks."""
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
+
+
 def _vector(name: str, value, n: int) -> torch.Tensor:
     """A finite scalar or ``[n]`` value as a float32 ``[n]`` tensor (NaN fails ``<=`` too)."""
-    arr = as_real_array(name, value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value)
+    arr = as_real_array(name, _host(value))
     if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n) or not np.all(np.abs(arr) <= FLOAT32_MAX):
         raise ValueError(f"{name} must be a finite scalar or have shape [{n}], within float32's range, "
                          f"got {value!r:.80}")
@@ -130,10 +135,10 @@ class Scale(nn.Module):
 
     def __init__(self, scale):
         super().__init__()
-        scale = as_real_array("scale", scale.detach().cpu().numpy() if isinstance(scale, torch.Tensor) else scale)
-        if scale.ndim != 1 or scale.size == 0 or not np.all(np.isfinite(scale)):
-            raise ValueError(f"scale must be a finite 1-D array [n] with n >= 1, got shape {scale.shape}")
-        self.register_buffer("scale", torch.as_tensor(scale).float())
+        scale = as_real_array("scale", _host(scale))
+        if scale.ndim != 1 or scale.size == 0:
+            raise ValueError(f"scale must be a 1-D array [n] with n >= 1, got shape {scale.shape}")
+        self.register_buffer("scale", _vector("scale", scale, scale.size))
 
     def forward(self, x):
         return x * self.scale.to(x)
@@ -584,7 +589,7 @@ def _node_values(where: str, node, field: str) -> np.ndarray:
     would be inf."""
     value = getattr(node, field)
     try:
-        arr = as_real_array(field, value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value)
+        arr = as_real_array(field, _host(value))
     except TypeError as err:
         raise NIRConversionError(f"{where}: {err}") from None
     if not np.all(np.isfinite(arr)):
@@ -673,7 +678,8 @@ def import_nir(graph, dt: float = 1.0, *, surrogate=None, detach_reset: bool = F
 
     Parameters
     ----------
-    graph : a ``nir.NIRGraph`` or the path of a ``.nir`` file. Nested subgraphs are inlined.
+    graph : a ``nir.NIRGraph`` or the path of a ``.nir`` file (a file that is not a NIR graph
+        raises :class:`neurosim.errors.DamagedFileError` naming it). Nested subgraphs are inlined.
         Nodes: ``Input``, ``Output``, ``Affine``/``Linear`` (-> ``torch.nn.Linear``), ``Scale``,
         ``LI`` (-> neurosim ``LI``), ``LIF`` (-> neurosim ``LIF(reset="zero")``), ``CubaLIF``
         (-> ``CubaLIF``: neurosim ``LI`` for the current, ``LIF`` for the membrane). An input gain
