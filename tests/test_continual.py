@@ -28,6 +28,7 @@ def small_tasks():
     return permuted_digits(2, seed=0)
 
 
+@pytest.mark.slow  # over 4 s
 def test_finetune_forgets_and_hlop_protects_the_first_task(small_tasks):
     cfg = ContinualConfig(epochs=2, hidden=(128,), hlop_neurons=((30, 60), (8, 30)), seed=0)
     res = run_continual(small_tasks, ("finetune", "hlop", "multitask"), cfg, progress=False)
@@ -42,6 +43,7 @@ def test_finetune_forgets_and_hlop_protects_the_first_task(small_tasks):
     assert res["hlop"]["BWT"] > res["finetune"]["BWT"]
 
 
+@pytest.mark.slow  # over 4 s
 def test_online_trace_rule_learns_and_hlop_protects(small_tasks):
     """rule="ottt": no backpropagation through time (presynaptic traces); HLOP learns the
     input spikes' subspace through HLOP.record."""

@@ -16,6 +16,7 @@ def open_pyplot_figures():
     return plt.get_fignums()
 
 
+@pytest.mark.slow  # over 4 s
 def test_lsm_events_short_run(tmp_path, capsys):
     out = tmp_path / "lsm"
     assert cli.main(["run", "lsm-events", "--out", str(out), "--no-progress", "--set", "n_samples=120",
@@ -36,6 +37,7 @@ def test_lsm_events_short_run(tmp_path, capsys):
     assert open_pyplot_figures() == []
 
 
+@pytest.mark.slow  # over 4 s
 def test_lsm_zero_shot_short_run(tmp_path, capsys):
     out = tmp_path / "zs"
     assert cli.main(["run", "lsm-zero-shot", "--out", str(out), "--no-progress", "--set", "n_samples=150",

@@ -22,6 +22,7 @@ def _force_task(task, n, seed, settle=500.0, train=2000.0, test=1000.0, every=5,
     return res, force, phases
 
 
+@pytest.mark.slow  # over 4 s
 @pytest.mark.parametrize("task, seed, train", [("sine", 1, 3000.0), ("product", 0, 4000.0)])
 def test_force_learns_and_keeps_producing_the_target_with_learning_off(task, seed, train):
     # Nicola & Clopath's demos (IZFORCESINE.m, IZFORCEPRODSINE.m parameters) at 1000 neurons and
