@@ -34,7 +34,7 @@ import neurosim as ns
 from neurosim.events import EventStream
 from neurosim.memory import check_memory
 from neurosim.random import Distribution
-from neurosim.validation import as_real_array, check_int, check_number
+from neurosim.validation import as_real_array, check_flag, check_int, check_number
 
 #: connection scale ``C`` per (source type, target type), Maass et al. 2002
 MAASS_C = {("E", "E"): 0.3, ("E", "I"): 0.2, ("I", "E"): 0.4, ("I", "I"): 0.1}
@@ -217,7 +217,7 @@ class LiquidStateMachine:
         self.dt = check_number("dt", dt, positive=True)
         self.seed = seed
         self.liquid_options = dict(lam=lam, weight_scale=weight_scale, inhibitory_fraction=inhibitory_fraction,
-                                   delays=bool(delays))
+                                   delays=check_flag("delays", delays))
         self.input_fraction = check_fraction("input_fraction", input_fraction)
         self.input_scale = check_number("input_scale", input_scale, positive=True)
         self.tau = check_number("tau", tau, positive=True)

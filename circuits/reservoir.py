@@ -28,7 +28,7 @@ import numpy as np
 
 import neurosim as ns
 from neurosim.memory import check_memory
-from neurosim.validation import as_real_array, as_rng, check_int, check_number, host_values
+from neurosim.validation import as_real_array, as_rng, check_flag, check_int, check_number, host_values
 
 from .synaptic_filter import SynapticFilter
 
@@ -206,6 +206,8 @@ class IzhikevichReservoir:
         record_states : keep the filtered state at every call (``ReservoirRun.states``).
         """
         n_steps = self.steps(duration)
+        feedback, record_states = check_flag("feedback", feedback), check_flag("record_states", record_states)
+        progress = check_flag("progress", progress, none_ok=True)
         every = check_int("every", every, minimum=1)
         learn_every = every if learn_every is None else check_int("learn_every", learn_every, minimum=1)
         if learn_every % every:

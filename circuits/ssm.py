@@ -80,7 +80,7 @@ from neurosim.kernels.selective import selective_scan
 from neurosim.memory import check_memory
 from neurosim.nn.functional import check_tensor
 from neurosim.nn.layers import LI, LIF, LIFState, RecurrentLIF, check_finite_result, check_size
-from neurosim.validation import check_int, check_number
+from neurosim.validation import check_flag, check_int, check_number
 
 __all__ = ["DiagonalSSM", "SelectiveSSM", "SelectiveSSMState", "SpikingSequenceModel", "SpikingSequenceState",
            "HybridBlock", "HybridState"]
@@ -225,6 +225,7 @@ class DiagonalSSM(nn.Module):
         ``γ = 1``). Other keywords (``backend``, ``seed``) as the constructor; B, C, D are drawn
         as there.
         """
+        normalize = check_flag("normalize", normalize)
         if isinstance(eigenvalues, (str, bytes)):
             raise TypeError(f"eigenvalues must be an array of numbers, got {type(eigenvalues).__name__}")
         try:

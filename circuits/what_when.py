@@ -48,7 +48,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from neurosim.plasticity import FORCE, Readout, ThreeFactorHebbian
-from neurosim.validation import as_real_array, as_rng, check_int, check_number
+from neurosim.validation import as_real_array, as_rng, check_flag, check_int, check_number
 
 from .reservoir import IzhikevichReservoir
 
@@ -629,6 +629,7 @@ class WhatWhenLearner:
     def run_trial(self, trial: Trial, *, learn: bool = True, record_states: bool = False) -> TrialRecord:
         """Run one trial (then the ITI) on the reservoir; with ``learn`` the "when" readouts and
         FORCE learn online and the "what" readouts at the end."""
+        learn, record_states = check_flag("learn", learn), check_flag("record_states", record_states)
         if not 0 <= trial.cue < self.task.n_cues:
             raise ValueError(f"trial.cue must be in [0, {self.task.n_cues}), got {trial.cue}")
         if trial.event not in (0, 1):

@@ -247,5 +247,7 @@ def grid_positions(shape) -> np.ndarray:
     """Integer grid points ``[prod(shape), len(shape)]`` of a ``shape`` grid (e.g. ``(15, 3, 3)``),
     in C order: the last coordinate varies fastest."""
     shape = tuple(check_int(f"shape[{i}]", s, minimum=1) for i, s in enumerate(shape))
+    check_memory(f"grid_positions({shape})", 3 * 8.0 * float(np.prod(shape, dtype=float)) * len(shape),
+                 "use a smaller grid")
     return np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), -1).reshape(-1, len(shape)).astype(
         np.float64)

@@ -28,7 +28,7 @@ import numpy as np
 from neurosim.errors import DamagedFileError
 from neurosim.io import atomic_path
 from neurosim.memory import check_memory
-from neurosim.validation import check_int, check_number, host_values
+from neurosim.validation import check_flag, check_int, check_number, host_values
 
 NMNIST_SENSOR = (34, 34)
 _NMNIST_OVERFLOW_Y = 240          # an event with y == 240 marks a timestamp overflow ...
@@ -124,7 +124,7 @@ class EventStream:
     @classmethod
     def from_arrays(cls, x, y, t, p, sensor_size, *, sort: bool = False) -> "EventStream":
         """Check and store events. ``sort``: stably sort unsorted timestamps instead of raising."""
-        if sort:
+        if check_flag("sort", sort):
             arrays = _event_fields(x, y, t, p)
             if np.any(np.diff(arrays["t"]) < 0):
                 order = np.argsort(arrays["t"], kind="stable")

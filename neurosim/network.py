@@ -29,13 +29,12 @@ from . import inputs
 from .connect import BUILD_BYTES_PER_SYNAPSE, Rule
 from .errors import SimulationError, SimulationInterrupted
 from .hooks import HookContext, check_hooks
-from .io import atomic_path
 from .memory import check_memory
 from .models import ENGINE_BYTES_PER_NEURON, NEURON_MODELS, SOURCE_MODELS, Izhikevich, LIF, PoissonSource, SpikeTimes
 from .random import Distribution, draw
 from .result import RunResult, Spikes, StateTrace
 from .spike_stream import SpikeStream
-from .validation import as_real_array, as_rng, check_number, host_values
+from .validation import as_real_array, as_rng, check_flag, check_number, host_values
 
 #: Default memory cap of the delay ring buffer (bytes); a longer max delay needs an explicit max_delay.
 RING_BUDGET_BYTES = 1 << 30
@@ -203,8 +202,7 @@ class Network:
             raise ValueError(f"target {target.name!r} is a spike source ({type(target.model).__name__}); it cannot receive synapses")
         if not isinstance(rule, Rule):
             raise TypeError(f"rule must be a connectivity rule from ns.connect (random, fixed_in_degree, all_to_all, from_matrix), got {type(rule).__name__}")
-        if not isinstance(allow_self, (bool, np.bool_)):
-            raise TypeError(f"allow_self must be True or False, got {type(allow_self).__name__} {allow_self!r}")
+        allow_self = check_flag("allow_self", allow_self)
         if receptor is not None and receptor not in ("exc", "inh"):
             raise ValueError(f"receptor must be 'exc', 'inh' or None, got {receptor!r}")
         convention = self.delay_convention if delay_convention is None else _check_delay_convention(delay_convention)
@@ -384,6 +382,7 @@ class Network:
         everything recorded before it.
         """
         duration = check_number("duration", duration, nonnegative=True)
+        progress = check_flag("progress", progress, none_ok=True)
         _check_backend(backend, device)
         hooks = check_hooks(self, hooks)
         if (checkpoint_every is None) != (checkpoint_path is None):
@@ -431,6 +430,7 @@ class Network:
         """
         from .checkpoint import read_checkpoint
 
+        progress = check_flag("progress", progress, none_ok=True)
         if backend is not None:  # before reading a possibly large file
             _check_backend(backend, device)
         net, rec, plan, saved_backend = read_checkpoint(_check_path("path", path))

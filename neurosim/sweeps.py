@@ -84,6 +84,7 @@ import numpy as np
 from . import experiments
 from .errors import DamagedFileError
 from .io import atomic_path
+from .validation import check_flag
 
 #: Version of the store layout described above (2: records and manifest carry a checksum).
 STORE_FORMAT = 2
@@ -884,6 +885,7 @@ def sweep(experiment: str, grid: dict | None = None, *, random: dict | None = No
     timeout : seconds to wait for the scheduler before giving up.
     figures : write the headline metrics' figures into ``out`` at the end.
     """
+    figures, progress = check_flag("figures", figures), check_flag("progress", progress, none_ok=True)
     spec = SweepSpec.make(experiment, grid, random, samples, seeds, first_seed, fixed, random_seed)
     s = Sweep(spec, out).run(scheduler=scheduler, workers=workers, retries=retries, progress=progress,
                              timeout=timeout)

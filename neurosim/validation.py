@@ -21,6 +21,17 @@ def check_number(name: str, value, *, positive: bool = False, nonnegative: bool 
     return value
 
 
+def check_flag(name: str, value, *, none_ok: bool = False) -> bool | None:
+    """``value`` as a bool: True or False (numpy's too), or None where ``none_ok``. Anything
+    else is refused: ``stateful="False"`` or ``1`` would otherwise be taken as true."""
+    if none_ok and value is None:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        allowed = "True, False or None" if none_ok else "True or False"
+        raise TypeError(f"{name} must be {allowed}, got {type(value).__name__} {value!r:.40}")
+    return bool(value)
+
+
 def check_int(name: str, value, *, minimum: int | None = None) -> int:
     """Return ``value`` as an int (numpy ints accepted); raise naming ``name`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

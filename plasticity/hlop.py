@@ -39,7 +39,7 @@ import torch
 
 from neurosim.memory import check_memory
 from neurosim.nn.functional import as_real_tensor
-from neurosim.validation import check_int
+from neurosim.validation import check_flag, check_int
 
 from .readout import check_rate
 
@@ -67,7 +67,7 @@ class HebbianSubspace:
         if not self.momentum < 1:
             raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
         self.clamp = check_rate("clamp", clamp, positive=True)
-        self.orthonormalize = bool(orthonormalize)
+        self.orthonormalize = check_flag("orthonormalize", orthonormalize)
         if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise TypeError(f"dtype must be a floating torch.dtype (torch.float32, torch.float64), got {dtype!r:.40}")
         try:
@@ -168,7 +168,7 @@ class HebbianSubspace:
         """``x - H^T (H x)`` for ``x [..., n_inputs]`` (rows of ``x``): the part of ``x``
         outside the subspace of the old tasks (``frozen_only``) or of all neurons."""
         x = self._activity(x)
-        h = (self.weights[: self.n_frozen] if frozen_only else self.weights).to(x)
+        h = (self.weights[: self.n_frozen] if check_flag("frozen_only", frozen_only) else self.weights).to(x)
         return x - (x @ h.T) @ h
 
 

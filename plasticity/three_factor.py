@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from neurosim.validation import as_real_array, host_values
+from neurosim.validation import as_real_array, check_flag, host_values
 
 from .readout import Readout, check_rate
 
@@ -52,7 +52,7 @@ class ThreeFactorHebbian(Readout):
         self.tau_eligibility = check_rate("tau_eligibility", tau_eligibility)
         if not callable(post) and not (isinstance(post, str) and post in POST_TERMS):
             raise ValueError(f"post must be one of {POST_TERMS} or a function g(z), got {post!r:.60}")
-        self.post, self.normalize = post, bool(normalize)
+        self.post, self.normalize = post, check_flag("normalize", normalize)
         if self.post != "none":
             self._check_matrix_memory("eligibility traces", self.n_outputs)
         self.reset_eligibility()

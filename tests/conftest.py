@@ -96,3 +96,25 @@ def refuses():
             assert str(w).lower() in message, f"message does not name {w!r}: {info.value}"
 
     return check
+
+
+@pytest.fixture
+def outcome(within):
+    """``outcome(call, *names)``: run ``call()`` (``seconds=5`` at most); ``(True, result)``, or
+    ``(False, error)`` for a clean refusal: an InsufficientMemoryError saying what is available,
+    or a ValueError/TypeError whose message names one of ``names``. Anything else fails."""
+    from neurosim.errors import InsufficientMemoryError
+
+    def run(call, *names, seconds=5.0):
+        try:
+            with within(seconds):
+                return True, call()
+        except InsufficientMemoryError as err:
+            assert "available" in str(err), err
+            return False, err
+        except (ValueError, TypeError) as err:
+            message = str(err).lower()
+            assert any(n.lower() in message for n in names), f"{type(err).__name__} names none of {names}: {err}"
+            return False, err
+
+    return run

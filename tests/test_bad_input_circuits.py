@@ -37,27 +37,6 @@ def small_memory(monkeypatch):
     monkeypatch.setenv("NEUROSIM_MEMORY_BYTES", str(2**28))
 
 
-@pytest.fixture
-def outcome(within):
-    """``outcome(call, *names)``: ``(True, result)``, or ``(False, error)`` for a clean refusal
-    naming one of ``names`` (an InsufficientMemoryError must say what is available). Anything
-    else, or more than ``seconds``, fails."""
-
-    def run(call, *names, seconds=5.0):
-        try:
-            with within(seconds):
-                return True, call()
-        except InsufficientMemoryError as err:
-            assert "available" in str(err), err
-            return False, err
-        except (ValueError, TypeError) as err:
-            message = str(err).lower()
-            assert any(n.lower() in message for n in names), f"{type(err).__name__} names none of {names}: {err}"
-            return False, err
-
-    return run
-
-
 # ---- sizes refused up front -------------------------------------------------------------------
 
 @pytest.mark.parametrize("make, words", [

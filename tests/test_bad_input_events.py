@@ -27,27 +27,6 @@ def small_memory(monkeypatch):
     monkeypatch.setenv("NEUROSIM_MEMORY_BYTES", str(2**26))
 
 
-@pytest.fixture
-def outcome(within):
-    """``outcome(call, *names)``: ``(True, result)``, or ``(False, error)`` for a clean refusal
-    naming one of ``names`` (an InsufficientMemoryError must say what is available). Anything
-    else, or more than 5 s, fails."""
-
-    def run(call, *names, seconds=5.0):
-        try:
-            with within(seconds):
-                return True, call()
-        except InsufficientMemoryError as err:
-            assert "available" in str(err), err
-            return False, err
-        except (ValueError, TypeError) as err:
-            message = str(err).lower()
-            assert any(n.lower() in message for n in names), f"{type(err).__name__} names none of {names}: {err}"
-            return False, err
-
-    return run
-
-
 def _events(n=5, size=(6, 4), seed=0):
     rng = np.random.default_rng(seed)
     return (rng.integers(0, size[0], n), rng.integers(0, size[1], n), np.sort(rng.integers(0, 1000, n)),

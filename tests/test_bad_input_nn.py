@@ -40,27 +40,6 @@ def small_memory(monkeypatch):
     monkeypatch.setenv("NEUROSIM_MEMORY_BYTES", str(2**30))
 
 
-@pytest.fixture
-def outcome(within):
-    """``outcome(call, *names)``: run ``call()`` (5 s at most); ``(True, result)``, or
-    ``(False, error)`` for a clean refusal: an InsufficientMemoryError saying what is available,
-    or a ValueError/TypeError whose message names one of ``names``. Anything else fails."""
-
-    def run(call, *names, seconds=5.0):
-        try:
-            with within(seconds):
-                return True, call()
-        except InsufficientMemoryError as err:
-            assert "available" in str(err), err
-            return False, err
-        except (ValueError, TypeError) as err:
-            message = str(err).lower()
-            assert any(n.lower() in message for n in names), f"{type(err).__name__} names none of {names}: {err}"
-            return False, err
-
-    return run
-
-
 def _x(dtype=torch.float32, n=N, seed=0):
     return torch.rand(T, B, n, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 

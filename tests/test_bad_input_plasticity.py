@@ -31,27 +31,6 @@ def small_memory(monkeypatch):
     monkeypatch.setenv("NEUROSIM_MEMORY_BYTES", str(2**30))
 
 
-@pytest.fixture
-def outcome(within):
-    """``outcome(call, *names)``: ``(True, result)``, or ``(False, error)`` for a clean refusal
-    naming one of ``names`` (an InsufficientMemoryError must say what is available). Anything
-    else, or more than 5 s, fails."""
-
-    def run(call, *names, seconds=5.0):
-        try:
-            with within(seconds):
-                return True, call()
-        except InsufficientMemoryError as err:
-            assert "available" in str(err), err
-            return False, err
-        except (ValueError, TypeError) as err:
-            message = str(err).lower()
-            assert any(n.lower() in message for n in names), f"{type(err).__name__} names none of {names}: {err}"
-            return False, err
-
-    return run
-
-
 def _is_number(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 

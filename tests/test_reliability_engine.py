@@ -115,7 +115,6 @@ def test_monitor_state_takes_only_the_model_own_variables(variable, kind, refuse
 @settings(max_examples=40)
 @given(args=st.tuples(WEIRD_SCALARS, WEIRD_SCALARS), kind=st.sampled_from([ns.Uniform, ns.Normal, ns.Gamma]))
 def test_distributions_refuse_what_is_not_a_number_naming_the_field(args, kind, refuses):
-    fields = {ns.Uniform: ("low", "high"), ns.Normal: ("mean", "std"), ns.Gamma: ("mean", "std")}[kind]
     try:
         values = [float(a) for a in args]
         plain = all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
@@ -420,6 +419,11 @@ def test_the_delay_ring_and_the_recording_are_checked_before_they_are_allocated(
     net.monitor_state(a, ["v", "i_exc"])  # 2000 samples per step
     with refuses("run of", "state samples", "needs about"):
         net.run(10_000.0, progress=False)
+
+
+def test_a_grid_of_positions_is_checked_against_memory(refuses):
+    with refuses("grid_positions", "needs about"):
+        ns.connect.grid_positions((10**6, 10**6, 3))
 
 
 def test_distance_rule_stops_drawing_once_the_synapses_cannot_fit(monkeypatch, refuses):

@@ -23,7 +23,7 @@ import torch
 
 from neurosim.kernels import spiking_reference as reference
 from neurosim.kernels.spiking_reference import RESET_NONE, RESET_SUBTRACT, RESET_ZERO
-from neurosim.validation import as_real_array
+from neurosim.validation import as_real_array, check_flag
 
 from .surrogate import CUSTOM, Surrogate, check_surrogate
 
@@ -220,7 +220,7 @@ def lif_sequence(
         s0 = torch.zeros_like(v0)
     if backend == "reference":
         return reference.lif_sequence_reference(x, v0, beta, threshold, surrogate, reset_id, detach_reset, w_rec, s0)
-    config = _Config(_kernel_module(backend, x.device), reset_id, bool(detach_reset), surrogate)
+    config = _Config(_kernel_module(backend, x.device), reset_id, check_flag("detach_reset", detach_reset), surrogate)
     return _FusedLIF.apply(x.contiguous(), v0.contiguous(), None if s0 is None else s0.contiguous(),
                            beta.contiguous(), threshold.contiguous(),
                            None if w_rec is None else w_rec.contiguous(), config)

@@ -26,7 +26,7 @@ import torch
 
 from neurosim.kernels import izhikevich_fused as contract
 from neurosim.kernels.spiking_reference import izhikevich_sequence_reference
-from neurosim.validation import check_int, check_number
+from neurosim.validation import check_flag, check_int, check_number
 
 from .functional import as_real_tensor, check_input, check_tensor, load_kernel, resolve_backend
 from .surrogate import CUSTOM, Surrogate, check_surrogate
@@ -125,6 +125,7 @@ def izhikevich_sequence(
     check_surrogate(surrogate)
     substeps = check_int("substeps", substeps, minimum=1)
     dt = check_number("dt", dt, positive=True)
+    detach_reset = check_flag("detach_reset", detach_reset)
     backend = resolve_backend(backend, current.device)
     _, B, N = current.shape
     v0, u0 = (check_tensor(name, t, (B, N), current, cast=True).contiguous() for name, t in (("v0", v0), ("u0", u0)))
@@ -132,8 +133,8 @@ def izhikevich_sequence(
                           (("a", a), ("b", b), ("c", c), ("d", d), ("v_peak", v_peak)))
     if backend == "reference":
         spikes, _, (v, u) = izhikevich_sequence_reference(current, v0, u0, a, b, c, d, v_peak, surrogate,
-                                                          dt, substeps, bool(detach_reset))
+                                                          dt, substeps, detach_reset)
         return spikes, (v, u)
-    config = _Config(_kernel_module(backend, current.device), dt, substeps, bool(detach_reset), surrogate)
+    config = _Config(_kernel_module(backend, current.device), dt, substeps, detach_reset, surrogate)
     spikes, v, u = _FusedIzhikevich.apply(current.contiguous(), v0, u0, a, b, c, d, v_peak, config)
     return spikes, (v, u)

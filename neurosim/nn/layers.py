@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from neurosim.memory import check_memory
-from neurosim.validation import check_int, check_number
+from neurosim.validation import check_flag, check_int, check_number
 
 from . import surrogate as surrogates
 from .functional import as_real_tensor, check_input, check_reset, check_tensor, lif_sequence, resolve_backend
@@ -154,7 +154,7 @@ class _SequenceLayer(nn.Module):
         super().__init__()
         n = check_size("n (number of neurons)", n)
         resolve_backend(backend, torch.device("cpu"))  # validates the name
-        self.n, self.stateful, self.backend = n, bool(stateful), backend
+        self.n, self.stateful, self.backend = n, check_flag("stateful", stateful), backend
         self.state = None
 
     def _register(self, name: str, value: torch.Tensor, learn: bool) -> None:
@@ -220,7 +220,8 @@ class LIF(_SequenceLayer):
                  detach_reset: bool = False, learn_beta: bool = False, learn_threshold: bool = False,
                  stateful: bool = False, backend: str = "auto"):
         super().__init__(n, stateful, backend)
-        self.reset, self.detach_reset = check_reset(reset), bool(detach_reset)
+        self.reset, self.detach_reset = check_reset(reset), check_flag("detach_reset", detach_reset)
+        learn_beta, learn_threshold = check_flag("learn_beta", learn_beta), check_flag("learn_threshold", learn_threshold)
         self.surrogate = surrogates.check_surrogate(surrogate if surrogate is not None else surrogates.fast_sigmoid())
         self._register("beta", _per_neuron("beta", beta, n, low=0.0, high=1.0, low_open=True,
                                            dtype=_storage_dtype(learn_beta)), learn_beta)
@@ -291,7 +292,7 @@ class RecurrentLIF(LIF):
         check_parameter_memory(f"RecurrentLIF({n_in}, {n})'s input and recurrent weights", float(n) * (n_in + n + 1))
         super().__init__(n, beta, threshold, **kw)
         self.n_in = n_in
-        self.input = nn.Linear(n_in, n, bias=bias)
+        self.input = nn.Linear(n_in, n, bias=check_flag("bias", bias))
         self.recurrent = nn.Linear(n, n, bias=False)
         # Start the recurrent weights small so the layer does not begin saturated.
         nn.init.normal_(self.recurrent.weight, 0.0, 0.5 / math.sqrt(n))
@@ -324,6 +325,7 @@ class LI(_SequenceLayer):
     def __init__(self, n: int, beta=0.9, *, learn_beta: bool = False, stateful: bool = False,
                  backend: str = "auto"):
         super().__init__(n, stateful, backend)
+        learn_beta = check_flag("learn_beta", learn_beta)
         self._register("beta", _per_neuron("beta", beta, n, low=0.0, high=1.0, low_open=True,
                                            dtype=_storage_dtype(learn_beta)), learn_beta)
         self.surrogate = surrogates.fast_sigmoid()
@@ -381,7 +383,7 @@ class Izhikevich(_SequenceLayer):
             self._register(name, _per_neuron(name, value, n, low=-FLOAT32_MAX, high=FLOAT32_MAX, low_open=False,
                                              dtype=torch.float64),
                            name in learn)
-        self.detach_reset = bool(detach_reset)
+        self.detach_reset = check_flag("detach_reset", detach_reset)
         self.surrogate = surrogates.check_surrogate(surrogate if surrogate is not None else surrogates.fast_sigmoid(0.5))
 
     @classmethod

@@ -76,7 +76,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from neurosim.errors import DamagedFileError
-from neurosim.validation import as_real_array
+from neurosim.validation import as_real_array, check_flag
 
 from . import surrogate as surrogates
 from .layers import (FLOAT32_MAX, LI, LIF, LIFState, RecurrentLIF, check_finite_result, check_finite_state,
@@ -486,6 +486,7 @@ def export_nir(module: nn.Module, dt: float = 1.0, *, strict: bool = True, unit_
     """
     nir = _nir()
     dt = _check_dt(dt)
+    strict, unit_resistance = check_flag("strict", strict), check_flag("unit_resistance", unit_resistance)
     if isinstance(module, NIRNetwork):
         return _export_network(module, dt, strict, unit_resistance)
     if isinstance(module, nn.Sequential):
