@@ -99,10 +99,9 @@ class RunResult:
     def mean_rate(self, population: str | None = None) -> float:
         """Mean firing rate over the run, Hz: of one population, or (None) of all the neurons of
         the neuron populations together (input sources left out)."""
-        if self.n_steps == 0:
-            return 0.0
+        count = self.spike_count(population)  # (an unknown name: KeyError listing the populations)
         n = self.sizes[population] if population is not None else sum(self.sizes[p] for p in self.neuron_populations)
-        return self.spike_count(population) / (n * self.duration * 1e-3) if n else 0.0
+        return count / (n * self.duration * 1e-3) if n and self.n_steps else 0.0
 
     def cv_isi(self, population: str | None = None) -> float:
         """Irregularity: the coefficient of variation (std / mean) of the inter-spike intervals,

@@ -227,6 +227,7 @@ def run_small(key, backend, brian_small):
     return result, twin, variables
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_small_lif_network_matches_brian2(backend, brian_small):
     result, twin, variables = run_small("lif", backend, brian_small)
@@ -307,6 +308,7 @@ def cuba_runs():
     return net, ours, brian, duration
 
 
+@pytest.mark.slow
 def test_cuba_rates_match_brian2(cuba_runs):
     net, ours, brian, duration = cuba_runs
     for name in ("exc", "inh"):
@@ -316,6 +318,7 @@ def test_cuba_rates_match_brian2(cuba_runs):
         assert abs(mine / theirs - 1) < RATE_TOLERANCE, f"{name}: neurosim {mine:.3f} Hz vs Brian2 {theirs:.3f} Hz"
 
 
+@pytest.mark.slow
 def test_cuba_spike_trains_identical_to_brian2(cuba_runs):
     net, ours, brian, _ = cuba_runs
     for name in ("exc", "inh"):
@@ -323,6 +326,7 @@ def test_cuba_spike_trains_identical_to_brian2(cuba_runs):
         assert spike_list(ours, name, net.dt) == theirs, f"{name}: the CUBA spike trains diverge"
 
 
+@pytest.mark.slow
 def test_izhikevich_2003_rates_match_brian2():
     duration, window = 20000.0, 1000.0
     net = izhikevich_2003.build(seed=4)
@@ -344,6 +348,7 @@ def test_izhikevich_2003_rates_match_brian2():
 
 # ---- neurosim's own exporter ----------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", ["lif", "izhikevich_delays"])
 def test_brian2_export_twin_gives_the_same_spikes(key):
     """``neurosim.brian2_export.to_brian2`` (the user-facing twin) agrees too, on networks

@@ -154,6 +154,7 @@ def test_lr_default_depends_on_the_rule_and_hlop_rows_must_fit_the_layers(small_
         _Runner("hlop", small_tasks, cfg)
 
 
+@pytest.mark.slow
 def test_example_writes_figures_and_table(tmp_path):
     out = tmp_path / "hlop"
     m = experiments.run("hlop-permuted-digits", out=str(out), progress=False, n_tasks=2, epochs=1, hidden=32,

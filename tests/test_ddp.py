@@ -137,6 +137,7 @@ def ddp_setups_and_gradients(tmp_path_factory):
     return setups, [torch.load(folder / f"rank{rank}.pt") for rank in range(2)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["torch", "numba"])
 def test_ddp_gradients_equal_one_process_on_the_whole_batch(ddp_setups_and_gradients, backend):
     setups, ranks = ddp_setups_and_gradients
@@ -189,6 +190,7 @@ def test_example_trains_in_one_process(tmp_path, capsys):
     assert summary["world_size"] == 1 and summary["history"] == h
 
 
+@pytest.mark.slow
 def test_example_under_torchrun_two_processes(tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",

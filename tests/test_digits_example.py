@@ -24,6 +24,7 @@ def _valid_png(path):
     assert img[..., :3].std() > 0.05  # not a blank canvas
 
 
+@pytest.mark.slow
 def test_short_run_learns_and_writes_figures(tmp_path, capsys):
     out = tmp_path / "digits"
     # Default backend (fused kernels), few epochs and a small hidden layer: ~93 % after 3 epochs.

@@ -55,6 +55,7 @@ def mixed_runs():
     return small_mixed_network().run(30.0, progress=False), triton_run(small_mixed_network(), 30.0)
 
 
+@pytest.mark.slow
 def test_same_spikes_states_and_counts_as_numba(mixed_runs, assert_same_run):
     ref, tri = mixed_runs
     for name in ("lif", "lif_uniform", "izh", "poisson", "times"):
@@ -64,6 +65,7 @@ def test_same_spikes_states_and_counts_as_numba(mixed_runs, assert_same_run):
     assert tri.info["backend"] == "triton"
 
 
+@pytest.mark.slow
 def test_state_after_the_run_is_copied_back_and_runs_continue_on_any_backend(assert_same_run):
     ref = small_mixed_network(seed=2)
     ref_results = [ref.run(10.0, progress=False) for _ in range(3)]
@@ -95,6 +97,7 @@ def order_free_network(seed):
     return net
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_programs", [1, 3])
 def test_order_of_synaptic_input(n_programs, assert_same_run):
     """Several programs (as on a GPU) deliver a step's spikes in another order than the
@@ -120,6 +123,7 @@ def test_order_of_synaptic_input(n_programs, assert_same_run):
         assert not np.array_equal(ref.states["lif.i_exc"].values, tri.states["lif.i_exc"].values)
 
 
+@pytest.mark.slow
 def test_spike_buffer_growth_keeps_every_spike(monkeypatch, assert_same_run):
     """A chunk that fills the spike buffer stops before the step that might overflow it; the
     buffer grows and the chunk goes on, losing nothing (as the numba backend does)."""
@@ -152,6 +156,7 @@ def test_blow_up_stops_with_population_and_step_as_numba():
         assert e.result.spike_count("src") == 2
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_after_a_whole_step_and_keeps_what_was_recorded(monkeypatch, assert_same_run):
     """Ctrl-C arrives while step 7's kernels are being queued: the step is finished, the run
     stops with everything recorded, and continuing gives the uninterrupted run."""
@@ -177,6 +182,7 @@ def test_ctrl_c_stops_after_a_whole_step_and_keeps_what_was_recorded(monkeypatch
     np.testing.assert_array_equal(ref.counts, np.concatenate([first.counts, rest.counts]))
 
 
+@pytest.mark.slow
 def test_checkpoint_resume_across_backends(tmp_path, monkeypatch, assert_same_run):
     ref = small_mixed_network().run(20.0, progress=False)
     assert_same_run(ref, triton_run(small_mixed_network(), 20.0, checkpoint_every=10.0,
@@ -196,6 +202,7 @@ def test_checkpoint_resume_across_backends(tmp_path, monkeypatch, assert_same_ru
         assert_same_run(ref, result)
 
 
+@pytest.mark.slow
 def test_hook_currents_reach_the_device(assert_same_run):
     class Pulse(ns.Hook):
         def __call__(self, ctx):
@@ -263,6 +270,7 @@ def test_tensors_on_another_device_are_refused_naming_the_argument():
         ns.SpikeTimes(4, indices=[0], times=off_host[0, :1])
 
 
+@pytest.mark.slow
 def test_kernels_compile_for_an_h100_without_fma_and_with_float64_atomics():
     """The compiler path (not the interpreter): every kernel builds a cubin for sm_90, the neuron
     kernels contain no fused multiply-add (enable_fp_fusion=False keeps the reference's
@@ -284,6 +292,7 @@ def test_kernels_compile_for_an_h100_without_fma_and_with_float64_atomics():
     assert "min.s64" in lines["_lif_step"][1]  # first NaN/inf neuron
 
 
+@pytest.mark.slow
 def test_edge_networks_sources_only_no_synapses_one_model(assert_same_run):
     def sources_only():
         net = ns.Network(dt=0.5, seed=1)
@@ -307,6 +316,7 @@ def test_edge_networks_sources_only_no_synapses_one_model(assert_same_run):
         assert_same_run(ref, triton_run(build(), 20.0))
 
 
+@pytest.mark.slow
 def test_streamed_spikes_on_triton(tmp_path, assert_same_run):
     ref = small_mixed_network().run(15.0, progress=False)
     streamed = triton_run(small_mixed_network(), 15.0, stream_spikes_to=tmp_path / "spikes", chunk_ms=5.0)

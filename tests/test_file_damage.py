@@ -67,6 +67,7 @@ def test_a_saved_result_loads_back_whole(result_file):
     np.testing.assert_array_equal(back.counts, result.counts)
 
 
+@pytest.mark.slow
 def test_every_damaged_byte_of_a_result_is_detected(result_file, tmp_path):
     path, _ = result_file
     data = path.read_bytes()
@@ -128,6 +129,7 @@ def test_a_folder_is_refused_naming_it(tmp_path):
     _expect_refusal(ns.Network.resume, tmp_path)
 
 
+@pytest.mark.slow
 def test_damaged_checkpoints_are_refused_before_anything_runs(checkpoint_file, tmp_path):
     data = checkpoint_file.read_bytes()
     rng = np.random.default_rng(2)
@@ -182,6 +184,7 @@ def test_an_out_of_range_index_in_a_sealed_checkpoint_is_refused(checkpoint_file
         ns.Network.resume(bad)
 
 
+@pytest.mark.slow
 @settings(max_examples=120)
 @given(which=st.integers(0, 19), value=st.one_of(st.integers(-(2**40), 2**40), st.integers(-3, 60)),
        position=st.integers(0, 10**6))

@@ -247,6 +247,7 @@ def test_function_bad_arguments():
     (torch.float32, 2, 1.0, True, ("arctan",)),
     (torch.float64, 1, 0.5, False, ("triangle",)),
 ])
+@pytest.mark.slow
 def test_triton_equals_contract(dtype, substeps, dt, detach, surrogates):
     T, B, N = 40, 3, 50  # 150 neurons: two programs of 128, the second ragged
     inputs = _inputs(T, B, N, dtype, seed=5, device=TRITON_DEVICE)

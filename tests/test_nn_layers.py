@@ -30,6 +30,7 @@ def _inputs(T=12, B=3, N=5, seed=0, recurrent=False, dtype=torch.float64):
     return x, v0, beta, thr, w, s0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["reference", "torch"])
 @pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
 @pytest.mark.parametrize("recurrent", [False, True])

@@ -105,6 +105,7 @@ def _backward_cases():
     return cases
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recurrent, dtype, reset, detach, surrogate, with_grad_u", _backward_cases())
 def test_backward_matches_reference(recurrent, dtype, reset, detach, surrogate, with_grad_u):
     _check_backward(9, 3, 7, recurrent, dtype, reset, detach, surrogate, with_grad_u)
@@ -167,6 +168,7 @@ _E2E = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, reset, detach, surrogate", _E2E, ids=[f"{k}-{r}-{d}-{s}" for k, r, d, s in _E2E])
 def test_lif_sequence_triton_matches_reference(kind, reset, detach, surrogate):
     dtype = torch.float64

@@ -58,7 +58,8 @@ def _tol(dtype):
 
 @pytest.mark.parametrize("backend", FUSED + ["torch"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("shape", [(1, 3), (9, 2, 5), (67, 3, 7), (5, 300)], ids=str)
+@pytest.mark.parametrize("shape", [(1, 3), (9, 2, 5), pytest.param((67, 3, 7), marks=pytest.mark.slow),
+                                   pytest.param((5, 300), marks=pytest.mark.slow)], ids=str)
 def test_fused_backends_match_reference(backend, dtype, shape):
     # (67, 3, 7): two time chunks, the last one partial; (5, 300): several channel blocks.
     # (Triton's interpreter runs the scan as a Python loop per element, so sizes stay small.)
@@ -70,6 +71,7 @@ def test_fused_backends_match_reference(backend, dtype, shape):
         torch.testing.assert_close(x.to(y.dtype), y, **_tol(dtype), msg=name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", FUSED)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.complex64], ids=str)
 def test_long_sequences_T4096(backend, dtype):
@@ -88,7 +90,8 @@ def test_gradcheck_reference(dtype):
     assert torch.autograd.gradcheck(lambda a, b, h0: linear_scan(a, b, h0, backend="reference"), inputs)
 
 
-@pytest.mark.parametrize("backend", FUSED)
+# gradcheck in Triton's interpreter takes seconds per case: the quick tier checks the Numba kernel
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=pytest.mark.slow) if b == "triton" else b for b in FUSED])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.complex128], ids=str)
 def test_gradcheck_fused(backend, dtype):
     a, b, h0, _ = _inputs((5, 3), dtype, seed=2)

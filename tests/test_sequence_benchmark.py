@@ -65,6 +65,7 @@ def test_trainable_models_meet_the_budget_and_map_sequences_to_logits(kind):
     assert model(torch.randn(12, 3, 5)).shape == (3, 4)
 
 
+@pytest.mark.slow
 def test_short_run_writes_table_summary_and_plot(tmp_path, capsys):
     out = tmp_path / "seq"
     assert cli.main(["run", "sequence-benchmark", "--out", str(out), "--no-progress",

@@ -84,6 +84,7 @@ def check_point_outcome(sweep, key, original, what=""):
     return "unchanged"
 
 
+@pytest.mark.slow
 def test_every_damaged_byte_and_truncation_of_a_point_is_refused_and_rerun_or_harmless(stored, within):
     rng = np.random.default_rng(5)
     outcomes = {"refused": 0, "unchanged": 0}

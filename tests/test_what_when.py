@@ -33,6 +33,7 @@ def trained():
     return _train(0)
 
 
+@pytest.mark.slow
 def test_timing_peak_at_event_time(trained):
     """The "when" output peaks at the event time: the relative peak error over the whole trial,
     weighted by how often each event comes after its cue, has a median below 0.2 over seeds 0-2
@@ -56,6 +57,7 @@ def test_timing_peak_at_event_time(trained):
     assert np.all(np.median(np.array(per_event), axis=0)[likely] < 0.3), per_event
 
 
+@pytest.mark.slow
 def test_magnitudes_track_probabilities(trained):
     """After the probability reversal (the last block), magnitudes follow the new p."""
     task, _, _, test = trained
@@ -64,6 +66,7 @@ def test_magnitudes_track_probabilities(trained):
     assert m["A"]["pearson_r"] >= 0.9 and m["B"]["pearson_r"] >= 0.9, m
 
 
+@pytest.mark.slow
 def test_replay_test_reads_earlier_weights(trained):
     """The test states read with the first block's end weights follow the first block's p; with
     the final weights replay_test gives what test() gave."""
@@ -103,6 +106,7 @@ def test_adaptive_what_rate_counts_and_detects_changes():
         WhatWhenLearner(IzhikevichReservoir(20, n_inputs=2, seed=0), task, what_change_window=0.5)
 
 
+@pytest.mark.slow
 def test_three_factor_readapts_to_probabilities_faster_than_force(trained):
     task, _, history, test = trained
     s = task.switch_trials[1]  # the probability reversal
@@ -120,6 +124,7 @@ def test_three_factor_readapts_to_probabilities_faster_than_force(trained):
     assert rep["force"]["trials_to_common_level"] is None, rep
 
 
+@pytest.mark.slow
 def test_three_factor_timing_recovers_after_latency_switch(trained):
     """Back to its own pre-switch timing error within 40 trials (seeds 0-5: 6-27), FORCE later
     or never (9-82). By the common level (the better of the two pre-switch errors) the two are
@@ -131,6 +136,7 @@ def test_three_factor_timing_recovers_after_latency_switch(trained):
     assert fk is None or fk > k, rep
 
 
+@pytest.mark.slow
 def test_what_and_when_subspaces_become_orthogonal(trained):
     """In the activity metric (what the readouts see) span(what) and span(when) end up further
     apart than random 2-D subspaces. (At this scale they are already so after the first block:
@@ -215,6 +221,7 @@ def test_bad_task_input_is_rejected():
         learner.run_trial(Trial(0, 0, 0, 0, 300.0))
 
 
+@pytest.mark.slow
 def test_example_runs_end_to_end(tmp_path):
     out = tmp_path / "ww"
     m = experiments.run("what-when", out=str(out), progress=False, n=60, block_trials=5, p_a="0.2,0.8",
