@@ -8,7 +8,7 @@ excitatory, 20 % from inhibitory sources, drawn without repeats); the CUBA weigh
 
 For every N (``--sizes``, default 1e4 1e5 1e6) and backend: one short warm-up run (compiles or
 loads the kernels; reported as ``compile_s``), then the timed run of a fresh network with the same
-seed; time = ``result.info["wall_time_s"]`` (the run loop, data copies included; network
+seed; time = ``result.info["simulate_s"]`` (the run loop, data copies included; network
 construction excluded). Reported: wall time, spikes, synaptic events, events per second of
 wall time, the rate, and the ratio numba / triton. Both backends must give the same spike
 count within 2 % (their sums differ in rounding only, see ``neurosim.kernels.engine_triton``).
@@ -55,7 +55,7 @@ def measure(n: int, in_degree: int, backend: str, duration: float, seed: int) ->
     warm = net.run(1.0, backend=backend, progress=False)  # compile / load caches, copy to the device
     net = build(n, in_degree, seed)
     result = net.run(duration, backend=backend, progress=False)
-    wall = result.info["wall_time_s"]
+    wall = result.info["simulate_s"]
     events = result.info["synaptic_events"]
     return {"backend": backend, "n": n, "build_s": build_s, "compile_s": warm.info["compile_s"], "wall_s": wall,
             "spikes": result.spike_count(), "events": events, "events_per_s": events / wall,

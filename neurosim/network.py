@@ -206,7 +206,7 @@ class Network:
         if receptor is not None and receptor not in ("exc", "inh"):
             raise ValueError(f"receptor must be 'exc', 'inh' or None, got {receptor!r}")
         convention = self.delay_convention if delay_convention is None else _check_delay_convention(delay_convention)
-        self_conn = bool(allow_self) or source is not target
+        self_conn = allow_self or source is not target
         n_pre, n_post = len(source), len(target)
         expected = rule.expected_synapses(n_pre, n_post)
         if expected is not None:
@@ -407,7 +407,8 @@ class Network:
         if stream_spikes_to is not None:
             if hooks:
                 raise ValueError("stream_spikes_to cannot be combined with hooks: hooks read the run's spikes from memory")
-            rec.stream = SpikeStream(_check_path("stream_spikes_to", stream_spikes_to), [p.name for p in self._sim.pops if p.record_spikes is not False])
+            recorded = [p.name for p in self._sim.pops if p.record_spikes is not False]
+            rec.stream = SpikeStream(_check_path("stream_spikes_to", stream_spikes_to), recorded)
         plan = _RunPlan(n_steps, 0, chunk, every, checkpoint_path)
         return self._execute(rec, plan, backend, progress, hooks, device, build_s)
 
