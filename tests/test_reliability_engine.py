@@ -491,13 +491,15 @@ def test_path_arguments_are_checked(path, tmp_path, refuses):
 
 def test_streamed_spikes_on_a_full_disk_name_the_file_and_stay_paired(tmp_path):
     """The file-size limit (RLIMIT_FSIZE) makes writes fail as on a full disk, in a child process
-    (it would also stop pytest's own files)."""
+    (it would also stop pytest's own files). The child compiles the kernel (or loads it from
+    Numba's cache) before the limit is set, so that only the spike files meet it."""
     script = textwrap.dedent(f"""
         import os, resource, signal, sys
         import neurosim as ns
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
         net = ns.Network(dt=0.1, seed=0)
         net.population("src", ns.PoissonSource(200, rate=500.0))
+        net.run(0.0, progress=False)  # compiles the kernel and writes Numba's cache
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
         try:
             net.run(100.0, progress=False, chunk_ms=1.0, stream_spikes_to={str(tmp_path / "spikes")!r})
@@ -506,7 +508,7 @@ def test_streamed_spikes_on_a_full_disk_name_the_file_and_stay_paired(tmp_path):
             sys.exit(0)
         sys.exit("no error")
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "stream_spikes_to" in out.stdout and str(tmp_path / "spikes" / "src") in out.stdout
     from neurosim.spike_stream import load_spikes
