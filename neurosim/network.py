@@ -247,11 +247,9 @@ class Network:
         distribution, one value per entry, or a matrix of the weight matrix's shape."""
         if delay is None:
             return None
-        try:
-            import scipy.sparse as sp
-        except ImportError:  # pragma: no cover - scipy is a dependency
-            sp = None
-        if sp is not None and sp.issparse(delay):
+        import scipy.sparse as sp
+
+        if sp.issparse(delay):
             if delay.shape != (n_pre, n_post):
                 raise ValueError(f"delay: a delay matrix must have the weight matrix's shape {(n_pre, n_post)}, "
                                  f"got {delay.shape}")
