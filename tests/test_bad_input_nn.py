@@ -365,7 +365,7 @@ def test_nir_weights_with_nan_are_refused_naming_the_node(refuses):
 
 
 def test_imported_cuba_lif_names_its_state(refuses):
-    from neurosim.nn.nir import CubaLIF, CubaLIFState
+    from neurosim.nn import CubaLIF, CubaLIFState
 
     layer = CubaLIF(N, 0.8, 0.9, 1.0, backend="torch")
     state = CubaLIFState(torch.zeros(B, N), torch.full((B, N), float("nan")), torch.zeros(B, N))

@@ -35,8 +35,8 @@ import torch
 import neurosim.nn as snn
 
 nir = pytest.importorskip("nir")
+from neurosim.nn import CubaLIF  # noqa: E402
 from neurosim.nn.nir import (  # noqa: E402
-    CubaLIF,
     NIRConversionError,
     NIRNetwork,
     ScaledInput,

@@ -8,9 +8,12 @@ Needs torch (``pip install -c constraints.txt ".[torch]"``).
 """
 
 from . import surrogate
+from .cuba_lif import CubaLIF, CubaLIFState
 from .functional import lif_sequence
 from .layers import LI, LIF, Izhikevich, IzhikevichState, LIFState, RecurrentLIF, RecurrentLIFState
-from .nir import export_nir, import_nir
+from .nir_export import export_nir
+from .nir_import import import_nir
 
 __all__ = ["surrogate", "lif_sequence", "LIF", "RecurrentLIF", "LI", "Izhikevich", "LIFState",
-           "RecurrentLIFState", "IzhikevichState", "export_nir", "import_nir"]
+           "RecurrentLIFState", "IzhikevichState", "export_nir", "import_nir",
+           "CubaLIF", "CubaLIFState"]

@@ -1,0 +1,235 @@
+"""NIR export: ``neurosim.nn`` layers (in a ``torch.nn.Sequential``) or a ``NIRNetwork`` -> a
+``nir.NIRGraph``. The conventions (Euler step, ``beta = 1 - dt / tau``, gains) are in
+:mod:`neurosim.nn.nir`."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from neurosim.validation import check_flag
+
+from .cuba_lif import CubaLIF
+from .layers import LI, LIF, RecurrentLIF
+from .nir_layers import NIRConversionError, NIRNetwork, Scale, ScaledInput, _check_dt, _nir
+
+__all__ = ["export_nir"]
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
+
+
+def _layer_beta(layer, n: int) -> np.ndarray:
+    beta = layer.beta.detach().double()
+    if isinstance(layer.beta, nn.Parameter):
+        beta = beta.clamp(1e-6, 1.0)
+    return _np(beta.expand(n)).astype(np.float64)
+
+
+def _tau(where: str, beta: np.ndarray, dt: float, what: str = "beta") -> np.ndarray:
+    if np.any(beta >= 1.0):
+        raise NIRConversionError(
+            f"{where}: {what} = 1 (no leak) has no finite NIR time constant tau = dt / (1 - {what}); "
+            f"use {what} < 1")
+    return dt / (1.0 - beta)
+
+
+def _export_linear(name: str, module: nn.Linear):
+    nir = _nir()
+    w = _np(module.weight)
+    if module.bias is None:
+        return nir.Linear(weight=w)
+    return nir.Affine(weight=w, bias=_np(module.bias))
+
+
+def _export_lif(where: str, layer: LIF, dt: float, strict: bool, unit_resistance: bool, gain=None, offset=None):
+    nir = _nir()
+    n = layer.n
+    if layer.reset != "zero":
+        msg = (f"{where}: NIR's LIF resets the membrane to v_reset (neurosim reset='zero'); this layer has "
+               f"reset={layer.reset!r}, which NIR cannot express")
+        if strict:
+            raise NIRConversionError(msg + ". Train with reset='zero', or pass strict=False to export it as a "
+                                           "reset-to-zero LIF (its spikes will then differ)")
+        warnings.warn(msg + "; exported as reset-to-zero", stacklevel=3)
+    beta = _layer_beta(layer, n)
+    tau = _tau(where, beta, dt)
+    thr = _np(layer.threshold.detach().double().expand(n)).astype(np.float64)
+    g = np.ones(n) if gain is None else _np(gain.double()).astype(np.float64)
+    off = np.zeros(n) if offset is None else _np(offset.double()).astype(np.float64)
+    if unit_resistance:
+        # Same spikes with r = 1: the NIR membrane is neurosim's times k = (dt / tau) / gain.
+        k = (dt / tau) / g
+        r, v_thr, v_leak = np.ones(n), thr * k, off / g
+    else:
+        r, v_thr, v_leak = g * tau / dt, thr, off * tau / dt
+    return nir.LIF(tau=tau, r=r, v_leak=v_leak, v_threshold=v_thr, v_reset=np.zeros(n))
+
+
+def _export_li(where: str, layer: LI, dt: float, gain=None, offset=None):
+    nir = _nir()
+    n = layer.n
+    tau = _tau(where, _layer_beta(layer, n), dt)
+    g = np.ones(n) if gain is None else _np(gain.double()).astype(np.float64)
+    off = np.zeros(n) if offset is None else _np(offset.double()).astype(np.float64)
+    return nir.LI(tau=tau, r=g * tau / dt, v_leak=off * tau / dt)
+
+
+def _export_module(name: str, module: nn.Module, dt: float, strict: bool, unit_resistance: bool):
+    """NIR nodes for one module: ``(nodes, entry, exit, edges)``."""
+    nir = _nir()
+    where = f"layer {name!r} ({type(module).__name__})"
+    if isinstance(module, nn.Linear):
+        return {name: _export_linear(name, module)}, name, name, []
+    if isinstance(module, Scale):
+        return {name: nir.Scale(scale=_np(module.scale).astype(np.float64))}, name, name, []
+    base = name[:-4] if name.endswith(".lif") else name  # re-exporting an imported recurrent node
+    if isinstance(module, RecurrentLIF):
+        w_in, lif, w_rec = f"{base}.w_in", f"{base}.lif", f"{base}.w_rec"
+        nodes = {w_in: _export_linear(w_in, module.input),
+                 lif: _export_lif(where, module, dt, strict, unit_resistance),
+                 w_rec: nir.Linear(weight=_np(module.recurrent.weight))}
+        return nodes, w_in, lif, [(w_in, lif), (lif, w_rec), (w_rec, lif)]
+    if isinstance(module, LIF):
+        return {name: _export_lif(where, module, dt, strict, unit_resistance)}, name, name, []
+    if isinstance(module, LI):
+        return {name: _export_li(where, module, dt)}, name, name, []
+    if isinstance(module, ScaledInput):
+        layer = module.layer
+        if isinstance(layer, LIF):
+            node = _export_lif(where, layer, dt, strict, unit_resistance, module.gain, module.offset)
+        else:
+            node = _export_li(where, layer, dt, module.gain, module.offset)
+        return {name: node}, name, name, []
+    if isinstance(module, CubaLIF):
+        n = module.n
+        alpha = _layer_beta(module.synapse, n)
+        beta = _layer_beta(module.neuron, n)
+        tau_syn = _tau(where, alpha, dt, "alpha")
+        tau_mem = _tau(where, beta, dt)
+        node = nir.CubaLIF(
+            tau_syn=tau_syn, tau_mem=tau_mem,
+            r=_np(module.mem_gain.double()) * tau_mem / dt,
+            v_leak=_np(module.mem_offset.double()) * tau_mem / dt,
+            v_threshold=_np(module.neuron.threshold.detach().double().expand(n)).astype(np.float64),
+            v_reset=np.zeros(n),
+            w_in=_np(module.syn_gain.double()) * tau_syn / dt)
+        if module.recurrent is None:
+            return {name: node}, name, name, []
+        lif, w_rec = f"{base}.lif", f"{base}.w_rec"
+        return ({lif: node, w_rec: _export_linear(w_rec, module.recurrent)}, lif, lif,
+                [(lif, w_rec), (w_rec, lif)])
+    raise NIRConversionError(
+        f"{where}: cannot export this module to NIR; supported: torch.nn.Linear, neurosim.nn.LIF, LI, "
+        "RecurrentLIF, CubaLIF and the importer's ScaledInput and Scale (in a torch.nn.Sequential)")
+
+
+def _size_in(module) -> int:
+    if isinstance(module, nn.Linear):
+        return module.in_features
+    if isinstance(module, RecurrentLIF):
+        return module.n_in
+    if isinstance(module, Scale):
+        return module.scale.numel()
+    return module.n
+
+
+def _size_out(module) -> int:
+    if isinstance(module, nn.Linear):
+        return module.out_features
+    if isinstance(module, Scale):
+        return module.scale.numel()
+    return module.n
+
+
+def _flatten_sequential(module: nn.Module) -> list:
+    """The layers of nested Sequentials in order, ``nn.Identity`` left out."""
+    items = []
+    for m in module:
+        if isinstance(m, nn.Sequential):
+            items.extend(_flatten_sequential(m))
+        elif not isinstance(m, nn.Identity):
+            items.append(m)
+    return items
+
+
+def export_nir(module: nn.Module, dt: float = 1.0, *, strict: bool = True, unit_resistance: bool = False):
+    """The NIR graph of a trained network.
+
+    Parameters
+    ----------
+    module : a ``torch.nn.Sequential`` (nested ones are flattened, ``nn.Identity`` left out) of
+        ``torch.nn.Linear`` (-> ``nir.Affine``, or ``nir.Linear`` without bias),
+        ``neurosim.nn.LIF`` (-> ``nir.LIF``), ``LI`` (-> ``nir.LI``), ``RecurrentLIF`` (->
+        ``<i>.w_in`` Affine/Linear, ``<i>.lif`` LIF and ``<i>.w_rec`` Linear with the edges
+        ``w_in -> lif -> w_rec -> lif``), ``CubaLIF`` (-> ``nir.CubaLIF``) and the importer's
+        ``ScaledInput``/``Scale``; a single such layer; or a ``NIRNetwork`` from ``import_nir``.
+    dt : the time step, in the unit the graph's time constants should have (> 0). Each layer's
+        ``beta`` becomes ``tau = dt / (1 - beta)`` and ``r = tau / dt`` (input gain 1). Use
+        ``dt=1e-4`` for a graph that ``snntorch.import_from_nir`` should read (it assumes it).
+    strict : refuse LIF layers with ``reset="subtract"``/``"none"`` (NIR's LIF resets to
+        ``v_reset``); ``False`` exports them as reset-to-zero with a warning.
+    unit_resistance : write LIF nodes with ``r = 1`` and ``v_threshold`` (and ``v_leak``) scaled
+        by ``dt / tau`` instead: the same spikes, the NIR membrane scaled by ``dt / tau``. This is
+        the form Norse writes and the only one it reads (``norse.torch.from_nir`` ignores ``r``
+        of LIF nodes). LI and CubaLIF nodes keep ``r = tau / dt``.
+
+    Returns a ``nir.NIRGraph`` with nodes ``"input"``, ``"output"`` and one node per layer named
+    by its position in the flattened sequence (``"0"``, ``"1"``, ...); shapes are per time step, ``[n]``. Weights keep
+    their dtype; time constants, ``r``, thresholds are float64 ``[n]`` arrays. The surrogate and
+    ``detach_reset`` are training choices NIR does not store.
+    """
+    nir = _nir()
+    dt = _check_dt(dt)
+    strict, unit_resistance = check_flag("strict", strict), check_flag("unit_resistance", unit_resistance)
+    if isinstance(module, NIRNetwork):
+        return _export_network(module, dt, strict, unit_resistance)
+    if isinstance(module, nn.Sequential):
+        items = [(str(i), m) for i, m in enumerate(_flatten_sequential(module))]
+        if not items:
+            raise NIRConversionError("cannot export an empty torch.nn.Sequential")
+    elif isinstance(module, nn.Module):
+        items = [("0", module)]
+    else:
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    # "input" first, "output" last: nirtorch (snnTorch's importer) walks the nodes in this order
+    # and fails on a recurrent subgraph met before its input is defined.
+    nodes, edges = {"input": nir.Input(input_type=np.array([_size_in(items[0][1])]))}, []
+    previous, n_prev = "input", None
+    for name, m in items:
+        sub_nodes, entry, exit_, sub_edges = _export_module(name, m, dt, strict, unit_resistance)
+        n_in = _size_in(m)
+        if n_prev is not None and n_in != n_prev:
+            raise NIRConversionError(f"layer {name!r} ({type(m).__name__}) takes {n_in} inputs, "
+                                     f"the layer before gives {n_prev}")
+        nodes.update(sub_nodes)
+        edges.extend(sub_edges)
+        edges.append((previous, entry))
+        previous, n_prev = exit_, _size_out(m)
+    edges.append((previous, "output"))
+    nodes["output"] = nir.Output(output_type=np.array([n_prev]))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"source": "neurosim", "dt": dt})
+
+
+def _export_network(net: NIRNetwork, dt: float, strict: bool, unit_resistance: bool):
+    nir = _nir()
+    input_name, output_name = net.nir_names[net.input_node], "output"
+    nodes, edges, entry, exit_ = {input_name: nir.Input(input_type=np.array([net.n_in]))}, [], {}, {}
+    for key in net.order:
+        name = net.nir_names[key]
+        sub_nodes, entry[key], exit_[key], sub_edges = _export_module(name, net.nodes[key], dt, strict,
+                                                                      unit_resistance)
+        nodes.update(sub_nodes)
+        edges.extend(sub_edges)
+    entry[net.input_node] = exit_[net.input_node] = input_name
+    while output_name in nodes or output_name == input_name:
+        output_name += "_"
+    for key in net.order:
+        edges.extend((exit_[src], entry[key]) for src in net.inputs[key])
+    edges.extend((exit_[src], output_name) for src in net.output_inputs)
+    nodes[output_name] = nir.Output(output_type=np.array([net.n_out]))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"source": "neurosim", "dt": dt})

@@ -1,0 +1,445 @@
+"""NIR import: a ``nir.NIRGraph`` (or a ``.nir`` file) -> a ``NIRNetwork`` of ``neurosim.nn``
+layers. The conventions (Euler step, ``beta = 1 - dt / tau``, gains) are in
+:mod:`neurosim.nn.nir`."""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections import defaultdict
+
+import numpy as np
+import torch
+from torch import nn
+
+from neurosim.errors import DamagedFileError
+from neurosim.validation import as_real_array
+
+from . import surrogate as surrogates
+from .cuba_lif import CubaLIF, _host
+from .layers import FLOAT32_MAX, LI, LIF, RecurrentLIF, check_parameter_memory
+from .nir_layers import NIRConversionError, NIRNetwork, Scale, ScaledInput, _check_dt, _nir
+
+__all__ = ["import_nir"]
+
+# An input gain r dt / tau this close to 1 is taken as exactly 1: exporters write r = tau / dt
+# in float32 (snnTorch's r = 9.99999762 for tau / dt = 10), which is rounding, not a gain.
+_UNIT_GAIN_RTOL = 1e-6
+
+_SUPPORTED = ("Input", "Output", "Affine", "Linear", "Scale", "LI", "LIF", "CubaLIF", "NIRGraph")
+
+
+def _flatten_graph(graph, prefix: str = ""):
+    """Inline nested NIRGraph nodes: returns ``(nodes, edges)`` with dotted names; a subgraph's
+    own Input/Output nodes become pass-through nodes (``None``) removed afterwards."""
+    nir = _nir()
+    nodes, edges = {}, []
+    entry, exit_ = {}, {}
+    for name, node in graph.nodes.items():
+        full = prefix + name
+        if isinstance(node, nir.NIRGraph):
+            sub_nodes, sub_edges = _flatten_graph(node, full + ".")
+            ins = [k for k, v in node.nodes.items() if isinstance(v, nir.Input)]
+            outs = [k for k, v in node.nodes.items() if isinstance(v, nir.Output)]
+            if len(ins) != 1 or len(outs) != 1:
+                raise NIRConversionError(f"NIR subgraph {full!r} must have exactly one Input and one Output "
+                                         f"node, has {len(ins)} and {len(outs)}")
+            sub_nodes[f"{full}.{ins[0]}"] = None
+            sub_nodes[f"{full}.{outs[0]}"] = None
+            nodes.update(sub_nodes)
+            edges.extend(sub_edges)
+            entry[name], exit_[name] = f"{full}.{ins[0]}", f"{full}.{outs[0]}"
+        else:
+            nodes[full] = node
+            entry[name] = exit_[name] = full
+    for src, dst in graph.edges:
+        for end in (src, dst):
+            if end not in graph.nodes:
+                raise NIRConversionError(f"NIR edge ({src!r}, {dst!r}) names a node {prefix + end!r} that the "
+                                         "graph does not have")
+        edges.append((exit_[src], entry[dst]))
+    return nodes, edges
+
+
+def _remove_passthrough(nodes: dict, edges: list):
+    for name in [k for k, v in nodes.items() if v is None]:
+        preds = [s for s, d in edges if d == name and s != name]
+        succs = [d for s, d in edges if s == name and d != name]
+        edges = [e for e in edges if name not in e] + [(p, q) for p in preds for q in succs]
+        del nodes[name]
+    return nodes, edges
+
+
+def _node_values(where: str, node, field: str) -> np.ndarray:
+    """A node's ``field`` as a float64 array (a tensor or array-like of real numbers) within
+    float32's range: the layers it becomes compute in float32 (or float64), where a larger value
+    would be inf."""
+    value = getattr(node, field)
+    try:
+        arr = as_real_array(field, _host(value))
+    except TypeError as err:
+        raise NIRConversionError(f"{where}: {err}") from None
+    if not np.all(np.isfinite(arr)):
+        raise NIRConversionError(f"{where}: {field} must be finite, got {int(np.sum(~np.isfinite(arr)))} NaN/inf value(s)")
+    if arr.size and np.abs(arr).max() > FLOAT32_MAX:
+        raise NIRConversionError(f"{where}: {field} must lie within float32's range (|value| <= {FLOAT32_MAX:g}), "
+                                 f"got {np.abs(arr).max():g}")
+    return arr
+
+
+def _array(where: str, node, field: str, n: int | None) -> np.ndarray:
+    arr = _node_values(where, node, field)
+    if arr.ndim == 0 and n is not None:
+        arr = np.full(n, float(arr))
+    arr = arr.reshape(-1) if arr.ndim > 1 and arr.size == max(arr.shape) else arr
+    if arr.ndim != 1 or arr.size == 0 or (n is not None and arr.shape[0] != n):
+        raise NIRConversionError(f"{where}: {field} must have shape [{n if n is not None else 'n'}], "
+                                 f"got {arr.shape}")
+    return arr
+
+
+def _decay(where: str, tau: np.ndarray, dt: float, field: str) -> np.ndarray:
+    if np.any(tau <= 0):
+        raise NIRConversionError(f"{where}: {field} must be > 0, got minimum {tau.min():g}")
+    ratio = dt / tau
+    if np.any(ratio >= 1.0):
+        raise NIRConversionError(
+            f"{where}: the Euler step needs dt < {field} (decay 1 - dt/{field} in (0, 1)), got dt={dt:g} and "
+            f"{field} down to {tau.min():g}; pass the dt the graph was written with (snnTorch writes with "
+            "dt=1e-4)")
+    return 1.0 - ratio
+
+
+def _snap_gain(gain: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(gain - 1.0) <= _UNIT_GAIN_RTOL, 1.0, gain)
+
+
+def _neuron_params(where: str, node, n: int | None, dt: float):
+    """``(n, beta, threshold, gain, offset)`` of a NIR LIF/LI node (float64 ``[n]``)."""
+    nir = _nir()
+    tau = _array(where, node, "tau", n)
+    n = tau.shape[0]
+    beta = _decay(where, tau, dt, "tau")
+    r = _array(where, node, "r", n)
+    v_leak = _array(where, node, "v_leak", n)
+    gain, offset = _snap_gain(r * dt / tau), v_leak * dt / tau
+    thr = None
+    if isinstance(node, nir.LIF):
+        thr = _array(where, node, "v_threshold", n)
+        v_reset = _array(where, node, "v_reset", n) if node.v_reset is not None else np.zeros(n)
+        if np.any(v_reset != 0):
+            raise NIRConversionError(f"{where}: neurosim's LIF resets to 0, the node has v_reset = "
+                                     f"{np.unique(v_reset)[:5]}")
+        if np.any(thr <= 0):
+            raise NIRConversionError(f"{where}: v_threshold must be > 0, got minimum {thr.min():g}")
+    return n, beta, thr, gain, offset
+
+
+def _torch_linear(where: str, node, bias: bool) -> nn.Linear:
+    w = _node_values(where, node, "weight")
+    if w.ndim != 2 or 0 in w.shape:
+        raise NIRConversionError(f"{where}: weight must be 2-D [out, in] with out, in >= 1, got shape {w.shape}")
+    check_parameter_memory(f"{where}: weights", w.size)
+    m = nn.Linear(w.shape[1], w.shape[0], bias=bias)
+    with torch.no_grad():
+        m.weight.copy_(torch.as_tensor(w))
+        if bias:
+            b = _node_values(where, node, "bias")
+            if b.size not in (1, w.shape[0]):
+                raise NIRConversionError(f"{where}: bias must have shape [{w.shape[0]}] (one per output), "
+                                         f"got shape {b.shape}")
+            m.bias.copy_(torch.as_tensor(np.broadcast_to(b.reshape(-1), (w.shape[0],)).copy()))
+    return m
+
+
+def _weight_bias(where: str, node):
+    """``(W [out, in] float64, b [out] float64 or None)`` of an Affine/Linear node."""
+    nir = _nir()
+    m = _torch_linear(where, node, isinstance(node, nir.Affine))
+    return m.weight.detach().double().numpy(), None if m.bias is None else m.bias.detach().double().numpy()
+
+
+def import_nir(graph, dt: float = 1.0, *, surrogate=None, detach_reset: bool = False,
+               backend: str = "auto") -> NIRNetwork:
+    """A ``NIRNetwork`` (torch module over ``[T, B, n]`` sequences) from a NIR graph.
+
+    Parameters
+    ----------
+    graph : a ``nir.NIRGraph`` or the path of a ``.nir`` file (a file that is not a NIR graph
+        raises :class:`neurosim.errors.DamagedFileError` naming it). Nested subgraphs are inlined.
+        Nodes: ``Input``, ``Output``, ``Affine``/``Linear`` (-> ``torch.nn.Linear``), ``Scale``,
+        ``LI`` (-> neurosim ``LI``), ``LIF`` (-> neurosim ``LIF(reset="zero")``), ``CubaLIF``
+        (-> ``CubaLIF``: neurosim ``LI`` for the current, ``LIF`` for the membrane). An input gain
+        ``r dt / tau != 1`` or a ``v_leak != 0`` wraps the layer in ``ScaledInput``. A cycle
+        ``neuron -> Affine/Linear -> same neuron`` is recurrence: with a LIF it becomes a neurosim
+        ``RecurrentLIF`` (folding a single Affine/Linear that feeds only this LIF in as its input
+        weights; the gain is folded into the weights), with a CubaLIF a recurrent ``CubaLIF``.
+    dt : the time step the graph's time constants are meant for (their unit): ``beta = 1 -
+        dt / tau``. snnTorch's graphs need ``dt=1e-4``. A graph from ``export_nir`` records its
+        ``dt`` in ``graph.metadata``; importing with another one warns.
+    surrogate, detach_reset, backend : given to every spiking layer (NIR does not store them);
+        the surrogate defaults to neurosim's ``fast_sigmoid()``.
+
+    Raises ``NIRConversionError`` (a ``ValueError``) naming the node for unsupported node types
+    (``IF``, ``Conv2d``, ``Delay``, ...), other cycles, ``v_reset != 0``, ``dt >= tau`` and shape
+    mismatches.
+    """
+    nir = _nir()
+    dt = _check_dt(dt)
+    if isinstance(graph, (str, os.PathLike)):
+        graph = _read_graph(graph)
+    if not isinstance(graph, nir.NIRGraph):
+        raise TypeError(f"graph must be a nir.NIRGraph or a path, got {type(graph).__name__}")
+    written = graph.metadata.get("dt") if isinstance(graph.metadata, dict) else None
+    if isinstance(written, (int, float, np.number)) and not math.isclose(float(written), dt, rel_tol=1e-9):
+        warnings.warn(f"the graph's metadata says it was written with dt={float(written):g}, importing with "
+                      f"dt={dt:g} changes every decay (beta = 1 - dt / tau)", stacklevel=2)
+    if surrogate is not None:
+        surrogates.check_surrogate(surrogate)
+    opts = dict(surrogate=surrogate, detach_reset=detach_reset, backend=backend)
+
+    # Reject unsupported nodes first, naming them (also inside subgraphs).
+    def check_types(g, prefix=""):
+        for name, node in g.nodes.items():
+            if type(node).__name__ not in _SUPPORTED or not isinstance(node, nir.NIRNode):
+                raise NIRConversionError(
+                    f"NIR node {prefix + name!r} has type {type(node).__name__}, which neurosim cannot import; "
+                    f"supported node types: {', '.join(_SUPPORTED)}")
+            if isinstance(node, nir.NIRGraph):
+                check_types(node, prefix + name + ".")
+
+    check_types(graph)
+    nodes, edges = _remove_passthrough(*_flatten_graph(graph))
+    edges = list(dict.fromkeys(edges))  # duplicate edges carry nothing more
+    inputs = [k for k, v in nodes.items() if isinstance(v, nir.Input)]
+    outputs = [k for k, v in nodes.items() if isinstance(v, nir.Output)]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise NIRConversionError(f"the graph must have exactly one Input and one Output node, has Input "
+                                 f"{inputs} and Output {outputs}")
+    input_node, output_node = inputs[0], outputs[0]
+    preds, succs = defaultdict(list), defaultdict(list)
+    for s, d in edges:
+        preds[d].append(s)
+        succs[s].append(d)
+    neuron_types = (nir.LIF, nir.CubaLIF)
+    dense_types = (nir.Affine, nir.Linear)
+
+    # Recurrence: W with exactly one input and one output, both the same LIF/CubaLIF.
+    recurrent = defaultdict(list)  # neuron -> [W names]
+    for name, node in nodes.items():
+        if isinstance(node, dense_types) and len(preds[name]) == 1 and preds[name] == succs[name] \
+                and isinstance(nodes[preds[name][0]], neuron_types):
+            recurrent[preds[name][0]].append(name)
+    removed = {w for ws in recurrent.values() for w in ws}
+    folded = {}  # LIF -> the Affine/Linear folded in as its input weights
+    for neuron, ws in recurrent.items():
+        if isinstance(nodes[neuron], nir.LIF):
+            ff = [p for p in preds[neuron] if p not in ws]
+            if len(ff) == 1 and isinstance(nodes[ff[0]], dense_types) and succs[ff[0]] == [neuron]:
+                folded[neuron] = ff[0]
+                removed.add(ff[0])
+
+    def sources(name):  # the feed-forward inputs of a node after the recurrence is taken out
+        out = []
+        for p in preds[name]:
+            if p in recurrent.get(name, ()):
+                continue
+            out.extend(preds[p] if folded.get(name) == p else [p])
+        return out
+
+    live = [k for k in nodes if k not in removed and k != input_node]
+    graph_inputs = {k: sources(k) for k in live}
+    for k in live:
+        if not graph_inputs[k]:
+            raise NIRConversionError(f"NIR node {k!r} ({type(nodes[k]).__name__}) has no incoming edge")
+        for p in graph_inputs[k]:
+            if p in removed:
+                raise NIRConversionError(f"NIR node {p!r} is used as recurrent weights and also feeds {k!r}; "
+                                         "neurosim cannot import that")
+    # Topological order (Kahn); whatever is left is a cycle neurosim does not understand.
+    order, ready = [], [input_node]
+    indegree = {k: len(graph_inputs[k]) for k in live}
+    consumers = defaultdict(list)
+    for k in live:
+        for p in graph_inputs[k]:
+            consumers[p].append(k)
+    while ready:
+        k = ready.pop(0)
+        if k != input_node:
+            order.append(k)
+        for c in consumers[k]:
+            indegree[c] -= 1
+            if indegree[c] == 0:
+                ready.append(c)
+    stuck = [k for k in live if indegree[k] > 0]
+    if stuck:
+        raise NIRConversionError(
+            f"the graph has a cycle through {stuck} that is not recurrence of the form neuron -> "
+            "Affine/Linear -> same neuron (LIF or CubaLIF); neurosim cannot import it")
+
+    # Sizes and modules, in order.
+    size = {input_node: _input_size(input_node, nodes[input_node])}
+    modules, names = {}, {}
+    keys = {}
+
+    reserved = set(dir(nn.ModuleDict()))
+
+    def key_of(name):  # a ModuleDict key: no dots, not empty, no clash with a module attribute
+        if name not in keys:
+            k = name.replace(".", "_") or "_"
+            while k in names or k in reserved:
+                k += "_"
+            keys[name], names[k] = k, name
+        return keys[name]
+
+    key_of(input_node)
+    for name in order:
+        node = nodes[name]
+        where = f"NIR node {name!r} ({type(node).__name__})"
+        n_ins = {size[p] for p in graph_inputs[name]}
+        if len(n_ins) != 1:
+            raise NIRConversionError(f"{where}: its inputs have different sizes "
+                                     f"{ {p: size[p] for p in graph_inputs[name]} }")
+        n_in = n_ins.pop()
+        if isinstance(node, nir.Output):
+            size[name] = n_in
+            continue
+        if isinstance(node, dense_types):
+            module = _torch_linear(where, node, isinstance(node, nir.Affine))
+            if module.in_features != n_in:
+                raise NIRConversionError(f"{where}: weight takes {module.in_features} inputs, gets {n_in}")
+            n_out = module.out_features
+        elif isinstance(node, nir.Scale):
+            scale = _array(where, node, "scale", n_in)
+            module, n_out = Scale(scale), n_in
+        elif isinstance(node, nir.LI):
+            n, beta, _, gain, offset = _neuron_params(where, node, n_in, dt)
+            layer = LI(n, beta.astype(np.float32), backend=backend)
+            module = layer if np.all(gain == 1) and np.all(offset == 0) else ScaledInput(layer, gain, offset)
+            n_out = n
+        elif isinstance(node, nir.LIF):
+            n_hint = _weight_bias(where, nodes[folded[name]])[0].shape[0] if name in folded else n_in
+            n, beta, thr, gain, offset = _neuron_params(where, node, n_hint, dt)
+            if name in recurrent:
+                module, n_in = _recurrent_lif(where, nodes, name, folded.get(name), recurrent[name], n, n_in, beta,
+                                              thr, gain, offset, opts)
+            else:
+                layer = LIF(n, beta.astype(np.float32), thr.astype(np.float32), reset="zero", **opts)
+                module = layer if np.all(gain == 1) and np.all(offset == 0) else ScaledInput(layer, gain, offset)
+            n_out = n
+        else:  # CubaLIF
+            module, n_out = _cuba_lif(where, nodes, node, recurrent.get(name, []), n_in, dt, opts)
+        if not isinstance(module, nn.Linear) and not isinstance(module, RecurrentLIF) and n_in != n_out:
+            raise NIRConversionError(f"{where}: has {n_out} neurons, gets {n_in} inputs")
+        if isinstance(module, RecurrentLIF) and module.n_in != n_in:
+            raise NIRConversionError(f"{where}: input weights take {module.n_in} inputs, get {n_in}")
+        modules[key_of(name)] = module
+        size[name] = n_out
+    order = [k for k in order if k != output_node]
+    return NIRNetwork(
+        modules={key_of(k): modules[key_of(k)] for k in order},
+        inputs={key_of(k): [key_of(p) for p in graph_inputs[k]] for k in order},
+        order=[key_of(k) for k in order],
+        input_node=key_of(input_node),
+        output_inputs=[key_of(p) for p in graph_inputs[output_node]],
+        n_in=size[input_node], n_out=size[output_node], nir_names=names)
+
+
+def _read_graph(path):
+    """``nir.read(path)``; a file that is there but is no NIR graph is refused naming it."""
+    nir = _nir()
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{os.fspath(path)}: no such NIR file")
+    try:
+        return nir.read(path)
+    except Exception as err:  # h5py and nir raise whatever the damage makes them (OSError, KeyError, ...)
+        raise DamagedFileError(f"{os.fspath(path)}: not a readable NIR graph ({type(err).__name__}: {err})",
+                               path=os.fspath(path)) from None
+
+
+def _input_size(name: str, node) -> int:
+    """``n`` of an Input node's ``[n]`` type; leading 1s (a batch dimension that Norse's
+    exporter writes, ``[1, n]``) are dropped."""
+    in_type = node.input_type
+    shape = np.asarray(next(iter(in_type.values())) if isinstance(in_type, dict) else in_type).reshape(-1)
+    shape = [int(s) for s in shape]
+    while len(shape) > 1 and shape[0] == 1:
+        shape = shape[1:]
+    if len(shape) != 1 or shape[0] < 1:
+        raise NIRConversionError(f"Input node {name!r}: neurosim imports inputs of shape [n] per time step, "
+                                 f"got shape {tuple(shape)}")
+    return shape[0]
+
+
+def _recurrent_lif(where, nodes, name, ff_name, w_names, n, n_in, beta, thr, gain, offset, opts):
+    """A neurosim RecurrentLIF for LIF ``name`` with recurrent weights ``w_names`` (summed) and
+    the optional feed-forward Affine/Linear ``ff_name`` as its input weights."""
+    check_parameter_memory(f"{where}: recurrent weights [{n}, {n}]", float(n) * n, torch.float64)
+    w_rec, b_rec = np.zeros((n, n)), np.zeros(n)
+    for w_name in w_names:
+        w, b = _weight_bias(f"NIR node {w_name!r}", nodes[w_name])
+        if w.shape != (n, n):
+            raise NIRConversionError(f"NIR node {w_name!r}: recurrent weights of {where} must be [{n}, {n}], "
+                                     f"got {list(w.shape)}")
+        w_rec += w
+        if b is not None:
+            b_rec += b
+    if ff_name is not None:
+        w_in, b_in = _weight_bias(f"NIR node {ff_name!r}", nodes[ff_name])
+        if w_in.shape[0] != n:
+            raise NIRConversionError(f"NIR node {ff_name!r} gives {w_in.shape[0]} outputs to {where} with {n} neurons")
+        n_in = w_in.shape[1]
+    else:
+        if n_in != n:
+            raise NIRConversionError(f"{where}: has {n} neurons, gets {n_in} inputs")
+        w_in, b_in = np.eye(n), None
+    # u = beta v + gain (W_in x + b_in + W_rec s + b_rec) + offset
+    bias = gain * ((b_in if b_in is not None else 0.0) + b_rec) + offset
+    has_bias = b_in is not None or np.any(bias != 0)
+    layer = RecurrentLIF(n_in, n, beta.astype(np.float32), thr.astype(np.float32), bias=bool(has_bias),
+                         reset="zero", **opts)
+    with torch.no_grad():
+        layer.input.weight.copy_(torch.as_tensor(gain[:, None] * w_in))
+        if has_bias:
+            layer.input.bias.copy_(torch.as_tensor(bias))
+        layer.recurrent.weight.copy_(torch.as_tensor(gain[:, None] * w_rec))
+    return layer, n_in
+
+
+def _cuba_lif(where, nodes, node, w_names, n_in, dt, opts):
+    tau_syn = _array(where, node, "tau_syn", n_in)
+    n = tau_syn.shape[0]
+    alpha = _decay(where, tau_syn, dt, "tau_syn")
+    tau_mem = _array(where, node, "tau_mem", n)
+    beta = _decay(where, tau_mem, dt, "tau_mem")
+    r, v_leak = _array(where, node, "r", n), _array(where, node, "v_leak", n)
+    w_in = _array(where, node, "w_in", n)
+    thr = _array(where, node, "v_threshold", n)
+    v_reset = _array(where, node, "v_reset", n) if node.v_reset is not None else np.zeros(n)
+    if np.any(v_reset != 0):
+        raise NIRConversionError(f"{where}: neurosim's LIF resets to 0, the node has v_reset = "
+                                 f"{np.unique(v_reset)[:5]}")
+    if np.any(thr <= 0):
+        raise NIRConversionError(f"{where}: v_threshold must be > 0, got minimum {thr.min():g}")
+    rec = None
+    if w_names:
+        check_parameter_memory(f"{where}: recurrent weights [{n}, {n}]", float(n) * n, torch.float64)
+        w_rec, b_rec, any_bias = np.zeros((n, n)), np.zeros(n), False
+        for w_name in w_names:
+            w, b = _weight_bias(f"NIR node {w_name!r}", nodes[w_name])
+            if w.shape != (n, n):
+                raise NIRConversionError(f"NIR node {w_name!r}: recurrent weights of {where} must be "
+                                         f"[{n}, {n}], got {list(w.shape)}")
+            w_rec += w
+            if b is not None:
+                b_rec, any_bias = b_rec + b, True
+        rec = nn.Linear(n, n, bias=any_bias)
+        with torch.no_grad():
+            rec.weight.copy_(torch.as_tensor(w_rec))
+            if any_bias:
+                rec.bias.copy_(torch.as_tensor(b_rec))
+    module = CubaLIF(n, alpha.astype(np.float32), beta.astype(np.float32), thr.astype(np.float32),
+                     syn_gain=_snap_gain(w_in * dt / tau_syn), mem_gain=_snap_gain(r * dt / tau_mem),
+                     mem_offset=v_leak * dt / tau_mem, recurrent=rec, **opts)
+    return module, n
