@@ -39,7 +39,7 @@ from __future__ import annotations
 import torch
 
 from . import scan_reference
-from .spiking_triton import check_device, triton, tl
+from .common.triton import check_device, triton, tl
 
 __all__ = ["scan_forward", "scan_backward", "check_device"]
 

@@ -1,5 +1,5 @@
-"""Fused Izhikevich kernels: the explicit contract (``kernels/izhikevich_fused.py``) against
-autograd through the specification (``spiking_reference.izhikevich_sequence_reference``), and
+"""Fused Izhikevich kernels: the explicit contract (``kernels/izhikevich/reference.py``) against
+autograd through the specification (``izhikevich_sequence_reference``, same module), and
 the Numba and Triton kernels against the contract and the specification.
 
 Random per-neuron a, b, c, d in the usual ranges, currents that make most neurons spike a few
@@ -18,10 +18,9 @@ import pytest
 import torch
 
 import neurosim.nn as snn
-from neurosim.kernels import izhikevich_fused as contract
-from neurosim.kernels import izhikevich_numba as nb
-from neurosim.kernels import izhikevich_triton as tr
-from neurosim.kernels import spiking_reference as ref
+from neurosim.kernels.izhikevich import numba as nb
+from neurosim.kernels.izhikevich import reference as contract
+from neurosim.kernels.izhikevich import triton as tr
 from neurosim.nn.izhikevich_function import izhikevich_sequence
 
 DTYPES = [torch.float32, torch.float64]
@@ -71,7 +70,7 @@ def _autograd(inputs, surrogate, dt, substeps, detach, upstream):
     """Gradients of ``<gs, spikes> + <gv, v_last> + <gu, u_last>`` by autograd through the
     specification, for all eight inputs (parameter gradients summed over the batch)."""
     leaves = [t.clone().requires_grad_() for t in inputs]
-    spikes, _, (v, u) = ref.izhikevich_sequence_reference(*leaves, surrogate, dt, substeps, detach)
+    spikes, _, (v, u) = contract.izhikevich_sequence_reference(*leaves, surrogate, dt, substeps, detach)
     gs, gv, gu = upstream
     loss = (spikes * gs).sum() + (v * gv).sum() + (u * gu).sum()
     return spikes.detach(), v.detach(), u.detach(), torch.autograd.grad(loss, leaves)
@@ -188,7 +187,7 @@ def test_function_partial_losses(backend):
     sur = SURROGATES["fast_sigmoid"]
     for which in ("spikes", "state"):
         leaves = [t.clone().requires_grad_() for t in inputs]
-        spikes_r, _, (v_r, u_r) = ref.izhikevich_sequence_reference(*leaves, sur, dt, substeps)
+        spikes_r, _, (v_r, u_r) = contract.izhikevich_sequence_reference(*leaves, sur, dt, substeps)
         loss_r = spikes_r.sum() if which == "spikes" else (v_r.sum() + 0.5 * u_r.sum())
         want = torch.autograd.grad(loss_r, leaves)
         leaves2 = [t.clone().requires_grad_() for t in inputs]

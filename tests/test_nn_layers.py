@@ -9,7 +9,7 @@ import torch
 
 import neurosim as ns
 import neurosim.nn as snn
-from neurosim.kernels import spiking_reference as ref
+from neurosim.kernels.common import reference as surrogate_ref
 from neurosim.nn.functional import lif_sequence
 
 # A surrogate that is exactly zero makes the reference's autograd gradient the true
@@ -62,7 +62,7 @@ def test_surrogates_are_derivatives_of_their_primitives(name):
     (grad,) = torch.autograd.grad(primitive(x).sum(), x)
     np.testing.assert_allclose(surrogate.derivative(x.detach()), grad, atol=1e-12)
     # The kernels' inline version (by id) is the same function.
-    np.testing.assert_allclose(ref.surrogate_derivative(surrogate.kernel_id, surrogate.param, x.detach()),
+    np.testing.assert_allclose(surrogate_ref.surrogate_derivative(surrogate.kernel_id, surrogate.param, x.detach()),
                                grad, atol=1e-12)
     # Forward is the strict Heaviside.
     assert torch.equal(surrogate(torch.tensor([-1.0, 0.0, 1e-9])), torch.tensor([0.0, 0.0, 1.0]))

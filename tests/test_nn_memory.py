@@ -16,7 +16,7 @@ B, N = 4, 16
 
 def _backends():
     out = ["torch"]  # the fused path's autograd Function with the kernels written in torch
-    if importlib.util.find_spec("neurosim.kernels.spiking_numba") is not None:
+    if importlib.util.find_spec("neurosim.kernels.lif.numba") is not None:
         out.append("numba")
     return out
 

@@ -1,6 +1,6 @@
-"""Fused Numba CPU LIF kernels against the torch specification (``kernels/spiking_reference.py``).
+"""Fused Numba CPU LIF kernels against the torch specification (``kernels/lif/reference.py``).
 
-The kernels (``kernels/spiking_numba.py``) are compared value by value with the reference's
+The kernels (``kernels/lif/numba.py``) are compared value by value with the reference's
 ``lif_forward``/``lif_backward`` over every reset, detach flag, surrogate (and a precomputed
 surrogate gradient), with and without a membrane gradient, float32 and float64, feed-forward and
 recurrent, at odd sizes and at sizes that span several parallel blocks (block and group sizes
@@ -13,15 +13,16 @@ import pytest
 import torch
 
 import neurosim.nn as snn
-from neurosim.kernels import spiking_numba as nb
-from neurosim.kernels import spiking_reference as ref
+from neurosim.kernels import common
+from neurosim.kernels.lif import numba as nb
+from neurosim.kernels.lif import reference as ref
 from neurosim.nn.functional import lif_sequence
 
 DTYPES = [torch.float32, torch.float64]
 RESETS = [ref.RESET_SUBTRACT, ref.RESET_ZERO, ref.RESET_NONE]
 RESET_NAMES = {ref.RESET_SUBTRACT: "subtract", ref.RESET_ZERO: "zero", ref.RESET_NONE: "none"}
 CUSTOM = "custom"  # a precomputed surrogate_grad tensor instead of a built-in id
-SURROGATES = [(ref.FAST_SIGMOID, 5.0), (ref.ARCTAN, 2.0), (ref.TRIANGLE, 0.7), (ref.SIGMOID, 4.0), (CUSTOM, 0.0)]
+SURROGATES = [(common.FAST_SIGMOID, 5.0), (common.ARCTAN, 2.0), (common.TRIANGLE, 0.7), (common.SIGMOID, 4.0), (CUSTOM, 0.0)]
 ODD = (13, 3, 7)  # T, B, N
 MANY_BLOCKS = (6, 9, 100)  # 900 neurons: blocks of 64 start mid-row; 9 rows in groups of 2
 
@@ -75,7 +76,7 @@ def _check_backward(shape, recurrent, dtype, reset, detach, surrogate, with_grad
     surrogate_grad = None
     if sid == CUSTOM:
         surrogate_grad = torch.exp(-3.0 * (u - thr) ** 2).contiguous()
-        sid = ref.FAST_SIGMOID  # ignored when surrogate_grad is given
+        sid = common.FAST_SIGMOID  # ignored when surrogate_grad is given
     args = (grad_spikes, grad_u, u, v0, beta, thr, w, reset, detach, sid, param, surrogate_grad)
     got = nb.lif_backward(*args)
     want = ref.lif_backward(*args)
@@ -110,7 +111,7 @@ def test_backward_matches_reference(reset, dtype, recurrent):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_backward_across_blocks(dtype, recurrent, many_blocks):
     for reset in RESETS:
-        _check_backward(MANY_BLOCKS, recurrent, dtype, reset, False, (ref.ARCTAN, 2.0), True, seed=2)
+        _check_backward(MANY_BLOCKS, recurrent, dtype, reset, False, (common.ARCTAN, 2.0), True, seed=2)
     _check_backward(MANY_BLOCKS, recurrent, dtype, ref.RESET_ZERO, True, (CUSTOM, 0.0), False, seed=3)
 
 
@@ -120,7 +121,7 @@ def test_default_block_split(dtype):
     8, spanning rows at odd offsets)."""
     shape = (7, 11, 1003)
     _check_forward(shape, False, dtype, ref.RESET_SUBTRACT)
-    _check_backward(shape, False, dtype, ref.RESET_SUBTRACT, False, (ref.FAST_SIGMOID, 5.0), False)
+    _check_backward(shape, False, dtype, ref.RESET_SUBTRACT, False, (common.FAST_SIGMOID, 5.0), False)
 
 
 def test_gradients_broadcast_over_time():
@@ -132,7 +133,7 @@ def test_gradients_broadcast_over_time():
     per_neuron = torch.randn(B, N, dtype=torch.float64)
     for grad in (torch.ones((), dtype=torch.float64).expand(T, B, N), per_neuron.expand(T, B, N)):
         assert grad.stride(0) == 0
-        args = (grad, grad, u, v0, beta, thr, None, ref.RESET_SUBTRACT, False, ref.ARCTAN, 2.0, None)
+        args = (grad, grad, u, v0, beta, thr, None, ref.RESET_SUBTRACT, False, common.ARCTAN, 2.0, None)
         got = nb.lif_backward(*args)
         dense = (grad.contiguous(), grad.contiguous()) + args[2:]
         for a, b in zip(got, ref.lif_backward(*dense)):

@@ -54,7 +54,7 @@ import pytest
 import torch
 
 import neurosim.nn as snn
-from neurosim.kernels.spiking_reference import RESET_SUBTRACT, RESET_ZERO, apply_reset
+from neurosim.kernels.lif.reference import RESET_SUBTRACT, RESET_ZERO, apply_reset
 
 snntorch = pytest.importorskip("snntorch")
 norse = pytest.importorskip("norse.torch")

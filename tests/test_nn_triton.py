@@ -1,4 +1,4 @@
-"""Fused Triton LIF kernels against the torch specification (``kernels/spiking_reference.py``).
+"""Fused Triton LIF kernels against the torch specification (``kernels/lif/reference.py``).
 
 Without a CUDA GPU the kernels run in Triton's interpreter on CPU tensors (``conftest.py`` sets
 TRITON_INTERPRET=1 before triton is imported), so these tests run, and are not skipped, on
@@ -12,8 +12,10 @@ import pytest
 import torch
 
 import neurosim.nn as snn
-from neurosim.kernels import spiking_reference as ref
-from neurosim.kernels import spiking_triton as tr
+from neurosim.kernels import common
+from neurosim.kernels.common import triton as launch
+from neurosim.kernels.lif import reference as ref
+from neurosim.kernels.lif import triton as tr
 from neurosim.nn.functional import lif_sequence
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -22,7 +24,7 @@ RESETS = [ref.RESET_SUBTRACT, ref.RESET_ZERO, ref.RESET_NONE]
 RESET_NAMES = {ref.RESET_SUBTRACT: "subtract", ref.RESET_ZERO: "zero", ref.RESET_NONE: "none"}
 # (surrogate id, param); CUSTOM means a precomputed surrogate_grad tensor.
 CUSTOM = "custom"
-SURROGATES = [(ref.FAST_SIGMOID, 5.0), (ref.ARCTAN, 2.0), (ref.TRIANGLE, 0.7), (ref.SIGMOID, 4.0), (CUSTOM, 0.0)]
+SURROGATES = [(common.FAST_SIGMOID, 5.0), (common.ARCTAN, 2.0), (common.TRIANGLE, 0.7), (common.SIGMOID, 4.0), (CUSTOM, 0.0)]
 SURROGATE_NAMES = ["fast_sigmoid", "arctan", "triangle", "sigmoid", "custom"]
 
 
@@ -68,7 +70,7 @@ def _check_backward(T, B, N, recurrent, dtype, reset, detach, surrogate, with_gr
     surrogate_grad = None
     if sid == CUSTOM:
         surrogate_grad = torch.exp(-3.0 * (u - thr) ** 2).contiguous()
-        sid = ref.FAST_SIGMOID  # ignored when surrogate_grad is given
+        sid = common.FAST_SIGMOID  # ignored when surrogate_grad is given
     args = (grad_spikes, grad_u, u, v0, beta, thr, w, reset, detach, sid, param, surrogate_grad)
     out = tr.lif_backward(*args)
     expected = ref.lif_backward(*args)
@@ -122,7 +124,7 @@ def test_backward_surrogate_grad_overrides_id():
     gs = torch.ones_like(u)
     sg = torch.full_like(u, 0.25)
     outs = [tr.lif_backward(gs, None, u, v0, beta, thr, None, ref.RESET_SUBTRACT, False, sid, 3.0, sg)
-            for sid in (ref.FAST_SIGMOID, ref.SIGMOID)]
+            for sid in (common.FAST_SIGMOID, common.SIGMOID)]
     for a, b in zip(*outs):
         assert torch.equal(a, b)
 
@@ -237,7 +239,7 @@ def test_check_device_rejects_cpu_without_interpreter(monkeypatch, value):
 
 def test_check_device_accepts_cpu_under_interpreter_and_cuda(monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    if tr._INTERPRETED:
+    if launch.INTERPRETED:
         tr.check_device(torch.device("cpu"))
     else:  # kernels compiled for the GPU: the interpreter flag came too late
         with pytest.raises(ValueError, match="before"):
@@ -247,7 +249,7 @@ def test_check_device_accepts_cpu_under_interpreter_and_cuda(monkeypatch):
 
 
 def test_check_device_without_triton(monkeypatch):
-    monkeypatch.setattr(tr, "triton", None)
+    monkeypatch.setattr(launch, "triton", None)
     with pytest.raises(ImportError, match="pip install triton"):
         tr.check_device(torch.device("cuda"))
 
@@ -264,4 +266,4 @@ def test_bad_surrogate_id_and_dtype():
 def test_tests_run_the_kernels():
     """Guard against testing nothing: on a CPU-only machine the kernels run in the interpreter."""
     if DEVICE == "cpu":
-        assert tr._INTERPRETED
+        assert launch.INTERPRETED

@@ -1,6 +1,6 @@
 """Fused LIF sequences: one kernel call forward, one backward, whatever T is.
 
-``lif_sequence`` runs the recurrence of ``kernels/spiking_reference.py`` over a whole
+``lif_sequence`` runs the recurrence of ``kernels/lif/reference.py`` over a whole
 sequence on the chosen backend:
 
 - ``"numba"``: fused Numba CPU kernels (CPU tensors; the default there),
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
-from neurosim.kernels import spiking_reference as reference
-from neurosim.kernels.spiking_reference import RESET_NONE, RESET_SUBTRACT, RESET_ZERO
+from neurosim.kernels.lif import reference
+from neurosim.kernels.lif.reference import RESET_NONE, RESET_SUBTRACT, RESET_ZERO
 from neurosim.validation import as_real_array, check_flag
 
 from .surrogate import CUSTOM, Surrogate, check_surrogate
@@ -49,7 +49,7 @@ def load_kernel(backend: str, device: torch.device, *, contract, numba: str, tri
 
 
 def _kernel_module(backend: str, device: torch.device):
-    return load_kernel(backend, device, contract=reference, numba="spiking_numba", triton="spiking_triton")
+    return load_kernel(backend, device, contract=reference, numba="lif.numba", triton="lif.triton")
 
 
 def check_reset(reset) -> str:

@@ -1,7 +1,7 @@
 """Fused Izhikevich sequences: one kernel call forward, one backward, whatever T is.
 
 ``izhikevich_sequence`` runs the Izhikevich recurrence of
-``kernels/spiking_reference.izhikevich_sequence_reference`` (the specification) over a whole
+``kernels/izhikevich/reference.izhikevich_sequence_reference`` (the specification) over a whole
 sequence on the chosen backend:
 
 - ``"numba"``: fused Numba CPU kernels (CPU tensors; the default there),
@@ -9,7 +9,7 @@ sequence on the chosen backend:
   ``TRITON_INTERPRET=1``, which is how CI tests them),
 - ``"reference"``: the torch loop differentiated by autograd (the specification; slow, and it
   keeps every substep's intermediate tensors for the backward pass),
-- ``"torch"``: the fused kernels' contract (``kernels/izhikevich_fused.py``) as torch loops,
+- ``"torch"``: the fused kernels' contract (``kernels/izhikevich/reference.py``) as torch loops,
   forward and explicit backward (for tests of the plumbing; slow).
 
 The fused backends save the state at the start of every step (``v_start``, ``u_start``: two
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
-from neurosim.kernels import izhikevich_fused as contract
-from neurosim.kernels.spiking_reference import izhikevich_sequence_reference
+from neurosim.kernels.izhikevich import reference as contract
+from neurosim.kernels.izhikevich.reference import izhikevich_sequence_reference
 from neurosim.validation import check_flag, check_int, check_number
 
 from .functional import as_real_tensor, check_input, check_tensor, load_kernel, resolve_backend
@@ -35,7 +35,7 @@ __all__ = ["izhikevich_sequence"]
 
 
 def _kernel_module(backend: str, device: torch.device):
-    return load_kernel(backend, device, contract=contract, numba="izhikevich_numba", triton="izhikevich_triton")
+    return load_kernel(backend, device, contract=contract, numba="izhikevich.numba", triton="izhikevich.triton")
 
 
 @dataclass(frozen=True)

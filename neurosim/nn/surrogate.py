@@ -19,10 +19,9 @@ from typing import Callable
 
 import torch
 
+from neurosim.kernels.common import ARCTAN, FAST_SIGMOID, SIGMOID, TRIANGLE  # the ids the fused kernels switch on
 from ..validation import check_number
 
-# Ids the fused kernels switch on; keep in step with kernels/spiking_numba.py and spiking_triton.py.
-FAST_SIGMOID, ARCTAN, TRIANGLE, SIGMOID = 0, 1, 2, 3
 CUSTOM = -1
 
 

@@ -1,9 +1,13 @@
-"""Izhikevich surrogate-gradient layer: the fused kernels' contract, as torch loops (no autograd).
+"""Izhikevich surrogate-gradient layer in torch: the specification and the fused kernels' contract.
 
-``izhikevich_forward`` / ``izhikevich_backward`` compute what autograd computes through
-``spiking_reference.izhikevich_sequence_reference`` (the specification), with the backward
-pass written out. The Numba (``izhikevich_numba.py``) and Triton (``izhikevich_triton.py``)
-kernels compute exactly these loops; these functions take and return plain tensors.
+``izhikevich_sequence_reference`` runs Izhikevich (2003) neurons over a sequence as a plain
+loop, differentiated by torch autograd (the specification; the event-driven engine's update).
+``izhikevich_forward`` / ``izhikevich_backward`` compute what autograd computes through it, with
+the backward pass written out (no autograd): the contract of the fused Numba
+(``izhikevich/numba.py``) and Triton (``izhikevich/triton.py``) kernels, which compute exactly
+these loops; these functions take and return plain tensors. Both run the one step function
+``izhikevich_step`` (its membrane substep ``membrane_substep`` also serves the backward's
+recomputation). Units: ms, mV.
 
 Forward, per step t, from the state ``(v, u)`` at the start of the step (``v_start[t]``,
 ``u_start[t]``; ``(v0, u0)`` at t = 0), ``h = dt / substeps``, ``K = substeps``:
@@ -42,11 +46,70 @@ in real arithmetic; its rounding differs from autograd's reverse-order products 
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
-from .spiking_reference import surrogate_derivative
+from ..common.reference import heaviside, surrogate_derivative
 
-__all__ = ["izhikevich_forward", "izhikevich_backward", "izhikevich_membrane"]
+__all__ = ["izhikevich_backward", "izhikevich_forward", "izhikevich_membrane", "izhikevich_sequence_reference",
+           "izhikevich_step", "membrane_substep"]
+
+
+def membrane_substep(v, u, current, h):
+    """One Euler substep of ``h`` ms of the membrane: ``v + h (0.04 v^2 + 5 v + 140 - u + I)``,
+    in the reference's operation order (any shapes that broadcast)."""
+    return v + h * (0.04 * v * v + 5.0 * v + 140.0 - u + current)
+
+
+def izhikevich_step(current_t, v, u, a, b, c, d, v_peak, spike_fn, dt, substeps, detach_reset=False):
+    """One step of ``dt`` ms from the state ``(v, u)`` ``[B, N]``: ``v`` takes ``substeps`` Euler
+    substeps of ``dt / substeps``, then ``u += dt a (b v - u)`` with the new ``v``;
+    ``s = spike_fn(v - v_peak)``; spiking neurons get ``v = c``, ``u = u + d`` (with
+    ``detach_reset`` the spike in the reset carries no gradient). Returns ``(s, p, v, u)``: the
+    spikes, the membrane before the reset ``p`` and the state after the reset."""
+    h = dt / substeps
+    p = v
+    for _ in range(substeps):
+        p = membrane_substep(p, u, current_t, h)
+    u = u + dt * (a * (b * p - u))
+    s = spike_fn(p - v_peak)
+    r = s.detach() if detach_reset else s
+    return s, p, p * (1.0 - r) + c * r, u + d * r
+
+
+def izhikevich_sequence_reference(
+    current: torch.Tensor,
+    v0: torch.Tensor,
+    u0: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    c: torch.Tensor,
+    d: torch.Tensor,
+    v_peak: torch.Tensor,
+    spike_fn: Callable[[torch.Tensor], torch.Tensor],
+    dt: float,
+    substeps: int,
+    detach_reset: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Izhikevich (2003) neurons driven by ``current [T, B, N]``, the engine's update: the
+    specification, differentiated by autograd.
+
+    ``izhikevich_step`` per step (``spike_fn`` gives the spikes with the surrogate gradient, a
+    ``neurosim.nn.surrogate.Surrogate``); ``v0, u0 [B, N]``, ``a, b, c, d, v_peak [N]``.
+    Units: ms, mV. Returns ``(spikes, v_before_reset, (v, u) after the last step)``.
+    """
+    v, u = v0, u0
+    spikes, trace = [], []
+    for current_t in current.unbind(0):
+        s, p, v, u = izhikevich_step(current_t, v, u, a, b, c, d, v_peak, spike_fn, dt, substeps, detach_reset)
+        spikes.append(s)
+        trace.append(p)
+    return torch.stack(spikes), torch.stack(trace), (v, u)
+
+
+# ---- The same recurrence with its backward pass written out (no autograd) ----------------
+# This is the contract of the fused kernels: they compute exactly these loops.
 
 
 def izhikevich_membrane(current, v_start, u_start, dt, substeps):
@@ -56,7 +119,7 @@ def izhikevich_membrane(current, v_start, u_start, dt, substeps):
     h = dt / substeps
     v = v_start
     for _ in range(substeps):
-        v = v + h * (0.04 * v * v + 5.0 * v + 140.0 - u_start + current)
+        v = membrane_substep(v, u_start, current, h)
     return v
 
 
@@ -68,19 +131,12 @@ def izhikevich_forward(current, v0, u0, a, b, c, d, v_peak, dt, substeps):
     of every step ``[T, B, N]`` (what the backward needs) and the state after the last step's
     reset ``[B, N]``.
     """
-    h = dt / substeps
     spikes = torch.empty_like(current)
     v_start, u_start = torch.empty_like(current), torch.empty_like(current)
     v, u = v0, u0
     for t in range(current.shape[0]):
         v_start[t], u_start[t] = v, u
-        for _ in range(substeps):
-            v = v + h * (0.04 * v * v + 5.0 * v + 140.0 - u + current[t])
-        u = u + dt * (a * (b * v - u))
-        s = ((v - v_peak) > 0).to(current.dtype)
-        spikes[t] = s
-        v = v * (1.0 - s) + c * s
-        u = u + d * s
+        spikes[t], _, v, u = izhikevich_step(current[t], v, u, a, b, c, d, v_peak, heaviside, dt, substeps)
     return spikes, v_start, u_start, v.clone(), u.clone()
 
 
@@ -108,7 +164,7 @@ def izhikevich_backward(grad_spikes, grad_v_last, grad_u_last, current, v_start,
             J = 1.0 + h * (0.08 * w + 5.0)
             S = S * J + 1.0
             P = P * J
-            w = w + h * (0.04 * w * w + 5.0 * w + 140.0 - us + it)
+            w = membrane_substep(w, us, it, h)
         p = w
         x = p - v_peak
         s = (x > 0).to(current.dtype)

@@ -1,6 +1,6 @@
 """Fused Numba CPU kernels of the surrogate-gradient LIF layers.
 
-``lif_forward`` and ``lif_backward`` compute the loops of ``spiking_reference.lif_forward`` /
+``lif_forward`` and ``lif_backward`` compute the loops of ``lif.reference.lif_forward`` /
 ``lif_backward`` (the contract; its docstrings spell out the recurrence and the backward pass),
 one compiled call per pass whatever T is. They take and return torch CPU tensors (float32 or
 float64) and hand zero-copy numpy views of them to the compiled code; outputs are allocated
@@ -20,7 +20,7 @@ synchronisation. The products per step are computed in the kernel on the group, 
 outermost so each row of ``w`` is loaded once per step for all the group's rows:
 ``s[t-1] @ w_rec.T`` sums only the rows of the neurons that spiked (0/1 spikes, ~85 % skipped
 at 15 % firing); ``du[t+1] @ w_rec`` is dense, four weight rows per pass. Against one
-``np.dot`` (BLAS) per step over all rows (``python -m neurosim.kernels.spiking_numba``; T=100,
+``np.dot`` (BLAS) per step over all rows (``python -m neurosim.kernels.lif.numba``; T=100,
 B=32, N=512, 19 % firing, 2 threads): forward 147 against 80 M neuron-steps/s, backward 99
 against 75; BLAS called inside numba's parallel loop (its own spinning thread pool beside
 numba's threads) had been 50x slower.
@@ -43,7 +43,6 @@ lowering); later processes load the cache in ~0.6 s.
 from __future__ import annotations
 
 import ctypes
-import math
 import sys
 
 import numba
@@ -53,7 +52,9 @@ from numba import types
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import make_array, populate_array
 
-from .spiking_reference import ARCTAN, FAST_SIGMOID, RESET_NONE, RESET_SUBTRACT, RESET_ZERO, SIGMOID, TRIANGLE
+from ..common import FAST_SIGMOID, surrogate_constants
+from ..common.numba import as_array, cast, check_sequence, surrogate_row
+from .reference import RESET_NONE, RESET_SUBTRACT, RESET_ZERO
 
 __all__ = ["lif_forward", "lif_backward"]
 
@@ -105,17 +106,6 @@ def _plus_overload(acc, a, i):
     return lambda acc, a, i: acc
 
 
-def _cast(like, value):  # pragma: no cover - replaced by the overload inside compiled code
-    pass
-
-
-@overload(_cast, inline="always")
-def _cast_overload(like, value):
-    """``value`` in the dtype of the array ``like`` (keeps float32 maths in float32)."""
-    dtype = like.dtype
-    return lambda like, value: dtype(value)
-
-
 def _surrogate_seg(surrogate_grad, t, m, n, surrogate_id, c0, c1, ut, thr, buf):  # pragma: no cover
     pass
 
@@ -128,7 +118,7 @@ def _surrogate_seg_overload(surrogate_grad, t, m, n, surrogate_id, c0, c1, ut, t
         return lambda surrogate_grad, t, m, n, surrogate_id, c0, c1, ut, thr, buf: surrogate_grad[t, m:m + n]
 
     def compute(surrogate_grad, t, m, n, surrogate_id, c0, c1, ut, thr, buf):
-        _surrogate_row(surrogate_id, c0, c1, ut, thr, buf)
+        surrogate_row(surrogate_id, c0, c1, ut, thr, buf)
         return buf
 
     return compute
@@ -190,7 +180,7 @@ def _fill(dst, value):
 def _forward_row(xt, rec, v, beta, thr, st, ut, k_sub, k_zero):
     """One step: ``u = beta v + x (+ rec)``, ``s = u > thr``, ``v = reset(u, s)``; writes s, u
     and the new v. ``rec`` is the recurrent input or None."""
-    one, zero = _cast(v, 1.0), _cast(v, 0.0)
+    one, zero = cast(v, 1.0), cast(v, 0.0)
     for i in range(v.shape[0]):
         ui = _plus(beta[i] * v[i] + xt[i], rec, i)
         th = thr[i]
@@ -203,7 +193,7 @@ def _forward_row(xt, rec, v, beta, thr, st, ut, k_sub, k_zero):
 @_leaf
 def _reset_row(ut, thr, out, k_sub, k_zero):
     """``out = reset(u, u > thr)``: the membrane after the reset, recomputed from u."""
-    one, zero = _cast(out, 1.0), _cast(out, 0.0)
+    one, zero = cast(out, 1.0), cast(out, 0.0)
     for i in range(out.shape[0]):
         ui = ut[i]
         th = thr[i]
@@ -212,37 +202,13 @@ def _reset_row(ut, thr, out, k_sub, k_zero):
 
 
 @_leaf
-def _surrogate_row(surrogate_id, c0, c1, ut, thr, out):
-    """``out = surrogate_derivative(id, param, u - thr)`` (spiking_reference); ``c0``, ``c1`` are
-    the id's constants (see ``_surrogate_constants``). The id is tested once per segment,
-    outside the loops, so each loop is branch-free."""
-    one, zero = _cast(out, 1.0), _cast(out, 0.0)
-    n = out.shape[0]
-    if surrogate_id == FAST_SIGMOID:  # 1 / (p |x| + 1)^2
-        for i in range(n):
-            d = c0 * abs(ut[i] - thr[i]) + one
-            out[i] = one / (d * d)
-    elif surrogate_id == ARCTAN:  # (p / 2) / (1 + (pi p / 2 x)^2); torch's scalar / tensor
-        for i in range(n):           # multiplies by the reciprocal, and so do we
-            z = c1 * (ut[i] - thr[i])
-            out[i] = c0 * (one / (one + z * z))
-    elif surrogate_id == TRIANGLE:  # p max(0, 1 - |x|)
-        for i in range(n):
-            out[i] = c0 * max(zero, one - abs(ut[i] - thr[i]))
-    else:  # SIGMOID: p sig (1 - sig), sig = sigmoid(p x)
-        for i in range(n):
-            sig = one / (one + np.exp(-(c0 * (ut[i] - thr[i]))))
-            out[i] = c0 * sig * (one - sig)
-
-
-@_leaf
 def _backward_row(gs_row, rec, gu_row, ut, v_prev, sg, beta, thr, gv, du_row, dbeta, dthr,
                   k_sub, k_zero, kg_sub, kg_zero):
-    """One backward step (spiking_reference.lif_backward's loop body) on one segment.
+    """One backward step (``lif.reference.lif_backward``'s loop body) on one segment.
 
     ``gv`` holds dL/dv[t] from the future and is replaced by dL/dv[t-1]; ``rec`` (dL/ds from
     the recurrent input) and ``gu_row`` (dL/du from the membrane output) may be None."""
-    one, zero = _cast(gv, 1.0), _cast(gv, 0.0)
+    one, zero = cast(gv, 1.0), cast(gv, 0.0)
     for i in range(gv.shape[0]):
         ui = ut[i]
         th = thr[i]
@@ -484,7 +450,7 @@ def _backward_recurrent(grad_spikes, grad_u, u, v0, beta, thr, w_rec, surrogate_
 
 
 # The same two passes with one BLAS gemm per step (np.dot, all rows at once), serial outside
-# BLAS: the alternative measured by the benchmark (``python -m neurosim.kernels.spiking_numba``).
+# BLAS: the alternative measured by the benchmark (``python -m neurosim.kernels.lif.numba``).
 
 
 @_jit
@@ -578,19 +544,13 @@ def _block_size(M: int) -> int:
 ACCEPTS_BROADCAST_GRADS = True
 
 
+_OWNER = "neurosim.kernels.lif.numba"  # who complains, in the messages
+
+
 def _array(name: str, t: torch.Tensor | None, dtype: torch.dtype, shape: tuple | None = None, flat: int = 0):
     """Zero-copy numpy view of a CPU tensor of ``dtype`` (None stays None); ``flat`` > 0 merges
     its last dimensions into one, leaving ``flat`` dimensions ([T, B, N] -> [T, B*N])."""
-    if t is None:
-        return None
-    if t.device.type != "cpu":
-        raise ValueError(f"spiking_numba: {name} must be a CPU tensor, got one on {t.device}")
-    if t.dtype != dtype:
-        raise TypeError(f"spiking_numba: {name} has dtype {t.dtype}, expected {dtype} (the input's)")
-    if shape is not None and tuple(t.shape) != shape:
-        raise ValueError(f"spiking_numba: {name} has shape {tuple(t.shape)}, expected {shape}")
-    a = t.detach().contiguous().numpy()  # contiguous() is free for contiguous tensors
-    return a.reshape(a.shape[:flat - 1] + (-1,)) if flat else a
+    return as_array(_OWNER, name, t, dtype, shape, flat)
 
 
 def _grad_array(name: str, g: torch.Tensor | None, dtype: torch.dtype, shape: tuple):
@@ -602,38 +562,20 @@ def _grad_array(name: str, g: torch.Tensor | None, dtype: torch.dtype, shape: tu
     return _array(name, g, dtype, shape, flat=2)
 
 
-def _check_dtype(x: torch.Tensor) -> None:
-    if x.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"spiking_numba: the input must be float32 or float64, got {x.dtype}")
-    if x.dim() != 3:
-        raise ValueError(f"spiking_numba: the input must be [T, B, N], got shape {tuple(x.shape)}")
-
-
 def _reset_coefficients(reset: int, detach_reset: bool, np_dtype) -> tuple:
     """0/1 coefficients in the dtype: subtractive reset, reset to zero, and the same two where
     the spike in the reset term carries gradient (not detached)."""
     if reset not in (RESET_SUBTRACT, RESET_ZERO, RESET_NONE):
-        raise ValueError(f"spiking_numba: unknown reset id {reset}")
+        raise ValueError(f"{_OWNER}: unknown reset id {reset}")
     k_sub, k_zero = float(reset == RESET_SUBTRACT), float(reset == RESET_ZERO)
     grad = 0.0 if detach_reset else 1.0
     return tuple(np_dtype.type(k) for k in (k_sub, k_zero, k_sub * grad, k_zero * grad))
 
 
-def _surrogate_constants(surrogate_id: int, param: float, np_dtype) -> tuple:
-    """The two constants of a built-in surrogate, computed as the reference does (in double,
-    then rounded to the dtype): fast sigmoid, triangle, sigmoid use ``param``; arctan uses
-    ``param / 2`` and ``pi / 2 * param``."""
-    if surrogate_id == ARCTAN:
-        return np_dtype.type(param / 2.0), np_dtype.type(math.pi / 2.0 * param)
-    if surrogate_id not in (FAST_SIGMOID, TRIANGLE, SIGMOID):
-        raise ValueError(f"spiking_numba: unknown surrogate id {surrogate_id} and no surrogate_grad given")
-    return np_dtype.type(param), np_dtype.type(0.0)
-
-
 def lif_forward(x, v0, s0, beta, threshold, w_rec, reset):
     """Forward pass: ``(spikes, u)``, both ``[T, B, N]`` in ``x``'s dtype (see
-    ``spiking_reference.lif_forward``). ``s0`` and ``w_rec`` are None for a feed-forward layer."""
-    _check_dtype(x)
+    ``lif.reference.lif_forward``). ``s0`` and ``w_rec`` are None for a feed-forward layer."""
+    check_sequence(_OWNER, "the input", x)
     T, B, N = x.shape
     dtype = x.dtype
     xa = _array("x", x, dtype, flat=2)
@@ -648,7 +590,7 @@ def lif_forward(x, v0, s0, beta, threshold, w_rec, reset):
             _forward_feedforward(xa, v0a, beta_a, thr_a, *out, k_sub, k_zero, _block_size(B * N))
     else:
         if s0 is None:
-            raise ValueError("spiking_numba: a recurrent layer (w_rec given) needs s0")
+            raise ValueError(f"{_OWNER}: a recurrent layer (w_rec given) needs s0")
         s0a = _array("s0", s0, dtype, (B, N), flat=1)
         w_t = _array("w_rec", w_rec, dtype, (N, N)).T.copy()  # rows = source neurons
         with numba.parallel_chunksize(1):
@@ -659,8 +601,8 @@ def lif_forward(x, v0, s0, beta, threshold, w_rec, reset):
 def lif_backward(grad_spikes, grad_u, u, v0, beta, threshold, w_rec, reset, detach_reset,
                  surrogate_id, surrogate_param, surrogate_grad):
     """Backward pass: ``(du [T, B, N], dbeta [B, N], dthreshold [B, N])`` (see
-    ``spiking_reference.lif_backward``). ``grad_u`` and ``surrogate_grad`` may be None."""
-    _check_dtype(u)
+    ``lif.reference.lif_backward``). ``grad_u`` and ``surrogate_grad`` may be None."""
+    check_sequence(_OWNER, "the input", u)
     T, B, N = u.shape
     dtype = u.dtype
     ua = _array("u", u, dtype, flat=2)
@@ -674,7 +616,7 @@ def lif_backward(grad_spikes, grad_u, u, v0, beta, threshold, w_rec, reset, deta
     beta_a = _array("beta", beta, dtype, (N,))
     thr_a = _array("threshold", threshold, dtype, (N,))
     if sga is None:
-        c0, c1 = _surrogate_constants(int(surrogate_id), float(surrogate_param), ua.dtype)
+        c0, c1 = (ua.dtype.type(c) for c in surrogate_constants(int(surrogate_id), float(surrogate_param)))
     else:
         c0 = c1 = ua.dtype.type(0.0)
     du = _empty(u.shape, dtype)
@@ -691,7 +633,7 @@ def lif_backward(grad_spikes, grad_u, u, v0, beta, threshold, w_rec, reset, deta
     return du, dbeta, dthr
 
 
-# ---- benchmark: python -m neurosim.kernels.spiking_numba [--quick] ----------------------------
+# ---- benchmark: python -m neurosim.kernels.lif.numba [--quick] --------------------------------
 
 
 def _benchmark(argv=None) -> None:
@@ -703,7 +645,7 @@ def _benchmark(argv=None) -> None:
     import time
 
     import neurosim.nn as snn
-    from neurosim.kernels import spiking_numba as kernels  # the package's module, not __main__
+    from neurosim.kernels.lif import numba as kernels  # the package's module, not __main__
 
     parser = argparse.ArgumentParser(description=_benchmark.__doc__)
     parser.add_argument("--quick", action="store_true", help="T=100 only, fewer repeats")

@@ -1,8 +1,11 @@
-"""Torch reference loops for the surrogate-gradient layers: the specification.
+"""LIF surrogate-gradient layers in torch: the specification and the fused kernels' contract.
 
-Plain loops over time steps, differentiated by torch autograd. The fused Numba
-(``spiking_numba.py``) and Triton (``spiking_triton.py``) kernels must give the same outputs
-and the same gradients as these functions on any input.
+``lif_sequence_reference`` is a plain loop over time steps, differentiated by torch autograd
+(the specification); ``lif_forward`` / ``lif_backward`` are the same recurrence with its
+backward pass written out, the contract of the fused Numba (``lif/numba.py``) and Triton
+(``lif/triton.py``) kernels, which must give the same outputs and the same gradients on any
+input. Both run the one step function ``lif_step``. Feed-forward LIF, recurrent LIF and the
+leaky integrator (LI, ``RESET_NONE``) are this one family.
 
 LIF recurrence, per step t (``v[-1] = v0``, ``s[-1] = s0``):
 
@@ -20,10 +23,14 @@ subtractive reset still does). Shapes: ``x [T, B, N]``, ``v0, s0 [B, N]``,
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
+
+from ..common.reference import heaviside, surrogate_derivative
+
+__all__ = ["RESET_NONE", "RESET_SUBTRACT", "RESET_ZERO", "apply_reset", "lif_backward", "lif_forward",
+           "lif_sequence_reference", "lif_step"]
 
 RESET_SUBTRACT, RESET_ZERO, RESET_NONE = 0, 1, 2
 
@@ -35,6 +42,18 @@ def apply_reset(u: torch.Tensor, s: torch.Tensor, threshold: torch.Tensor, reset
     if reset == RESET_ZERO:
         return u * (1.0 - s)
     return u
+
+
+def lif_step(x_t, v, s_prev, beta, threshold, w_rec, spike_fn, reset, detach_reset=False):
+    """One LIF step from the membrane ``v [B, N]`` after the previous step's reset and its
+    spikes ``s_prev`` (None, like ``w_rec``, for a feed-forward layer): return ``(s, u, v)``,
+    the spikes ``spike_fn(u - threshold)``, the membrane before the reset and after it."""
+    u = beta * v + x_t
+    if w_rec is not None:
+        u = u + s_prev @ w_rec.T
+    s = spike_fn(u - threshold)
+    v = apply_reset(u, s.detach() if detach_reset else s, threshold, reset)
+    return s, u, v
 
 
 def lif_sequence_reference(
@@ -59,52 +78,11 @@ def lif_sequence_reference(
     spikes, membrane = [], []
     # unbind, not x[t]: indexing would make every step's backward write a full [T, B, N] gradient.
     for x_t in x.unbind(0):
-        u = beta * v + x_t
-        if w_rec is not None:
-            u = u + s_prev @ w_rec.T
-        s = spike_fn(u - threshold)
-        v = apply_reset(u, s.detach() if detach_reset else s, threshold, reset)
+        s, u, v = lif_step(x_t, v, s_prev, beta, threshold, w_rec, spike_fn, reset, detach_reset)
         spikes.append(s)
         membrane.append(u)
         s_prev = s
     return torch.stack(spikes), torch.stack(membrane)
-
-
-def izhikevich_sequence_reference(
-    current: torch.Tensor,
-    v0: torch.Tensor,
-    u0: torch.Tensor,
-    a: torch.Tensor,
-    b: torch.Tensor,
-    c: torch.Tensor,
-    d: torch.Tensor,
-    v_peak: torch.Tensor,
-    spike_fn: Callable[[torch.Tensor], torch.Tensor],
-    dt: float,
-    substeps: int,
-    detach_reset: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Izhikevich (2003) neurons driven by ``current [T, B, N]``, the engine's update.
-
-    Per step: ``v`` takes ``substeps`` Euler steps of ``dt / substeps`` of
-    ``0.04 v^2 + 5 v + 140 - u + I``, then ``u += dt a (b v - u)`` with the new ``v``;
-    ``s = H(v - v_peak)`` (strict); spiking neurons get ``v = c``, ``u = u + d``.
-    Units: ms, mV. Returns ``(spikes, v_before_reset, (v, u) after the last step)``.
-    """
-    v, u = v0, u0
-    h = dt / substeps
-    spikes, trace = [], []
-    for current_t in current.unbind(0):
-        for _ in range(substeps):
-            v = v + h * (0.04 * v * v + 5.0 * v + 140.0 - u + current_t)
-        u = u + dt * (a * (b * v - u))
-        s = spike_fn(v - v_peak)
-        spikes.append(s)
-        trace.append(v)
-        r = s.detach() if detach_reset else s
-        v = v * (1.0 - r) + c * r
-        u = u + d * r
-    return torch.stack(spikes), torch.stack(trace), (v, u)
 
 
 # ---- The same recurrence with its backward pass written out (no autograd) ----------------
@@ -121,31 +99,10 @@ def lif_forward(x, v0, s0, beta, threshold, w_rec, reset):
     v = v0
     s_prev = s0
     for t in range(x.shape[0]):
-        u = beta * v + x[t]
-        if w_rec is not None:
-            u = u + s_prev @ w_rec.T
-        s = (u > threshold).to(x.dtype)
-        v = apply_reset(u, s, threshold, reset)
+        s, u, v = lif_step(x[t], v, s_prev, beta, threshold, w_rec, heaviside, reset)
         spikes[t], membrane[t] = s, u
         s_prev = s
     return spikes, membrane
-
-
-FAST_SIGMOID, ARCTAN, TRIANGLE, SIGMOID = 0, 1, 2, 3  # surrogate ids, as neurosim.nn.surrogate
-
-
-def surrogate_derivative(surrogate_id: int, param: float, x: torch.Tensor) -> torch.Tensor:
-    """The built-in surrogates by id (what the kernels compute inline)."""
-    if surrogate_id == FAST_SIGMOID:
-        return 1.0 / (param * x.abs() + 1.0) ** 2
-    if surrogate_id == ARCTAN:
-        return (param / 2.0) / (1.0 + (math.pi / 2.0 * param * x) ** 2)
-    if surrogate_id == TRIANGLE:
-        return param * torch.relu(1.0 - x.abs())
-    if surrogate_id == SIGMOID:
-        sig = torch.sigmoid(param * x)
-        return param * sig * (1.0 - sig)
-    raise ValueError(f"unknown surrogate id {surrogate_id}")
 
 
 def lif_backward(grad_spikes, grad_u, u, v0, beta, threshold, w_rec, reset, detach_reset,

@@ -1,7 +1,7 @@
 """Fused Numba CPU kernels of the Izhikevich surrogate-gradient layer.
 
 ``izhikevich_forward`` and ``izhikevich_backward`` compute exactly the loops of
-``izhikevich_fused`` (the contract; its module docstring has the recurrence and the backward
+``izhikevich.reference`` (the contract; its module docstring has the recurrence and the backward
 pass), one compiled call per pass whatever T is. They take and return torch CPU tensors
 (float32 or float64) and hand zero-copy numpy views of them to the compiled code; outputs are
 allocated once with ``torch.empty`` and written in place.
@@ -18,7 +18,8 @@ step's substeps from the saved start state together with the Horner fold of thei
 Numerics: the operations and their order are the contract's (and the reference's), without
 fast-math (no FMA contraction), and constants are cast to the input's dtype (a Python float
 would promote float32 maths to float64), so spikes and states equal the torch reference bit
-for bit. The surrogate id is tested once per block row, outside the loops. A precomputed
+for bit (the surrogate's arithmetic is the shared ``common.numba.surrogate_row``, which rounds as
+torch does). The surrogate id is tested once per block row, outside the loops. A precomputed
 ``surrogate_grad`` (custom surrogates) and an absent one use the same compiled function (an
 empty stand-in array and a flag), so each dtype compiles one forward and one backward kernel;
 they are cached on disk (``cache=True``).
@@ -26,14 +27,12 @@ they are cached on disk (``cache=True``).
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 import torch
-from numba.extending import overload
 
-from .spiking_reference import ARCTAN, FAST_SIGMOID, SIGMOID, TRIANGLE
+from ..common import FAST_SIGMOID, surrogate_constants
+from ..common.numba import as_array, cast, check_sequence, surrogate_row
 
 __all__ = ["izhikevich_forward", "izhikevich_backward"]
 
@@ -44,24 +43,13 @@ _MAX_BLOCK = 512
 _MIN_BLOCK = 64
 
 
-def _cast(like, value):  # pragma: no cover - replaced by the overload inside compiled code
-    pass
-
-
-@overload(_cast, inline="always")
-def _cast_overload(like, value):
-    """``value`` in the dtype of the array ``like`` (keeps float32 maths in float32)."""
-    dtype = like.dtype
-    return lambda like, value: dtype(value)
-
-
 # ---- one step of one block row (contiguous neurons, indexed from 0) ---------------------------
 
 
 @_jit
 def _substeps(v, us, it, h, substeps):
     """``substeps`` Euler steps of v in place: ``v += h (0.04 v^2 + 5 v + 140 - u + I)``."""
-    k004, k5, k140 = _cast(v, 0.04), _cast(v, 5.0), _cast(v, 140.0)
+    k004, k5, k140 = cast(v, 0.04), cast(v, 5.0), cast(v, 140.0)
     for _ in range(substeps):
         for i in range(v.shape[0]):
             vi = v[i]
@@ -72,8 +60,8 @@ def _substeps(v, us, it, h, substeps):
 def _substeps_horner(w, S, P, vs, us, it, h, substeps):
     """``w`` = the membrane before the reset recomputed from ``vs``; ``S``, ``P`` = the Horner
     fold of the substeps' Jacobians (``dp/dI = h S``, ``dp/dv_start = P``)."""
-    one, zero = _cast(w, 1.0), _cast(w, 0.0)
-    k004, k008, k5, k140 = _cast(w, 0.04), _cast(w, 0.08), _cast(w, 5.0), _cast(w, 140.0)
+    one, zero = cast(w, 1.0), cast(w, 0.0)
+    k004, k008, k5, k140 = cast(w, 0.04), cast(w, 0.08), cast(w, 5.0), cast(w, 140.0)
     for i in range(w.shape[0]):
         w[i] = vs[i]
         S[i] = zero
@@ -90,7 +78,7 @@ def _substeps_horner(w, S, P, vs, us, it, h, substeps):
 @_jit
 def _forward_row(v, u, a, b, c, d, vpk, st, dt):
     """After the substeps: u's step, the spike, the reset (v, u in place; spikes to ``st``)."""
-    one, zero = _cast(v, 1.0), _cast(v, 0.0)
+    one, zero = cast(v, 1.0), cast(v, 0.0)
     for i in range(v.shape[0]):
         vi = v[i]
         ui = u[i]
@@ -102,33 +90,11 @@ def _forward_row(v, u, a, b, c, d, vpk, st, dt):
 
 
 @_jit
-def _surrogate_row(surrogate_id, c0, c1, w, vpk, out):
-    """``out = surrogate_derivative(id, param, w - v_peak)``; ``c0``, ``c1`` the id's constants."""
-    one, zero = _cast(out, 1.0), _cast(out, 0.0)
-    n = out.shape[0]
-    if surrogate_id == FAST_SIGMOID:  # 1 / (p |x| + 1)^2
-        for i in range(n):
-            q = c0 * abs(w[i] - vpk[i]) + one
-            out[i] = one / (q * q)
-    elif surrogate_id == ARCTAN:  # (p / 2) / (1 + (pi p / 2 x)^2)
-        for i in range(n):
-            z = c1 * (w[i] - vpk[i])
-            out[i] = c0 / (one + z * z)
-    elif surrogate_id == TRIANGLE:  # p max(0, 1 - |x|)
-        for i in range(n):
-            out[i] = c0 * max(zero, one - abs(w[i] - vpk[i]))
-    else:  # SIGMOID: p sig (1 - sig), sig = sigmoid(p x)
-        for i in range(n):
-            sig = one / (one + np.exp(-(c0 * (w[i] - vpk[i]))))
-            out[i] = c0 * sig * (one - sig)
-
-
-@_jit
 def _backward_row(gs_row, sg, w, S, P, us, a, b, c, d, vpk, gv, gu, dcur, da, db, dc, dd, dvp,
                   h, dt, kg):
     """One backward step (the contract's loop body); ``gv``, ``gu`` are replaced by the
     gradients of the state at the start of the step. ``kg`` = 0 when the reset is detached."""
-    one, zero = _cast(gv, 1.0), _cast(gv, 0.0)
+    one, zero = cast(gv, 1.0), cast(gv, 0.0)
     for i in range(gv.shape[0]):
         p = w[i]
         si = one if p - vpk[i] > zero else zero
@@ -221,7 +187,7 @@ def _backward_block(bi, lo, hi, grad_spikes, gvl, gul, cur, vs, us, a, b, c, d, 
         if has_sg:
             sg = sg_pre[t, bi, lo:hi]
         else:
-            _surrogate_row(surrogate_id, c0, c1, w, p_, sg_buf)
+            surrogate_row(surrogate_id, c0, c1, w, p_, sg_buf)
             sg = sg_buf[:]
         _backward_row(grad_spikes[t, bi, lo:hi], sg, w, S, P, us_t, a_, b_, c_, d_, p_, gv, gu,
                       dcur[t, bi, lo:hi], da_, db_, dc_, dd_, dp_, h, dt, kg)
@@ -256,32 +222,20 @@ def _block_size(B: int, N: int) -> int:
     return -(-block // 16) * 16
 
 
+_OWNER = "neurosim.kernels.izhikevich.numba"  # who complains, in the messages
+
+
 def _array(name: str, t: torch.Tensor, dtype: torch.dtype, shape: tuple):
     """Zero-copy numpy view of a CPU tensor of ``dtype`` and ``shape`` (copied only if not
     contiguous)."""
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"izhikevich_numba: {name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.device.type != "cpu":
-        raise ValueError(f"izhikevich_numba: {name} must be a CPU tensor, got one on {t.device}")
-    if t.dtype != dtype:
-        raise TypeError(f"izhikevich_numba: {name} has dtype {t.dtype}, expected {dtype} (the current's)")
-    if tuple(t.shape) != shape:
-        raise ValueError(f"izhikevich_numba: {name} has shape {tuple(t.shape)}, expected {shape}")
-    return t.detach().contiguous().numpy()
-
-
-def _check_current(current: torch.Tensor) -> None:
-    if current.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"izhikevich_numba: the current must be float32 or float64, got {current.dtype}")
-    if current.dim() != 3:
-        raise ValueError(f"izhikevich_numba: the current must be [T, B, N], got shape {tuple(current.shape)}")
+    return as_array(_OWNER, name, t, dtype, shape, like="the current's")
 
 
 def _check_steps(dt, substeps) -> tuple[float, int]:
     if isinstance(substeps, bool) or int(substeps) != substeps or substeps < 1:
-        raise ValueError(f"izhikevich_numba: substeps must be a positive int, got {substeps!r}")
+        raise ValueError(f"{_OWNER}: substeps must be a positive int, got {substeps!r}")
     if not dt > 0:
-        raise ValueError(f"izhikevich_numba: dt must be > 0, got {dt!r}")
+        raise ValueError(f"{_OWNER}: dt must be > 0, got {dt!r}")
     return float(dt), int(substeps)
 
 
@@ -289,20 +243,10 @@ def _params(dtype, N, **params):
     return [_array(name, t, dtype, (N,)) for name, t in params.items()]
 
 
-def _surrogate_constants(surrogate_id: int, param: float, np_dtype) -> tuple:
-    """The two constants of a built-in surrogate, computed as the reference does (in double, then
-    rounded to the dtype): arctan uses ``param / 2`` and ``pi / 2 * param``, the others ``param``."""
-    if surrogate_id == ARCTAN:
-        return np_dtype.type(param / 2.0), np_dtype.type(math.pi / 2.0 * param)
-    if surrogate_id not in (FAST_SIGMOID, TRIANGLE, SIGMOID):
-        raise ValueError(f"izhikevich_numba: unknown surrogate id {surrogate_id} and no surrogate_grad given")
-    return np_dtype.type(param), np_dtype.type(0.0)
-
-
 def izhikevich_forward(current, v0, u0, a, b, c, d, v_peak, dt, substeps):
     """Forward pass: ``(spikes, v_start, u_start [T, B, N], v_last, u_last [B, N])`` in the
-    current's dtype (see ``izhikevich_fused.izhikevich_forward``)."""
-    _check_current(current)
+    current's dtype (see ``izhikevich.reference.izhikevich_forward``)."""
+    check_sequence(_OWNER, "the current", current)
     dt, substeps = _check_steps(dt, substeps)
     T, B, N = current.shape
     dtype = current.dtype
@@ -321,9 +265,9 @@ def izhikevich_forward(current, v0, u0, a, b, c, d, v_peak, dt, substeps):
 def izhikevich_backward(grad_spikes, grad_v_last, grad_u_last, current, v_start, u_start, a, b, c, d, v_peak,
                         dt, substeps, detach_reset, surrogate_id, surrogate_param, surrogate_grad):
     """Backward pass: ``(d_current [T, B, N], d_v0, d_u0, da, db, dc, dd, dv_peak [B, N])`` (see
-    ``izhikevich_fused.izhikevich_backward``). ``grad_v_last``, ``grad_u_last`` and
+    ``izhikevich.reference.izhikevich_backward``). ``grad_v_last``, ``grad_u_last`` and
     ``surrogate_grad`` may be None."""
-    _check_current(current)
+    check_sequence(_OWNER, "the current", current)
     dt, substeps = _check_steps(dt, substeps)
     T, B, N = current.shape
     dtype = current.dtype
@@ -344,7 +288,7 @@ def izhikevich_backward(grad_spikes, grad_v_last, grad_u_last, current, v_start,
     else:
         sga = np.empty((1, 1, 1), dtype=cur.dtype)  # stand-in, never read
         sid = int(surrogate_id)
-        c0, c1 = _surrogate_constants(sid, float(surrogate_param), cur.dtype)
+        c0, c1 = (f(c) for c in surrogate_constants(sid, float(surrogate_param)))
     dcur = torch.empty_like(current)
     outs = [torch.empty((B, N), dtype=dtype) for _ in range(7)]  # dv0, du0, da, db, dc, dd, dv_peak
     _backward(gsa, gvl, gul, cur, vsa, usa, *pa, sga, has_sg, sid, c0, c1, f(dt / substeps), f(dt), substeps,

@@ -1,6 +1,6 @@
 """Fused Triton kernels for the surrogate-gradient LIF layers (CUDA; CPU under TRITON_INTERPRET=1).
 
-Same contract as ``lif_forward`` / ``lif_backward`` in ``spiking_reference.py`` (the
+Same contract as ``lif_forward`` / ``lif_backward`` in ``lif/reference.py`` (the
 specification): same arguments, return values, shapes and semantics, for float32 and float64.
 Each direction is ONE kernel launch that runs all T steps inside the kernel; the Python
 wrappers only allocate outputs, pick block sizes and launch (no per-step work, no host sync).
@@ -42,60 +42,25 @@ Numerics: the per-neuron operations are those of the reference, in its order
 (no FMA contraction), so feed-forward membranes and spikes match the torch reference bit for
 bit; the recurrent sums are accumulated in a different order than ``torch.matmul``, so there
 ``u`` can differ in the last bits (spikes then differ only for membranes within rounding of
-the threshold). The sigmoid surrogate's float32 ``exp`` is the GPU's fast one. Surrogate
-parameters are ``tl.constexpr`` so they enter float64 kernels at full precision (a run-time
-float argument would be passed as float32); a new parameter value compiles a new kernel, once.
+the threshold). The surrogate is the shared ``common.triton.surrogate``; its float32 ``exp``
+(sigmoid) is the GPU's fast one. Surrogate constants are ``tl.constexpr`` so they enter float64
+kernels at full precision (a run-time float argument would be passed as float32); a new
+parameter value compiles a new kernel, once.
 
 Verification status: these kernels have been checked against the torch reference only in
 Triton's interpreter (TRITON_INTERPRET=1, CPU tensors; ``tests/test_nn_triton.py``), and
 compiled ahead of time for sm_90 (PTX, no spills), not yet run on a real GPU. Triton decides
 between interpreter and compiler when this module is imported, so TRITON_INTERPRET must be set
-before that.
+before that (``common.triton.check_device`` says so when it was not).
 """
 
 from __future__ import annotations
 
-import math
-import os
-
 import torch
 
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # pragma: no cover - exercised only where triton is missing
-    triton = None
-    tl = None
+from ..common.triton import LAUNCH, block_config, check_device, surrogate, surrogate_meta, tl, triton
 
-RESET_SUBTRACT, RESET_ZERO, RESET_NONE = 0, 1, 2
-FAST_SIGMOID, ARCTAN, TRIANGLE, SIGMOID = 0, 1, 2, 3
-_NO_SURROGATE = -1  # surrogate_grad is given: the kernel loads it instead
-
-# Whether the kernels below were built for Triton's interpreter: triton.jit decides when this
-# module is imported, so TRITON_INTERPRET must be set before that.
-_INTERPRETED = triton is not None and os.environ.get("TRITON_INTERPRET") == "1"
-
-
-def check_device(device) -> None:
-    """Raise unless the Triton kernels can run on ``device``.
-
-    CUDA devices are fine; CPU tensors only run in Triton's interpreter (``TRITON_INTERPRET=1``,
-    set before triton is imported).
-    """
-    if triton is None:
-        raise ImportError("backend 'triton' needs the triton package: pip install triton")
-    device = torch.device(device)
-    if device.type == "cuda":
-        return
-    if device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1":
-        if not _INTERPRETED:
-            raise ValueError(
-                "backend 'triton' on CPU tensors needs TRITON_INTERPRET=1 set before "
-                "neurosim.kernels.spiking_triton (and triton) are imported")
-        return
-    raise ValueError(
-        f"backend 'triton' needs a CUDA tensor or TRITON_INTERPRET=1 (Triton's CPU interpreter), "
-        f"got a tensor on {device}")
+__all__ = ["check_device", "lif_backward", "lif_forward"]
 
 
 if triton is not None:
@@ -110,26 +75,6 @@ if triton is not None:
         else:
             v = u
         return v
-
-    @triton.jit
-    def _surrogate(x, SURROGATE: tl.constexpr, P: tl.constexpr, C1: tl.constexpr, C2: tl.constexpr):
-        """``surrogate_derivative`` of the reference at ``x = u - threshold``.
-
-        ``P`` is the parameter; ``C1 = P / 2``, ``C2 = pi / 2 * P`` (computed in Python as the
-        reference does).
-        """
-        if SURROGATE == 0:  # fast sigmoid
-            d = P * tl.abs(x) + 1.0
-            g = 1.0 / (d * d)
-        elif SURROGATE == 1:  # arctan
-            a = C2 * x
-            g = C1 / (1.0 + a * a)
-        elif SURROGATE == 2:  # triangle
-            g = P * tl.maximum(1.0 - tl.abs(x), 0.0)
-        else:  # sigmoid
-            sig = 1.0 / (1.0 + tl.exp(-(P * x)))
-            g = P * sig * (1.0 - sig)
-        return g
 
     # ---- feed-forward ------------------------------------------------------------------
 
@@ -162,8 +107,8 @@ if triton is not None:
     def _lif_bwd_ff(gs_ptr, gu_ptr, sg_ptr, u_ptr, v0_ptr, beta_ptr, thr_ptr,
                     du_ptr, dbeta_ptr, dthr_ptr, T, N, BN, last,
                     RESET: tl.constexpr, DETACH: tl.constexpr, HAS_GRAD_U: tl.constexpr,
-                    HAS_SG: tl.constexpr, SURROGATE: tl.constexpr, P: tl.constexpr,
-                    C1: tl.constexpr, C2: tl.constexpr, BLOCK: tl.constexpr):
+                    HAS_SG: tl.constexpr, SURROGATE: tl.constexpr, C0: tl.constexpr,
+                    C1: tl.constexpr, BLOCK: tl.constexpr):
         pid = tl.program_id(0)
         offs = pid * BLOCK + tl.arange(0, BLOCK)
         mask = offs < BN
@@ -193,7 +138,7 @@ if triton is not None:
             if HAS_SG:
                 sg = tl.load(sg_p, mask=mask, other=0.0)
             else:
-                sg = _surrogate(ut - thr, SURROGATE, P, C1, C2)
+                sg = surrogate(ut - thr, SURROGATE, C0, C1)
             gs = tl.load(gs_p, mask=mask, other=0.0)
             if RESET == 0:
                 gu = gv
@@ -269,9 +214,8 @@ if triton is not None:
     def _lif_bwd_rec(gs_ptr, gu_ptr, sg_ptr, u_ptr, v0_ptr, beta_ptr, thr_ptr, w_ptr,
                      du_ptr, dbeta_ptr, dthr_ptr, T, N, BN, last,
                      RESET: tl.constexpr, DETACH: tl.constexpr, HAS_GRAD_U: tl.constexpr,
-                     HAS_SG: tl.constexpr, SURROGATE: tl.constexpr, P: tl.constexpr,
-                     C1: tl.constexpr, C2: tl.constexpr,
-                     BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr):
+                     HAS_SG: tl.constexpr, SURROGATE: tl.constexpr, C0: tl.constexpr,
+                     C1: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr):
         row = tl.program_id(0) * N
         ar_c = tl.arange(0, BLOCK_C)
         ar_r = tl.arange(0, BLOCK_R)
@@ -307,7 +251,7 @@ if triton is not None:
                 if HAS_SG:
                     sg = tl.load(sg_row + offs, mask=mask, other=0.0)
                 else:
-                    sg = _surrogate(ut - thr, SURROGATE, P, C1, C2)
+                    sg = surrogate(ut - thr, SURROGATE, C0, C1)
                 # gs = grad_spikes[t] + du[t+1] @ w_rec  (column sums of w_rec rows weighted by du).
                 rec = tl.zeros([BLOCK_C], dtype=u_ptr.dtype.element_ty)
                 for r0 in range(0, N, BLOCK_R):
@@ -350,17 +294,9 @@ if triton is not None:
 
 # ---- launch configuration -------------------------------------------------------------------
 
-# No FMA contraction: ``beta * v + x`` rounds as in torch, so feed-forward membranes (and
-# hence spikes) are bit-identical to the torch reference; these kernels are memory-bound.
-_LAUNCH = dict(enable_fp_fusion=False)
-_TARGET_PROGRAMS = 512  # ~4 per SM on an H100 (132 SMs): enough to fill the GPU and hide latency
-
-
 def _ff_config(numel: int) -> tuple[int, int]:
     """(BLOCK, num_warps) for the feed-forward kernels over ``numel = B * N`` neurons."""
-    block = triton.next_power_of_2(max(1, triton.cdiv(numel, _TARGET_PROGRAMS)))
-    block = min(max(block, 128), 1024)
-    return block, max(1, min(4, block // 256))
+    return block_config(numel, max_block=1024, per_warp=256)
 
 
 def _rec_config(n: int) -> tuple[int, int, int]:
@@ -397,13 +333,13 @@ def lif_forward(x, v0, s0, beta, threshold, w_rec, reset):
     if w_rec is None:
         block, warps = _ff_config(bn)
         _lif_fwd_ff[(triton.cdiv(bn, block),)](x, v0, beta, threshold, spikes, u, T, N, bn,
-                                              RESET=int(reset), BLOCK=block, num_warps=warps, **_LAUNCH)
+                                              RESET=int(reset), BLOCK=block, num_warps=warps, **LAUNCH)
     else:
         w_rec = w_rec if w_rec.dtype == dt else w_rec.to(dt)
         s0 = torch.zeros_like(v0) if s0 is None else (s0 if s0.dtype == dt else s0.to(dt)).contiguous()
         rows, cols, warps = _rec_config(N)
         _lif_fwd_rec[(B,)](x, v0, s0, beta, threshold, w_rec, spikes, u, T, N, bn,
-                           RESET=int(reset), BLOCK_N=rows, BLOCK_K=cols, num_warps=warps, **_LAUNCH)
+                           RESET=int(reset), BLOCK_N=rows, BLOCK_K=cols, num_warps=warps, **LAUNCH)
     return spikes, u
 
 
@@ -424,32 +360,22 @@ def lif_backward(grad_spikes, grad_u, u, v0, beta, threshold, w_rec, reset, deta
         return du, dbeta.zero_(), dthr.zero_()
     bn = B * N
     has_sg = surrogate_grad is not None
-    if has_sg:
-        sid, p, c1, c2 = _NO_SURROGATE, 0.0, 0.0, 0.0  # one compiled variant for all custom surrogates
-    else:
-        sid, p = int(surrogate_id), float(surrogate_param)
-        if sid not in (FAST_SIGMOID, ARCTAN, TRIANGLE, SIGMOID):
-            raise ValueError(f"unknown surrogate id {surrogate_id}")
-        if sid != ARCTAN:
-            c1 = c2 = 0.0
-        else:
-            c1, c2 = p / 2.0, math.pi / 2.0 * p
     # Absent optional inputs: any valid tensor stands in; the kernels never read it.
     gu_arg = grad_u if grad_u is not None else u
     sg_arg = surrogate_grad if has_sg else u
     meta = dict(RESET=int(reset), DETACH=bool(detach_reset), HAS_GRAD_U=grad_u is not None, HAS_SG=has_sg,
-                SURROGATE=sid, P=p, C1=c1, C2=c2)
+                **surrogate_meta(surrogate_id, surrogate_param, has_sg))
     last = (T - 1) * bn
     if w_rec is None:
         block, warps = _ff_config(bn)
         _lif_bwd_ff[(triton.cdiv(bn, block),)](grad_spikes, gu_arg, sg_arg, u, v0, beta, threshold,
                                               du, dbeta, dthr, T, N, bn, last, BLOCK=block,
-                                              num_warps=warps, **_LAUNCH, **meta)
+                                              num_warps=warps, **LAUNCH, **meta)
     else:
         w_rec = w_rec if w_rec.dtype == dt else w_rec.to(dt)
         rows, cols, warps = _rec_config(N)
         # Backward tiles are [rows reduced over, neuron columns]: columns along w_rec's contiguous axis.
         _lif_bwd_rec[(B,)](grad_spikes, gu_arg, sg_arg, u, v0, beta, threshold, w_rec,
                            du, dbeta, dthr, T, N, bn, last, BLOCK_C=cols, BLOCK_R=rows,
-                           num_warps=warps, **_LAUNCH, **meta)
+                           num_warps=warps, **LAUNCH, **meta)
     return du, dbeta, dthr

@@ -1,6 +1,6 @@
 """Fused Triton kernels of the Izhikevich surrogate-gradient layer (CUDA; CPU under TRITON_INTERPRET=1).
 
-Same contract as ``izhikevich_forward`` / ``izhikevich_backward`` in ``izhikevich_fused.py``
+Same contract as ``izhikevich_forward`` / ``izhikevich_backward`` in ``izhikevich/reference.py``
 (recurrence and backward pass in its docstring): same arguments, return values, shapes and
 semantics, for float32 and float64. Each direction is ONE kernel launch that runs all T steps
 inside the kernel; the Python wrappers only allocate outputs, pick the block size and launch.
@@ -18,8 +18,9 @@ Numerics: the operations are the contract's, in its order, launched with
 tensors' dtype (Triton's scalar promotion), and ``dt``, ``h = dt / substeps`` and the surrogate
 constants are ``tl.constexpr`` so they enter float64 kernels at full precision (a run-time float
 argument would be passed as float32). So spikes and states match the torch reference bit for
-bit; a new ``dt`` or surrogate parameter compiles a new kernel, once. Exponentials (sigmoid
-surrogate) use the GPU's fast ``exp`` in float32.
+bit; a new ``dt`` or surrogate parameter compiles a new kernel, once. The surrogate is the
+shared ``common.triton.surrogate``; exponentials (sigmoid surrogate) use the GPU's fast ``exp``
+in float32.
 
 Verification status: checked against the contract and the torch reference in Triton's
 interpreter (TRITON_INTERPRET=1, CPU tensors; ``tests/test_nn_izhikevich_kernels.py``), not yet
@@ -28,45 +29,16 @@ on a real GPU.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-try:
-    import triton
-    import triton.language as tl
-except ImportError:  # pragma: no cover - exercised only where triton is missing
-    triton = None
-    tl = None
-
-FAST_SIGMOID, ARCTAN, TRIANGLE, SIGMOID = 0, 1, 2, 3
-_NO_SURROGATE = -1  # surrogate_grad is given: the kernel loads it instead
+# The shared module is imported before the kernels below are decorated, so its device check
+# (interpreter or compiler) holds for them too.
+from ..common.triton import LAUNCH, block_config, check_device, surrogate, surrogate_meta, tl, triton
 
 __all__ = ["check_device", "izhikevich_forward", "izhikevich_backward"]
 
-# Both Triton modules are built in the same mode (this one imports spiking_triton first), so
-# the LIF module's device check holds for these kernels too.
-from .spiking_triton import check_device  # noqa: E402
-
 
 if triton is not None:
-
-    @triton.jit
-    def _surrogate(x, SURROGATE: tl.constexpr, P: tl.constexpr, C1: tl.constexpr, C2: tl.constexpr):
-        """``surrogate_derivative`` of the reference at ``x = p - v_peak``; ``C1 = P / 2``,
-        ``C2 = pi / 2 * P`` (computed in Python as the reference does)."""
-        if SURROGATE == 0:  # fast sigmoid
-            q = P * tl.abs(x) + 1.0
-            g = 1.0 / (q * q)
-        elif SURROGATE == 1:  # arctan
-            z = C2 * x
-            g = C1 / (1.0 + z * z)
-        elif SURROGATE == 2:  # triangle
-            g = P * tl.maximum(1.0 - tl.abs(x), 0.0)
-        else:  # sigmoid
-            sig = 1.0 / (1.0 + tl.exp(-(P * x)))
-            g = P * sig * (1.0 - sig)
-        return g
 
     @triton.jit
     def _izh_fwd(cur_ptr, v0_ptr, u0_ptr, a_ptr, b_ptr, c_ptr, d_ptr, vpk_ptr,
@@ -113,8 +85,7 @@ if triton is not None:
                  dcur_ptr, dv0_ptr, du0_ptr, da_ptr, db_ptr, dc_ptr, dd_ptr, dvp_ptr,
                  T, N, BN, last, SUBSTEPS,
                  H: tl.constexpr, DT: tl.constexpr, DETACH: tl.constexpr, HAS_SG: tl.constexpr,
-                 SURROGATE: tl.constexpr, P: tl.constexpr, C1: tl.constexpr, C2: tl.constexpr,
-                 BLOCK: tl.constexpr):
+                 SURROGATE: tl.constexpr, C0: tl.constexpr, C1: tl.constexpr, BLOCK: tl.constexpr):
         pid = tl.program_id(0)
         offs = pid * BLOCK + tl.arange(0, BLOCK)
         mask = offs < BN
@@ -155,7 +126,7 @@ if triton is not None:
             if HAS_SG:
                 sg = tl.load(sg_p, mask=mask, other=0.0)
             else:
-                sg = _surrogate(x, SURROGATE, P, C1, C2)
+                sg = surrogate(x, SURROGATE, C0, C1)
             gs = tl.load(gs_p, mask=mask, other=0.0)
             if not DETACH:
                 gs = gs + gv * (c - w) + gu * d
@@ -189,16 +160,10 @@ if triton is not None:
 
 # ---- launch configuration -------------------------------------------------------------------
 
-_LAUNCH = dict(enable_fp_fusion=False)  # no FMA contraction: the reference's rounding
-_TARGET_PROGRAMS = 512  # ~4 per SM on an H100 (132 SMs): enough to fill the GPU and hide latency
-
-
 def _config(numel: int) -> tuple[int, int]:
     """(BLOCK, num_warps) over ``numel = B * N`` neurons. The backward keeps ~12 values a
     neuron in registers, so blocks stay moderate."""
-    block = triton.next_power_of_2(max(1, triton.cdiv(numel, _TARGET_PROGRAMS)))
-    block = min(max(block, 128), 512)
-    return block, max(1, min(4, block // 128))
+    return block_config(numel, max_block=512, per_warp=128)
 
 
 def _prepare(current, states, params, dt, substeps):
@@ -227,7 +192,7 @@ def _prepare(current, states, params, dt, substeps):
 
 def izhikevich_forward(current, v0, u0, a, b, c, d, v_peak, dt, substeps):
     """Fused forward: ``(spikes, v_start, u_start [T, B, N], v_last, u_last [B, N])`` (see the
-    contract ``izhikevich_fused.izhikevich_forward``)."""
+    contract ``izhikevich.reference.izhikevich_forward``)."""
     current, (v0, u0, *params), (h, dt, substeps) = _prepare(
         current, dict(v0=v0, u0=u0), dict(a=a, b=b, c=c, d=d, v_peak=v_peak), dt, substeps)
     T, B, N = current.shape
@@ -238,14 +203,14 @@ def izhikevich_forward(current, v0, u0, a, b, c, d, v_peak, dt, substeps):
         return spikes, vs, us, v_last, u_last
     block, warps = _config(bn)
     _izh_fwd[(triton.cdiv(bn, block),)](current, v0, u0, *params, spikes, vs, us, v_last, u_last,
-                                        T, N, bn, substeps, H=h, DT=dt, BLOCK=block, num_warps=warps, **_LAUNCH)
+                                        T, N, bn, substeps, H=h, DT=dt, BLOCK=block, num_warps=warps, **LAUNCH)
     return spikes, vs, us, v_last, u_last
 
 
 def izhikevich_backward(grad_spikes, grad_v_last, grad_u_last, current, v_start, u_start, a, b, c, d, v_peak,
                         dt, substeps, detach_reset, surrogate_id, surrogate_param, surrogate_grad):
     """Fused backward: ``(d_current [T, B, N], d_v0, d_u0, da, db, dc, dd, dv_peak [B, N])`` (see
-    the contract ``izhikevich_fused.izhikevich_backward``)."""
+    the contract ``izhikevich.reference.izhikevich_backward``)."""
     T, B, N = current.shape
     zeros = torch.zeros((B, N), dtype=current.dtype, device=current.device)
     gvl = zeros if grad_v_last is None else grad_v_last
@@ -264,13 +229,7 @@ def izhikevich_backward(grad_spikes, grad_v_last, grad_u_last, current, v_start,
         big.append(t.to(dtype).contiguous())
     grad_spikes, v_start, u_start, surrogate_grad = big
     has_sg = surrogate_grad is not None
-    if has_sg:
-        sid, p, c1, c2 = _NO_SURROGATE, 0.0, 0.0, 0.0  # one compiled variant for all custom surrogates
-    else:
-        sid, p = int(surrogate_id), float(surrogate_param)
-        if sid not in (FAST_SIGMOID, ARCTAN, TRIANGLE, SIGMOID):
-            raise ValueError(f"unknown surrogate id {surrogate_id} and no surrogate_grad given")
-        c1, c2 = (p / 2.0, math.pi / 2.0 * p) if sid == ARCTAN else (0.0, 0.0)
+    meta = surrogate_meta(surrogate_id, surrogate_param, has_sg)
     dcur = torch.empty_like(current)
     outs = [torch.empty_like(gvl) for _ in range(7)]  # dv0, du0, da, db, dc, dd, dv_peak
     bn = B * N
@@ -280,6 +239,5 @@ def izhikevich_backward(grad_spikes, grad_v_last, grad_u_last, current, v_start,
     _izh_bwd[(triton.cdiv(bn, block),)](
         grad_spikes, gvl, gul, current, v_start, u_start, surrogate_grad if has_sg else current, *params,
         dcur, *outs, T, N, bn, (T - 1) * bn if T > 0 else 0, substeps,
-        H=h, DT=dt, DETACH=bool(detach_reset), HAS_SG=has_sg, SURROGATE=sid, P=p, C1=c1, C2=c2,
-        BLOCK=block, num_warps=warps, **_LAUNCH)
+        H=h, DT=dt, DETACH=bool(detach_reset), HAS_SG=has_sg, **meta, BLOCK=block, num_warps=warps, **LAUNCH)
     return (dcur, *outs)
