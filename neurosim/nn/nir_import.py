@@ -124,16 +124,37 @@ def _neuron_params(where: str, node, n: int | None, dt: float):
     r = _array(where, node, "r", n)
     v_leak = _array(where, node, "v_leak", n)
     gain, offset = _snap_gain(r * dt / tau), v_leak * dt / tau
-    thr = None
-    if isinstance(node, nir.LIF):
-        thr = _array(where, node, "v_threshold", n)
-        v_reset = _array(where, node, "v_reset", n) if node.v_reset is not None else np.zeros(n)
-        if np.any(v_reset != 0):
-            raise NIRConversionError(f"{where}: neurosim's LIF resets to 0, the node has v_reset = "
-                                     f"{np.unique(v_reset)[:5]}")
-        if np.any(thr <= 0):
-            raise NIRConversionError(f"{where}: v_threshold must be > 0, got minimum {thr.min():g}")
+    thr = _threshold(where, node, n) if isinstance(node, nir.LIF) else None
     return n, beta, thr, gain, offset
+
+
+def _threshold(where: str, node, n: int) -> np.ndarray:
+    """``v_threshold`` (> 0, float64 ``[n]``) of a spiking node whose ``v_reset`` is 0 (or None),
+    the only reset neurosim's layers have."""
+    thr = _array(where, node, "v_threshold", n)
+    v_reset = _array(where, node, "v_reset", n) if node.v_reset is not None else np.zeros(n)
+    if np.any(v_reset != 0):
+        raise NIRConversionError(f"{where}: neurosim's LIF resets to 0, the node has v_reset = "
+                                 f"{np.unique(v_reset)[:5]}")
+    if np.any(thr <= 0):
+        raise NIRConversionError(f"{where}: v_threshold must be > 0, got minimum {thr.min():g}")
+    return thr
+
+
+def _recurrent_weights(where: str, nodes, w_names, n: int):
+    """``(W_rec [n, n], b_rec [n], any_bias)``: the sum of the recurrent Affine/Linear nodes
+    ``w_names`` of neuron node ``where``."""
+    check_parameter_memory(f"{where}: recurrent weights [{n}, {n}]", float(n) * n, torch.float64)
+    w_rec, b_rec, any_bias = np.zeros((n, n)), np.zeros(n), False
+    for w_name in w_names:
+        w, b = _weight_bias(f"NIR node {w_name!r}", nodes[w_name])
+        if w.shape != (n, n):
+            raise NIRConversionError(f"NIR node {w_name!r}: recurrent weights of {where} must be [{n}, {n}], "
+                                     f"got {list(w.shape)}")
+        w_rec += w
+        if b is not None:
+            b_rec, any_bias = b_rec + b, True
+    return w_rec, b_rec, any_bias
 
 
 def _torch_linear(where: str, node, bias: bool) -> nn.Linear:
@@ -375,16 +396,7 @@ def _input_size(name: str, node) -> int:
 def _recurrent_lif(where, nodes, name, ff_name, w_names, n, n_in, beta, thr, gain, offset, opts):
     """A neurosim RecurrentLIF for LIF ``name`` with recurrent weights ``w_names`` (summed) and
     the optional feed-forward Affine/Linear ``ff_name`` as its input weights."""
-    check_parameter_memory(f"{where}: recurrent weights [{n}, {n}]", float(n) * n, torch.float64)
-    w_rec, b_rec = np.zeros((n, n)), np.zeros(n)
-    for w_name in w_names:
-        w, b = _weight_bias(f"NIR node {w_name!r}", nodes[w_name])
-        if w.shape != (n, n):
-            raise NIRConversionError(f"NIR node {w_name!r}: recurrent weights of {where} must be [{n}, {n}], "
-                                     f"got {list(w.shape)}")
-        w_rec += w
-        if b is not None:
-            b_rec += b
+    w_rec, b_rec, _ = _recurrent_weights(where, nodes, w_names, n)
     if ff_name is not None:
         w_in, b_in = _weight_bias(f"NIR node {ff_name!r}", nodes[ff_name])
         if w_in.shape[0] != n:
@@ -415,25 +427,10 @@ def _cuba_lif(where, nodes, node, w_names, n_in, dt, opts):
     beta = _decay(where, tau_mem, dt, "tau_mem")
     r, v_leak = _array(where, node, "r", n), _array(where, node, "v_leak", n)
     w_in = _array(where, node, "w_in", n)
-    thr = _array(where, node, "v_threshold", n)
-    v_reset = _array(where, node, "v_reset", n) if node.v_reset is not None else np.zeros(n)
-    if np.any(v_reset != 0):
-        raise NIRConversionError(f"{where}: neurosim's LIF resets to 0, the node has v_reset = "
-                                 f"{np.unique(v_reset)[:5]}")
-    if np.any(thr <= 0):
-        raise NIRConversionError(f"{where}: v_threshold must be > 0, got minimum {thr.min():g}")
+    thr = _threshold(where, node, n)
     rec = None
     if w_names:
-        check_parameter_memory(f"{where}: recurrent weights [{n}, {n}]", float(n) * n, torch.float64)
-        w_rec, b_rec, any_bias = np.zeros((n, n)), np.zeros(n), False
-        for w_name in w_names:
-            w, b = _weight_bias(f"NIR node {w_name!r}", nodes[w_name])
-            if w.shape != (n, n):
-                raise NIRConversionError(f"NIR node {w_name!r}: recurrent weights of {where} must be "
-                                         f"[{n}, {n}], got {list(w.shape)}")
-            w_rec += w
-            if b is not None:
-                b_rec, any_bias = b_rec + b, True
+        w_rec, b_rec, any_bias = _recurrent_weights(where, nodes, w_names, n)
         rec = nn.Linear(n, n, bias=any_bias)
         with torch.no_grad():
             rec.weight.copy_(torch.as_tensor(w_rec))
