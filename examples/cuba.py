@@ -36,6 +36,7 @@ def cuba(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba", out
          progress: bool | None = None, n: int = 4000, p: float = 0.02, we: float = W_EXC, wi: float = W_INH) -> dict:
     """CUBA benchmark network (Brette et al. 2007): raster PNG + JSON summary.
 
+    ``duration``: simulated time per trial, ms; the experiment is one trial, the whole run.
     Metrics besides the run summary: ``rate_hz`` (mean rate of all neurons) and ``cv_isi``
     (irregularity, ``RunResult.cv_isi``); weights ``we`` / ``wi`` in mV.
     """

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 
-from neurosim.experiments import experiment, output_files, write_summary
+from neurosim.experiments import duration_steps, experiment, output_files, write_summary
 from neurosim.plot import save_figure
 
 DT_MS = 1.0  # one time step, ms
@@ -102,8 +102,8 @@ def digits(*, duration: float | None = None, seed: int = 1, backend: str = "auto
            batch_size: int = 64, beta: float = 0.9, encoding: str = "rate", test_fraction: float = 0.2) -> dict:
     """Spiking classifier (LIF hidden layer, LI readout) on sklearn's 8x8 digits, ~97 % test accuracy.
 
-    ``duration``: presentation time per digit in ms (1 ms steps); when given it sets
-    ``steps``. ``backend``: the layers' backend (``"auto"``: fused Numba kernels on CPU,
+    ``duration``: simulated time per trial, ms: each digit is presented for ``duration`` ms in
+    1 ms steps, so a value sets ``steps`` (None: ``steps`` ms). ``backend``: the layers' backend (``"auto"``: fused Numba kernels on CPU,
     Triton on CUDA; ``"numba"``, ``"triton"``, ``"torch"``, ``"reference"``). Writes ``learning_curve.png``, ``hidden_raster.png`` and
     ``summary.json`` into ``out``. Returns test accuracy, epochs, training seconds, the
     hidden layer's firing rate and the per-epoch history.
@@ -114,9 +114,7 @@ def digits(*, duration: float | None = None, seed: int = 1, backend: str = "auto
     from tqdm.auto import tqdm
 
     if duration is not None:
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not duration >= DT_MS:
-            raise ValueError(f"duration must be at least {DT_MS:g} ms per digit, got {duration!r}")
-        steps = int(round(duration / DT_MS))
+        steps = duration_steps(duration, DT_MS)
     _check("steps", steps, int, 1)
     _check("epochs", epochs, int, 1)
     _check("hidden", hidden, int, 1)

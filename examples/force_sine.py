@@ -11,8 +11,8 @@ Parameters from the authors' code (ModelDB 190565): ``task="sine"`` is IZFORCESI
 (sin(2 pi 4 t) sin(2 pi 6 t), G = 10000, Q = 9000).
 
 Schedule (theirs): ``settle`` ms of spontaneous activity (the readout is 0), ``train`` ms of
-FORCE, then ``duration`` ms of testing with learning off: the network keeps producing the
-target from its own feedback. Measured: normalised RMSE of the output over the test
+FORCE, then testing with learning off for the rest of ``duration`` (the whole simulated run):
+the network keeps producing the target from its own feedback. Measured: normalised RMSE of the output over the test
 (RMSE / std of the target), firing rate, wall time per phase.
 
 Departures from their code: the engine updates ``u`` with the new ``v`` (they use the
@@ -32,6 +32,7 @@ import time
 import numpy as np
 
 from neurosim.experiments import experiment, output_files, write_summary
+from neurosim.validation import check_number
 
 #: task -> (target function of t in ms, G, Q), from the authors' scripts
 TASKS = {
@@ -46,20 +47,27 @@ def nrmse(output: np.ndarray, target: np.ndarray) -> float:
 
 
 @experiment("force-sine")
-def force_sine(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba", out: str | None = None,
+def force_sine(*, duration: float = 11000.0, seed: int = 1, backend: str = "numba", out: str | None = None,
                progress: bool | None = None, task: str = "sine", n: int = 2000, dt: float = 0.04,
                settle: float = 5000.0, train: float = 5000.0, regularization: float = 0.5, learn_every: int = 20,
                every: int = 1, feedback: bool = True, update: str = "nicola-clopath") -> dict:
     """FORCE-trained Izhikevich network (Nicola & Clopath 2017): 5 Hz sine or product of sines.
 
-    Settles for ``settle`` ms, learns for ``train`` ms, then is tested with learning off for
-    ``duration`` ms; ``task`` is "sine" or "product"."""
+    ``duration``: simulated time per trial, ms; the experiment is one trial, the whole run: it
+    settles for ``settle`` ms, learns for ``train`` ms, then is tested with learning off for the
+    remaining ``duration - settle - train`` ms (> 0). ``task`` is "sine" or "product"."""
     from neurosim.circuits import IzhikevichReservoir
     from neurosim.plasticity import FORCE
 
     if task not in TASKS:
         raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
     f, G, Q = TASKS[task]
+    check_number("settle", settle, nonnegative=True)
+    check_number("train", train, nonnegative=True)
+    testing = check_number("duration", duration, nonnegative=True) - settle - train
+    if not testing > 0:
+        raise ValueError(f"duration ({duration:g} ms) is the whole simulated run: it must exceed settle + train "
+                         f"({settle + train:g} ms) to leave time for the test phase")
     res = IzhikevichReservoir.nicola_clopath(n, G=G, Q=Q, dt=dt, seed=seed)
     force = FORCE(res.n, 1, regularization=regularization, update=update)
     opts = dict(readout=force, feedback=feedback, every=every, backend=backend, progress=progress)
@@ -68,7 +76,7 @@ def force_sine(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba
         return lambda t: [f(offset + t)]
 
     phases, wall = {}, {}
-    for name, length, learn in (("settle", settle, False), ("train", train, True), ("test", duration, False)):
+    for name, length, learn in (("settle", settle, False), ("train", train, True), ("test", testing, False)):
         start = res.network.step * res.dt
         t0 = time.perf_counter()
         phases[name] = res.run(length, target=target(start), learn=learn, learn_every=learn_every, **opts)
@@ -82,7 +90,7 @@ def force_sine(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba
         "nrmse_test": nrmse(z, y),
         "nrmse_test_first_1s": nrmse(z[test.times - test.times[0] < 1000.0], y[test.times - test.times[0] < 1000.0]),
         "nrmse_train_last_1s": nrmse(phases["train"].outputs[last_train, 0], phases["train"].targets[last_train, 0]),
-        "rate_hz_test": float(test.result.counts.sum() / (duration * 1e-3) / res.n),
+        "rate_hz_test": float(test.result.counts.sum() / (testing * 1e-3) / res.n),
         "rls_updates": force.n_updates,
         "wall_s": {k: round(v, 2) for k, v in wall.items()},
         "wall_s_per_biological_s_training": round(wall["train"] / (train * 1e-3), 2) if train > 0 else None,

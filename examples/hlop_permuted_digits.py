@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from neurosim.experiments import experiment, output_files, write_summary
+from neurosim.experiments import duration_steps, experiment, output_files, write_summary
 from neurosim.plot import save_figure
 
 COLORS = {"finetune": "#d62728", "ewc": "#ff7f0e", "hlop": "#2ca02c", "gpm": "#1f77b4", "multitask": "#7f7f7f"}
@@ -31,7 +31,8 @@ def hlop_permuted_digits(*, duration: float | None = None, seed: int = 0, backen
 
     ``protocol``: "permuted" (``n_tasks`` pixel permutations) or "split" (pairs 0/1 ... 8/9).
     ``methods``: comma-separated subset of finetune, ewc, hlop, gpm, multitask. ``duration``:
-    ms per sample (1 ms steps; sets ``steps``). ``hlop_neurons``: subspace neurons added per
+    simulated time per trial, ms: each sample is presented for ``duration`` ms in 1 ms steps, so
+    a value sets ``steps`` (None: ``steps`` ms). ``hlop_neurons``: subspace neurons added per
     task for the input and hidden layer, "first task;every later task" (also GPM's basis
     sizes). ``rule``: "bptt" (backpropagation through time) or "ottt" (online, on
     presynaptic traces); ``lr``: SGD step, by default 0.1 for "bptt" and 0.2 for "ottt".
@@ -43,7 +44,7 @@ def hlop_permuted_digits(*, duration: float | None = None, seed: int = 0, backen
     from neurosim.circuits.continual_data import permuted_digits, split_digits
 
     if duration is not None:
-        steps = int(round(duration))
+        steps = duration_steps(duration)
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     for m in chosen:
         if m not in METHODS:

@@ -32,7 +32,9 @@ def build(seed: int = 1, n_exc: int = 800, n_inh: int = 200, dt: float = 1.0) ->
 @experiment("izhikevich-2003")
 def izhikevich_2003(*, duration: float = 1000.0, seed: int = 1, backend: str = "numba", out: str | None = None,
                     progress: bool | None = None, n_exc: int = 800, n_inh: int = 200) -> dict:
-    """Izhikevich (2003) 1000-neuron network: raster PNG + JSON summary (rates, spikes, wall time)."""
+    """Izhikevich (2003) 1000-neuron network: raster PNG + JSON summary (rates, spikes, wall time).
+
+    ``duration``: simulated time per trial, ms; the experiment is one trial, the whole run."""
     net = build(seed=seed, n_exc=n_exc, n_inh=n_inh)
     return run_network("izhikevich-2003", net, duration=duration, backend=backend, progress=progress, out=out,
                        title="Izhikevich (2003) network")

@@ -50,19 +50,6 @@ def readout_times(readout_ms: float, duration: float) -> np.ndarray:
     return np.arange(readout_ms, duration + 1e-9, readout_ms)
 
 
-def binned_input(streams, readout_times: np.ndarray, pool: int) -> np.ndarray:
-    """Raw input features ``[n, n_times, channels]``: event counts per pooled channel in the
-    bins ending at each readout time (equal bins of ``readout_times[0]`` ms)."""
-    width = readout_times[0]
-    frames = []
-    for ev in streams:
-        end = int(readout_times[-1] * 1000)
-        ev = ev[ev.t < end]
-        f = ev.to_frames(bin_us=int(width * 1000), duration_us=end, pool=pool)
-        frames.append(f.reshape(len(f), -1)[: len(readout_times)])
-    return np.stack(frames)
-
-
 def separation(lsm, streams, states: np.ndarray, times: np.ndarray, pool: int, n_pairs: int, seed: int) -> dict:
     """State distance versus input distance over ``n_pairs`` random pairs of samples."""
     from neurosim.circuits.lsm import liquid_state
@@ -141,14 +128,14 @@ def lsm_events(*, duration: float = 300.0, seed: int = 0, backend: str = "numba"
                input_fraction: float = 0.1, readout_ms: float = 30.0, n_pairs: int = 400) -> dict:
     """Liquid state machine on event digits: ridge probe vs raw input, separation property.
 
-    ``n_samples`` event digits (seeded by ``seed``) are run through one liquid (``shape``
-    "AxBxC", seeded by ``liquid_seed``) for ``duration`` ms each; states are read every
-    ``readout_ms``. ``input_scale`` / ``weight_scale`` multiply Maass's input and recurrent
+    ``duration``: simulated time per trial, ms: each of ``n_samples`` event digits (seeded by
+    ``seed``) runs through one liquid (``shape`` "AxBxC", seeded by ``liquid_seed``) for
+    ``duration`` ms; states are read every ``readout_ms``. ``input_scale`` / ``weight_scale`` multiply Maass's input and recurrent
     amplitudes and ``input_fraction`` is the share of the liquid each input channel reaches:
     with ~4000 input events per sample and static synapses the paper's values (1, 1, 0.3) drive
     every neuron at its refractory limit (~340 Hz); the defaults (0.2, 0.1, 0.1) give ~150 Hz."""
     from neurosim.circuits.lsm import LiquidStateMachine, probe_accuracy
-    from neurosim.event_data import event_digits
+    from neurosim.event_data import binned_counts, event_digits
 
     t_start = time.perf_counter()
     dims = parse_shape(shape)
@@ -159,7 +146,7 @@ def lsm_events(*, duration: float = 300.0, seed: int = 0, backend: str = "numba"
     t0 = time.perf_counter()
     states = lsm.states(streams, times, pool=pool, progress=progress)
     liquid_s = time.perf_counter() - t0
-    raw = binned_input(streams, times, pool)
+    raw = binned_counts(streams, times, pool)
     late = [len(times) - 1]
     conditions = {f"all {len(times)} times": slice(None), "every 3rd": slice(2, None, 3),
                   f"t = {times[late[0]]:.0f} ms only": late}

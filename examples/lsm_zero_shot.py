@@ -37,7 +37,7 @@ import numpy as np
 
 from neurosim.experiments import experiment, output_files, write_summary
 
-from .lsm_events import binned_input, readout_times
+from neurosim.examples.lsm_events import readout_times
 
 
 def parse_pairs(text: str) -> list[tuple[int, int]]:
@@ -132,12 +132,13 @@ def lsm_zero_shot(*, duration: float = 300.0, seed: int = 0, backend: str = "num
                   temperature: float = 0.1) -> dict:
     """Zero-shot audio -> image matching: two frozen liquids + contrastive projection heads.
 
-    ``n_samples`` per modality; ``held_out``: the unseen classes, "all" (every pair 0/1 ...
+    ``duration``: simulated time per trial, ms: each of ``n_samples`` streams per modality runs
+    through its liquid for ``duration`` ms, read every ``readout_ms``. ``held_out``: the unseen classes, "all" (every pair 0/1 ...
     8/9 in turn) or groups like "8,9;0,1"; heads: ``dim``-d space, Adam (``lr``) for
     ``epochs``, CLIP ``temperature``. The liquids are 15 x 3 x 3 (seeds 1 and 2) with the
     input and recurrent amplitudes scaled by ``input_scale`` and ``weight_scale``."""
     from neurosim.circuits.lsm import LiquidStateMachine
-    from neurosim.event_data import cochlear_digits, event_digits
+    from neurosim.event_data import binned_counts, cochlear_digits, event_digits
 
     t_start = time.perf_counter()
     splits = parse_pairs(held_out)
@@ -150,7 +151,7 @@ def lsm_zero_shot(*, duration: float = 300.0, seed: int = 0, backend: str = "num
                                  weight_scale=weight_scale, input_fraction=input_fraction, backend=backend)
         states = lsm.states(streams, times, pool=pool, progress=progress)
         features["liquid"][name] = states.reshape(len(states), -1)
-        raw = binned_input(streams, times, pool)
+        raw = binned_counts(streams, times, pool)
         features["raw"][name] = raw.reshape(len(raw), -1)
     simulated = time.perf_counter() - t_start
     table = {}

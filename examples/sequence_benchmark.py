@@ -576,10 +576,13 @@ def sequence_benchmark(*, duration: float | None = None, seed: int = 0, backend:
     ``reservoir_samples``: at most this many training and test samples for the two event-driven
     models (0: all). ``backend``: the event-driven engine's ("numba" or "numpy"); the torch
     models use "auto". ``threads``: torch threads while training (these small recurrent models
-    run fastest on one: per-step matrices are tiny). ``duration`` is not used (the tasks set the
-    sequence lengths). Writes table.md, summary.json and sequence_benchmark.png into ``out``.
+    run fastest on one: per-step matrices are tiny). ``duration``: simulated time per trial, ms, is
+    set by each task (its sequence length × the step), so only None is taken. Writes table.md, summary.json and sequence_benchmark.png into ``out``.
     """
     t_start = time.perf_counter()
+    if duration is not None:
+        raise ValueError(f"duration (simulated time per trial, ms) is set by each task here (its sequence length x "
+                         f"the step), so it takes only None, got {duration!r}")
     task_names = parse_names("tasks", tasks, TASKS)
     model_names = parse_names("models", models, MODELS)
     budget = check_int("budget", budget, minimum=100)

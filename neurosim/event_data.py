@@ -1,4 +1,6 @@
-"""Offline event datasets, generated here: nothing is downloaded.
+"""Event datasets: generated offline here (nothing is downloaded) or loaded from tonic, and the
+helpers that turn a dataset into arrays. Each dataset is ``(streams, labels)``: a list of
+:class:`~neurosim.events.EventStream` and an ``[n]`` array.
 
 * Vision: :func:`saccade_events` moves an image over a simulated event camera (a DVS pixel
   emits an ON / OFF event each time its log intensity has risen / fallen by ``threshold``
@@ -7,6 +9,9 @@
 * Audio: :func:`cochlea_events` turns a sound into per-channel events of a cochlea-like
   filter bank; :func:`cochlear_digits` makes ten "spoken digit" classes of formant sounds
   (:func:`formant_sound`) with speaker-like variation.
+* Loaded: :func:`from_tonic_dataset` reads samples of a tonic dataset (N-MNIST, SHD, ...).
+* Features: :func:`binned_counts` counts each stream's events in equal time bins, ``[n, bins,
+  channels]`` (the raw-input baseline the liquid-state-machine examples probe).
 """
 
 from __future__ import annotations
@@ -253,3 +258,53 @@ def cochlear_digits(n: int = 500, *, seed: int = 0, n_formants: int = 3, **cochl
         sound = formant_sound(formants, f0=rng.uniform(90, 220), duration_ms=rng.uniform(250, 350), seed=rng)
         streams.append(cochlea_events(sound, seed=rng, **cochlea))
     return streams, labels
+
+
+def from_tonic_dataset(dataset, n: int | None = None) -> tuple[list, np.ndarray]:
+    """The first ``n`` (default all) samples of a tonic dataset (or any sequence of
+    ``(events, label)`` with tonic's structured events and a ``sensor_size`` attribute) as
+    ``(streams, labels)``; a sample that fails the checks of :meth:`EventStream.from_tonic`
+    stops the loading with its index in the message."""
+    sensor_size = getattr(dataset, "sensor_size", None)
+    if sensor_size is None or not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        raise TypeError("dataset must be indexable, with a length and a sensor_size attribute, as tonic's "
+                        f"datasets are; got {type(dataset).__name__}")
+    count = len(dataset) if n is None else min(check_int("n", n, minimum=1), len(dataset))
+    streams, labels = [], []
+    for i in range(count):
+        sample = dataset[i]
+        if not (isinstance(sample, (tuple, list)) and len(sample) == 2):
+            raise TypeError(f"dataset sample {i} must be an (events, label) pair, got {type(sample).__name__}")
+        events, label = sample
+        try:
+            streams.append(EventStream.from_tonic(events, sensor_size))
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"dataset sample {i}: {err}") from None
+        labels.append(label)
+    return streams, np.asarray(labels)
+
+
+def binned_counts(streams, times_ms, pool: int = 1) -> np.ndarray:
+    """Event counts per pooled channel in equal bins ending at each of ``times_ms``.
+
+    ``streams``: a sequence of :class:`~neurosim.events.EventStream`; ``times_ms``: ``[n_times]``
+    increasing bin ends in ms, equally spaced from ``times_ms[0]`` (the bin width); ``pool``:
+    pixels pooled per side, as :meth:`~neurosim.events.EventStream.to_frames`. Returns float
+    ``[len(streams), n_times, channels]`` with ``channels = 2 * ceil(width / pool) * ceil(height /
+    pool)`` for a camera; events after ``times_ms[-1]`` are left out."""
+    times = as_real_array("times_ms", times_ms)
+    if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)) or times[0] <= 0 \
+            or not np.allclose(np.diff(times), times[0]):
+        raise ValueError(f"times_ms must be equally spaced bin ends [w, 2w, ...] with w > 0 ms, got {times_ms!r:.80}")
+    pool = check_int("pool", pool, minimum=1)
+    width_us, end_us = int(round(times[0] * 1000)), int(round(times[-1] * 1000))
+    frames = []
+    for i, ev in enumerate(streams):
+        if not isinstance(ev, EventStream):
+            raise TypeError(f"streams[{i}] must be an EventStream, got {type(ev).__name__}")
+        ev = ev[ev.t < end_us]
+        f = ev.to_frames(bin_us=width_us, duration_us=end_us, pool=pool)
+        frames.append(f.reshape(len(f), -1)[: len(times)])
+    if not frames:
+        raise ValueError("streams must hold at least one EventStream")
+    return np.stack(frames)

@@ -14,7 +14,8 @@ reordered behind the user's back); coordinates outside the sensor are refused.
     frames = ev.to_frames(bin_us=1000)          # [T, 2, 34, 34] event counts
 
 tonic interop: :meth:`EventStream.from_tonic` / :meth:`EventStream.to_tonic` convert tonic's
-structured event arrays, :func:`from_tonic_dataset` loads samples of a tonic dataset.
+structured event arrays. Datasets (generated, or loaded from tonic) are in
+:mod:`neurosim.event_data`.
 """
 
 from __future__ import annotations
@@ -294,30 +295,6 @@ class EventStream:
             keep[i] = t - last[y:y + 3, x:x + 3].max() <= filter_us
             last[y + 1, x + 1] = t
         return self[keep]
-
-
-def from_tonic_dataset(dataset, n: int | None = None) -> tuple[list, np.ndarray]:
-    """The first ``n`` (default all) samples of a tonic dataset (or any sequence of
-    ``(events, label)`` with tonic's structured events and a ``sensor_size`` attribute) as
-    ``(streams, labels)``; a sample that fails the checks of :meth:`EventStream.from_tonic`
-    stops the loading with its index in the message."""
-    sensor_size = getattr(dataset, "sensor_size", None)
-    if sensor_size is None or not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
-        raise TypeError("dataset must be indexable, with a length and a sensor_size attribute, as tonic's "
-                        f"datasets are; got {type(dataset).__name__}")
-    count = len(dataset) if n is None else min(check_int("n", n, minimum=1), len(dataset))
-    streams, labels = [], []
-    for i in range(count):
-        sample = dataset[i]
-        if not (isinstance(sample, (tuple, list)) and len(sample) == 2):
-            raise TypeError(f"dataset sample {i} must be an (events, label) pair, got {type(sample).__name__}")
-        events, label = sample
-        try:
-            streams.append(EventStream.from_tonic(events, sensor_size))
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"dataset sample {i}: {err}") from None
-        labels.append(label)
-    return streams, np.asarray(labels)
 
 
 def read_nmnist(path, *, sensor_size=NMNIST_SENSOR) -> EventStream:

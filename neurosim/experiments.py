@@ -11,8 +11,19 @@ dict of metrics (and writes its figures and files into ``out`` when given). The 
                out: str | None = None, progress: bool | None = None, n: int = 100) -> dict:
         ...
 
-Every experiment takes the common parameters ``duration`` (ms), ``seed``, ``backend``,
-``out`` (folder for outputs, None writes nothing) and ``progress``.
+Every experiment takes the common parameters ``duration``, ``seed``, ``backend``, ``out``
+(folder for outputs, None writes nothing) and ``progress``.
+
+``duration`` means one thing in every experiment: **the simulated time of one trial, in ms**
+(float, >= 0) — how long the network runs for one stimulus presentation, from its onset.
+An experiment that presents many stimuli runs each of them for ``duration`` (a cue-to-outcome
+trial of what-when, before its inter-trial interval; one event stream of the LSM examples; one
+digit of digits and hlop-permuted-digits, in 1 ms steps). An experiment that is one continuous
+run is one trial: ``duration`` is the whole run (cuba, izhikevich-2003; force-sine: settle +
+train + test). A default of ``None`` means the experiment takes the trial length from its own
+parameters (``steps`` × 1 ms) or from its task (sequence-benchmark, which refuses a value).
+Each experiment's docstring opens its description of ``duration`` with "simulated time per
+trial, ms" and says what a trial is there; :func:`duration_steps` turns it into time steps.
 """
 
 from __future__ import annotations
@@ -97,6 +108,19 @@ def get(name: str) -> Experiment:
 def run(name: str, **params) -> dict:
     """Run experiment ``name`` with ``params``; returns its metrics."""
     return get(name)(**params)
+
+
+def duration_steps(duration, dt: float = 1.0) -> int:
+    """The number of time steps of ``dt`` ms in one trial of ``duration`` ms (the common
+    parameter; see the module docstring), at least one. Raises ``ValueError`` naming
+    ``duration`` for a value that is not a finite number >= ``dt``."""
+    import math
+
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration) \
+            or duration < dt:
+        raise ValueError(f"duration (simulated time per trial, ms) must be a finite number >= the {dt:g} ms time "
+                         f"step, got {duration!r}")
+    return int(round(duration / dt))
 
 
 def check_output_folder(out, what: str = "out") -> str:

@@ -80,3 +80,22 @@ def test_cochlear_digits_are_labelled_seeded_and_separable():
     assert np.mean(pred == labels[20:]) >= 0.4  # chance 0.1; measured 0.6 (spectra only, no timing)
     with pytest.raises(ValueError, match="formants"):
         formant_sound([[1000.0]])
+
+
+def test_binned_counts_counts_events_per_bin_and_channel():
+    import numpy as np
+    import pytest
+
+    from neurosim.event_data import binned_counts
+    from neurosim.events import EventStream
+
+    # 4 x 2 sensor; events at 5 ms (pixel 0, ON), 15 ms (pixel 0, ON), 25 ms (pixel 3, OFF), 40 ms (dropped)
+    ev = EventStream.from_arrays([0, 0, 3, 1], [0, 0, 1, 0], [5000, 15000, 25000, 40000], [1, 1, 0, 1], (4, 2))
+    counts = binned_counts([ev, ev[:1]], [10.0, 20.0, 30.0])
+    assert counts.shape == (2, 3, 2 * 4 * 2)
+    assert counts.sum(axis=2).tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert binned_counts([ev], np.array([10.0, 20.0, 30.0]), pool=2).shape == (1, 3, 2 * 2 * 1)
+    with pytest.raises(ValueError, match="times_ms"):
+        binned_counts([ev], [10.0, 25.0])
+    with pytest.raises(TypeError, match=r"streams\[0\]"):
+        binned_counts([np.zeros(3)], [10.0])

@@ -132,7 +132,7 @@ def test_tonic_reads_our_files_as_we_do_and_its_arrays_convert(tmp_path):
     import tonic
     from tonic.io import read_mnist_file
 
-    from neurosim.events import from_tonic_dataset
+    from neurosim.event_data import from_tonic_dataset
 
     hand = tmp_path / "hand.bin"
     hand.write_bytes(hand_written_file())

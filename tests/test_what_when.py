@@ -7,8 +7,11 @@ import pytest
 
 from neurosim import experiments
 from neurosim.circuits.reservoir import IzhikevichReservoir
-from neurosim.circuits.what_when import (Block, Trial, WhatWhenLearner, WhatWhenTask, adaptation_report, bump,
-                                         magnitudes, peak_timing, subspace_report, trial_metrics)
+from neurosim.examples.what_when_config import WhatWhenConfig
+from neurosim.examples.what_when_learner import WhatWhenLearner
+from neurosim.examples.what_when_measures import (adaptation_report, magnitudes, peak_timing, subspace_report,
+                                                  trial_metrics)
+from neurosim.examples.what_when_task import Block, Trial, WhatWhenTask, bump
 
 P_A = (0.1, 0.5, 0.9)
 BLOCK = 90
@@ -86,8 +89,9 @@ def test_adaptive_what_rate_counts_and_detects_changes():
     """what_rule="adaptive": per cue the rate is 1 / (k + 1) down to the floor (a running mean
     of the cue's outcomes), and a run of surprising outcomes sets k back (large steps again)."""
     task = WhatWhenTask.switching((0.5, 0.5), n_trials=5, switches=())
-    learner = WhatWhenLearner(IzhikevichReservoir(20, n_inputs=2, seed=0), task, what_rule="adaptive",
-                              what_rate_min=0.1, what_change_z=1.5, what_reset_k=1.0)
+    learner = WhatWhenLearner(IzhikevichReservoir(20, n_inputs=2, seed=0), task,
+                              WhatWhenConfig(what_rule="adaptive", what_rate_min=0.1, what_change_z=1.5,
+                                             what_reset_k=1.0))
     rates = [learner.what_step(Trial(i, 0, 0, i % 2, 60.0), np.array([0.5, 0.5])) for i in range(12)]
     np.testing.assert_allclose(rates[:9], [1 / (k + 1) for k in range(9)])
     assert rates[9:] == [0.1] * 3
@@ -95,15 +99,15 @@ def test_adaptive_what_rate_counts_and_detects_changes():
     # the prediction says p(A) = 0.9 but B keeps coming: detected within a few trials
     rates = [learner.what_step(Trial(0, 0, 0, 1, 60.0), np.array([0.9, 0.1])) for _ in range(5)]
     assert max(rates) == pytest.approx(0.5), rates
-    const = WhatWhenLearner(IzhikevichReservoir(20, n_inputs=2, seed=0), task, what_rate=0.3)
+    const = WhatWhenLearner(IzhikevichReservoir(20, n_inputs=2, seed=0), task, WhatWhenConfig(what_rate=0.3))
     assert const.what_rule == "constant" and const.what_bias == pytest.approx(1.0)  # 2 cues: 1 / sqrt(1)
     assert const.what_step(Trial(0, 0, 0, 1, 60.0), np.array([0.9, 0.1])) == 0.3
     with pytest.raises(ValueError, match="what_rule"):
-        WhatWhenLearner(IzhikevichReservoir(20, n_inputs=2, seed=0), task, what_rule="fast")
+        WhatWhenConfig(what_rule="fast")
     with pytest.raises(ValueError, match="what_rate_min"):
-        WhatWhenLearner(IzhikevichReservoir(20, n_inputs=2, seed=0), task, what_rate_min=1.5)
+        WhatWhenConfig(what_rate_min=1.5)
     with pytest.raises(ValueError, match="what_change_window"):
-        WhatWhenLearner(IzhikevichReservoir(20, n_inputs=2, seed=0), task, what_change_window=0.5)
+        WhatWhenConfig(what_change_window=0.5)
 
 
 @pytest.mark.slow
@@ -212,7 +216,11 @@ def test_bad_task_input_is_rejected():
     with pytest.raises(ValueError, match="n_inputs"):
         WhatWhenLearner(res, task)
     with pytest.raises(ValueError, match="what_center_trials"):
-        WhatWhenLearner(IzhikevichReservoir(20, n_inputs=2, seed=0), task, what_center_trials=0.5)
+        WhatWhenConfig(what_center_trials=0.5)
+    with pytest.raises(ValueError, match="what_window_ms"):  # checked against the task by the learner
+        WhatWhenLearner(IzhikevichReservoir(20, n_inputs=2, seed=0), task, WhatWhenConfig(what_window_ms=300.0))
+    with pytest.raises(TypeError, match="config"):
+        WhatWhenLearner(IzhikevichReservoir(20, n_inputs=2, seed=0), task, {"bump_ms": 10.0})
     res = IzhikevichReservoir(20, n_inputs=2, seed=0)
     learner = WhatWhenLearner(res, task)
     with pytest.raises(ValueError, match="cue"):
@@ -243,7 +251,7 @@ def test_slow_trace_features_match_online_and_offline():
     advances step by step equals the one computed from the recorded states afterwards."""
     task = WhatWhenTask.switching((0.5, 0.5), n_trials=5, switches=())
     res = IzhikevichReservoir(40, n_inputs=2, seed=0, **WhatWhenLearner.RESERVOIR_DEFAULTS)
-    learner = WhatWhenLearner(res, task, slow_ms=30.0, force_regularization=None)
+    learner = WhatWhenLearner(res, task, WhatWhenConfig(slow_ms=30.0, force_regularization=None))
     assert learner.when.n_inputs == 80 and learner.in_feature_space(learner.what_weights).shape == (2, 80)
     learner.when.weights[...] = np.random.default_rng(1).standard_normal((2, 80))
     rec = learner.run_trial(Trial(0, 0, 1, 0, 60.0), learn=False, record_states=True)
@@ -253,4 +261,29 @@ def test_slow_trace_features_match_online_and_offline():
     # the slow half is smoother in time than the fast half
     assert np.abs(np.diff(f[:, 40:], axis=0)).mean() < np.abs(np.diff(f[:, :40], axis=0)).mean()
     with pytest.raises(ValueError, match="slow_ms"):
-        WhatWhenLearner(IzhikevichReservoir(20, n_inputs=2, seed=0), task, slow_ms=-1.0)
+        WhatWhenConfig(slow_ms=-1.0)
+
+
+@pytest.mark.parametrize("field, value, error, words", [
+    ("bump_ms", 0.0, ValueError, "bump_ms"), ("gate_ms", -5.0, ValueError, "gate_ms"),
+    ("when_rate", float("nan"), ValueError, "when_rate"), ("cue_tau_ms", "long", TypeError, "cue_tau_ms"),
+    ("what_bias", "big", ValueError, "what_bias"), ("what_bias", -1.0, ValueError, "what_bias"),
+    ("force_regularization", 0.0, ValueError, "force_regularization"),
+    ("force_every", 1.5, TypeError, "force_every"), ("force_every", 0, ValueError, "force_every"),
+    ("feedback_weight", True, TypeError, "feedback_weight"), ("state_floor", -1e-3, ValueError, "state_floor"),
+])
+def test_config_refuses_bad_values_naming_the_field(field, value, error, words):
+    with pytest.raises(error, match=words):
+        WhatWhenConfig(**{field: value})
+
+
+def test_config_is_frozen_and_resolved_by_the_learner():
+    config = WhatWhenConfig(bump_ms=15, force_every=2)
+    assert config.bump_ms == 15.0 and isinstance(config.bump_ms, float)
+    with pytest.raises(Exception, match="bump_ms"):
+        config.bump_ms = 3.0
+    assert config.replace(gate_ms=30).gate_ms == 30.0 and config.gate_ms is None
+    task = WhatWhenTask.switching((0.2, 0.5, 0.8), n_trials=5, switches=())
+    learner = WhatWhenLearner(IzhikevichReservoir(20, n_inputs=3, seed=0), task, config)
+    assert learner.config is config and learner.cue_ms == task.trial_ms  # None: the whole trial
+    assert learner.what_bias == pytest.approx(1 / np.sqrt(2)) and learner.force.regularization == 20.0
