@@ -62,16 +62,26 @@ def membrane_substep(v, u, current, h):
     return v + h * (0.04 * v * v + 5.0 * v + 140.0 - u + current)
 
 
+def izhikevich_membrane(current, v_start, u_start, dt, substeps):
+    """The membrane before the reset ``p`` after the ``substeps`` Euler substeps of a step of
+    ``dt`` ms from the start states (any shapes that broadcast): one step's (``[B, N]``, in
+    ``izhikevich_step``), or all steps' at once from the saved ``[T, B, N]`` start states (same
+    operations, hence same rounding, as the forward pass), for custom surrogates (their
+    derivative at ``p - v_peak`` is computed in torch before the backward)."""
+    h = dt / substeps
+    v = v_start
+    for _ in range(substeps):
+        v = membrane_substep(v, u_start, current, h)
+    return v
+
+
 def izhikevich_step(current_t, v, u, a, b, c, d, v_peak, spike_fn, dt, substeps, detach_reset=False):
     """One step of ``dt`` ms from the state ``(v, u)`` ``[B, N]``: ``v`` takes ``substeps`` Euler
     substeps of ``dt / substeps``, then ``u += dt a (b v - u)`` with the new ``v``;
     ``s = spike_fn(v - v_peak)``; spiking neurons get ``v = c``, ``u = u + d`` (with
     ``detach_reset`` the spike in the reset carries no gradient). Returns ``(s, p, v, u)``: the
     spikes, the membrane before the reset ``p`` and the state after the reset."""
-    h = dt / substeps
-    p = v
-    for _ in range(substeps):
-        p = membrane_substep(p, u, current_t, h)
+    p = izhikevich_membrane(current_t, v, u, dt, substeps)
     u = u + dt * (a * (b * p - u))
     s = spike_fn(p - v_peak)
     r = s.detach() if detach_reset else s
@@ -110,17 +120,6 @@ def izhikevich_sequence_reference(
 
 # ---- The same recurrence with its backward pass written out (no autograd) ----------------
 # This is the contract of the fused kernels: they compute exactly these loops.
-
-
-def izhikevich_membrane(current, v_start, u_start, dt, substeps):
-    """The membrane before the reset ``p [T, B, N]`` from the saved start states, all steps at
-    once (same operations, hence same rounding, as the forward pass). Used for custom
-    surrogates (their derivative at ``p - v_peak`` is computed in torch before the backward)."""
-    h = dt / substeps
-    v = v_start
-    for _ in range(substeps):
-        v = membrane_substep(v, u_start, current, h)
-    return v
 
 
 def izhikevich_forward(current, v0, u0, a, b, c, d, v_peak, dt, substeps):

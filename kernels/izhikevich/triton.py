@@ -41,18 +41,28 @@ __all__ = ["check_device", "izhikevich_forward", "izhikevich_backward"]
 if triton is not None:
 
     @triton.jit
+    def _substep(v, u, it, H: tl.constexpr):
+        """One Euler substep of ``H`` ms of the membrane (``membrane_substep`` of the reference)."""
+        return v + H * (0.04 * v * v + 5.0 * v + 140.0 - u + it)
+
+    @triton.jit
+    def _params(a_ptr, b_ptr, c_ptr, d_ptr, vpk_ptr, n, mask):
+        """The parameters ``(a, b, c, d, v_peak)`` of neurons ``n``."""
+        a = tl.load(a_ptr + n, mask=mask, other=0.0)
+        b = tl.load(b_ptr + n, mask=mask, other=0.0)
+        c = tl.load(c_ptr + n, mask=mask, other=0.0)
+        d = tl.load(d_ptr + n, mask=mask, other=0.0)
+        vpk = tl.load(vpk_ptr + n, mask=mask, other=0.0)
+        return a, b, c, d, vpk
+
+    @triton.jit
     def _izh_fwd(cur_ptr, v0_ptr, u0_ptr, a_ptr, b_ptr, c_ptr, d_ptr, vpk_ptr,
                  s_ptr, vs_ptr, us_ptr, vl_ptr, ul_ptr, T, N, BN, SUBSTEPS,
                  H: tl.constexpr, DT: tl.constexpr, BLOCK: tl.constexpr):
         pid = tl.program_id(0)
         offs = pid * BLOCK + tl.arange(0, BLOCK)
         mask = offs < BN
-        n = offs % N
-        a = tl.load(a_ptr + n, mask=mask, other=0.0)
-        b = tl.load(b_ptr + n, mask=mask, other=0.0)
-        c = tl.load(c_ptr + n, mask=mask, other=0.0)
-        d = tl.load(d_ptr + n, mask=mask, other=0.0)
-        vpk = tl.load(vpk_ptr + n, mask=mask, other=0.0)
+        a, b, c, d, vpk = _params(a_ptr, b_ptr, c_ptr, d_ptr, vpk_ptr, offs % N, mask)
         v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
         u = tl.load(u0_ptr + offs, mask=mask, other=0.0)
         # Pointers advance by one time slice (B*N) per step: 64-bit pointer arithmetic, so no
@@ -66,7 +76,7 @@ if triton is not None:
             tl.store(us_p, u, mask=mask)
             it = tl.load(cur_p, mask=mask, other=0.0)
             for k in range(SUBSTEPS):
-                v = v + H * (0.04 * v * v + 5.0 * v + 140.0 - u + it)
+                v = _substep(v, u, it, H)
             u = u + DT * (a * (b * v - u))
             s = ((v - vpk) > 0.0).to(v.dtype)
             tl.store(s_p, s, mask=mask)
@@ -89,12 +99,7 @@ if triton is not None:
         pid = tl.program_id(0)
         offs = pid * BLOCK + tl.arange(0, BLOCK)
         mask = offs < BN
-        n = offs % N
-        a = tl.load(a_ptr + n, mask=mask, other=0.0)
-        b = tl.load(b_ptr + n, mask=mask, other=0.0)
-        c = tl.load(c_ptr + n, mask=mask, other=0.0)
-        d = tl.load(d_ptr + n, mask=mask, other=0.0)
-        vpk = tl.load(vpk_ptr + n, mask=mask, other=0.0)
+        a, b, c, d, vpk = _params(a_ptr, b_ptr, c_ptr, d_ptr, vpk_ptr, offs % N, mask)
         gv = tl.load(gvl_ptr + offs, mask=mask, other=0.0)
         gu = tl.load(gul_ptr + offs, mask=mask, other=0.0)
         zero = tl.zeros([BLOCK], dtype=cur_ptr.dtype.element_ty)
@@ -120,7 +125,7 @@ if triton is not None:
                 J = 1.0 + H * (0.08 * w + 5.0)
                 S = S * J + 1.0
                 PJ = PJ * J
-                w = w + H * (0.04 * w * w + 5.0 * w + 140.0 - us + it)
+                w = _substep(w, us, it, H)
             x = w - vpk
             s = (x > 0.0).to(w.dtype)
             if HAS_SG:

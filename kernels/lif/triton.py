@@ -76,6 +76,51 @@ if triton is not None:
             v = u
         return v
 
+    @triton.jit
+    def _reset_from_u(u, thr, RESET: tl.constexpr):
+        """Membrane after the reset recomputed from the membrane before it (spike: ``u > thr``)."""
+        return _reset(u, (u > thr).to(u.dtype), thr, RESET)
+
+    @triton.jit
+    def _forward_step(v, x, rec, beta, thr, RECURRENT: tl.constexpr):
+        """One step's membrane before the reset and spikes, ``(u, s)``: ``u = beta v + x``
+        (``+ rec``, the recurrent input, when ``RECURRENT``), ``s = u > thr``."""
+        u = beta * v + x
+        if RECURRENT:
+            u = u + rec
+        s = (u > thr).to(u.dtype)
+        return u, s
+
+    @triton.jit
+    def _backward_step(gv, gs, ut, thr, dthr, gu_p, sg_p, mask,
+                       RESET: tl.constexpr, DETACH: tl.constexpr, HAS_GRAD_U: tl.constexpr,
+                       HAS_SG: tl.constexpr, SURROGATE: tl.constexpr, C0: tl.constexpr, C1: tl.constexpr):
+        """One backward step (``lif_backward``'s loop body) from ``gv`` = dL/dv[t] and ``gs`` =
+        dL/ds[t] (output and recurrent gradient): returns dL/du[t] and the threshold gradient
+        ``dthr`` with step t added. ``gu_p``, ``sg_p`` point at step t of ``grad_u`` and of the
+        precomputed surrogate (read only when ``HAS_GRAD_U``, ``HAS_SG``)."""
+        s = (ut > thr).to(ut.dtype)
+        if HAS_SG:
+            sg = tl.load(sg_p, mask=mask, other=0.0)
+        else:
+            sg = surrogate(ut - thr, SURROGATE, C0, C1)
+        if RESET == 0:
+            gu = gv
+            if not DETACH:
+                gs = gs - thr * gv
+            dthr = dthr - s * gv
+        elif RESET == 1:
+            gu = gv * (1.0 - s)
+            if not DETACH:
+                gs = gs - ut * gv
+        else:
+            gu = gv
+        if HAS_GRAD_U:
+            gu = gu + tl.load(gu_p, mask=mask, other=0.0)
+        gu = gu + gs * sg
+        dthr = dthr - gs * sg
+        return gu, dthr
+
     # ---- feed-forward ------------------------------------------------------------------
 
     @triton.jit
@@ -94,8 +139,7 @@ if triton is not None:
         s_p = s_ptr + offs
         u_p = u_ptr + offs
         for t in range(T):
-            u = beta * v + tl.load(x_p, mask=mask, other=0.0)
-            s = (u > thr).to(u.dtype)
+            u, s = _forward_step(v, tl.load(x_p, mask=mask, other=0.0), v, beta, thr, False)
             tl.store(s_p, s, mask=mask)
             tl.store(u_p, u, mask=mask)
             v = _reset(u, s, thr, RESET)
@@ -133,28 +177,10 @@ if triton is not None:
             # broadcast into a block mask (the compiled kernel would not care).
             has_prev = (offs * 0 + t) > 0
             u_prev = tl.load(u_p - BN, mask=mask & has_prev, other=0.0)
-            v_prev = tl.where(has_prev, _reset(u_prev, (u_prev > thr).to(u_prev.dtype), thr, RESET), v0)
-            s = (ut > thr).to(ut.dtype)
-            if HAS_SG:
-                sg = tl.load(sg_p, mask=mask, other=0.0)
-            else:
-                sg = surrogate(ut - thr, SURROGATE, C0, C1)
+            v_prev = tl.where(has_prev, _reset_from_u(u_prev, thr, RESET), v0)
             gs = tl.load(gs_p, mask=mask, other=0.0)
-            if RESET == 0:
-                gu = gv
-                if not DETACH:
-                    gs = gs - thr * gv
-                dthr = dthr - s * gv
-            elif RESET == 1:
-                gu = gv * (1.0 - s)
-                if not DETACH:
-                    gs = gs - ut * gv
-            else:
-                gu = gv
-            if HAS_GRAD_U:
-                gu = gu + tl.load(gu_p, mask=mask, other=0.0)
-            gu = gu + gs * sg
-            dthr = dthr - gs * sg
+            gu, dthr = _backward_step(gv, gs, ut, thr, dthr, gu_p, sg_p, mask,
+                                      RESET, DETACH, HAS_GRAD_U, HAS_SG, SURROGATE, C0, C1)
             tl.store(du_p, gu, mask=mask)
             dbeta = dbeta + gu * v_prev
             gv = beta * gu
@@ -189,7 +215,7 @@ if triton is not None:
                 thr = tl.load(thr_ptr + offs_n, mask=mask_n, other=0.0)
                 vp = tl.load(v_src + offs_n, mask=mask_n, other=0.0, cache_modifier=".cg")
                 # v[t-1] = reset(u[t-1], s[t-1]); v0 is taken as it is.
-                v = _reset(vp, ((vp > thr) & not_first).to(vp.dtype), thr, RESET)
+                v = tl.where(not_first, _reset_from_u(vp, thr, RESET), vp)
                 rec = tl.zeros([BLOCK_N], dtype=u_ptr.dtype.element_ty)
                 w_rows = w_ptr + offs_n[:, None] * N
                 for k0 in range(0, N, BLOCK_K):
@@ -198,9 +224,8 @@ if triton is not None:
                     s_k = tl.load(s_src + offs_k, mask=mask_k, other=0.0, cache_modifier=".cg")
                     w = tl.load(w_rows + offs_k[None, :], mask=mask_n[:, None] & mask_k[None, :], other=0.0)
                     rec += tl.sum(w * s_k[None, :], axis=1)
-                u = beta * v + tl.load(x_row + offs_n, mask=mask_n, other=0.0)
-                u = u + rec
-                tl.store(s_row + offs_n, (u > thr).to(u.dtype), mask=mask_n)
+                u, s = _forward_step(v, tl.load(x_row + offs_n, mask=mask_n, other=0.0), rec, beta, thr, True)
+                tl.store(s_row + offs_n, s, mask=mask_n)
                 tl.store(u_row + offs_n, u, mask=mask_n)
             # Step t's spikes and membranes, written by all threads, are read by step t+1.
             tl.debug_barrier()
@@ -243,15 +268,10 @@ if triton is not None:
                 ut = tl.load(u_row + offs, mask=mask, other=0.0)
                 u_prev = tl.load(u_row - BN + offs, mask=mask & has_prev, other=0.0)
                 v0 = tl.load(v0_row + offs, mask=mask & is_first, other=0.0)
-                v_prev = tl.where(has_prev, _reset(u_prev, (u_prev > thr).to(u_prev.dtype), thr, RESET), v0)
+                v_prev = tl.where(has_prev, _reset_from_u(u_prev, thr, RESET), v0)
                 # du[t+1] (0 past the end), written by the previous iteration: gv = beta * du[t+1].
                 du_next = tl.load(du_row + BN + offs, mask=mask & has_next, other=0.0, cache_modifier=".cg")
                 gv = beta * du_next
-                s = (ut > thr).to(ut.dtype)
-                if HAS_SG:
-                    sg = tl.load(sg_row + offs, mask=mask, other=0.0)
-                else:
-                    sg = surrogate(ut - thr, SURROGATE, C0, C1)
                 # gs = grad_spikes[t] + du[t+1] @ w_rec  (column sums of w_rec rows weighted by du).
                 rec = tl.zeros([BLOCK_C], dtype=u_ptr.dtype.element_ty)
                 for r0 in range(0, N, BLOCK_R):
@@ -264,21 +284,8 @@ if triton is not None:
                 gs = tl.load(gs_row + offs, mask=mask, other=0.0)
                 gs = gs + rec
                 dthr = tl.load(dthr_row + offs, mask=mask & has_next, other=0.0)
-                if RESET == 0:
-                    gu = gv
-                    if not DETACH:
-                        gs = gs - thr * gv
-                    dthr = dthr - s * gv
-                elif RESET == 1:
-                    gu = gv * (1.0 - s)
-                    if not DETACH:
-                        gs = gs - ut * gv
-                else:
-                    gu = gv
-                if HAS_GRAD_U:
-                    gu = gu + tl.load(gu_row + offs, mask=mask, other=0.0)
-                gu = gu + gs * sg
-                dthr = dthr - gs * sg
+                gu, dthr = _backward_step(gv, gs, ut, thr, dthr, gu_row + offs, sg_row + offs, mask,
+                                          RESET, DETACH, HAS_GRAD_U, HAS_SG, SURROGATE, C0, C1)
                 tl.store(du_row + offs, gu, mask=mask)
                 dbeta = tl.load(dbeta_row + offs, mask=mask & has_next, other=0.0)
                 tl.store(dbeta_row + offs, dbeta + gu * v_prev, mask=mask)
