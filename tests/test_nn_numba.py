@@ -22,7 +22,8 @@ DTYPES = [torch.float32, torch.float64]
 RESETS = [ref.RESET_SUBTRACT, ref.RESET_ZERO, ref.RESET_NONE]
 RESET_NAMES = {ref.RESET_SUBTRACT: "subtract", ref.RESET_ZERO: "zero", ref.RESET_NONE: "none"}
 CUSTOM = "custom"  # a precomputed surrogate_grad tensor instead of a built-in id
-SURROGATES = [(common.FAST_SIGMOID, 5.0), (common.ARCTAN, 2.0), (common.TRIANGLE, 0.7), (common.SIGMOID, 4.0), (CUSTOM, 0.0)]
+SURROGATES = [(common.FAST_SIGMOID, 5.0), (common.ARCTAN, 2.0), (common.TRIANGLE, 0.7), (common.SIGMOID, 4.0),
+              (CUSTOM, 0.0)]
 ODD = (13, 3, 7)  # T, B, N
 MANY_BLOCKS = (6, 9, 100)  # 900 neurons: blocks of 64 start mid-row; 9 rows in groups of 2
 

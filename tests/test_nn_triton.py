@@ -24,7 +24,8 @@ RESETS = [ref.RESET_SUBTRACT, ref.RESET_ZERO, ref.RESET_NONE]
 RESET_NAMES = {ref.RESET_SUBTRACT: "subtract", ref.RESET_ZERO: "zero", ref.RESET_NONE: "none"}
 # (surrogate id, param); CUSTOM means a precomputed surrogate_grad tensor.
 CUSTOM = "custom"
-SURROGATES = [(common.FAST_SIGMOID, 5.0), (common.ARCTAN, 2.0), (common.TRIANGLE, 0.7), (common.SIGMOID, 4.0), (CUSTOM, 0.0)]
+SURROGATES = [(common.FAST_SIGMOID, 5.0), (common.ARCTAN, 2.0), (common.TRIANGLE, 0.7), (common.SIGMOID, 4.0),
+              (CUSTOM, 0.0)]
 SURROGATE_NAMES = ["fast_sigmoid", "arctan", "triangle", "sigmoid", "custom"]
 
 

@@ -1,7 +1,8 @@
 """Triton pieces shared by the surrogate-gradient kernels of every model family.
 
 ``surrogate`` is the built-in surrogate derivatives' one ``triton.jit`` function (the torch
-version is :func:`neurosim.kernels.common.reference.surrogate_derivative`); ``check_device``
+version is :func:`neurosim.kernels.common.reference.surrogate_derivative`), ``neuron_block``
+the neurons of one program of a kernel over independent neurons; ``check_device``
 says whether the kernels can run on a device; ``LAUNCH``, ``block_config`` and
 ``surrogate_meta`` are the launch options, block sizes and surrogate arguments the wrappers pass.
 
@@ -27,8 +28,8 @@ except ImportError:  # pragma: no cover - exercised only where triton is missing
     triton = None
     tl = None
 
-__all__ = ["INTERPRETED", "LAUNCH", "NO_SURROGATE", "block_config", "check_device", "surrogate", "surrogate_meta",
-           "tl", "triton"]
+__all__ = ["INTERPRETED", "LAUNCH", "NO_SURROGATE", "block_config", "check_device", "neuron_block", "surrogate",
+           "surrogate_meta", "tl", "triton"]
 
 # Whether the kernels were built for Triton's interpreter (see the module docstring).
 INTERPRETED = triton is not None and os.environ.get("TRITON_INTERPRET") == "1"
@@ -89,6 +90,13 @@ def surrogate_meta(surrogate_id, surrogate_param, has_surrogate_grad: bool) -> d
 
 
 if triton is not None:
+
+    @triton.jit
+    def neuron_block(BN, BLOCK: tl.constexpr):
+        """``(offs, mask)``: this program's ``BLOCK`` neurons of the flattened ``[B*N]`` plane
+        (``BN = B*N``; grid ``cdiv(BN, BLOCK)``, see ``block_config``) and which of them exist."""
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        return offs, offs < BN
 
     @triton.jit
     def surrogate(x, SURROGATE: tl.constexpr, C0: tl.constexpr, C1: tl.constexpr):

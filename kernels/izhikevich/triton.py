@@ -33,7 +33,7 @@ import torch
 
 # The shared module is imported before the kernels below are decorated, so its device check
 # (interpreter or compiler) holds for them too.
-from ..common.triton import LAUNCH, block_config, check_device, surrogate, surrogate_meta, tl, triton
+from ..common.triton import LAUNCH, block_config, check_device, neuron_block, surrogate, surrogate_meta, tl, triton
 
 __all__ = ["check_device", "izhikevich_forward", "izhikevich_backward"]
 
@@ -59,9 +59,7 @@ if triton is not None:
     def _izh_fwd(cur_ptr, v0_ptr, u0_ptr, a_ptr, b_ptr, c_ptr, d_ptr, vpk_ptr,
                  s_ptr, vs_ptr, us_ptr, vl_ptr, ul_ptr, T, N, BN, SUBSTEPS,
                  H: tl.constexpr, DT: tl.constexpr, BLOCK: tl.constexpr):
-        pid = tl.program_id(0)
-        offs = pid * BLOCK + tl.arange(0, BLOCK)
-        mask = offs < BN
+        offs, mask = neuron_block(BN, BLOCK)
         a, b, c, d, vpk = _params(a_ptr, b_ptr, c_ptr, d_ptr, vpk_ptr, offs % N, mask)
         v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
         u = tl.load(u0_ptr + offs, mask=mask, other=0.0)
@@ -96,9 +94,7 @@ if triton is not None:
                  T, N, BN, last, SUBSTEPS,
                  H: tl.constexpr, DT: tl.constexpr, DETACH: tl.constexpr, HAS_SG: tl.constexpr,
                  SURROGATE: tl.constexpr, C0: tl.constexpr, C1: tl.constexpr, BLOCK: tl.constexpr):
-        pid = tl.program_id(0)
-        offs = pid * BLOCK + tl.arange(0, BLOCK)
-        mask = offs < BN
+        offs, mask = neuron_block(BN, BLOCK)
         a, b, c, d, vpk = _params(a_ptr, b_ptr, c_ptr, d_ptr, vpk_ptr, offs % N, mask)
         gv = tl.load(gvl_ptr + offs, mask=mask, other=0.0)
         gu = tl.load(gul_ptr + offs, mask=mask, other=0.0)

@@ -30,8 +30,9 @@ Exactness: the reset and the detach flag enter as 0/1 coefficients in the input'
 one loop body serves all variants without branches, and the element-wise maths does the
 reference's operations in its order without FMA contraction: for feed-forward layers spikes
 and u are bit-identical to the reference, and so are the gradients except with the sigmoid
-surrogate (torch's sigmoid rounds differently from 1 / (1 + exp(-x))). Constants are cast to the input's dtype (a Python float would promote
-float32 maths to float64). Only the recurrent matrix products may fuse multiply-adds.
+surrogate (torch's sigmoid rounds differently from 1 / (1 + exp(-x))). Constants are cast to
+the input's dtype (a Python float would promote float32 maths to float64). Only the recurrent
+matrix products may fuse multiply-adds. The surrogate is the shared ``common.numba.surrogate_row``.
 
 Compile time: functions are cached on disk (``cache=True``); only the variants used get
 compiled (per dtype and layer kind; a precomputed ``surrogate_grad`` is a variant of its own,

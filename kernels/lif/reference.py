@@ -112,7 +112,8 @@ def lif_backward(grad_spikes, grad_u, u, v0, beta, threshold, w_rec, reset, deta
     Inputs: ``grad_spikes [T, B, N]`` (dL/ds), ``grad_u [T, B, N]`` or None (dL/du when the
     membrane trace is used), the saved ``u`` and ``v0``. The surrogate derivative at
     ``u - threshold`` is ``surrogate_grad[t]`` when given (custom surrogates, precomputed),
-    else ``surrogate_derivative(surrogate_id, surrogate_param, u[t] - threshold)``. Returns ``(du [T, B, N], dbeta [B, N], dthreshold [B, N])``:
+    else ``surrogate_derivative(surrogate_id, surrogate_param, u[t] - threshold)``. Returns
+    ``(du [T, B, N], dbeta [B, N], dthreshold [B, N])``:
     ``du`` is dL/dx (and dL/d(recurrent input)); ``dbeta``, ``dthreshold`` are summed over
     time, not yet over the batch. dL/dv0 = ``beta * du[0]``; for recurrent layers
     dL/ds0 = ``du[0] @ w_rec`` and dL/dw_rec = sum_t ``du[t].T @ s[t-1]``.

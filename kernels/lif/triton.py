@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import torch
 
-from ..common.triton import LAUNCH, block_config, check_device, surrogate, surrogate_meta, tl, triton
+from ..common.triton import LAUNCH, block_config, check_device, neuron_block, surrogate, surrogate_meta, tl, triton
 
 __all__ = ["check_device", "lif_backward", "lif_forward"]
 
@@ -126,9 +126,7 @@ if triton is not None:
     @triton.jit
     def _lif_fwd_ff(x_ptr, v0_ptr, beta_ptr, thr_ptr, s_ptr, u_ptr, T, N, BN,
                     RESET: tl.constexpr, BLOCK: tl.constexpr):
-        pid = tl.program_id(0)
-        offs = pid * BLOCK + tl.arange(0, BLOCK)
-        mask = offs < BN
+        offs, mask = neuron_block(BN, BLOCK)
         n = offs % N
         beta = tl.load(beta_ptr + n, mask=mask, other=0.0)
         thr = tl.load(thr_ptr + n, mask=mask, other=0.0)
@@ -153,9 +151,7 @@ if triton is not None:
                     RESET: tl.constexpr, DETACH: tl.constexpr, HAS_GRAD_U: tl.constexpr,
                     HAS_SG: tl.constexpr, SURROGATE: tl.constexpr, C0: tl.constexpr,
                     C1: tl.constexpr, BLOCK: tl.constexpr):
-        pid = tl.program_id(0)
-        offs = pid * BLOCK + tl.arange(0, BLOCK)
-        mask = offs < BN
+        offs, mask = neuron_block(BN, BLOCK)
         n = offs % N
         beta = tl.load(beta_ptr + n, mask=mask, other=0.0)
         thr = tl.load(thr_ptr + n, mask=mask, other=0.0)
