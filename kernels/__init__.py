@@ -1,6 +1,7 @@
 """Compute kernels: the numpy/torch references (the specification), Numba CPU and Triton kernels.
 
-``get_run_chunk(backend)`` returns the run-chunk function of a CPU backend; all share the
+``get_run_chunk(backend, definitions)`` returns the run-chunk function of a CPU backend for a
+network of those neuron models (definitions, :mod:`neurosim.definition`); all share the
 argument layout of :mod:`neurosim.kernels.layout`. The GPU backend keeps the network on the
 device between calls, so it is an object built for one network
 (:class:`neurosim.kernels.engine_triton.TritonEngine`) called with the same arguments. ``linear_scan`` (torch) is the
@@ -17,14 +18,17 @@ from . import layout, reference
 BACKENDS = ("numpy", "numba", "triton")
 
 
-def get_run_chunk(backend: str):
-    """The ``run_chunk`` function of a CPU ``backend`` ("numpy" or "numba")."""
+def get_run_chunk(backend: str, definitions=()):
+    """The ``run_chunk`` function of a CPU ``backend`` ("numpy" or "numba") for a network whose
+    neuron models are ``definitions`` (in layout order)."""
     if backend == "numpy":
-        return reference.run_chunk
+        import functools
+
+        return functools.partial(reference.run_chunk, definitions=tuple(definitions))
     if backend == "numba":
         from . import numba_cpu  # imported lazily: compiling is only paid by numba users
 
-        return numba_cpu.run_chunk
+        return numba_cpu.run_chunk_for(tuple(definitions))
     if backend == "triton":
         raise ValueError("backend 'triton' runs through a TritonEngine built for one network, not get_run_chunk")
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")

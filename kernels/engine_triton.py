@@ -11,9 +11,10 @@ One step is four kinds of launch, none of which waits for the host (no sync insi
 1. ``_step_begin`` (one program): stops the chunk before a step whose spikes might not fit the
    spike buffer (as the reference does), resets the step's spike count, samples the state
    monitors (start of the step, arrivals included).
-2. ``_lif_step`` / ``_izhikevich_step`` (one launch for all LIF neurons, one per Izhikevich
-   population): arrival of the ring slot, neuron update, threshold and reset, decay of the
-   currents -- the reference's float64 operations in its order, compiled without FMA
+2. one neuron kernel per model, generated from its definition
+   (:mod:`neurosim.kernels.codegen.triton_source`), one launch per population: arrival of the
+   ring slot, the definition's update, threshold and reset -- the reference's float64
+   operations in its order, compiled without FMA
    contraction (``enable_fp_fusion=False``), so a neuron given the same input computes the same
    bits. Spikes are compacted in the same kernel: each block counts its spikes, reserves room
    with one atomic add and writes their ids at ``base + exclusive cumsum``.
@@ -44,8 +45,9 @@ Device memory (float64 state and weights; bytes per item, checked before anythin
 ``device_bytes`` computes the figure and ``TritonEngine`` refuses a network that does not fit):
 
 * per synapse: 16 (int64 target cell + float64 weight);
-* per neuron: state 40 (v, u, two currents, refractory step), model parameters 64 (LIF) or 72
-  (Izhikevich), decays and mean current 24, noise column 8, spike compaction 8, and for every
+* per neuron: the state table 8 per row (two receptor rows plus the most membrane variables of
+  any model), refractory step 8, the model's coefficients 8 each, mean current and noise
+  column 16, spike compaction 8, and for every
   neuron including spike sources 2 x 8 (CSR row pointers) + 8 (population) + 1 (recorded?);
 * delay ring buffer: 16 x (longest delay in steps + 1) per neuron;
 * per chunk of k steps: noise 8 x k per noisy neuron, population counts 8 x k per population,
@@ -121,12 +123,12 @@ def free_bytes(device: torch.device) -> int:
     return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
-def device_bytes(n_dynamic: int, n_total: int, n_lif: int, n_synapses: int, n_slots: int) -> dict[str, int]:
+def device_bytes(n_dynamic: int, n_total: int, n_rows: int, n_coefficients: int, n_synapses: int,
+                 n_slots: int) -> dict[str, int]:
     """Bytes the engine keeps on the device for a whole run, by item (layout: module docstring)."""
-    n_izh = n_dynamic - n_lif
     return {
         "synapses": BYTES_PER_SYNAPSE * n_synapses,
-        "neurons": (40 + 24 + 8 + 8) * n_dynamic + 64 * n_lif + 72 * n_izh + (16 + 8 + 1) * n_total + 16,
+        "neurons": (8 * n_rows + 8 + 16 + 8) * n_dynamic + 8 * n_coefficients + (16 + 8 + 1) * n_total + 16,
         "delay ring": 16 * n_slots * n_dynamic,
     }
 
@@ -151,7 +153,7 @@ if triton is not None:
     @triton.jit(do_not_specialize=["row", "step", "slot_offset", "n_cols"])
     def _step_begin(ctl, counters, event_ptr, row, n_recordable, capacity, step,
                     col_var, col_neuron, col_stride, col_position, values, n_cols,
-                    v, u, currents, ring, slot_offset, n_dynamic, BLOCK: tl.constexpr):
+                    state, ring, slot_offset, n_dynamic, BLOCK: tl.constexpr):
         """Capacity check, reset of the step's spike count, state-monitor sampling."""
         if tl.load(ctl + _HALT) == 0:
             n_events = tl.load(event_ptr + row + 1) - tl.load(event_ptr + row)
@@ -166,12 +168,10 @@ if triton is not None:
                     due = m & (step % tl.load(col_stride + c, mask=m, other=1) == 0)
                     var = tl.load(col_var + c, mask=due, other=0)
                     i = tl.load(col_neuron + c, mask=due, other=0)
-                    # currents as the neuron kernel will see them: with this step's arrivals
-                    receptor = tl.where(var == 3, 1, 0)
-                    syn = (tl.load(currents + receptor * n_dynamic + i, mask=due & (var >= 2), other=0.0)
-                           + tl.load(ring + slot_offset + receptor * n_dynamic + i, mask=due & (var >= 2), other=0.0))
-                    value = tl.where(var == 0, tl.load(v + i, mask=due & (var == 0), other=0.0),
-                                     tl.where(var == 1, tl.load(u + i, mask=due & (var == 1), other=0.0), syn))
+                    # receptor variables (rows 0, 1) as the neuron kernel will see them: with
+                    # this step's arrivals
+                    value = (tl.load(state + var * n_dynamic + i, mask=due, other=0.0)
+                             + tl.load(ring + slot_offset + var * n_dynamic + i, mask=due & (var < 2), other=0.0))
                     position = tl.load(col_position + c, mask=due, other=0)
                     tl.store(values + position, value, mask=due)
                     tl.store(col_position + c, position + 1, mask=due)
@@ -191,82 +191,18 @@ if triton is not None:
             tl.atomic_min(ctl + _BAD, first_bad.to(tl.int64), sem="relaxed")
 
     @triton.jit
-    def _inputs(i, m, n_dynamic, currents, ring, slot_offset, i_mean, noise_column, noise, noise_offset):
-        """Synaptic currents of neurons ``i`` with the ring slot's arrivals added (the slot is
-        cleared for reuse), and their external current (constant plus this step's noise)."""
-        ie = tl.load(currents + i, mask=m, other=0.0) + tl.load(ring + slot_offset + i, mask=m, other=0.0)
-        ii = (tl.load(currents + n_dynamic + i, mask=m, other=0.0)
-              + tl.load(ring + slot_offset + n_dynamic + i, mask=m, other=0.0))
-        tl.store(ring + slot_offset + i, 0.0, mask=m)
-        tl.store(ring + slot_offset + n_dynamic + i, 0.0, mask=m)
+    def _external(i, m, i_mean, noise_column, noise, noise_offset):
+        """External current of neurons ``i``: constant plus this step's noise."""
         column = tl.load(noise_column + i, mask=m, other=-1)
         ext = tl.load(i_mean + i, mask=m, other=0.0)
         noisy = m & (column >= 0)
-        ext = tl.where(noisy, ext + tl.load(noise + noise_offset + column, mask=noisy, other=0.0), ext)
-        return ie, ii, ext
+        return tl.where(noisy, ext + tl.load(noise + noise_offset + column, mask=noisy, other=0.0), ext)
 
-    @triton.jit(do_not_specialize=["row", "step", "slot_offset", "noise_offset"])
-    def _lif_step(ctl, spikes, lo, hi, step, n_dynamic,
-                  v, currents, until, ring, slot_offset, i_mean, noise_column, noise, noise_offset,
-                  v_rest, decay_m, gain_exc, gain_inh, gain_ext, v_threshold, v_reset, refractory_steps,
-                  decay_exc, decay_inh, BLOCK: tl.constexpr):
-        """One step of the LIF neurons lo:hi (reference.lif_update with arrivals and decay fused).
-        Parameter arrays are indexed from ``lo`` (only the LIF slice is on the device)."""
-        if tl.load(ctl + _HALT) == 0:
-            i = lo + tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-            m = i < hi
-            p = i - lo
-            ie, ii, ext = _inputs(i, m, n_dynamic, currents, ring, slot_offset, i_mean, noise_column, noise,
-                                  noise_offset)
-            vi = tl.load(v + i, mask=m, other=0.0)
-            r = tl.load(until + i, mask=m, other=0.0)
-            vr = tl.load(v_rest + p, mask=m, other=0.0)
-            v_new = (vr + (vi - vr) * tl.load(decay_m + p, mask=m, other=0.0) + ie * tl.load(gain_exc + p, mask=m, other=0.0)
-                     + ii * tl.load(gain_inh + p, mask=m, other=0.0))
-            v_new = v_new + ext * tl.load(gain_ext + p, mask=m, other=0.0)
-            active = step.to(tl.float64) >= r
-            vi = tl.where(active, v_new, vi)
-            finite = vi - vi == 0.0  # x - x is NaN for inf and NaN
-            fire = (vi > tl.load(v_threshold + p, mask=m, other=0.0)) & active & finite
-            tl.store(v + i, tl.where(fire, tl.load(v_reset + p, mask=m, other=0.0), vi), mask=m)
-            tl.store(until + i, tl.where(fire, step.to(tl.float64) + tl.load(refractory_steps + p, mask=m, other=0.0), r),
-                     mask=m)
-            tl.store(currents + i, ie * tl.load(decay_exc + i, mask=m, other=0.0), mask=m)
-            tl.store(currents + n_dynamic + i, ii * tl.load(decay_inh + i, mask=m, other=0.0), mask=m)
-            _compact(ctl, spikes, i, fire, (finite == 0) & m, m)
-
-    @triton.jit(do_not_specialize=["slot_offset", "noise_offset"])
-    def _izhikevich_step(ctl, spikes, lo, hi, first, n_dynamic, substeps, scalars,
-                         v, u, currents, ring, slot_offset, i_mean, noise_column, noise, noise_offset,
-                         a, b, c, d, v_peak, k2, k1, k0, v_u, decay_exc, decay_inh, BLOCK: tl.constexpr):
-        """One step of the Izhikevich neurons lo:hi (reference.izhikevich_update, fused as in
-        _lif_step). Parameters are indexed from ``first`` (the first Izhikevich neuron);
-        ``scalars`` holds dt and dt / substeps in float64."""
-        if tl.load(ctl + _HALT) == 0:
-            i = lo + tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-            m = i < hi
-            p = i - first
-            dt = tl.load(scalars)
-            h = tl.load(scalars + 1)
-            ie, ii, ext = _inputs(i, m, n_dynamic, currents, ring, slot_offset, i_mean, noise_column, noise,
-                                  noise_offset)
-            current = ie + ii + ext
-            vi = tl.load(v + i, mask=m, other=0.0)
-            ui = tl.load(u + i, mask=m, other=0.0)
-            pk2 = tl.load(k2 + p, mask=m, other=0.0)
-            pk1 = tl.load(k1 + p, mask=m, other=0.0)
-            pk0 = tl.load(k0 + p, mask=m, other=0.0)
-            for _ in range(substeps):
-                vi = vi + h * (pk2 * vi * vi + pk1 * vi + pk0 - ui + current)
-            ui = ui + dt * (tl.load(a + p, mask=m, other=0.0) * (tl.load(b + p, mask=m, other=0.0)
-                                                                  * (vi - tl.load(v_u + p, mask=m, other=0.0)) - ui))
-            finite = (vi - vi == 0.0) & (ui - ui == 0.0)  # as abs(x) < inf: false for NaN and inf
-            fire = (vi >= tl.load(v_peak + p, mask=m, other=0.0)) & finite
-            tl.store(v + i, tl.where(fire, tl.load(c + p, mask=m, other=0.0), vi), mask=m)
-            tl.store(u + i, tl.where(fire, ui + tl.load(d + p, mask=m, other=0.0), ui), mask=m)
-            tl.store(currents + i, ie * tl.load(decay_exc + i, mask=m, other=0.0), mask=m)
-            tl.store(currents + n_dynamic + i, ii * tl.load(decay_inh + i, mask=m, other=0.0), mask=m)
-            _compact(ctl, spikes, i, fire, (finite == 0) & m, m)
+    @triton.jit
+    def _tanh(x):
+        """The language's tanh (Triton has none for float64)."""
+        e = tl.exp(2.0 * x)
+        return (e - 1.0) / (e + 1.0)
 
     @triton.jit
     def _add_row(source, indptr, cell, weight, target, base, size, BLOCK: tl.constexpr):
@@ -326,24 +262,27 @@ class TritonEngine:
 
     stops_inside_chunks = True  # Ctrl-C ends a chunk after the step being queued (STATUS_INTERRUPTED)
 
-    def __init__(self, state, lif, izh, conn, ring, population_of, n_populations: int, device=None):
+    def __init__(self, state, definitions, kinds, conn, ring, population_of, n_populations: int, device=None):
+        from .codegen.modules import load_source
+        from .codegen.triton_source import engine_source
+
         self.device = resolve_device(device)
         self.host_state, self.host_ring = state, ring
-        self.n_dynamic, self.n_total = state.v.size, population_of.size
-        self.lif_range = (int(lif.lo[0]), int(lif.hi[-1])) if lif.lo.size else (0, 0)
-        first_izh = int(izh.lo[0]) if izh.lo.size else self.n_dynamic
-        self.izh_ranges = [(int(lo), int(hi), int(s)) for lo, hi, s in zip(izh.lo, izh.hi, izh.substeps)]
+        self.n_dynamic, self.n_total = state.values.shape[1], population_of.size
         self.n_populations = n_populations
         n_synapses = conn.immediate.weight.size + conn.delayed.weight.size
-        self.need = device_bytes(self.n_dynamic, self.n_total, self.lif_range[1] - self.lif_range[0], n_synapses,
+        self.need = device_bytes(self.n_dynamic, self.n_total, state.values.shape[0],
+                                 sum(k.coefficients.size + k.refractory_steps.size for k in kinds), n_synapses,
                                  ring.shape[0])
         check_fits(self.need, self.device, free_bytes(self.device))
         put = self._put
-        lo, hi = self.lif_range
-        self.lif = [put(getattr(lif, k)[lo:hi]) for k in ("v_rest", "decay_m", "gain_exc", "gain_inh", "gain_ext",
-                                                            "v_threshold", "v_reset", "refractory_steps")]
-        self.izh = [put(getattr(izh, k)[first_izh:]) for k in ("a", "b", "c", "d", "v_peak", "k2", "k1", "k0", "v_u")]
-        self.izh_first = first_izh
+        self.kernels = load_source("engine_triton", engine_source(definitions)) if definitions else None
+        # per kind: its kernel, device coefficients, and (lo, hi, start, integers) of each population
+        self.kinds = [(getattr(self.kernels, f"step_{k}"), put(kind.coefficients), kind.coefficients.shape[1],
+                       put(kind.refractory_steps),
+                       [(int(lo), int(hi), int(s), [int(x) for x in ints])
+                        for lo, hi, s, ints in zip(kind.lo, kind.hi, kind.start, kind.integers)])
+                      for k, kind in enumerate(kinds)]
         self.now = [put(conn.immediate.indptr), put(conn.immediate.cell), put(conn.immediate.weight)]
         self.later = [put(conn.delayed.indptr), put(conn.delayed.cell), put(conn.delayed.weight)]
         self.population_of = put(population_of)
@@ -365,7 +304,8 @@ class TritonEngine:
 
     def _upload_state(self) -> None:
         s, put = self.host_state, self._put
-        self.v, self.u, self.currents, self.until = put(s.v), put(s.u), put(s.currents), put(s.refractory_until)
+        self.values, self.until = put(s.values), put(s.refractory_until)
+        self.currents = self.values[:2]  # the receptor rows: one-step synapses add here
         self.ring = put(self.host_ring)
         self.resident = True
 
@@ -375,8 +315,7 @@ class TritonEngine:
         if not self.resident:
             return
         s = self.host_state
-        for host, device in ((s.v, self.v), (s.u, self.u), (s.currents, self.currents),
-                             (s.refractory_until, self.until), (self.host_ring, self.ring)):
+        for host, device in ((s.values, self.values), (s.refractory_until, self.until), (self.host_ring, self.ring)):
             if host.size:  # (an empty array was padded to one element on the device)
                 host[...] = device.cpu().numpy().reshape(host.shape)
         self.resident = False
@@ -386,7 +325,7 @@ class TritonEngine:
             self.spike_buffers = [torch.empty(capacity, dtype=torch.int64, device=self.device) for _ in range(3)]
         return self.spike_buffers
 
-    def __call__(self, first_step, n_steps, dt, state, lif, izh, conn, drive, ring, rec):
+    def __call__(self, first_step, n_steps, dt, state, kinds, conn, drive, ring, rec):
         if state is not self.host_state or ring is not self.host_ring:
             raise ValueError("this TritonEngine was built for another network's arrays")
         if not self.resident:
@@ -403,12 +342,12 @@ class TritonEngine:
             counts=torch.zeros((max(n_steps, 1), self.n_populations), dtype=torch.int64, device=dev),
             event_ptr=put(drive.event_ptr), event_ptr_host=drive.event_ptr, event_id=put(drive.event_id),
             noise=put(drive.noise), n_noisy=drive.noise.shape[1], i_mean=put(drive.i_mean),
-            noise_column=put(drive.noise_column), decay_exc=put(drive.decay_exc), decay_inh=put(drive.decay_inh),
+            noise_column=put(drive.noise_column),
             col_var=put(rec.state_variable), col_neuron=put(rec.state_neuron),
             col_stride=put(rec.state_stride), col_position=put(rec.state_position),
             values=torch.zeros(max(rec.state_values.size, 1), dtype=torch.float64, device=dev),
             n_cols=int(rec.state_variable.size),
-            scalars=[torch.tensor([dt, dt / s], dtype=torch.float64, device=dev) for _, _, s in self.izh_ranges],
+            scalars=torch.tensor([dt], dtype=torch.float64, device=dev),
             spike_step=spike_step, spike_id=spike_id, spike_rank=spike_rank,
             n_recordable=int(rec.spike_record[:nd].sum()), capacity=capacity)
         if n_steps == 0:  # compile (or load Triton's cache) before the run's clock starts
@@ -438,17 +377,13 @@ class TritonEngine:
         fp = {"enable_fp_fusion": False} if self.device.type == "cuda" else {}
         _step_begin[(1,)](self.ctl, c.counters, c.event_ptr, row, c.n_recordable, c.capacity, step,
                           c.col_var, c.col_neuron, c.col_stride, c.col_position, c.values, c.n_cols,
-                          self.v, self.u, self.currents, self.ring, slot_offset, nd, BLOCK=128)
-        lo, hi = self.lif_range
-        if hi > lo:
-            _lif_step[(triton.cdiv(hi - lo, BLOCK),)](
-                self.ctl, self.spikes, lo, hi, step, nd, self.v, self.currents, self.until, self.ring, slot_offset,
-                c.i_mean, c.noise_column, c.noise, noise_offset, *self.lif, c.decay_exc, c.decay_inh, BLOCK=BLOCK, **fp)
-        for (lo, hi, substeps), scalars in zip(self.izh_ranges, c.scalars):
-            _izhikevich_step[(triton.cdiv(hi - lo, BLOCK),)](
-                self.ctl, self.spikes, lo, hi, self.izh_first, nd, substeps, scalars, self.v, self.u, self.currents,
-                self.ring, slot_offset, c.i_mean, c.noise_column, c.noise, noise_offset, *self.izh, c.decay_exc,
-                c.decay_inh, BLOCK=BLOCK, **fp)
+                          self.values, self.ring, slot_offset, nd, BLOCK=128)
+        for kernel, coefficients, n_kind, refractory_steps, populations in self.kinds:
+            for lo, hi, start, integers in populations:
+                kernel[(triton.cdiv(hi - lo, BLOCK),)](
+                    self.ctl, self.spikes, lo, hi, start, nd, self.values, self.until, self.ring, slot_offset, c.i_mean,
+                    c.noise_column, c.noise, noise_offset, step, c.scalars, coefficients, n_kind, refractory_steps,
+                    *integers, BLOCK=BLOCK, **fp)
         ptr = c.event_ptr_host
         e0 = int(ptr[row])
         e1 = int(ptr[row + 1]) if row + 1 < ptr.size else e0  # (the compile-only launch of a 0-step call)
@@ -487,15 +422,13 @@ class _Chunk:
     n_noisy: int
     i_mean: torch.Tensor
     noise_column: torch.Tensor
-    decay_exc: torch.Tensor
-    decay_inh: torch.Tensor
     col_var: torch.Tensor
     col_neuron: torch.Tensor
     col_stride: torch.Tensor
     col_position: torch.Tensor
     values: torch.Tensor
     n_cols: int
-    scalars: list
+    scalars: torch.Tensor  # [dt] in float64 (a scalar argument would be float32)
     spike_step: torch.Tensor
     spike_id: torch.Tensor
     spike_rank: torch.Tensor

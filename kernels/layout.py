@@ -13,7 +13,8 @@ Conventions (all arrays are indexed by global neuron id unless said otherwise):
   minimum delay (one step) add their weight straight into the current after step ``t``'s
   update (as Brian2's ``on_pre``); longer delays go through the ring buffer, whose slot is
   added at the start of step ``t + d``. Additions happen in spike order, then CSR order;
-* receptor 0 is the excitatory current ``i_exc``, receptor 1 the inhibitory ``i_inh``.
+* receptor 0 is a model's excitatory input variable (``inputs["exc"]`` of its definition:
+  ``i_exc`` of LIF, ``g_e`` of a conductance model), receptor 1 its inhibitory one.
 """
 
 from __future__ import annotations
@@ -28,58 +29,51 @@ STATUS_SPIKE_BUFFER_FULL = 1
 STATUS_NOT_FINITE = 2
 STATUS_INTERRUPTED = 3  # Ctrl-C inside a chunk (Triton backend); the steps done are whole
 
-# Codes of the state variables a state monitor can record.
-STATE_VARIABLES = ("v", "u", "i_exc", "i_inh")
+# Rows of ``NeuronState.values`` holding the receptor variables: a spike's weight lands there.
+RECEPTOR_ROWS = {"exc": 0, "inh": 1}
+#: First row of the other (membrane) state variables; a model's k-th one is row 2 + k.
+FIRST_MEMBRANE_ROW = 2
+
+
+def state_rows(definition) -> dict[str, int]:
+    """Row of each of a model's state variables in ``NeuronState.values``."""
+    rows = {var: FIRST_MEMBRANE_ROW + k for k, var in enumerate(definition.membrane_variables)}
+    rows.update({var: RECEPTOR_ROWS[r] for r, var in definition.inputs.items()})
+    return rows
 
 
 class NeuronState(NamedTuple):
-    """Mutable per-neuron state, float64 arrays of length ``n_dynamic``."""
+    """Mutable per-neuron state (float64). Every model's state variables share one table:
+    its receptor variables (the ``inputs`` of its definition) are rows 0 (exc) and 1 (inh),
+    its other variables rows 2, 3, ... in the order of its definition (see ``KindParams.rows``)."""
 
-    v: np.ndarray  # membrane potential, mV
-    u: np.ndarray  # Izhikevich recovery variable (0 for LIF neurons)
-    i_exc: np.ndarray  # excitatory synaptic current, mV (LIF: R*I) or model units
-    i_inh: np.ndarray  # inhibitory synaptic current
-    currents: np.ndarray  # [2, n_dynamic]: i_exc and i_inh are its rows (views)
-    # LIF refractoriness, as a step number (float64, exact for any practical run): v is
-    # integrated, and may spike, at step t only if t >= refractory_until. A spike at step s
-    # sets it to s + refractory_steps, so v stays frozen for refractory_steps - 1 updates
-    # (Brian2's semantics: not refractory once t - lastspike >= refractory). Starts at -1.
+    values: np.ndarray  # [n_rows, n_dynamic]
+    currents: np.ndarray  # [2, n_dynamic]: rows 0 and 1 of ``values`` (a view): synapses add here
+    # Refractoriness, as a step number (float64, exact for any practical run): the frozen
+    # variables are integrated, and the neuron may spike, at step t only if t >= refractory_until.
+    # A spike at step s sets it to s + refractory_steps, so they stay frozen for
+    # refractory_steps - 1 updates (Brian2's semantics: not refractory once t - lastspike >=
+    # refractory). Starts at -1.
     refractory_until: np.ndarray
 
 
-class LIFParams(NamedTuple):
-    """Per-neuron coefficients of the exact LIF update, precomputed from the model."""
+class KindParams(NamedTuple):
+    """The populations of one neuron model (one definition), laid out next to each other.
 
-    lo: np.ndarray  # int64 [n_pops]: first global id of each LIF population
+    Per-neuron arrays are indexed from the kind's first neuron (``start``), so a network with
+    several models keeps each model's coefficients only for its own neurons.
+    """
+
+    lo: np.ndarray  # int64 [n_pops]: first global id of each population of this model
     hi: np.ndarray  # int64 [n_pops]: one past the last id
-    v_rest: np.ndarray
-    v_threshold: np.ndarray
-    v_reset: np.ndarray
-    decay_m: np.ndarray  # exp(-dt / tau_m)
-    gain_exc: np.ndarray  # contribution of i_exc over one step (exact solution)
-    gain_inh: np.ndarray
-    gain_ext: np.ndarray  # 1 - decay_m: contribution of a current held constant over the step
-    refractory_steps: np.ndarray  # float64 whole steps
+    start: np.ndarray  # int64 [n_pops]: lo - (first global id of the kind): index into the arrays below
+    rows: np.ndarray  # int64 [n_state]: row in NeuronState.values of each state variable, in definition order
+    check_rows: np.ndarray  # int64: rows checked for NaN/inf every step (the membrane variables)
+    integers: np.ndarray  # int64 [n_pops, n_int]: the integer parameters (e.g. Euler sub-steps) per population
+    coefficients: np.ndarray  # float64 [n_coef, n_kind]: parameters and derived values the step reads
+    refractory_steps: np.ndarray  # float64 [n_kind]: whole refractory steps (0 without refractoriness)
     uniform: np.ndarray  # bool [n_pops]: all coefficients constant within the population
-    external: np.ndarray  # bool [n_pops]: receives an external current (else 0 is used)
-    delayed_input: np.ndarray  # bool [n_pops]: receives ring-buffer input (else none is read)
-
-
-class IzhikevichParams(NamedTuple):
-    """Per-neuron Izhikevich (2003) parameters; per-population Euler sub-steps for v."""
-
-    lo: np.ndarray  # int64 [n_pops]
-    hi: np.ndarray  # int64 [n_pops]
-    substeps: np.ndarray  # int64 [n_pops]: Euler sub-steps of v per dt
-    a: np.ndarray
-    b: np.ndarray
-    c: np.ndarray
-    d: np.ndarray
-    v_peak: np.ndarray
-    k2: np.ndarray  # v' = k2 v^2 + k1 v + k0 - u + I (2003 model: 0.04, 5, 140)
-    k1: np.ndarray
-    k0: np.ndarray
-    v_u: np.ndarray  # u' = a (b (v - v_u) - u) (2003 model: 0)
+    inputs: np.ndarray  # bool [n_pops]: receives ring-buffer input or an external current
 
 
 class Synapses(NamedTuple):
@@ -108,8 +102,6 @@ class Connectivity(NamedTuple):
 class Drive(NamedTuple):
     """Everything that drives the network during one chunk of ``k`` steps."""
 
-    decay_exc: np.ndarray  # [n_dynamic] per-step decay of i_exc (0 = instantaneous pulse)
-    decay_inh: np.ndarray
     i_mean: np.ndarray  # [n_dynamic] constant external current
     noise_column: np.ndarray  # int64 [n_dynamic]: column in ``noise`` or -1
     noise_id: np.ndarray  # int64 [n_noisy]: neuron of each noise column
@@ -126,7 +118,7 @@ class Recorders(NamedTuple):
     spike_id: np.ndarray  # int64 [capacity]
     population_of: np.ndarray  # int64 [n_total]: population index of each neuron
     population_counts: np.ndarray  # int64 [k, n_populations]: spikes per step and population
-    state_variable: np.ndarray  # int64 [n_columns]: index into STATE_VARIABLES
+    state_variable: np.ndarray  # int64 [n_columns]: row of NeuronState.values
     state_neuron: np.ndarray  # int64 [n_columns]
     state_stride: np.ndarray  # int64 [n_columns]: record every `stride` steps
     state_position: np.ndarray  # int64 [n_columns]: next write position in state_values

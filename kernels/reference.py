@@ -1,36 +1,37 @@
 """Numpy reference implementation of the event-driven engine: the specification.
 
 Each function here is one piece of the math of one time step, written to be obviously
-correct. The Numba kernel (``numba_cpu.py``) performs the same floating-point operations in
-the same order, so both backends produce bit-identical spike trains; the tests hold them to it.
+correct; a neuron model's own step is its definition's statements evaluated over arrays
+(:mod:`neurosim.kernels.codegen.interpret`). The Numba kernel (``numba_cpu.py`` and the loops
+generated for each model) performs the same floating-point operations in the same order, so
+both backends produce bit-identical spike trains; the tests hold them to it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .codegen.interpret import evaluate, run_statements
 from .layout import (
     STATUS_DONE,
     STATUS_NOT_FINITE,
     STATUS_SPIKE_BUFFER_FULL,
+    Connectivity,
     Drive,
-    IzhikevichParams,
-    LIFParams,
+    KindParams,
     NeuronState,
     Recorders,
     Synapses,
-    Connectivity,
 )
 
 
 def deliver_arrivals(state: NeuronState, ring: np.ndarray, step: int) -> None:
-    """Add the synaptic input arriving at ``step`` to the currents and clear its slot.
+    """Add the synaptic input arriving at ``step`` to the receptor variables and clear its slot.
 
     ``ring`` has shape ``[n_slots, 2, n_dynamic]`` (slot, receptor, neuron).
     """
     slot = step % ring.shape[0]
-    state.i_exc[:] = state.i_exc + ring[slot, 0]
-    state.i_inh[:] = state.i_inh + ring[slot, 1]
+    state.currents[:] = state.currents + ring[slot]
     ring[slot] = 0.0
 
 
@@ -42,55 +43,40 @@ def external_current(drive: Drive, row: int) -> np.ndarray:
     return current
 
 
-def lif_update(state: NeuronState, p: LIFParams, i_ext: np.ndarray, lo: int, hi: int, step: int):
-    """Advance LIF neurons ``lo:hi`` by one step; return (global ids that spiked, global ids
-    whose v became NaN/inf -- checked before the reset, which would hide an infinite v).
+def update_population(definition, state: NeuronState, p: KindParams, j: int, i_ext: np.ndarray, step: int, dt: float):
+    """Advance population ``j`` of a model by one step; return (global ids that spiked, global
+    ids whose state became NaN/inf -- checked before the reset, which would hide it).
 
-    Exact integration of ``tau_m dv/dt = v_rest - v + i_exc + i_inh + i_ext`` with
-    exponentially decaying synaptic currents; ``v`` is frozen while refractory (as in Brian2).
-    Spikes when ``v > v_threshold`` and not refractory; then ``v = v_reset``.
+    The definition's update runs over the population's arrays; variables in ``frozen`` keep
+    their value while refractory (``step < refractory_until``); a neuron spikes where the
+    threshold holds, it is not refractory and its state is finite; then the reset runs on the
+    neurons that spiked and their refractory period starts.
     """
-    s = slice(lo, hi)
-    v, ie, ii, until = state.v[s], state.i_exc[s], state.i_inh[s], state.refractory_until[s]
-    v_new = p.v_rest[s] + (v - p.v_rest[s]) * p.decay_m[s] + ie * p.gain_exc[s] + ii * p.gain_inh[s] + i_ext[s] * p.gain_ext[s]
-    v[:] = np.where(step >= until, v_new, v)
-    finite = np.isfinite(v)
+    d = definition
+    lo, hi, s0 = int(p.lo[j]), int(p.hi[j]), int(p.start[j])
+    s, local = slice(lo, hi), slice(s0, s0 + hi - lo)
+    scope = {name: state.values[p.rows[r], s] for r, name in enumerate(d.state)}
+    scope.update({name: p.coefficients[c, local] for c, name in enumerate(d.coefficients)})
+    scope.update({name: int(p.integers[j, c]) for c, name in enumerate(d.integer_parameters)})
+    scope.update(dt=dt, i_ext=i_ext[s])
+    before = {name: scope[name] for name in d.frozen}
+    run_statements(d.update, scope, np)
+    active = True
+    if d.refractory is not None:
+        until = state.refractory_until[s]
+        active = step >= until
+        for name in d.frozen:
+            scope[name] = np.where(active, scope[name], before[name])
+    finite = np.logical_and.reduce([np.isfinite(scope[m]) for m in d.membrane_variables])
     bad = lo + np.flatnonzero(~finite)
-    spiked = (v > p.v_threshold[s]) & (step >= until) & finite
-    v[spiked] = p.v_reset[s][spiked]
-    until[spiked] = step + p.refractory_steps[s][spiked]
-    return lo + np.flatnonzero(spiked), bad
-
-
-def izhikevich_update(
-    state: NeuronState, p: IzhikevichParams, i_ext: np.ndarray, lo: int, hi: int, substeps: int, dt: float
-):
-    """Advance Izhikevich (2003) neurons ``lo:hi`` by one step; return (global ids that
-    spiked, global ids whose v or u became NaN/inf, checked before the reset).
-
-    ``v`` takes ``substeps`` Euler steps of ``dt / substeps`` (the paper: two 0.5 ms steps per
-    1 ms), then ``u`` one Euler step using the new ``v``. Spike when ``v >= v_peak``:
-    ``v = c``, ``u = u + d``.
-    """
-    s = slice(lo, hi)
-    v, u = state.v[s], state.u[s]
-    current = state.i_exc[s] + state.i_inh[s] + i_ext[s]
-    h = dt / substeps
-    for _ in range(substeps):
-        v[:] = v + h * (p.k2[s] * v * v + p.k1[s] * v + p.k0[s] - u + current)
-    u[:] = u + dt * (p.a[s] * (p.b[s] * (v - p.v_u[s]) - u))
-    finite = np.isfinite(v) & np.isfinite(u)
-    bad = lo + np.flatnonzero(~finite)
-    spiked = (v >= p.v_peak[s]) & finite
-    v[spiked] = p.c[s][spiked]
-    u[spiked] = u[spiked] + p.d[s][spiked]
-    return lo + np.flatnonzero(spiked), bad
-
-
-def decay_currents(state: NeuronState, drive: Drive) -> None:
-    """Exponential decay of the synaptic currents over one step (decay 0 = one-step pulse)."""
-    state.i_exc[:] = state.i_exc * drive.decay_exc
-    state.i_inh[:] = state.i_inh * drive.decay_inh
+    fire = np.asarray(evaluate(d.threshold, scope, np)) & active & finite
+    for statement in d.reset:
+        scope[statement.target] = np.where(fire, evaluate(statement.expr, scope, np), scope[statement.target])
+    if d.refractory is not None:
+        until[:] = np.where(fire, step + p.refractory_steps[local], until)
+    for r, name in enumerate(d.state):
+        state.values[p.rows[r], s] = scope[name]
+    return lo + np.flatnonzero(fire), bad
 
 
 def _synapses_of(spikes: np.ndarray, syn: Synapses) -> np.ndarray:
@@ -125,58 +111,50 @@ def run_chunk(
     n_steps: int,
     dt: float,
     state: NeuronState,
-    lif: LIFParams,
-    izh: IzhikevichParams,
+    kinds: tuple,
     conn: Connectivity,
     drive: Drive,
     ring: np.ndarray,
     rec: Recorders,
+    definitions: tuple = (),
 ) -> tuple[int, int]:
     """Run steps ``first_step .. first_step + n_steps - 1``; return ``(status, steps_done)``.
 
+    ``kinds[k]`` holds the populations of the model ``definitions[k]`` (layout order).
     Stops early with STATUS_SPIKE_BUFFER_FULL before a step whose spikes might not fit the
     recorder (the caller grows it and calls again), or with STATUS_NOT_FINITE after a step
-    that left a membrane NaN/inf (neuron and step in ``rec.counters[2:4]``).
+    that left a state variable NaN/inf (neuron and step in ``rec.counters[2:4]``).
     """
-    n_recordable = int(rec.spike_record[: state.v.size].sum())
+    n_recordable = int(rec.spike_record[: state.values.shape[1]].sum())
     capacity = rec.spike_step.size
-    state_vars = (state.v, state.u, state.i_exc, state.i_inh)
-    with np.errstate(over="ignore", invalid="ignore"):  # blow-ups are detected and reported below
-        return _run_steps(first_step, n_steps, dt, state, lif, izh, conn, drive, ring, rec, n_recordable, capacity, state_vars)
-
-
-def _run_steps(first_step, n_steps, dt, state, lif, izh, conn, drive, ring, rec, n_recordable, capacity, state_vars):
-    for row in range(n_steps):
-        step = first_step + row
-        events = drive.event_id[drive.event_ptr[row] : drive.event_ptr[row + 1]]
-        if rec.counters[0] + n_recordable + events.size > capacity:
-            return STATUS_SPIKE_BUFFER_FULL, row
-        deliver_arrivals(state, ring, step)
-        # State monitors sample the state at the start of the step (time step * dt), with
-        # every input due at this step delivered (as Brian2's monitors see it).
-        for col in range(rec.state_variable.size):
-            if step % rec.state_stride[col] == 0:
-                value = state_vars[rec.state_variable[col]][rec.state_neuron[col]]
-                rec.state_values[rec.state_position[col]] = value
-                rec.state_position[col] += 1
-        i_ext = external_current(drive, row)
-        updates = [lif_update(state, lif, i_ext, int(lif.lo[j]), int(lif.hi[j]), step) for j in range(lif.lo.size)]
-        updates += [izhikevich_update(state, izh, i_ext, int(izh.lo[j]), int(izh.hi[j]), int(izh.substeps[j]), dt)
-                    for j in range(izh.lo.size)]
-        for _, bad in updates:  # the first population (in layout order) with a blow-up stops the run
-            if bad.size:
-                rec.counters[2], rec.counters[3] = bad[0], step
-                return STATUS_NOT_FINITE, row
-        fired = [spiked for spiked, _ in updates]
-        decay_currents(state, drive)
-        # Dynamic neurons in id order (populations are laid out LIF first, then Izhikevich),
-        # then source events in their given order: this is the summation order of the ring.
-        spikes = np.concatenate(fired + [events]).astype(np.int64, copy=False)
-        rec.counters[1] += propagate_spikes_csr(spikes, step, conn, state, ring)
-        np.add.at(rec.population_counts[row], rec.population_of[spikes], 1)
-        recorded = spikes[rec.spike_record[spikes]]
-        n0 = rec.counters[0]
-        rec.spike_step[n0 : n0 + recorded.size] = step
-        rec.spike_id[n0 : n0 + recorded.size] = recorded
-        rec.counters[0] = n0 + recorded.size
+    with np.errstate(all="ignore"):  # blow-ups are detected and reported below
+        for row in range(n_steps):
+            step = first_step + row
+            events = drive.event_id[drive.event_ptr[row] : drive.event_ptr[row + 1]]
+            if rec.counters[0] + n_recordable + events.size > capacity:
+                return STATUS_SPIKE_BUFFER_FULL, row
+            deliver_arrivals(state, ring, step)
+            # State monitors sample the state at the start of the step (time step * dt), with
+            # every input due at this step delivered (as Brian2's monitors see it).
+            for col in range(rec.state_variable.size):
+                if step % rec.state_stride[col] == 0:
+                    rec.state_values[rec.state_position[col]] = state.values[rec.state_variable[col], rec.state_neuron[col]]
+                    rec.state_position[col] += 1
+            i_ext = external_current(drive, row)
+            updates = [update_population(d, state, p, j, i_ext, step, dt)
+                       for d, p in zip(definitions, kinds) for j in range(p.lo.size)]
+            for _, bad in updates:  # the first population (in layout order) with a blow-up stops the run
+                if bad.size:
+                    rec.counters[2], rec.counters[3] = bad[0], step
+                    return STATUS_NOT_FINITE, row
+            # Dynamic neurons in id order (populations are laid out kind by kind), then source
+            # events in their given order: this is the summation order of the ring.
+            spikes = np.concatenate([spiked for spiked, _ in updates] + [events]).astype(np.int64, copy=False)
+            rec.counters[1] += propagate_spikes_csr(spikes, step, conn, state, ring)
+            np.add.at(rec.population_counts[row], rec.population_of[spikes], 1)
+            recorded = spikes[rec.spike_record[spikes]]
+            n0 = rec.counters[0]
+            rec.spike_step[n0 : n0 + recorded.size] = step
+            rec.spike_id[n0 : n0 + recorded.size] = recorded
+            rec.counters[0] = n0 + recorded.size
     return STATUS_DONE, n_steps

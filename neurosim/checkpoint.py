@@ -107,27 +107,35 @@ def _check_run(net, rec, plan) -> None:
 
 def _check_state(sim, nd: int) -> None:
     st = sim.state
-    for name in ("v", "u", "i_exc", "i_inh", "refractory_until"):
-        _array(f"state {name}", getattr(st, name), np.float64, (nd,))
-    _array("state currents", st.currents, np.float64, (2, nd))
-    for name in ("decay_exc", "decay_inh", "i_mean", "hook_current"):
+    values = _array("state values", st.values, np.float64)
+    _need(values.ndim == 2 and values.shape[1] == nd and values.shape[0] >= 2, "the state table has the wrong shape")
+    _need(np.shares_memory(st.currents, values) and st.currents.shape == (2, nd), "the receptor rows are broken")
+    _array("state refractory_until", st.refractory_until, np.float64, (nd,))
+    for name in ("i_mean", "hook_current"):
         _array(name, getattr(sim, name), np.float64, (nd,))
 
 
 def _check_params(sim, nd: int) -> None:
-    for kind, params in (("LIF", sim.lif), ("Izhikevich", sim.izh)):
-        lo, hi = _array(f"{kind} lo", params.lo, np.int64), _array(f"{kind} hi", params.hi, np.int64)
+    _need(len(sim.kinds) == len(sim.definitions), "the model kinds do not match their definitions")
+    n_rows = sim.state.values.shape[0]
+    for d, kind in zip(sim.definitions, sim.kinds):
+        name = d.name
+        lo, hi = _array(f"{name} lo", kind.lo, np.int64), _array(f"{name} hi", kind.hi, np.int64)
+        start = _array(f"{name} start", kind.start, np.int64, lo.shape)
         _need(lo.shape == hi.shape and np.all(lo <= hi) and (lo.size == 0 or (lo.min() >= 0 and hi.max() <= nd)),
-              f"{kind} population ranges are outside the {nd} neurons")
-        for name, a in params._asdict().items():
-            if name in ("lo", "hi"):
-                continue
-            if name in ("uniform", "external", "delayed_input"):
-                _array(f"{kind} {name}", a, np.bool_, lo.shape)
-            elif name == "substeps":
-                _within(f"{kind} substeps", _array(f"{kind} substeps", a, np.int64, lo.shape), 1, MAX_SUBSTEPS + 1)
-            else:
-                _array(f"{kind} {name}", a, np.float64, (nd,))
+              f"{name} population ranges are outside the {nd} neurons")
+        n_kind = _array(f"{name} refractory steps", kind.refractory_steps, np.float64).size
+        _need(lo.size == 0 or (start.min() >= 0 and np.all(start + hi - lo <= n_kind)),
+              f"{name} parameter offsets are outside its {n_kind} neurons")
+        _array(f"{name} coefficients", kind.coefficients, np.float64, (len(d.coefficients), n_kind))
+        _within(f"{name} state rows", _array(f"{name} state rows", kind.rows, np.int64, (len(d.state),)), 0, n_rows)
+        _within(f"{name} checked rows", _array(f"{name} checked rows", kind.check_rows, np.int64), 0, n_rows)
+        # integer parameters count loop repeats: bounded like Izhikevich's sub-steps
+        _within(f"{name} integer parameters",
+                _array(f"{name} integer parameters", kind.integers, np.int64, (lo.size, len(d.integer_parameters))),
+                0, MAX_SUBSTEPS + 1)
+        for flag in ("uniform", "inputs"):
+            _array(f"{name} {flag}", getattr(kind, flag), np.bool_, lo.shape)
 
 
 def _check_synapses(name: str, syn, n_total: int, nd: int, slots: int, immediate: bool) -> None:

@@ -18,6 +18,7 @@ from typing import Callable, ClassVar, Union
 
 import numpy as np
 
+from .model_library import ADEX_MODEL, COND_LIF_MODEL, IZHIKEVICH_MODEL, LIF_MODEL
 from .random import Distribution, Uniform, draw
 from .validation import as_real_array, check_int, check_number, host_values
 
@@ -39,8 +40,16 @@ class Model:
     #: state variables a run can record (``Network.monitor_state``)
     state_variables: ClassVar[tuple[str, ...]] = ()
 
+    #: the neuron model's definition (None for spike sources): what every backend runs
+    definition: ClassVar = None
+
     def _check_n(self):
         check_int(f"{type(self).__name__}.n", self.n, minimum=1)
+
+    def definition_values(self, dt: float) -> dict:
+        """Values of the definition's parameters for a resolved model at time step ``dt`` (ms):
+        float64 arrays of length ``n``, and ints for integer parameters."""
+        return {k: getattr(self, k) for k in self.definition.parameters}
 
     def bytes_per_neuron(self) -> int:
         """About how much memory one neuron takes once its population is built and run: its
@@ -107,6 +116,7 @@ class LIF(Model):
         "v_init": {},
     }
     state_variables: ClassVar[tuple[str, ...]] = ("v", "i_exc", "i_inh")
+    definition: ClassVar = LIF_MODEL
 
     def __post_init__(self):
         self._check_n()
@@ -204,6 +214,7 @@ class Izhikevich(Model):
         "v_u": {},
     }
     state_variables: ClassVar[tuple[str, ...]] = ("v", "u", "i_exc", "i_inh")
+    definition: ClassVar = IZHIKEVICH_MODEL
 
     def __post_init__(self):
         self._check_n()
@@ -225,6 +236,10 @@ class Izhikevich(Model):
             raise ValueError("Izhikevich.u_init defaults to Izhikevich.b * (Izhikevich.v_init - Izhikevich.v_u), which "
                              "overflows here: give smaller values, or u_init")
         return dataclasses.replace(m, u_init=u_init)
+
+    def definition_values(self, dt: float) -> dict:
+        values = {k: getattr(self, k) for k in self.float_params}
+        return {**values, "u_init": self.u_init, "substeps": self.substeps_for(dt)}
 
     @property
     def is_2003_form(self) -> bool:
@@ -317,6 +332,134 @@ class Izhikevich(Model):
         return cls(n, a=0.1, b=0.26, c=-65.0, d=2.0, **kw)
 
 
+def _float_params(definition) -> dict[str, dict]:
+    """The ``float_params`` checks of a definition's float parameters."""
+    return {k: {"positive": p.positive, "nonnegative": p.nonnegative}
+            for k, p in definition.parameters.items() if not p.integer}
+
+
+@dataclass(frozen=True, eq=False)
+class AdEx(Model):
+    """Adaptive exponential integrate-and-fire neuron (Brette & Gerstner 2005).
+
+    ``c_m dv/dt = g_l (e_l - v) + g_l d_t exp((v - v_t) / d_t) + i_exc + i_inh + i_ext - w``,
+    ``tau_w dw/dt = a (v - e_l) - w``; forward Euler with the old values of both (Brian2's
+    ``method='euler'``). Spike when ``v > v_peak``; then ``v = v_r``, ``w = w + b``, and v is
+    frozen for ``t_ref`` ms. Synaptic currents (pA) decay exponentially (``tau_exc``, ``tau_inh``).
+
+    Units: capacitance pF, conductances nS, potentials mV, currents (w, b, synaptic and
+    external: ``ConstantCurrent(mean=500.0)`` is 500 pA) pA, times ms. Defaults: Naud et al.
+    (2008)'s tonic spiking neuron (with ``i_ext = 500`` pA).
+    """
+
+    n: int
+    c_m: Param = 200.0
+    g_l: Param = 10.0
+    e_l: Param = -70.0
+    v_t: Param = -50.0
+    d_t: Param = 2.0
+    a: Param = 2.0
+    tau_w: Param = 30.0
+    b: Param = 0.0
+    v_r: Param = -58.0
+    v_peak: Param = 0.0
+    t_ref: Param = 0.0
+    tau_exc: Param = 5.0
+    tau_inh: Param = 10.0
+    v_init: Param = -70.0
+    w_init: Param = 0.0
+
+    definition: ClassVar = ADEX_MODEL
+    float_params: ClassVar[dict[str, dict]] = _float_params(ADEX_MODEL)
+    state_variables: ClassVar[tuple[str, ...]] = ADEX_MODEL.state_names
+
+    def __post_init__(self):
+        self._check_n()
+
+
+@dataclass(frozen=True, eq=False)
+class CondLIF(Model):
+    """Conductance-based leaky integrate-and-fire neuron with exponential conductances.
+
+    ``c_m dv/dt = g_l (e_l - v) + g_exc (e_exc - v) + g_inh (e_inh - v) + i_ext``,
+    ``tau_exc dg_exc/dt = -g_exc``, ``tau_inh dg_inh/dt = -g_inh``; forward Euler with the old
+    values (as Brian2's COBA example, ``method='euler'``). A spike's weight (nS) is added to
+    ``g_exc`` or ``g_inh``. Spike when ``v > v_threshold``; then ``v = v_reset`` and v is frozen
+    for ``t_ref`` ms. Defaults: the COBA network of Stimberg et al. (2018) (Brian2's
+    examples/frompapers/Stimberg_et_al_2018/example_1_COBA.py), whose external current is 150 pA.
+
+    Units: capacitance pF, conductances nS, potentials mV, the external current pA, times ms.
+    """
+
+    n: int
+    c_m: Param = 198.0
+    g_l: Param = 9.99
+    e_l: Param = -60.0
+    e_exc: Param = 0.0
+    e_inh: Param = -80.0
+    tau_exc: Param = 5.0
+    tau_inh: Param = 10.0
+    v_threshold: Param = -50.0
+    v_reset: Param = -60.0
+    t_ref: Param = 5.0
+    v_init: Param = -60.0
+    g_exc_init: Param = 0.0
+    g_inh_init: Param = 0.0
+
+    definition: ClassVar = COND_LIF_MODEL
+    float_params: ClassVar[dict[str, dict]] = _float_params(COND_LIF_MODEL)
+    state_variables: ClassVar[tuple[str, ...]] = COND_LIF_MODEL.state_names
+
+    def __post_init__(self):
+        self._check_n()
+
+
+class CustomModel(Model):
+    """A population's model made from a user's :class:`neurosim.NeuronModel`: ``MyModel(n, **values)``.
+
+    Float parameters are scalars, per-neuron arrays or distributions (drawn when the population
+    is created); integer parameters are ints. Parameters not given take their defaults.
+    """
+
+    def __init__(self, definition, n: int, values: dict):
+        self.definition = definition
+        self.n = n
+        self._check_n()
+        unknown = sorted(set(values) - set(definition.parameters))
+        if unknown:
+            raise TypeError(f"{definition.name}: unknown parameter(s) {', '.join(unknown)}; "
+                            f"parameters: {', '.join(definition.parameters)}")
+        self.values = {}
+        for k, spec in definition.parameters.items():
+            value = values.get(k, spec.default)
+            if value is None:
+                raise TypeError(f"{definition.name}: parameter {k!r} has no default; give it, e.g. "
+                                f"{definition.name}({n}, {k}=...)")
+            if spec.integer:
+                value = check_int(f"{definition.name}.{k}", value, minimum=0)
+            self.values[k] = value
+        self.float_params = _float_params(definition)
+        self.state_variables = definition.state_names
+
+    def __getattr__(self, name):
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(f"{type(self).__name__} of {self.__dict__.get('definition')!r} has no attribute {name!r}")
+
+    def resolve(self, rng) -> "CustomModel":
+        from .validation import as_rng
+
+        rng = as_rng(rng)
+        values = dict(self.values)
+        for k, checks in self.float_params.items():
+            values[k] = draw(f"{self.definition.name}.{k}", values[k], self.n, rng, **checks)
+        return CustomModel(self.definition, self.n, values)
+
+    def __repr__(self) -> str:
+        return f"{self.definition.name}(n={self.n})"
+
+
 @dataclass(frozen=True, eq=False)
 class PoissonSource(Model):
     """``n`` independent Poisson spike trains with ``rate`` in Hz (scalar or per neuron).
@@ -376,5 +519,5 @@ class SpikeTimes(Model):
         return steps, indices
 
 
-NEURON_MODELS = (LIF, Izhikevich)
+NEURON_MODELS = (LIF, Izhikevich, AdEx, CondLIF, CustomModel)
 SOURCE_MODELS = (PoissonSource, SpikeTimes)

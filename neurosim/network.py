@@ -30,7 +30,7 @@ from .connect import BUILD_BYTES_PER_SYNAPSE, Rule
 from .errors import SimulationError, SimulationInterrupted
 from .hooks import HookContext, check_hooks
 from .memory import check_memory
-from .models import ENGINE_BYTES_PER_NEURON, NEURON_MODELS, SOURCE_MODELS, Izhikevich, LIF, PoissonSource, SpikeTimes
+from .models import ENGINE_BYTES_PER_NEURON, NEURON_MODELS, SOURCE_MODELS, PoissonSource, SpikeTimes
 from .random import Distribution, draw
 from .result import RunResult, Spikes, StateTrace
 from .spike_stream import SpikeStream
@@ -482,7 +482,7 @@ class Network:
         """The run loop: chunks of kernel calls from ``plan.done`` to ``plan.n_steps``, hooks and
         checkpoints between them; always returns (or attaches to its error) what was recorded."""
         sim, n_steps, chunk = self._sim, plan.n_steps, plan.chunk
-        run_chunk = sim.engine(device) if backend == "triton" else get_run_chunk(backend)
+        run_chunk = sim.engine(device) if backend == "triton" else get_run_chunk(backend, sim.definitions)
         # a device backend keeps the state on the device during the run: copy it back when asked
         to_host = getattr(run_chunk, "to_host", lambda: None)
         ctx = HookContext(sim, rec)
@@ -632,67 +632,37 @@ def _check_indices(name, indices, n) -> np.ndarray:
 
 
 class _Flattened:
-    """The network as plain arrays over one global id space (LIF, then Izhikevich, then sources)."""
+    """The network as plain arrays over one global id space (neurons kind by kind, then sources)."""
 
     def __init__(self, net: Network):
         pops = list(net.populations.values())
-        order = ([p for p in pops if isinstance(p.model, LIF)] + [p for p in pops if isinstance(p.model, Izhikevich)]
-                 + [p for p in pops if p.is_source])
+        dynamic = [p for p in pops if not p.is_source]
+        self.definitions = _kinds_in_layout_order(dynamic)
+        order = [p for d in self.definitions for p in dynamic if p.model.definition is d] + [p for p in pops if p.is_source]
         self.net, self.order, self.pops = net, order, pops
         self.offset, pos = {}, 0
         for p in order:
             self.offset[p.name] = pos
             pos += len(p)
         self.n_total = pos
-        self.n_dynamic = sum(len(p) for p in order if not p.is_source)
-        nd, dt = self.n_dynamic, net.dt
-        zeros = lambda: np.zeros(nd)  # noqa: E731
-        v, u = zeros(), zeros()
-        lif = {k: zeros() for k in ("v_rest", "v_threshold", "v_reset", "decay_m", "gain_exc", "gain_inh", "gain_ext")}
-        lif["refractory_steps"] = zeros()
-        izh = {k: zeros() for k in ("a", "b", "c", "d", "v_peak", "k2", "k1", "k0", "v_u")}
-        decay_exc, decay_inh, i_mean, noise_std = zeros(), zeros(), zeros(), zeros()
-        lif_ranges, izh_ranges, substeps = [], [], []
-        for p in order:
-            if p.is_source:
-                continue
-            m, s = p.model, slice(self.offset[p.name], self.offset[p.name] + len(p))
-            decay_exc[s] = _decay(m.tau_exc, dt)
-            decay_inh[s] = _decay(m.tau_inh, dt)
+        self.n_dynamic = nd = sum(len(p) for p in dynamic)
+        n_rows = L.FIRST_MEMBRANE_ROW + max((len(d.membrane_variables) for d in self.definitions), default=0)
+        values = np.zeros((n_rows, nd))
+        i_mean, noise_std = np.zeros(nd), np.zeros(nd)
+        for p in dynamic:
+            s = slice(self.offset[p.name], self.offset[p.name] + len(p))
             for mean, std in p.currents:
                 i_mean[s] += mean
                 noise_std[s] = np.sqrt(noise_std[s] ** 2 + std**2)
-            v[s] = m.v_init
-            if isinstance(m, LIF):
-                lif_ranges.append((s.start, s.stop))
-                dm = np.exp(-dt / m.tau_m)
-                lif["decay_m"][s] = dm
-                lif["gain_exc"][s] = _exact_gain(m.tau_exc, m.tau_m, dt)
-                lif["gain_inh"][s] = _exact_gain(m.tau_inh, m.tau_m, dt)
-                lif["gain_ext"][s] = 1.0 - dm
-                for k in ("v_rest", "v_threshold", "v_reset"):
-                    lif[k][s] = getattr(m, k)
-                # whole steps, rounded down as Brian2 does (with its tolerance for t_ref = k * dt)
-                lif["refractory_steps"][s] = np.floor(m.t_ref / dt + 1e-3)
-            else:
-                izh_ranges.append((s.start, s.stop))
-                substeps.append(m.substeps_for(dt))
-                for k in izh:
-                    izh[k][s] = getattr(m, k)
-                u[s] = m.u_init
-        rng = lambda r: (np.array([a for a, _ in r], np.int64), np.array([b for _, b in r], np.int64))  # noqa: E731
-        currents = np.zeros((2, nd))
-        self.state = L.NeuronState(v, u, currents[0], currents[1], currents, np.full(nd, -1.0))
-        uniform = np.array([all(np.all(a[lo:hi] == a[lo]) for a in lif.values()) for lo, hi in lif_ranges], dtype=bool)
         self._build_synapses(net)
-        external = [bool(np.any(i_mean[lo:hi] != 0) or np.any(noise_std[lo:hi] > 0)) for lo, hi in lif_ranges]
-        delayed = [bool(np.any(self.delayed_input[lo:hi])) for lo, hi in lif_ranges]
-        self.lif = L.LIFParams(*rng(lif_ranges), **lif, uniform=uniform, external=np.array(external, bool),
-                               delayed_input=np.array(delayed, bool))
-        self.izh = L.IzhikevichParams(*rng(izh_ranges), np.array(substeps, np.int64), **izh)
-        self.decay_exc, self.decay_inh, self.i_mean = decay_exc, decay_inh, i_mean
+        self.rows_of = {}  # population name -> {state variable: row of NeuronState.values}
+        self.kinds = tuple(self._kind(d, [p for p in dynamic if p.model.definition is d], values, i_mean, noise_std)
+                           for d in self.definitions)
+        currents = values[: L.FIRST_MEMBRANE_ROW]
+        self.state = L.NeuronState(values, currents, np.full(nd, -1.0))
+        self.i_mean = i_mean
         self.hook_current = np.zeros(nd)  # external current set by run hooks (neurosim.hooks)
-        self.external_base = np.array(external, dtype=bool)  # lif.external without hook currents
+        self.inputs_base = [k.inputs.copy() for k in self.kinds]  # inputs flags without hook currents
         self.noise_ids = np.flatnonzero(noise_std > 0)
         self.noise_std = noise_std[self.noise_ids]
         self.noise_column = np.full(nd, -1, dtype=np.int64)
@@ -701,10 +671,45 @@ class _Flattened:
         streams = net.rng.spawn(1 + len(order))
         self.noise_rng, self.source_rng = streams[0], {p.name: g for p, g in zip(order, streams[1:])}
         self.sources = [p for p in order if p.is_source]
-        self.spike_times = {p.name: p.model.steps(dt) for p in self.sources if isinstance(p.model, SpikeTimes)}
+        self.spike_times = {p.name: p.model.steps(net.dt) for p in self.sources if isinstance(p.model, SpikeTimes)}
         self.population_of = np.empty(self.n_total, dtype=np.int64)
         for p in order:
             self.population_of[self.offset[p.name] : self.offset[p.name] + len(p)] = p.index
+
+    def _kind(self, d, pops, values, i_mean, noise_std) -> L.KindParams:
+        """The populations of definition ``d`` as plain arrays; fills their initial state."""
+        dt = self.net.dt
+        first = self.offset[pops[0].name]
+        n_kind = sum(len(p) for p in pops)
+        rows = L.state_rows(d)
+        coefficients = np.zeros((len(d.coefficients), n_kind))
+        refractory_steps = np.zeros(n_kind)
+        integers = np.zeros((len(pops), len(d.integer_parameters)), dtype=np.int64)
+        lo, hi, uniform, inputs = [], [], [], []
+        for j, p in enumerate(pops):
+            n, off = len(p), self.offset[p.name]
+            local = slice(off - first, off - first + n)
+            given = p.model.definition_values(dt)
+            numbers = {k: np.asarray(v, dtype=np.float64) if k not in d.integer_parameters else int(v) for k, v in given.items()}
+            derived = d.evaluate_derived(numbers, dt, n)
+            for c, name in enumerate(d.coefficients):
+                coefficients[c, local] = derived[name] if name in derived else numbers[name]
+            for k, var in enumerate(d.integer_parameters):
+                integers[j, k] = numbers[var]
+            if d.refractory is not None:
+                refractory_steps[local] = d.refractory_steps({**numbers, **derived}, dt, n)
+            for var, init in d.evaluate_init(numbers, n).items():
+                values[rows[var], off : off + n] = init
+            self.rows_of[p.name] = rows
+            lo.append(off)
+            hi.append(off + n)
+            uniform.append(bool(all(np.all(a[local] == a[local][0]) for a in [*coefficients, refractory_steps])))
+            s = slice(off, off + n)
+            inputs.append(bool(np.any(self.delayed_input[s]) or np.any(i_mean[s] != 0) or np.any(noise_std[s] > 0)))
+        as_int = lambda x: np.array(x, dtype=np.int64)  # noqa: E731
+        return L.KindParams(as_int(lo), as_int(hi), as_int(lo) - first, as_int([rows[v] for v in d.state]),
+                            as_int([rows[v] for v in d.membrane_variables]), integers, coefficients, refractory_steps,
+                            np.array(uniform, dtype=bool), np.array(inputs, dtype=bool))
 
     def engine(self, device=None):
         """The Triton engine of this network on ``device`` (built, and its arrays copied, once)."""
@@ -713,8 +718,8 @@ class _Flattened:
         device = resolve_device(device)
         if getattr(self, "_engine", None) is None or self._engine.device != device:
             self._engine = None  # free the old device copy first
-            self._engine = TritonEngine(self.state, self.lif, self.izh, self.conn, self.ring, self.population_of,
-                                        len(self.pops), device)
+            self._engine = TritonEngine(self.state, self.definitions, self.kinds, self.conn, self.ring,
+                                        self.population_of, len(self.pops), device)
         return self._engine
 
     def __getstate__(self) -> dict:
@@ -722,11 +727,11 @@ class _Flattened:
         return {k: v for k, v in self.__dict__.items() if k != "_engine"}
 
     def __setstate__(self, state: dict) -> None:
-        """Unpickling (a checkpoint): pickle copies ``i_exc`` and ``i_inh`` apart from ``currents``,
-        whose rows they are; make them views again, or the kernels would read stale currents."""
+        """Unpickling (a checkpoint): pickle copies ``currents`` apart from ``values``, whose rows
+        it is; make it a view again, or the kernels would read stale receptor variables."""
         self.__dict__.update(state)
         st = self.state
-        self.state = st._replace(i_exc=st.currents[0], i_inh=st.currents[1])
+        self.state = st._replace(currents=st.values[: L.FIRST_MEMBRANE_ROW])
 
     def _build_synapses(self, net: Network) -> None:
         pre, post, w, d, r = [], [], [], [], []
@@ -787,16 +792,15 @@ class _Flattened:
         order = np.argsort(rows, kind="stable")
         ptr = np.zeros(k + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=k), out=ptr[1:])
-        if self.hook_current.any():
-            i_mean = self.i_mean + self.hook_current
-            # the Numba LIF kernel reads no external current where the flag is off: switch it on
-            # for the LIF populations a hook drives
-            hooked = [bool(np.any(self.hook_current[lo:hi] != 0)) for lo, hi in zip(self.lif.lo, self.lif.hi)]
-            self.lif.external[:] = self.external_base | np.array(hooked, dtype=bool)
-        else:
-            i_mean = self.i_mean
-            self.lif.external[:] = self.external_base
-        return L.Drive(self.decay_exc, self.decay_inh, i_mean, self.noise_column, self.noise_ids, noise, ptr, ids[order])
+        hooked = self.hook_current.any()
+        i_mean = self.i_mean + self.hook_current if hooked else self.i_mean
+        for kind, base in zip(self.kinds, self.inputs_base):
+            # the Numba loops read no external current where the flag is off: switch it on for
+            # the populations a hook drives
+            kind.inputs[:] = base
+            if hooked:
+                kind.inputs[:] |= [bool(np.any(self.hook_current[lo:hi] != 0)) for lo, hi in zip(kind.lo, kind.hi)]
+        return L.Drive(i_mean, self.noise_column, self.noise_ids, noise, ptr, ids[order])
 
     def random_streams(self) -> list[np.random.Generator]:
         """The generators ``drive`` draws from (noise, then each Poisson source)."""
@@ -811,27 +815,18 @@ class _Flattened:
         raise IndexError(global_id)
 
 
-def _decay(tau: np.ndarray, dt: float) -> np.ndarray:
-    """exp(-dt/tau), with tau = 0 meaning a one-step pulse (decay 0)."""
-    tau = np.asarray(tau, dtype=np.float64)
-    out = np.zeros_like(tau)
-    pos = tau > 0
-    out[pos] = np.exp(-dt / tau[pos])
-    return out
+def _kinds_in_layout_order(dynamic) -> list:
+    """The neuron model definitions of these populations, in the order their neurons are laid
+    out: LIF, then Izhikevich (the engine's order before models were definitions, which keeps
+    old networks' spike trains identical), then the others in the order of first use."""
+    from .model_library import IZHIKEVICH_MODEL, LIF_MODEL
 
-
-def _exact_gain(tau_s: np.ndarray, tau_m: np.ndarray, dt: float) -> np.ndarray:
-    """Weight of a synaptic current in v after one exact step: tau_s/(tau_s - tau_m) (e^{-dt/tau_s} - e^{-dt/tau_m}).
-
-    The limit tau_s = tau_m is (dt / tau_m) e^{-dt/tau_m}.
-    """
-    tau_s, tau_m = np.broadcast_arrays(np.asarray(tau_s, float), np.asarray(tau_m, float))
-    out = np.empty(tau_s.shape)
-    same = np.isclose(tau_s, tau_m, rtol=1e-9, atol=0)
-    ts, tm = tau_s[~same], tau_m[~same]
-    out[~same] = ts / (ts - tm) * (np.exp(-dt / ts) - np.exp(-dt / tm))
-    out[same] = dt / tau_m[same] * np.exp(-dt / tau_m[same])
-    return out
+    seen = []
+    for p in dynamic:
+        if not any(p.model.definition is d for d in seen):
+            seen.append(p.model.definition)
+    rank = {id(LIF_MODEL): 0, id(IZHIKEVICH_MODEL): 1}
+    return sorted(seen, key=lambda d: (rank.get(id(d), 2), seen.index(d)))
 
 
 @dataclass
@@ -848,7 +843,7 @@ class _RunPlan:
 def state_columns(sim: _Flattened, monitors: list[_StateMonitor]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(variable index, global neuron id, stride) of every recorded state column, monitor by
     monitor, variable by variable, neuron by neuron (the order of the result's traces)."""
-    cols = [(L.STATE_VARIABLES.index(var), sim.offset[m.population.name] + int(i), m.stride)
+    cols = [(sim.rows_of[m.population.name][var], sim.offset[m.population.name] + int(i), m.stride)
             for m in monitors for var in m.variables for i in m.indices]
     var, neuron, stride = (np.array([c[k] for c in cols], dtype=np.int64) for k in range(3))
     return var, neuron, stride
@@ -898,7 +893,7 @@ class _Recording:
             sub = drive._replace(noise=drive.noise[done:], event_ptr=drive.event_ptr[done:])
             rec = L.Recorders(self.spike_record, self.spike_step, self.spike_id, sim.population_of, counts[done:],
                               self.col_var, self.col_neuron, stride, position, values, self.counters)
-            status, n = run_chunk(first_step + done, k - done, sim.net.dt, sim.state, sim.lif, sim.izh, sim.conn, sub, sim.ring, rec)
+            status, n = run_chunk(first_step + done, k - done, sim.net.dt, sim.state, sim.kinds, sim.conn, sub, sim.ring, rec)
             done += int(n)
             if status != L.STATUS_SPIKE_BUFFER_FULL:
                 break

@@ -16,15 +16,20 @@ from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
 from neurosim.kernels import engine_triton as engine  # noqa: E402
+from neurosim.kernels.codegen.modules import load_source  # noqa: E402
+from neurosim.kernels.codegen.triton_source import engine_source  # noqa: E402
+from neurosim.model_library import ADEX_MODEL, COND_LIF_MODEL, IZHIKEVICH_MODEL, LIF_MODEL  # noqa: E402
+
+MODELS = (LIF_MODEL, IZHIKEVICH_MODEL, ADEX_MODEL, COND_LIF_MODEL)
+generated = load_source("engine_triton", engine_source(MODELS))  # the neuron kernels of the built-in models
 
 F64, I64, U8 = "*fp64", "*i64", "*u8"
-SCALARS = {"row", "step", "n_recordable", "n_cols", "n_dynamic", "lo", "hi", "first", "substeps", "e0", "e1"}
-FLOAT_ARRAYS = {"values", "v", "u", "currents", "ring", "until", "i_mean", "noise", "scalars", "now_weight",
-                "later_weight", "decay_exc", "decay_inh", "v_rest", "decay_m", "gain_exc", "gain_inh", "gain_ext",
-                "v_threshold", "v_reset", "refractory_steps", "a", "b", "c", "d", "v_peak", "k2", "k1", "k0", "v_u"}
+SCALARS = {"row", "step", "n_recordable", "n_cols", "n_dynamic", "lo", "hi", "start", "n_kind", "substeps", "e0", "e1"}
+FLOAT_ARRAYS = {"values", "state", "currents", "ring", "until", "i_mean", "noise", "scalars", "now_weight",
+                "later_weight", "coefficients", "refractory_steps"}
 I64_SCALARS = {"capacity", "slot_offset", "noise_offset", "ring_base", "ring_size"}
-KERNELS = {"_step_begin": {"BLOCK": 128}, "_lif_step": {"BLOCK": engine.BLOCK},
-           "_izhikevich_step": {"BLOCK": engine.BLOCK}, "_propagate": {"NPROG": 528, "BLOCK": engine.BLOCK}}
+KERNELS = {"_step_begin": (engine, {"BLOCK": 128}), "_propagate": (engine, {"NPROG": 528, "BLOCK": engine.BLOCK})}
+KERNELS.update({f"step_{k}": (generated, {"BLOCK": engine.BLOCK}) for k in range(len(MODELS))})
 
 
 def signature(fn, constexprs):
@@ -43,8 +48,8 @@ def signature(fn, constexprs):
     return types
 
 
-for name, constexprs in KERNELS.items():
-    fn = getattr(engine, name)
+for name, (module, constexprs) in KERNELS.items():
+    fn = getattr(module, name)
     source = ASTSource(fn=fn, signature=signature(fn, constexprs),
                        constexprs={(fn.arg_names.index(k),): v for k, v in constexprs.items()})
     kernel = triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"enable_fp_fusion": False})

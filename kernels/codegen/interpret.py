@@ -1,0 +1,84 @@
+"""Vectorised evaluation of a model definition's statements with numpy or torch.
+
+This is the reference semantics of the model language (:mod:`neurosim.definition`): each
+statement is evaluated over whole arrays, in order, exactly as written (no reordering, so the
+floating-point operations are those of the text). The engine's numpy backend and the
+:mod:`neurosim.nn` layers of user-defined models run through it; the Numba and Triton sources
+(``numba_source``, ``triton_source``) are written to perform the same operations per neuron.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from .ir import Assign, Repeat
+
+_CACHE: dict[int, object] = {}
+
+
+class _Vectorise(ast.NodeTransformer):
+    """Python scalar syntax -> array syntax: ``and``/``or``/``not`` -> ``& | ~``,
+    ``a if c else b`` -> ``where(c, a, b)``."""
+
+    def visit_BoolOp(self, node):
+        self.generic_visit(node)
+        op = ast.BitAnd() if isinstance(node.op, ast.And) else ast.BitOr()
+        out = node.values[0]
+        for v in node.values[1:]:
+            out = ast.BinOp(out, op, v)
+        return out
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        return ast.UnaryOp(ast.Invert(), node.operand) if isinstance(node.op, ast.Not) else node
+
+    def visit_IfExp(self, node):
+        self.generic_visit(node)
+        return ast.Call(ast.Name("where", ast.Load()), [node.test, node.body, node.orelse], [])
+
+
+def compiled(expr: ast.expr):
+    """The code object of an expression in array syntax (cached per expression node)."""
+    code = _CACHE.get(id(expr))
+    if code is None:
+        import copy
+
+        tree = ast.Expression(_Vectorise().visit(copy.deepcopy(expr)))
+        ast.fix_missing_locations(tree)
+        code = compile(tree, "<neuron model>", "eval")
+        _CACHE[id(expr)] = (code, expr)  # keep expr alive so its id is not reused
+        return code
+    return code[0]
+
+
+def functions(lib) -> dict:
+    """The language's functions for an array library (numpy or torch)."""
+    if lib.__name__ == "torch":
+        import torch
+
+        return {"exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt, "abs": torch.abs, "tanh": torch.tanh,
+                "minimum": torch.minimum, "maximum": torch.maximum,
+                "where": lambda c, a, b: torch.where(c, torch.as_tensor(a), torch.as_tensor(b))}
+    return {"exp": lib.exp, "log": lib.log, "sqrt": lib.sqrt, "abs": lib.abs, "tanh": lib.tanh,
+            "minimum": lib.minimum, "maximum": lib.maximum, "where": lib.where}
+
+
+def evaluate(expr: ast.expr, scope: dict, lib):
+    """Value of one expression over arrays; ``scope`` maps names to arrays or numbers."""
+    return eval(compiled(expr), {"__builtins__": {}, **functions(lib)}, scope)  # noqa: S307 - our own parsed AST
+
+
+def run_statements(statements, scope: dict, lib, integers: dict | None = None) -> None:
+    """Run statements in order, updating ``scope`` in place (state variables and temporaries).
+
+    ``integers`` gives the repeat count of ``for _ in range(name)`` loops by name.
+    """
+    env = {"__builtins__": {}, **functions(lib)}
+    for s in statements:
+        if isinstance(s, Repeat):
+            count = s.count if isinstance(s.count, int) else int((integers or scope)[s.count])
+            for _ in range(count):
+                run_statements(s.body, scope, lib, integers)
+        else:
+            assert isinstance(s, Assign)
+            scope[s.target] = eval(compiled(s.expr), env, scope)  # noqa: S307 - our own parsed AST

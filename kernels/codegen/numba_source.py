@@ -1,0 +1,184 @@
+"""Source of the Numba engine for the neuron models of one network.
+
+For each model (a definition, "kind") it writes a per-neuron loop -- the definition's update,
+threshold and reset as scalar code, with the arrival of ring-buffer input fused in -- and a
+``run_chunk`` that calls the loops of the network's kinds in layout order and otherwise uses
+the shared, hand-written parts of :mod:`neurosim.kernels.numba_cpu` (propagation, recording,
+spike gathering). The loop performs the reference's floating-point operations in its order
+(:mod:`.interpret`), so spikes match the numpy engine bit for bit (up to the last bits of
+``exp``/``log`` in user models, whose libm may differ from numpy's).
+
+Speed (the built-ins' hand-written loops were measured into this shape, benchmarks/RESULTS.md):
+the loop runs from index 0 over population-sliced arrays (a run-time start index defeats
+LLVM's bounds analysis and vectorisation); it is branch-free (selects); a uniform population
+gets its coefficients as scalars, and a population without ring input or external current
+gets the scalar 0 for them (fewer arrays to stream: ~30 % faster) -- ``_at``/``_plus``/
+``_clear`` specialise one loop source for arrays and scalars.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from .ir import emit, names_in
+
+_NUMBA_FUNCTIONS = {"exp": "_np.exp", "log": "_np.log", "sqrt": "_np.sqrt", "abs": "abs", "tanh": "_np.tanh",
+                    "minimum": "_min", "maximum": "_max", "where": "_where"}
+
+
+class _Scalar(ast.NodeTransformer):
+    """Map the language's functions to scalar Numba calls; ``and``/``or`` -> ``&``/``|``
+    (no short-circuit branch, so LLVM keeps the loop vectorisable)."""
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        node.func = ast.Name(_NUMBA_FUNCTIONS[node.func.id], ast.Load())
+        return node
+
+    def visit_BoolOp(self, node):
+        self.generic_visit(node)
+        op = ast.BitAnd() if isinstance(node.op, ast.And) else ast.BitOr()
+        out = node.values[0]
+        for v in node.values[1:]:
+            out = ast.BinOp(out, op, v)
+        return out
+
+
+def scalar(expr: ast.expr) -> str:
+    """Python source of an expression for scalar Numba code."""
+    import copy
+
+    return ast.unparse(_Scalar().visit(copy.deepcopy(expr)))
+
+
+def loop_arguments(d) -> list[str]:
+    """Argument names of a kind's loop, in order (the wrapper passes them so)."""
+    args = ["_n"] + [f"_a_{k}" for k in d.state] + [f"_arrive_{r}" for r in d.inputs] + ["_ext"]
+    if d.refractory is not None:
+        args += ["_until"]
+    args += ["_spiked", "_step", "dt"] + [f"_c_{k}" for k in d.coefficients]
+    if d.refractory is not None:
+        args += ["_refractory"]
+    return args + list(d.integer_parameters)
+
+
+def kind_loop(d, k: int) -> str:
+    """Source of the per-neuron loop of definition ``d`` (kind number ``k``)."""
+    used = names_in([*d.update, *d.reset], d.threshold)
+    body = []
+    for var in d.state:
+        receptor = next((r for r, v in d.inputs.items() if v == var), None)
+        if receptor is None:
+            body.append(f"{var} = _a_{var}[_i]")
+        else:
+            body += [f"{var} = _plus(_a_{var}[_i], _arrive_{receptor}, _i)", f"_clear(_arrive_{receptor}, _i)"]
+    if "i_ext" in used:
+        body.append("i_ext = _at(_ext, _i)")
+    body += [f"{c} = _at(_c_{c}, _i)" for c in d.coefficients]
+    refractory = d.refractory is not None
+    if refractory:
+        body += ["_r = _until[_i]", "_active = _step >= _r"] + [f"_old_{f} = {f}" for f in d.frozen]
+    body += emit(d.update, scalar)
+    if refractory:
+        body += [f"{f} = {f} if _active else _old_{f}" for f in d.frozen]
+    body.append("_finite = " + " & ".join(f"({m} - {m} == 0.0)" for m in d.membrane_variables) + "  # x - x: NaN for inf and NaN")
+    body.append("_n_bad += not _finite")
+    body.append(f"_fire = ({scalar(d.threshold)}){' & _active' if refractory else ''} & _finite"
+                "  # a non-finite neuron stays, for the error to find it")
+    body += emit(d.reset, scalar, select=lambda value, target: f"({value}) if _fire else {target}")
+    if refractory:
+        body.append("_until[_i] = _step + _at(_refractory, _i) if _fire else _r")
+    body += [f"_a_{var}[_i] = {var}" for var in d.state]
+    body.append("_spiked[_i] = _fire")
+    lines = [f"@_jit", f"def _loop_{k}({', '.join(loop_arguments(d))}):",
+             f'    """One step of {d.name} neurons held by these (population-sliced) arrays; returns the',
+             '    number of neurons whose state became NaN/inf."""',
+             "    _n_bad = 0",
+             "    for _i in range(_n):"]
+    lines += ["        " + line for line in body]
+    lines.append("    return _n_bad")
+    return "\n".join(lines)
+
+
+def kind_population(d, k: int) -> str:
+    """Source of the wrapper that calls kind ``k``'s loop for population ``j`` in its variants."""
+    def call(inputs: bool, uniform: bool) -> str:
+        args = ["_hi - _lo"] + [f"_state.values[_p.rows[{r}], _lo:_hi]" for r in range(len(d.state))]
+        args += [f"_arrive_{r}[_lo:_hi]" if inputs else "0.0" for r in d.inputs]
+        args.append("_ext[_lo:_hi]" if inputs else "0.0")
+        if d.refractory is not None:
+            args.append("_state.refractory_until[_lo:_hi]")
+        args += ["_spiked[_lo:_hi]", "_step", "dt"]
+        coefficient = (lambda c: f"_p.coefficients[{c}, _s]") if uniform else (lambda c: f"_p.coefficients[{c}, _s:_s + _hi - _lo]")
+        args += [coefficient(c) for c in range(len(d.coefficients))]
+        if d.refractory is not None:
+            args.append("_p.refractory_steps[_s]" if uniform else "_p.refractory_steps[_s:_s + _hi - _lo]")
+        args += [f"_p.integers[_j, {c}]" for c in range(len(d.integer_parameters))]
+        return f"_loop_{k}({', '.join(args)})"
+
+    return "\n".join([
+        "@_inline",
+        f"def _population_{k}(_state, _p, _j, _arrive_exc, _arrive_inh, _ext, _spiked, _step, dt):",
+        f'    """{d.name} population j: coefficients as scalars when uniform (lets LLVM vectorise), and',
+        '    scalar zeros for absent inputs (fewer arrays to stream)."""',
+        "    _lo, _hi, _s = _p.lo[_j], _p.hi[_j], _p.start[_j]",
+        "    if _p.inputs[_j]:",
+        "        if _p.uniform[_j]:",
+        f"            return {call(True, True)}",
+        f"        return {call(True, False)}",
+        "    if _p.uniform[_j]:",
+        f"        return {call(False, True)}",
+        f"    return {call(False, False)}",
+    ])
+
+
+_HEADER = '''"""Generated by neurosim.kernels.codegen.numba_source for the models: {names}. Do not edit."""
+import numpy as _np
+
+from neurosim.kernels.numba_cpu import (_at, _clear, _plus, _where, _min, _max, _jit, _inline, STATUS_DONE,
+                                        STATUS_NOT_FINITE, step_begin, deliver_spikes, first_not_finite,
+                                        gather_spikes, external_current)
+'''
+
+_RUN_CHUNK = '''
+@_jit
+def run_chunk(first_step, n_steps, dt, state, kinds, conn, drive, ring, rec):
+    """Numba twin of ``reference.run_chunk``: same arguments, same results."""
+    n_dynamic = state.values.shape[1]
+    n_recordable = 0
+    for i in range(n_dynamic):
+        if rec.spike_record[i]:
+            n_recordable += 1
+    spiked = _np.zeros(8 * ((n_dynamic + 7) // 8), dtype=_np.uint8)  # padded to whole words
+    fired = _np.empty(n_dynamic, dtype=_np.int64)
+    buffer = _np.empty(n_dynamic)
+    counts = rec.counters
+    for row in range(n_steps):
+        step = first_step + row
+        status = step_begin(state, rec, drive, ring, row, step, n_recordable)
+        if status != STATUS_DONE:
+            return status, row
+        slot = step % ring.shape[0]
+        arrive_exc, arrive_inh = ring[slot, 0], ring[slot, 1]
+        ext = external_current(drive, row, buffer)
+{kind_calls}
+        n_fired = gather_spikes(spiked, fired)
+        deliver_spikes(fired, n_fired, drive, row, step, slot, conn, state, ring, rec)
+    return STATUS_DONE, n_steps
+'''
+
+_KIND_CALL = '''        for j in range(kinds[{k}].lo.shape[0]):
+            if _population_{k}(state, kinds[{k}], j, arrive_exc, arrive_inh, ext, spiked, float(step), dt):
+                counts[2] = first_not_finite(state.values, kinds[{k}].check_rows, kinds[{k}].lo[j], kinds[{k}].hi[j])
+                counts[3] = step
+                return STATUS_NOT_FINITE, row'''
+
+
+def engine_source(definitions) -> str:
+    """Source of a module whose ``run_chunk`` runs a network of these kinds (in this order)."""
+    parts = [_HEADER.format(names=", ".join(d.name for d in definitions))]
+    for k, d in enumerate(definitions):
+        parts += [kind_loop(d, k), "", kind_population(d, k), ""]
+    calls = "\n".join(_KIND_CALL.format(k=k) for k in range(len(definitions)))
+    parts.append(_RUN_CHUNK.format(kind_calls=calls or "        pass"))
+    return "\n\n".join(parts)
