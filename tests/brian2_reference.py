@@ -253,3 +253,82 @@ def cuba(net: ns.Network):
     mon = b2.SpikeMonitor(P)
     return b2.Network(P, Ce, Ci, mon), P, mon
 
+
+
+# ---- COBA (Stimberg et al. 2018), written as Brian2's example ---------------------------
+
+COBA_EQS = """
+dv/dt = (g_l*(E_l-v) + g_e*(E_e-v) + g_i*(E_i-v) +
+         I_ex)/C_m    : volt (unless refractory)
+dg_e/dt = -g_e/tau_e  : siemens  # post-synaptic exc. conductance
+dg_i/dt = -g_i/tau_i  : siemens  # post-synaptic inh. conductance
+"""
+
+
+def coba_namespace(w_e_ns: float = 0.05, w_i_ns: float = 1.0, i_ex_pa: float = 150.0) -> dict:
+    """The parameters of Brian2's examples/frompapers/Stimberg_et_al_2018/example_1_COBA.py."""
+    from brian2 import nS, pA, pF
+
+    E_l = -60 * mV  # noqa: N806 - the example's names
+    return dict(E_l=E_l, g_l=9.99 * nS, E_e=0 * mV, E_i=-80 * mV, C_m=198 * pF, tau_e=5 * ms, tau_i=10 * ms,
+                tau_r=5 * ms, I_ex=i_ex_pa * pA, V_th=-50 * mV, V_r=E_l, w_e=w_e_ns * nS, w_i=w_i_ns * nS)
+
+
+def coba_example(n_exc: int = 3200, n_inh: int = 800, p_exc: float = 0.05, p_inh: float = 0.2):
+    """Brian2's COBA example as it is (its own random connectivity and initial values, drawn
+    by Brian2 -- seed with ``b2.seed`` first), with *static* synapses: the example with its
+    short-term plasticity lines removed, ``on_pre='g_e_post += w_e'`` / ``'g_i_post += w_i'``.
+    Returns ``(network, neurons, spike monitor)``; neurons 0..n_exc-1 are excitatory."""
+    b2.defaultclock.dt = 0.1 * ms
+    namespace = coba_namespace()
+    neurons = b2.NeuronGroup(n_exc + n_inh, COBA_EQS, threshold="v>V_th", reset="v=V_r", refractory="tau_r",
+                             method="euler", namespace=namespace)
+    neurons.v = "E_l + rand()*(V_th-E_l)"
+    neurons.g_e = "rand()*w_e"
+    neurons.g_i = "rand()*w_i"
+    exc_syn = b2.Synapses(neurons[:n_exc], neurons, on_pre="g_e_post += w_e", namespace=namespace)
+    inh_syn = b2.Synapses(neurons[n_exc:], neurons, on_pre="g_i_post += w_i", namespace=namespace)
+    exc_syn.connect(p=p_exc)
+    inh_syn.connect(p=p_inh)
+    mon = b2.SpikeMonitor(neurons)
+    return b2.Network(neurons, exc_syn, inh_syn, mon), neurons, mon
+
+
+def coba(net: ns.Network):
+    """Brian2's COBA example (static synapses, see :func:`coba_example`) with the connectivity
+    and initial values (v, g_exc, g_inh) of the neurosim network ``net``
+    (``neurosim.examples.coba.build``). Returns ``(network, neurons, monitor)``; neurons
+    0..n_exc-1 are ``exc``, the rest ``inh``."""
+    from brian2 import nS
+
+    b2.start_scope()
+    exc, inh = net.populations["exc"], net.populations["inh"]
+    n_exc, n = len(exc), len(exc) + len(inh)
+    assert net.dt == 0.1, "the COBA example runs at dt = 0.1 ms"
+    b2.defaultclock.dt = net.dt * ms
+    weights = {}
+    for proj in net.projections:
+        assert np.all(proj.delay == 1), "the COBA example has no synaptic delay"
+        w = np.unique(proj.weight)
+        assert w.size == 1, "the COBA example has one weight per synapse type"
+        weights[proj.source.name] = float(w[0])
+    namespace = coba_namespace(weights["exc"], weights["inh"])
+    i_ext = {float(np.unique(mu)[0]) for pop in (exc, inh) for mu, _ in pop.currents}
+    assert i_ext == {150.0}, f"the COBA example's external current is 150 pA, got {i_ext}"
+    neurons = b2.NeuronGroup(n, COBA_EQS, threshold="v>V_th", reset="v=V_r", refractory="tau_r",
+                             method="euler", namespace=namespace)
+    neurons.v = np.concatenate([exc.model.v_init, inh.model.v_init]) * mV
+    neurons.g_e = np.concatenate([exc.model.g_exc_init, inh.model.g_exc_init]) * nS
+    neurons.g_i = np.concatenate([exc.model.g_inh_init, inh.model.g_inh_init]) * nS
+    exc_syn = b2.Synapses(neurons[:n_exc], neurons, on_pre="g_e_post += w_e", namespace=namespace)
+    inh_syn = b2.Synapses(neurons[n_exc:], neurons, on_pre="g_i_post += w_i", namespace=namespace)
+    offset = {"exc": 0, "inh": n_exc}
+    for syn, src in ((exc_syn, "exc"), (inh_syn, "inh")):
+        pre, post = [], []
+        for proj in net.projections:
+            if proj.source.name == src:
+                pre.append(proj.sources())  # indices within the source subgroup
+                post.append(proj.target + offset[proj.target_population.name])
+        syn.connect(i=np.concatenate(pre), j=np.concatenate(post))
+    mon = b2.SpikeMonitor(neurons)
+    return b2.Network(neurons, exc_syn, inh_syn, mon), neurons, mon
