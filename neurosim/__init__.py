@@ -28,7 +28,8 @@ from . import connect  # noqa: E402
 from .errors import DamagedFileError, InsufficientMemoryError, SimulationError, SimulationInterrupted
 from .hooks import Hook, HookContext
 from .inputs import ConstantCurrent, NoiseCurrent
-from .models import LIF, Izhikevich, PoissonSource, SpikeTimes
+from .definition import ModelDefinitionError, NeuronModel, Parameter, State
+from .models import LIF, AdEx, CondLIF, CustomModel, Izhikevich, PoissonSource, SpikeTimes
 from .network import Network, Population, Projection
 from .random import Gamma, Normal, Uniform
 from .result import RunResult, Spikes, StateTrace
@@ -50,7 +51,8 @@ def __getattr__(name):
 
 
 __all__ = [
-    "Network", "Population", "Projection", "LIF", "Izhikevich", "PoissonSource", "SpikeTimes",
+    "Network", "Population", "Projection", "LIF", "Izhikevich", "AdEx", "CondLIF", "PoissonSource", "SpikeTimes",
+    "NeuronModel", "Parameter", "State", "CustomModel", "ModelDefinitionError",
     "ConstantCurrent", "NoiseCurrent", "Uniform", "Normal", "Gamma", "RunResult", "Spikes", "StateTrace",
     "SimulationError", "SimulationInterrupted", "DamagedFileError", "InsufficientMemoryError", "Hook", "HookContext", "connect", "plot", "experiments", "__version__",
     "sweep", "open_sweep", "linspace",

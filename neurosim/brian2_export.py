@@ -5,46 +5,109 @@ simulator of the field).
     b2net.run(duration * brian2.ms)
     spikes = monitors["exc"].spike_trains()
 
-The twin uses the same discretisation: LIF by Brian2's exact integrator (neurosim integrates
-exactly too); Izhikevich by custom update code with neurosim's Euler sub-steps for v, then
-u with the new v. Delays map as Brian2 ``delay = (steps - 1) * dt``: neurosim's minimum
-delay of one step is Brian2's ``delay = 0`` (``on_pre`` applied after thresholding and seen
-by the next update). Spike-time sources become ``SpikeGeneratorGroup``s, Poisson sources
-``PoissonGroup``s; constant currents are copied, noise currents are redrawn by Brian2 (the
-same statistics, another realisation). Brian2 is imported only when this is called.
+Every neuron model -- built-in or user-defined -- is exported from its definition
+(:class:`neurosim.NeuronModel`), so the twin runs the same discrete step: the definition's
+update statements become the group's ``run_regularly`` code (loops unrolled, ``dt`` written as
+its value in ms), its per-neuron coefficients and derived values become constant variables,
+threshold, reset and refractory period map onto Brian2's, and the variables frozen while
+refractory are held with ``not_refractory``. All variables are dimensionless numbers in
+neurosim's units (ms, mV, pA, nS, pF). Delays map as Brian2 ``delay = (steps - 1) * dt``:
+neurosim's minimum delay of one step is Brian2's ``delay = 0`` (``on_pre`` applied after
+thresholding and seen by the next update). Spike-time sources become
+``SpikeGeneratorGroup``s, Poisson sources ``PoissonGroup``s; constant currents are copied,
+noise currents are redrawn by Brian2 (the same statistics, another realisation). Brian2 is
+imported only when this is called.
+
+For the same spikes to the last bit, let Brian2 evaluate the statements as written:
+``prefs.codegen.target = "numpy"`` and ``prefs.codegen.loop_invariant_optimisations = False``.
 """
 
 from __future__ import annotations
 
+import ast
+import copy
+
 import numpy as np
 
-from .models import LIF, Izhikevich, PoissonSource, SpikeTimes
+from neurosim.kernels.codegen.ir import Repeat, emit
 
-_LIF_EQS = """
-dv/dt = (v_rest - v + i_exc + i_inh + i_ext + i_noise) / tau_m : 1 (unless refractory)
-di_exc/dt = -i_exc / tau_exc : 1
-di_inh/dt = -i_inh / tau_inh : 1
-v_rest : 1 (constant)
-v_threshold : 1 (constant)
-v_reset : 1 (constant)
-tau_m : second (constant)
-tau_exc : second (constant)
-tau_inh : second (constant)
-t_ref : second (constant)
-i_ext : 1 (constant)
-i_noise : 1
-sigma : 1 (constant)
-"""
-
-_IZH_VARS = "v : 1\nu : 1\na : 1\nb : 1\nc : 1\nd : 1\nv_peak : 1\nk2 : 1\nk1 : 1\nk0 : 1\nv_u : 1\ni_exc : 1\ni_inh : 1\ni_ext : 1\nsigma : 1\ndecay_exc : 1\ndecay_inh : 1"
+from .models import PoissonSource, SpikeTimes
 
 
-def _izhikevich_code(substeps: int, dt_ms: float) -> str:
-    h = dt_ms / substeps
-    lines = ["I_total = i_exc + i_inh + (i_ext + sigma * randn())"]
-    lines += [f"v = v + {h!r} * (k2 * v * v + k1 * v + k0 - u + I_total)"] * substeps
-    lines += [f"u = u + {dt_ms!r} * (a * (b * (v - v_u) - u))", "i_exc = i_exc * decay_exc", "i_inh = i_inh * decay_inh"]
-    return "\n".join(lines)
+class _Brian2Code(ast.NodeTransformer):
+    """The model language in Brian2's abstract code: ``dt`` as its value in ms, ``where`` and
+    ``a if c else b`` as arithmetic selects, ``minimum``/``maximum`` through them."""
+
+    def __init__(self, dt: float):
+        self.dt = dt
+
+    def visit_Name(self, node):
+        return ast.Constant(self.dt) if node.id == "dt" else node
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        name, args = node.func.id, node.args
+        if name == "where":
+            return _select(*args)
+        if name in ("minimum", "maximum"):
+            a, b = args
+            return _select(ast.Compare(a, [ast.LtE() if name == "minimum" else ast.GtE()], [b]), a, copy.deepcopy(b))
+        return node
+
+    def visit_IfExp(self, node):
+        self.generic_visit(node)
+        return _select(node.test, node.body, node.orelse)
+
+
+def _select(condition, a, b):
+    """``a`` where ``condition`` else ``b``, as Brian2 arithmetic: a * int(c) + b * (1 - int(c))."""
+    as_int = ast.Call(ast.Name("int", ast.Load()), [condition], [])
+    other = ast.BinOp(ast.Constant(1), ast.Sub(), copy.deepcopy(as_int))
+    return ast.BinOp(ast.BinOp(a, ast.Mult(), as_int), ast.Add(), ast.BinOp(b, ast.Mult(), other))
+
+
+def _unrolled(statements, integers: dict):
+    out = []
+    for s in statements:
+        if isinstance(s, Repeat):
+            count = s.count if isinstance(s.count, int) else integers[s.count]
+            out += _unrolled(s.body, integers) * count
+        else:
+            out.append(s)
+    return out
+
+
+def _neuron_group(b2, name: str, pop, dt: float, mean, sigma):
+    """A NeuronGroup running ``pop``'s definition (see the module docstring)."""
+    d, m, n = pop.model.definition, pop.model, len(pop)
+    given = m.definition_values(dt)
+    numbers = {k: v if k in d.integer_parameters else np.asarray(v, dtype=np.float64) for k, v in given.items()}
+    derived = d.evaluate_derived(numbers, dt, n)
+    render = lambda e: ast.unparse(_Brian2Code(dt).visit(copy.deepcopy(e)))  # noqa: E731
+    integers = {k: int(numbers[k]) for k in d.integer_parameters}
+    # a copy (Brian2's numpy target updates "v = v + ..." in place, which would change an alias)
+    lines = ["i_ext = i_ext_mean + sigma * randn()"] + [f"ns_old_{f} = {f} * 1.0" for f in d.frozen if d.refractory is not None]
+    lines += emit(_unrolled(d.update, integers), render)
+    if d.refractory is not None:  # frozen variables keep their value while refractory
+        lines += [f"{f} = {f} * int(not_refractory) + ns_old_{f} * (1 - int(not_refractory))" for f in d.frozen]
+    variables = [f"{k} : 1" for k in d.state] + [f"{c} : 1 (constant)" for c in d.coefficients]
+    variables += ["i_ext_mean : 1 (constant)", "sigma : 1 (constant)"]
+    refractory = False
+    if d.refractory is not None:
+        variables.append("ns_refractory : second (constant)")
+        refractory = "ns_refractory"
+    g = b2.NeuronGroup(n, "\n".join(variables), threshold=render(d.threshold), reset="\n".join(emit(d.reset, render)),
+                       refractory=refractory, name=f"ns_{name}")
+    for var, init in d.evaluate_init(numbers, n).items():
+        setattr(g, var, init)
+    for c in d.coefficients:
+        setattr(g, c, derived[c] if c in derived else numbers[c])
+    g.i_ext_mean, g.sigma = mean, sigma
+    if d.refractory is not None:
+        g.ns_refractory = d.refractory_steps({**numbers, **derived}, dt, n) * dt * b2.ms
+    # after the state updater (order 0), which sets not_refractory for this step
+    g.run_regularly("\n".join(lines), when="groups", order=1, name=f"ns_{name}_update")
+    return g
 
 
 def to_brian2(net, record_spikes: bool = True):
@@ -62,25 +125,8 @@ def to_brian2(net, record_spikes: bool = True):
         m = pop.model
         mean = sum((c[0] for c in pop.currents), np.zeros(len(pop)))
         sigma = np.sqrt(sum((c[1] ** 2 for c in pop.currents), np.zeros(len(pop))))
-        if isinstance(m, LIF):
-            g = b2.NeuronGroup(len(pop), _LIF_EQS, threshold="v > v_threshold", reset="v = v_reset",
-                               refractory="t_ref", method="exact", name=f"ns_{name}")
-            for k in ("v_rest", "v_threshold", "v_reset"):
-                setattr(g, k, getattr(m, k))
-            for k in ("tau_m", "tau_exc", "tau_inh", "t_ref"):
-                setattr(g, k, getattr(m, k) * b2.ms)
-            g.v, g.i_ext, g.sigma = m.v_init, mean, sigma
-            if np.any(sigma > 0):
-                g.run_regularly("i_noise = sigma * randn()", when="start")
-        elif isinstance(m, Izhikevich):
-            g = b2.NeuronGroup(len(pop), _IZH_VARS, threshold="v >= v_peak", reset="v = c\nu = u + d",
-                               name=f"ns_{name}")
-            for k in ("a", "b", "c", "d", "v_peak", "k2", "k1", "k0", "v_u"):
-                setattr(g, k, getattr(m, k))
-            g.v, g.u, g.i_ext, g.sigma = m.v_init, m.u_init, mean, sigma
-            g.decay_exc = np.where(m.tau_exc > 0, np.exp(-dt / np.where(m.tau_exc > 0, m.tau_exc, 1.0)), 0.0)
-            g.decay_inh = np.where(m.tau_inh > 0, np.exp(-dt / np.where(m.tau_inh > 0, m.tau_inh, 1.0)), 0.0)
-            g.run_regularly(_izhikevich_code(m.substeps_for(dt), dt), when="groups")
+        if m.definition is not None:
+            g = _neuron_group(b2, name, pop, dt, mean, sigma)
         elif isinstance(m, SpikeTimes):
             steps, idx = m.steps(dt)
             g = b2.SpikeGeneratorGroup(len(pop), idx, steps * dt * b2.ms, name=f"ns_{name}")
@@ -94,11 +140,12 @@ def to_brian2(net, record_spikes: bool = True):
             monitors[name] = b2.SpikeMonitor(g, name=f"ns_spikes_{name}")
             objects.append(monitors[name])
     for k, proj in enumerate(net.projections):
-        var = "i_exc" if proj.receptor == 0 else "i_inh"
-        syn = b2.Synapses(groups[proj.source.name], groups[proj.target_population.name], "w : 1",
-                          on_pre=f"{var}_post += w", name=f"ns_projection_{k}")
+        var = proj.target_population.model.definition.inputs["exc" if proj.receptor == 0 else "inh"]
+        # (not "w": a model may have a variable of that name, which Brian2 would confuse)
+        syn = b2.Synapses(groups[proj.source.name], groups[proj.target_population.name], "ns_weight : 1",
+                          on_pre=f"{var}_post += ns_weight", name=f"ns_projection_{k}")
         syn.connect(i=proj.sources(), j=proj.target)
-        syn.w = proj.weight
+        syn.ns_weight = proj.weight
         syn.delay = (proj.delay - 1) * dt * b2.ms
         objects.append(syn)
     return b2.Network(*objects), monitors

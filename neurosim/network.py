@@ -238,6 +238,11 @@ class Network:
             receptor = "inh" if w.size and np.all(w < 0) else "exc"
         indptr = np.zeros(n_pre + 1, dtype=np.int64)
         np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
+        inputs = target.model.definition.inputs
+        if receptor not in inputs:
+            raise ValueError(f"receptor {receptor!r}: population {target.name!r} ({target.model.definition.name}) takes "
+                             f"synaptic input only at {', '.join(map(repr, inputs)) or 'no receptor'}"
+                             + ("" if w.size == 0 or receptor == "exc" else " (negative weights default to 'inh')"))
         proj = Projection(source, target, indptr, post.astype(np.int64), w, delay_steps, 0 if receptor == "exc" else 1)
         self.projections.append(proj)
         return proj
