@@ -24,7 +24,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from .layout import STATUS_DONE, STATUS_NOT_FINITE, STATUS_SPIKE_BUFFER_FULL
+from .layout import STATUS_DONE, STATUS_SPIKE_BUFFER_FULL
 
 _jit = numba.njit(cache=True, nogil=True)
 # Helpers called every step that take named tuples: inlined into the caller, because a
