@@ -5,6 +5,10 @@ Networks
         p = 0.02, current-based exponential synapses, dt = 0.1 ms.
     Izhikevich (2003): 1000 neurons (800 exc, 200 inh), all-to-all, thalamic noise
         5 N(0,1) / 2 N(0,1) per step, dt = 1 ms, v in two 0.5 ms Euler half-steps.
+    COBA (Stimberg et al. 2018; Brian2's examples/frompapers/Stimberg_et_al_2018/
+        example_1_COBA.py with static synapses): 4000 conductance-based LIF neurons (3200 exc,
+        800 inh), p = 0.05 (exc) / 0.2 (inh), w = 0.05 / 1.0 nS, 150 pA, forward Euler,
+        dt = 0.1 ms.
 
 Simulators
     neurosim numba      ``Network.run(backend="numba")``; time = ``result.info["simulate_s"]``
@@ -61,7 +65,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import neurosim as ns
-from neurosim.examples import cuba, izhikevich_2003
+from neurosim.examples import coba, cuba, izhikevich_2003
 
 RATE_TOLERANCE = 0.05  # relative, against Brian2's mean rate
 
@@ -208,7 +212,38 @@ def brian_izhikevich(b2, seed: int):
     return b2.Network(G, S, mon), mon, (S,), (n_exc, n_inh)
 
 
-MODELS = {"cuba": brian_cuba, "izhikevich": brian_izhikevich}
+def brian_coba(b2, seed: int):
+    """Brian2's COBA example (Stimberg et al. 2018) with static synapses -- its STP lines
+    removed, a spike adds w_e / w_i (as ``neurosim.examples.coba``) -- and a SpikeMonitor on all
+    neurons. The synapses connect the whole group with conditions (``'i<3200'``), as in
+    ``brian_cuba``, instead of the example's subgroups: the same random connectivity, and
+    ``brian_outcome`` reads the sources as indices of the whole group.
+
+    Returns (network, spike monitor, synapse objects, (n_exc, n_inh))."""
+    ms, mV, nS, pA, pF = b2.ms, b2.mV, b2.nS, b2.pA, b2.pF
+    b2.defaultclock.dt = 0.1 * ms
+    namespace = dict(E_l=-60 * mV, g_l=9.99 * nS, E_e=0 * mV, E_i=-80 * mV, C_m=198 * pF, tau_e=5 * ms,
+                     tau_i=10 * ms, tau_r=5 * ms, I_ex=150 * pA, V_th=-50 * mV, V_r=-60 * mV, w_e=0.05 * nS,
+                     w_i=1.0 * nS)
+    eqs = """
+    dv/dt = (g_l*(E_l-v) + g_e*(E_e-v) + g_i*(E_i-v) + I_ex)/C_m : volt (unless refractory)
+    dg_e/dt = -g_e/tau_e : siemens
+    dg_i/dt = -g_i/tau_i : siemens
+    """
+    P = b2.NeuronGroup(4000, eqs, threshold="v>V_th", reset="v=V_r", refractory="tau_r", method="euler",
+                       namespace=namespace)
+    P.v = "E_l + rand()*(V_th-E_l)"
+    P.g_e = "rand()*w_e"
+    P.g_i = "rand()*w_i"
+    Ce = b2.Synapses(P, P, on_pre="g_e_post += w_e", namespace=namespace)
+    Ci = b2.Synapses(P, P, on_pre="g_i_post += w_i", namespace=namespace)
+    Ce.connect("i<3200", p=0.05)
+    Ci.connect("i>=3200", p=0.2)
+    mon = b2.SpikeMonitor(P)
+    return b2.Network(P, Ce, Ci, mon), mon, (Ce, Ci), (3200, 800)
+
+
+MODELS = {"cuba": brian_cuba, "izhikevich": brian_izhikevich, "coba": brian_coba}
 
 
 def brian_outcome(mon, synapses, split, n_neurons: int, duration_ms: float):
@@ -332,7 +367,7 @@ def main(argv=None) -> list[dict]:
                         help="realisations whose mean rates are compared (default 20; the timed runs count, "
                              "the rest are run untimed; Brian2's numpy target uses its timed runs only)")
     parser.add_argument("--seed", type=int, default=1, help="first seed; run k uses seed + k")
-    parser.add_argument("--networks", default="cuba,izhikevich", help="comma-separated: cuba, izhikevich")
+    parser.add_argument("--networks", default="cuba,izhikevich,coba", help="comma-separated: cuba, izhikevich, coba")
     parser.add_argument("--skip-standalone", action="store_true", help="skip Brian2 cpp_standalone")
     parser.add_argument("--skip-numpy", action="store_true", help="skip Brian2's numpy target")
     parser.add_argument("--numpy-repeats", type=int, default=None,
@@ -362,9 +397,11 @@ def main(argv=None) -> list[dict]:
           f"cpp_standalone OpenMP threads = {b2.prefs.devices.cpp_standalone.openmp_threads} (0: no OpenMP, one "
           f"thread)\n")
 
-    builders = {"cuba": (lambda s: cuba.build(seed=s)), "izhikevich": (lambda s: izhikevich_2003.build(seed=s))}
+    builders = {"cuba": (lambda s: cuba.build(seed=s)), "izhikevich": (lambda s: izhikevich_2003.build(seed=s)),
+                "coba": (lambda s: coba.build(seed=s))}
     labels = {"cuba": "CUBA (N = 4000, p = 0.02, dt = 0.1 ms)",
-              "izhikevich": "Izhikevich 2003 (N = 1000, all-to-all, dt = 1 ms)"}
+              "izhikevich": "Izhikevich 2003 (N = 1000, all-to-all, dt = 1 ms)",
+              "coba": "COBA, static synapses (N = 4000, p = 0.05 / 0.2, dt = 0.1 ms)"}
     rows = []
     for key in networks:
         ours = measure_neurosim(builders[key], d, args.repeats, args.rate_runs, args.seed)
