@@ -11,7 +11,7 @@ loads the kernels; reported as ``compile_s``), then the timed run of a fresh net
 seed; time = ``result.info["simulate_s"]`` (the run loop, data copies included; network
 construction excluded). Reported: wall time, spikes, synaptic events, events per second of
 wall time, the rate, and the ratio numba / triton. Both backends must give the same spike
-count within 2 % (their sums differ in rounding only, see ``neurosim.kernels.engine_triton``).
+count within 2 % (their sums differ in rounding only, see ``neurosim.kernels.engine.triton``).
 
 Without a CUDA GPU the triton column reads "not yet measured" (the interpreter would time
 Python, not the kernels). Brian2CUDA and GeNN are not installed here, so not compared.

@@ -4,7 +4,7 @@
 network of those neuron models (definitions, :mod:`neurosim.definition`); all share the
 argument layout of :mod:`neurosim.kernels.layout`. The GPU backend keeps the network on the
 device between calls, so it is an object built for one network
-(:class:`neurosim.kernels.engine_triton.TritonEngine`) called with the same arguments. ``linear_scan`` (torch) is the
+(:class:`neurosim.kernels.engine.triton.TritonEngine`) called with the same arguments. ``linear_scan`` (torch) is the
 differentiable linear-recurrence scan ``h[t] = a[t] * h[t-1] + b[t]`` of the state-space
 layers (:mod:`neurosim.kernels.scan`), ``selective_scan`` the fused recurrence of a Mamba
 layer (:mod:`neurosim.kernels.selective`); both are imported on first use so that the
@@ -13,7 +13,8 @@ engine does not pay torch's import.
 
 from __future__ import annotations
 
-from . import layout, reference
+from . import layout
+from .engine import reference
 
 BACKENDS = ("numpy", "numba", "triton")
 
@@ -26,9 +27,9 @@ def get_run_chunk(backend: str, definitions=()):
 
         return functools.partial(reference.run_chunk, definitions=tuple(definitions))
     if backend == "numba":
-        from . import numba_cpu  # imported lazily: compiling is only paid by numba users
+        from .engine import numba as numba_engine  # imported lazily: compiling is only paid by numba users
 
-        return numba_cpu.run_chunk_for(tuple(definitions))
+        return numba_engine.run_chunk_for(tuple(definitions))
     if backend == "triton":
         raise ValueError("backend 'triton' runs through a TritonEngine built for one network, not get_run_chunk")
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")

@@ -358,7 +358,7 @@ class Network:
         ----------
         duration : biological time, ms (>= 0; rounded to whole steps).
         backend : "numba" (compiled CPU kernel, default), "numpy" (the reference) or "triton"
-            (GPU kernels; :mod:`neurosim.kernels.engine_triton` says how its spikes compare).
+            (GPU kernels; :mod:`neurosim.kernels.engine.triton` says how its spikes compare).
         progress : show a progress bar; None shows it on a terminal only.
         chunk_ms : biological time per kernel call (default: 1000 steps); the progress bar
             and Ctrl-C act between chunks (backend "triton": Ctrl-C after the step under way).
@@ -718,7 +718,7 @@ class _Flattened:
 
     def engine(self, device=None):
         """The Triton engine of this network on ``device`` (built, and its arrays copied, once)."""
-        from neurosim.kernels.engine_triton import TritonEngine, resolve_device
+        from neurosim.kernels.engine.triton import TritonEngine, resolve_device
 
         device = resolve_device(device)
         if getattr(self, "_engine", None) is None or self._engine.device != device:

@@ -15,7 +15,7 @@ import triton  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
-from neurosim.kernels import engine_triton as engine  # noqa: E402
+from neurosim.kernels.engine import triton as engine  # noqa: E402
 from neurosim.kernels.codegen.modules import load_source  # noqa: E402
 from neurosim.kernels.codegen.triton_source import engine_source  # noqa: E402
 from neurosim.model_library import ADEX_MODEL, COND_LIF_MODEL, IZHIKEVICH_MODEL, LIF_MODEL  # noqa: E402

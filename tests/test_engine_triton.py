@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import neurosim as ns
-from neurosim.kernels import engine_triton
+from neurosim.kernels.engine import triton as engine_triton
 from neurosim.network import SimulationError, SimulationInterrupted
 
 

@@ -2,7 +2,7 @@
 
 Each function here is one piece of the math of one time step, written to be obviously
 correct; a neuron model's own step is its definition's statements evaluated over arrays
-(:mod:`neurosim.kernels.codegen.interpret`). The Numba kernel (``numba_cpu.py`` and the loops
+(:mod:`neurosim.kernels.codegen.interpret`). The Numba kernel (``numba.py`` and the loops
 generated for each model) performs the same floating-point operations in the same order, so
 both backends produce bit-identical spike trains; the tests hold them to it.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codegen.interpret import evaluate, run_statements
-from .layout import (
+from ..codegen.interpret import evaluate, run_statements
+from ..layout import (
     STATUS_DONE,
     STATUS_NOT_FINITE,
     STATUS_SPIKE_BUFFER_FULL,

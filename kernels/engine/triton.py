@@ -1,6 +1,6 @@
 """Triton backend of the event-driven engine: ``Network.run(..., backend="triton")``.
 
-Same contract as ``reference.run_chunk`` (the specification) and ``numba_cpu.run_chunk``: the
+Same contract as ``reference.run_chunk`` (the specification) and ``numba.run_chunk``: the
 engine object is called with the arguments of ``run_chunk`` and returns ``(status, steps_done)``.
 The network's state lives on the device while a run goes on; ``to_host()`` copies it back into
 the host arrays (the run loop calls it before a checkpoint and when the run ends), and the next
@@ -65,7 +65,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .layout import STATUS_DONE, STATUS_INTERRUPTED, STATUS_NOT_FINITE, STATUS_SPIKE_BUFFER_FULL
+from ..layout import STATUS_DONE, STATUS_INTERRUPTED, STATUS_NOT_FINITE, STATUS_SPIKE_BUFFER_FULL
 
 try:
     import triton
@@ -263,8 +263,8 @@ class TritonEngine:
     stops_inside_chunks = True  # Ctrl-C ends a chunk after the step being queued (STATUS_INTERRUPTED)
 
     def __init__(self, state, definitions, kinds, conn, ring, population_of, n_populations: int, device=None):
-        from .codegen.modules import load_source
-        from .codegen.triton_source import engine_source
+        from ..codegen.modules import load_source
+        from ..codegen.triton_source import engine_source
 
         self.device = resolve_device(device)
         self.host_state, self.host_ring = state, ring

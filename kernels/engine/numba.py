@@ -24,7 +24,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from .layout import STATUS_DONE, STATUS_SPIKE_BUFFER_FULL
+from ..layout import STATUS_DONE, STATUS_SPIKE_BUFFER_FULL
 
 _jit = numba.njit(cache=True, nogil=True)
 # Helpers called every step that take named tuples: inlined into the caller, because a
@@ -184,7 +184,7 @@ def run_chunk_for(definitions):
     """The ``run_chunk`` of a network whose neuron models are ``definitions`` (in layout order):
     generated from the definitions (``neurosim.kernels.codegen.numba_source``) once per set of
     models, compiled on first use and cached on disk by Numba."""
-    from .codegen.modules import load_source
-    from .codegen.numba_source import engine_source
+    from ..codegen.modules import load_source
+    from ..codegen.numba_source import engine_source
 
     return load_source("engine_numba", engine_source(definitions)).run_chunk
