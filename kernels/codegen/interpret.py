@@ -11,40 +11,20 @@ from __future__ import annotations
 
 import ast
 
-from .ir import Assign, Repeat
+from .ir import Assign, Repeat, Rewrite
 
 _CACHE: dict[int, object] = {}
 
 
-class _Vectorise(ast.NodeTransformer):
-    """Python scalar syntax -> array syntax: ``and``/``or``/``not`` -> ``& | ~``,
-    ``a if c else b`` -> ``where(c, a, b)``."""
-
-    def visit_BoolOp(self, node):
-        self.generic_visit(node)
-        op = ast.BitAnd() if isinstance(node.op, ast.And) else ast.BitOr()
-        out = node.values[0]
-        for v in node.values[1:]:
-            out = ast.BinOp(out, op, v)
-        return out
-
-    def visit_UnaryOp(self, node):
-        self.generic_visit(node)
-        return ast.UnaryOp(ast.Invert(), node.operand) if isinstance(node.op, ast.Not) else node
-
-    def visit_IfExp(self, node):
-        self.generic_visit(node)
-        return ast.Call(ast.Name("where", ast.Load()), [node.test, node.body, node.orelse], [])
+# Python scalar syntax -> array syntax: and/or/not -> & | ~, a if c else b -> where(c, a, b)
+_vectorise = Rewrite(not_as="~", select="where")
 
 
 def compiled(expr: ast.expr):
     """The code object of an expression in array syntax (cached per expression node)."""
     code = _CACHE.get(id(expr))
     if code is None:
-        import copy
-
-        tree = ast.Expression(_Vectorise().visit(copy.deepcopy(expr)))
-        ast.fix_missing_locations(tree)
+        tree = ast.Expression(_vectorise(expr))
         code = compile(tree, "<neuron model>", "eval")
         _CACHE[id(expr)] = (code, expr)  # keep expr alive so its id is not reused
         return code

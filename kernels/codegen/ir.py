@@ -63,3 +63,50 @@ def emit(statements, render, indent: str = "", select=None) -> list[str]:
             value = render(s.expr)
             lines.append(f"{indent}{s.target} = {value if select is None else select(value, s.target)}")
     return lines
+
+
+class Rewrite(ast.NodeTransformer):
+    """The language's expressions in a target's syntax (each generator configures one).
+
+    ``functions`` renames the language's functions (``exp`` -> ``tl.exp``); ``and``/``or``
+    become ``&``/``|`` (both sides evaluated: no short-circuit branch, which keeps vector
+    and GPU code branch-free); ``not_as`` writes ``not x`` as ``"~"`` (``~x``) or ``"== 0"``
+    (``x == 0``), or keeps it (None); ``select`` writes ``a if c else b`` as ``select(c, a, b)``,
+    or keeps it (None).
+    """
+
+    def __init__(self, functions: dict | None = None, not_as: str | None = None, select: str | None = None):
+        self.functions, self.not_as, self.select = functions or {}, not_as, select
+
+    def __call__(self, expr: ast.expr) -> ast.expr:
+        """A rewritten copy of ``expr`` (the model's own tree is left as it is)."""
+        import copy
+
+        return ast.fix_missing_locations(self.visit(copy.deepcopy(expr)))
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        node.func = ast.Name(self.functions.get(node.func.id, node.func.id), ast.Load())
+        return node
+
+    def visit_BoolOp(self, node):
+        self.generic_visit(node)
+        op = ast.BitAnd() if isinstance(node.op, ast.And) else ast.BitOr()
+        out = node.values[0]
+        for v in node.values[1:]:
+            out = ast.BinOp(out, op, v)
+        return out
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Not) and self.not_as == "~":
+            return ast.UnaryOp(ast.Invert(), node.operand)
+        if isinstance(node.op, ast.Not) and self.not_as == "== 0":
+            return ast.Compare(node.operand, [ast.Eq()], [ast.Constant(0)])
+        return node
+
+    def visit_IfExp(self, node):
+        self.generic_visit(node)
+        if self.select is None:
+            return node
+        return ast.Call(ast.Name(self.select, ast.Load()), [node.test, node.body, node.orelse], [])

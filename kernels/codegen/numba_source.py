@@ -20,35 +20,18 @@ from __future__ import annotations
 
 import ast
 
-from .ir import emit, names_in
-
-_NUMBA_FUNCTIONS = {"exp": "_np.exp", "log": "_np.log", "sqrt": "_np.sqrt", "abs": "abs", "tanh": "_np.tanh",
-                    "minimum": "_min", "maximum": "_max", "where": "_where"}
+from .ir import Rewrite, emit, names_in
 
 
-class _Scalar(ast.NodeTransformer):
-    """Map the language's functions to scalar Numba calls; ``and``/``or`` -> ``&``/``|``
-    (no short-circuit branch, so LLVM keeps the loop vectorisable)."""
 
-    def visit_Call(self, node):
-        self.generic_visit(node)
-        node.func = ast.Name(_NUMBA_FUNCTIONS[node.func.id], ast.Load())
-        return node
-
-    def visit_BoolOp(self, node):
-        self.generic_visit(node)
-        op = ast.BitAnd() if isinstance(node.op, ast.And) else ast.BitOr()
-        out = node.values[0]
-        for v in node.values[1:]:
-            out = ast.BinOp(out, op, v)
-        return out
+# The language as scalar Numba code; and/or as & | keep the loop branch-free (vectorisable).
+_scalar = Rewrite(functions={"exp": "_np.exp", "log": "_np.log", "sqrt": "_np.sqrt", "tanh": "_np.tanh",
+                             "minimum": "_min", "maximum": "_max", "where": "_where"})
 
 
 def scalar(expr: ast.expr) -> str:
     """Python source of an expression for scalar Numba code."""
-    import copy
-
-    return ast.unparse(_Scalar().visit(copy.deepcopy(expr)))
+    return ast.unparse(_scalar(expr))
 
 
 def loop_arguments(d) -> list[str]:

@@ -11,45 +11,20 @@ pieces (ring arrival, external current, compaction, the halt word) live in
 from __future__ import annotations
 
 import ast
-import copy
 
 from ..layout import FIRST_MEMBRANE_ROW, state_rows
-from .ir import emit, names_in
-
-_TRITON_FUNCTIONS = {"exp": "tl.exp", "log": "tl.log", "sqrt": "tl.sqrt", "abs": "tl.abs", "tanh": "_tanh",
-                     "minimum": "tl.minimum", "maximum": "tl.maximum", "where": "tl.where"}
+from .ir import Rewrite, emit, names_in
 
 
-class _Blocked(ast.NodeTransformer):
-    """The language over blocks of neurons: functions -> ``tl``; ``and or not`` -> ``& | == 0``;
-    ``a if c else b`` -> ``tl.where(c, a, b)``."""
 
-    def visit_Call(self, node):
-        self.generic_visit(node)
-        node.func = ast.Name(_TRITON_FUNCTIONS[node.func.id], ast.Load())
-        return node
-
-    def visit_BoolOp(self, node):
-        self.generic_visit(node)
-        op = ast.BitAnd() if isinstance(node.op, ast.And) else ast.BitOr()
-        out = node.values[0]
-        for v in node.values[1:]:
-            out = ast.BinOp(out, op, v)
-        return out
-
-    def visit_UnaryOp(self, node):
-        self.generic_visit(node)
-        if isinstance(node.op, ast.Not):
-            return ast.Compare(node.operand, [ast.Eq()], [ast.Constant(0)])
-        return node
-
-    def visit_IfExp(self, node):
-        self.generic_visit(node)
-        return ast.Call(ast.Name("tl.where", ast.Load()), [node.test, node.body, node.orelse], [])
+# The language over blocks of neurons: functions -> tl; and/or/not -> & | == 0; a if c else b -> tl.where
+_blocked = Rewrite(functions={"exp": "tl.exp", "log": "tl.log", "sqrt": "tl.sqrt", "abs": "tl.abs", "tanh": "_tanh",
+                              "minimum": "tl.minimum", "maximum": "tl.maximum", "where": "tl.where"},
+                   not_as="== 0", select="tl.where")
 
 
 def blocked(expr: ast.expr) -> str:
-    return ast.unparse(_Blocked().visit(copy.deepcopy(expr)))
+    return ast.unparse(_blocked(expr))
 
 
 def kind_kernel(d, k: int) -> str:
