@@ -30,7 +30,8 @@ from .connect import BUILD_BYTES_PER_SYNAPSE, Rule
 from .errors import SimulationError, SimulationInterrupted
 from .hooks import HookContext, check_hooks
 from .memory import check_memory
-from .models import ENGINE_BYTES_PER_NEURON, NEURON_MODELS, SOURCE_MODELS, PoissonSource, SpikeTimes
+from .definition import NeuronModel
+from .models import ENGINE_BYTES_PER_NEURON, NEURON_MODELS, SOURCE_MODELS, CustomModel, PoissonSource, SpikeTimes
 from .random import Distribution, draw
 from .result import RunResult, Spikes, StateTrace
 from .spike_stream import SpikeStream
@@ -157,8 +158,10 @@ class Network:
         if name in self.populations:
             raise ValueError(f"name {name!r} is already used by another population of this network")
         if not isinstance(model, NEURON_MODELS + SOURCE_MODELS):
-            allowed = ", ".join(m.__name__ for m in NEURON_MODELS + SOURCE_MODELS)
-            raise TypeError(f"model must be one of {allowed}, got {type(model).__name__}")
+            allowed = ", ".join(m.__name__ for m in NEURON_MODELS + SOURCE_MODELS if m is not CustomModel)
+            hint = (" (a NeuronModel is a definition: call it for a population's model, e.g. MyModel(100, tau=5.0))"
+                    if isinstance(model, NeuronModel) else "")
+            raise TypeError(f"model must be one of {allowed} or a NeuronModel's model, got {type(model).__name__}{hint}")
         check_memory(f"population {name!r} ({type(model).__name__}, n = {model.n})",
                      model.n * model.bytes_per_neuron(), "use fewer neurons")
         if not isinstance(model, SpikeTimes):
@@ -325,7 +328,9 @@ class Network:
     def monitor_state(self, population: Population, variables=("v",), indices=None, every: float | None = None) -> str:
         """Record state variables of some neurons every ``every`` ms (default: every step).
 
-        ``variables``: any of "v", "u" (Izhikevich), "i_exc", "i_inh". ``indices``: neurons
+        ``variables``: state variables of the population's model (``model.state_variables``:
+        LIF "v", "i_exc", "i_inh"; Izhikevich also "u"; AdEx "v", "w", ...; a NeuronModel's own
+        ``state``). ``indices``: neurons
         within the population (default all). The traces appear in ``result.states`` under
         ``"<population>.<variable>"``, sampled at the start of each recorded step.
         """
