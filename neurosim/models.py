@@ -347,9 +347,9 @@ class AdEx(Model):
     ``method='euler'``). Spike when ``v > v_peak``; then ``v = v_r``, ``w = w + b``, and v is
     frozen for ``t_ref`` ms. Synaptic currents (pA) decay exponentially (``tau_exc``, ``tau_inh``).
 
-    Units: capacitance pF, conductances nS, potentials mV, currents (w, b, synaptic and
-    external: ``ConstantCurrent(mean=500.0)`` is 500 pA) pA, times ms. Defaults: Naud et al.
-    (2008)'s tonic spiking neuron (with ``i_ext = 500`` pA).
+    Units: capacitance pF, conductances nS, potentials mV, times ms, and currents pA (w, b, the
+    synaptic weights, and the external current: ``ConstantCurrent(500.0)`` is 500 pA).
+    Defaults: Naud et al. (2008)'s tonic spiking neuron (driven by 500 pA).
     """
 
     n: int

@@ -44,7 +44,9 @@ def kind_kernel(d, k: int) -> str:
             body.append(f"{var} = {load.format(ptr=cell)}")
     if "i_ext" in used:
         body.append("i_ext = _external(i, m, i_mean, noise_column, noise, noise_offset)")
-    body += [f"{c} = {load.format(ptr=f'coefficients + {n} * n_kind + p')}" for n, c in enumerate(d.coefficients)]
+    # coefficients of the block's unused lanes load as 1.0, not 0.0: a divisor of 0 would make
+    # (discarded) NaNs there, which Triton's interpreter reports as warnings
+    body += [f"{c} = tl.load(coefficients + {n} * n_kind + p, mask=m, other=1.0)" for n, c in enumerate(d.coefficients)]
     refractory = d.refractory is not None
     if refractory:
         body += [f"r = {load.format(ptr='until + i')}", "active = step_f >= r"] + [f"old_{f} = {f}" for f in d.frozen]
