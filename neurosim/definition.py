@@ -56,7 +56,6 @@ Errors in a definition name the model and the item (``model 'QIF', update line 2
 from __future__ import annotations
 
 import ast
-import dataclasses
 import difflib
 import math
 import textwrap
@@ -195,13 +194,6 @@ class NeuronModel:
         """Per-neuron values the step reads: the float parameters it uses, then derived values."""
         used = _names_in([*self.update, *self.reset], self.threshold)
         return tuple(k for k in (*self.float_parameters, *self.derived) if k in used)
-
-    def key(self) -> str:
-        """A text identifying the definition's code (generated kernels are cached under it)."""
-        parts = [self.name, repr(sorted((k, dataclasses.astuple(p)) for k, p in self.parameters.items())),
-                 repr(list(self.state)), repr(self.inputs), repr(self.frozen), repr(self.derived_text),
-                 self.update_text, self.threshold_text, self.reset_text, repr(self.refractory_text)]
-        return "\n".join(parts)
 
     def __call__(self, n: int, **values):
         """A population's model of ``n`` neurons with these parameter values (others default)."""
