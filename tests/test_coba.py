@@ -29,7 +29,8 @@ equations in SI units, ``method='euler'``, numpy target.
     the CV by ~2.5 %), so the relative difference of two 10-seed means has an s.d. of ~1.4 %;
     asserted as well: its estimate (from the per-seed values) below 2.5 %, so that 5 % is at
     least two of them. Measured (seeds 1-10, 1 s): exc 1.942 Hz Brian2 vs 1.906 Hz neurosim
-    (-1.9 %), inh 1.914 vs 1.917 Hz (+0.2 %), CV 0.486 vs 0.479 (-1.5 %).
+    (-1.9 %), inh 1.914 vs 1.917 Hz (+0.2 %), CV 0.486 vs 0.480 (-1.2 %); estimated s.d. of the
+    relative differences 1.3 %, 0.13 %, 0.9 %.
 """
 
 import importlib.util
