@@ -62,7 +62,8 @@ def _substeps(v, us, it, h, substeps):
     k004, k5, k140 = cast(v, 0.04), cast(v, 5.0), cast(v, 140.0)
     for _ in range(substeps):
         for i in range(v.shape[0]):
-            v[i] = _substep(v[i], us[i], it[i], h, k004, k5, k140)
+            vi = v[i]
+            v[i] = _substep(vi, us[i], it[i], h, k004, k5, k140)
 
 
 @_jit

@@ -212,8 +212,9 @@ def _reset_row(ut, thr, out, k_sub, k_zero):
     """``out = reset(u, u > thr)``: the membrane after the reset, recomputed from u."""
     one, zero = cast(out, 1.0), cast(out, 0.0)
     for i in range(out.shape[0]):
+        ui = ut[i]
         th = thr[i]
-        out[i] = _after_reset(ut[i], th, _spike(ut[i], th, one, zero), one, k_sub, k_zero)
+        out[i] = _after_reset(ui, th, _spike(ui, th, one, zero), one, k_sub, k_zero)
 
 
 @_leaf
