@@ -13,13 +13,13 @@ no Python loop over time steps).
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from typing import Callable
 
 import torch
 
 from neurosim.kernels.common import ARCTAN, FAST_SIGMOID, SIGMOID, TRIANGLE  # the ids the fused kernels switch on
+from neurosim.kernels.common.reference import surrogate_derivative
 from ..validation import check_number
 
 CUSTOM = -1
@@ -66,7 +66,15 @@ class _SpikeFunction(torch.autograd.Function):
         return grad_spikes * ctx.surrogate.derivative(x), None
 
 
-class FastSigmoid(Surrogate):
+class _BuiltIn(Surrogate):
+    """A built-in surrogate: its formula is the one the fused kernels' references use
+    (``neurosim.kernels.common.reference.surrogate_derivative``), written once."""
+
+    def derivative(self, x):
+        return surrogate_derivative(self.kernel_id, self.param, x)
+
+
+class FastSigmoid(_BuiltIn):
     """SuperSpike (Zenke & Ganguli 2018): ``1 / (slope |x| + 1)^2``; snnTorch's
     ``fast_sigmoid(slope)`` and Norse's ``"super"`` with ``alpha = slope``."""
 
@@ -75,11 +83,8 @@ class FastSigmoid(Surrogate):
     def __init__(self, slope: float = 25.0):
         self.param = check_number("slope", slope, positive=True)
 
-    def derivative(self, x):
-        return 1.0 / (self.param * x.abs() + 1.0) ** 2
 
-
-class ArcTan(Surrogate):
+class ArcTan(_BuiltIn):
     """``(alpha / 2) / (1 + (pi alpha x / 2)^2)``, the derivative of ``atan(pi alpha x / 2) / pi``
     (snnTorch's and SpikingJelly's ``ATan``)."""
 
@@ -88,11 +93,8 @@ class ArcTan(Surrogate):
     def __init__(self, alpha: float = 2.0):
         self.param = check_number("alpha", alpha, positive=True)
 
-    def derivative(self, x):
-        return (self.param / 2.0) / (1.0 + (math.pi / 2.0 * self.param * x) ** 2)
 
-
-class Triangle(Surrogate):
+class Triangle(_BuiltIn):
     """Piecewise linear ``alpha * max(0, 1 - |x|)`` (Esser 2016, Bellec 2020; Norse's
     ``"triangle"``)."""
 
@@ -101,11 +103,8 @@ class Triangle(Surrogate):
     def __init__(self, alpha: float = 0.3):
         self.param = check_number("alpha", alpha, positive=True)
 
-    def derivative(self, x):
-        return self.param * torch.relu(1.0 - x.abs())
 
-
-class Sigmoid(Surrogate):
+class Sigmoid(_BuiltIn):
     """Derivative of ``sigmoid(slope x)``: ``slope * sig * (1 - sig)`` (snnTorch's ``sigmoid``;
     HLOP uses slope 4)."""
 
@@ -113,10 +112,6 @@ class Sigmoid(Surrogate):
 
     def __init__(self, slope: float = 4.0):
         self.param = check_number("slope", slope, positive=True)
-
-    def derivative(self, x):
-        sig = torch.sigmoid(self.param * x)
-        return self.param * sig * (1.0 - sig)
 
 
 class Custom(Surrogate):
