@@ -62,4 +62,10 @@ class Ridge(Readout):
 
     def _solve(self) -> np.ndarray:
         a = self._xtx + self.alpha * np.eye(self.n_inputs)
-        return scipy.linalg.solve(a, self._xty, assume_a="pos").T
+        try:
+            return scipy.linalg.solve(a, self._xty, assume_a="pos").T
+        except np.linalg.LinAlgError:
+            # an alpha too small to lift rank-deficient statistics above rounding (e.g. 1e-160
+            # with fewer samples than inputs): the minimum-norm least-squares solution, which
+            # is the ridge solution's limit as alpha -> 0
+            return np.linalg.lstsq(a, self._xty, rcond=None)[0].T
