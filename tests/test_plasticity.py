@@ -427,8 +427,6 @@ def test_exact_rls_is_ridge_after_every_sample():
 def test_ridge_with_an_alpha_below_rounding_gives_the_least_squares_limit():
     # one sample, three inputs: X^T X has rank 1, and alpha = 1e-162 does not lift it above
     # rounding (found by the generated bad-input test); the limit alpha -> 0 is the min-norm fit
-    from neurosim.plasticity import Ridge
-
     x = np.linspace(-1.0, 1.0, 3)
     readout = Ridge(3, 2, alpha=1.3e-162).partial_fit(x, np.array([1.0, -2.0]))
     np.testing.assert_allclose(readout.predict(x), [1.0, -2.0], rtol=1e-12)
