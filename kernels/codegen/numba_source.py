@@ -139,6 +139,8 @@ def run_chunk(first_step, n_steps, dt, state, kinds, conn, drive, ring, rec):
     fired = _np.empty(n_dynamic, dtype=_np.int64)
     buffer = _np.empty(n_dynamic)
     counts = rec.counters
+    flat_currents = state.currents.reshape(state.currents.size)
+    flat_ring = ring.reshape(ring.size)
     for row in range(n_steps):
         step = first_step + row
         status = step_begin(state, rec, drive, ring, row, step, n_recordable)
@@ -149,7 +151,7 @@ def run_chunk(first_step, n_steps, dt, state, kinds, conn, drive, ring, rec):
         ext = external_current(drive, row, buffer)
 {kind_calls}
         n_fired = gather_spikes(spiked, fired)
-        deliver_spikes(fired, n_fired, drive, row, step, slot, conn, state, ring, rec)
+        deliver_spikes(fired, n_fired, drive, row, step, slot, conn, flat_currents, flat_ring, rec)
     return STATUS_DONE, n_steps
 '''
 

@@ -162,13 +162,12 @@ def step_begin(state, rec, drive, ring, row, step, n_recordable):
 
 
 @_inline
-def deliver_spikes(fired, n_fired, drive, row, step, slot, conn, state, ring, rec):
-    """Deliver the step's spikes (neurons by id, then source events as given) and record them."""
+def deliver_spikes(fired, n_fired, drive, row, step, slot, conn, flat_currents, flat_ring, rec):
+    """Deliver the step's spikes (neurons by id, then source events as given) and record them.
+    ``flat_currents`` and ``flat_ring`` are the receptor rows and the ring buffer, flattened."""
     counts = rec.counters
     e0, e1 = drive.event_ptr[row], drive.event_ptr[row + 1]
-    base = slot * 2 * state.values.shape[1]
-    flat_ring = ring.reshape(ring.size)
-    flat_currents = state.currents.reshape(state.currents.size)
+    base = slot * flat_currents.shape[0]  # a slot holds 2 x n_dynamic cells, as the receptor rows
     for f in range(n_fired + (e1 - e0)):
         source = fired[f] if f < n_fired else drive.event_id[e0 + f - n_fired]
         counts[1] += _propagate(source, conn.immediate, flat_currents, 0)
