@@ -5,6 +5,8 @@ generator and attaches weights and delays::
 
     net.connect(exc, inh, ns.connect.random(p=0.1), weight=0.5, delay=1.0)
     net.connect(exc, exc, ns.connect.fixed_in_degree(100), weight=ns.Uniform(0, 0.5))
+    net.connect(exc, inh, ns.connect.fixed_out_degree(20), weight=0.5)  # 20 targets per source
+    net.connect(inp, exc, ns.connect.one_to_one(), weight=2.0)          # source i -> target i
     net.connect(src, exc, ns.connect.all_to_all(), weight=0.1)
     net.connect(exc, exc, ns.connect.from_matrix(W))       # dense or scipy.sparse; weights from W
     pos = ns.connect.grid_positions((15, 3, 3))            # a 3-D column, as in Maass et al. 2002
@@ -122,6 +124,60 @@ class fixed_in_degree(Rule):  # noqa: N801
 
     def expected_synapses(self, n_pre, n_post):
         return float(self.k) * n_post
+
+
+@dataclass(frozen=True)
+class fixed_out_degree(Rule):  # noqa: N801
+    """Every source makes exactly ``k`` connections onto distinct targets (drawn uniformly,
+    without replacement; with ``allow_self=False`` a neuron of a population connected to itself
+    never picks itself). The mirror of :class:`fixed_in_degree`."""
+
+    k: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "k", check_int("k", self.k, minimum=0))
+
+    def pairs(self, n_pre, n_post, rng, allow_self):
+        # allow_self=False only reaches a rule when source is target, so n_pre == n_post there
+        pool = max(n_post if allow_self else n_post - 1, 0)
+        if self.k > pool:
+            raise ValueError(f"fixed_out_degree: k={self.k} exceeds the {pool} available targets per source"
+                             + ("" if allow_self else " (self-connections excluded)"))
+        post = np.empty(n_pre * self.k, dtype=np.int64)
+        for i in range(n_pre):
+            if allow_self or i >= n_post:
+                chosen = rng.choice(n_post, size=self.k, replace=False)
+            else:  # choose among the others: shift indices past i
+                chosen = rng.choice(n_post - 1, size=self.k, replace=False)
+                chosen[chosen >= i] += 1
+            post[i * self.k : (i + 1) * self.k] = chosen
+        pre = np.repeat(np.arange(n_pre, dtype=np.int64), self.k)
+        return pre, post
+
+    def expected_synapses(self, n_pre, n_post):
+        return float(self.k) * n_pre
+
+
+@dataclass(frozen=True)
+class one_to_one(Rule):  # noqa: N801
+    """Source ``i`` to target ``i``, for populations of equal size (Brian2's ``connect(j='i')``).
+
+    Connecting a population to itself this way makes only self-connections, so it needs
+    ``allow_self=True``; without it ``pairs`` refuses rather than return no synapses.
+    """
+
+    def pairs(self, n_pre, n_post, rng, allow_self):
+        if n_pre != n_post:
+            raise ValueError(f"one_to_one: the source and target populations must have the same size, got "
+                             f"{n_pre} sources and {n_post} targets")
+        if not allow_self and n_pre > 0:
+            raise ValueError("one_to_one: connecting a population to itself one-to-one makes only self-connections "
+                             "(i -> i), which allow_self=False drops; pass allow_self=True")
+        idx = np.arange(n_pre, dtype=np.int64)
+        return idx, idx.copy()
+
+    def expected_synapses(self, n_pre, n_post):
+        return float(min(n_pre, n_post))
 
 
 @dataclass(frozen=True)
