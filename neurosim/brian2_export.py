@@ -129,6 +129,11 @@ def to_brian2(net, record_spikes: bool = True):
             g = _neuron_group(b2, name, pop, dt, mean, sigma)
         elif isinstance(m, SpikeTimes):
             steps, idx = m.steps(dt)
+            keys = np.sort(steps * len(pop) + idx) if steps.size and steps.max() < 2**62 // len(pop) else None
+            if keys is not None and np.any(keys[1:] == keys[:-1]):
+                raise ValueError(f"population {name!r}: a neuron of this SpikeTimes spikes more than once in one step "
+                                 f"of dt = {dt} ms, which Brian2's SpikeGeneratorGroup refuses; give the repeated "
+                                 "spikes as a larger weight, or use a smaller dt")
             g = b2.SpikeGeneratorGroup(len(pop), idx, steps * dt * b2.ms, name=f"ns_{name}")
         elif isinstance(m, PoissonSource):
             g = b2.PoissonGroup(len(pop), m.rate * b2.Hz, name=f"ns_{name}")

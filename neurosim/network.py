@@ -176,7 +176,8 @@ class Network:
 
         Parameters
         ----------
-        rule : ``ns.connect.random(p)``, ``fixed_in_degree(k)``, ``all_to_all()`` or ``from_matrix(W)``.
+        rule : ``ns.connect.random(p)``, ``fixed_in_degree(k)``, ``fixed_out_degree(k)``, ``one_to_one()``,
+            ``all_to_all()`` or ``from_matrix(W)``.
         weight : scalar, per-synapse array or distribution (model current units: mV for LIF).
             Required except with ``from_matrix`` (whose entries are the weights).
         delay : ms; scalar, per-synapse array or distribution; rounded to whole steps, at least
@@ -204,7 +205,7 @@ class Network:
         if target.is_source:
             raise ValueError(f"target {target.name!r} is a spike source ({type(target.model).__name__}); it cannot receive synapses")
         if not isinstance(rule, Rule):
-            raise TypeError(f"rule must be a connectivity rule from ns.connect (random, fixed_in_degree, all_to_all, from_matrix), got {type(rule).__name__}")
+            raise TypeError(f"rule must be a connectivity rule from ns.connect (random, fixed_in_degree, fixed_out_degree, one_to_one, all_to_all, from_matrix), got {type(rule).__name__}")
         allow_self = check_flag("allow_self", allow_self)
         if receptor is not None and receptor not in ("exc", "inh"):
             raise ValueError(f"receptor must be 'exc', 'inh' or None, got {receptor!r}")

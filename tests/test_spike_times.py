@@ -114,3 +114,15 @@ def test_a_million_spikes_build_and_run():
     result = net.run(20.0, progress=False)
     expected = np.count_nonzero(np.rint(times / 0.1) < 200)
     assert result.spike_count("src") == expected
+
+
+def test_the_brian2_export_refuses_repeated_spikes_in_a_step_plainly():
+    pytest.importorskip("brian2")
+    from neurosim.brian2_export import to_brian2
+
+    net = ns.Network(dt=0.1)
+    source = net.population("s", ns.SpikeTimes(2, indices=[0, 0, 1], times=[1.0, 1.0, 2.0]))
+    target = net.population("p", ns.LIF(2))
+    net.connect(source, target, ns.connect.one_to_one(), weight=1.0)
+    with pytest.raises(ValueError, match=r"population 's'.*more than once in one step.*larger weight"):
+        to_brian2(net)
