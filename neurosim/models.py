@@ -1,12 +1,15 @@
 """Neuron models and spike sources: small frozen dataclasses of parameters.
 
 A parameter is a scalar (homogeneous), an array with one value per neuron (heterogeneous)
-or a :mod:`neurosim.random` distribution drawn when the population is created. Models say
-what a neuron *is*; the kernels in :mod:`neurosim.kernels` say how it is advanced.
+or a :mod:`neurosim.random` distribution drawn when the population is created. Each neuron
+model carries its definition (``Model.definition``, a :class:`neurosim.NeuronModel`: what a
+neuron *is*); every backend runs that definition. ``LIF``, ``Izhikevich``, ``AdEx`` and
+``CondLIF`` are friendly constructors of the built-in definitions (``model_library``); a
+user's ``NeuronModel`` called with ``n`` makes a :class:`CustomModel`.
 
 Units: ms for times, mV for potentials. LIF currents are expressed as the voltage they
 would produce at steady state (``R * I``, mV), as in Brian2's CUBA example; Izhikevich
-currents are in the dimensionless units of Izhikevich (2003).
+currents are in the dimensionless units of Izhikevich (2003); AdEx and CondLIF use pA, nS, pF.
 """
 
 from __future__ import annotations
