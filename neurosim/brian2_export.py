@@ -80,11 +80,10 @@ def _unrolled(statements, integers: dict):
 def _neuron_group(b2, name: str, pop, dt: float, mean, sigma):
     """A NeuronGroup running ``pop``'s definition (see the module docstring)."""
     d, m, n = pop.model.definition, pop.model, len(pop)
-    given = m.definition_values(dt)
-    numbers = {k: v if k in d.integer_parameters else np.asarray(v, dtype=np.float64) for k, v in given.items()}
+    numbers = m.definition_numbers(dt)
     derived = d.evaluate_derived(numbers, dt, n)
     render = lambda e: ast.unparse(_Brian2Code(dt).visit(copy.deepcopy(e)))  # noqa: E731
-    integers = {k: int(numbers[k]) for k in d.integer_parameters}
+    integers = {k: numbers[k] for k in d.integer_parameters}
     # a copy (Brian2's numpy target updates "v = v + ..." in place, which would change an alias)
     lines = ["i_ext = i_ext_mean + sigma * randn()"] + [f"ns_old_{f} = {f} * 1.0" for f in d.frozen if d.refractory is not None]
     lines += emit(_unrolled(d.update, integers), render)

@@ -97,6 +97,25 @@ class random(Rule):  # noqa: N801 - reads as ns.connect.random(p)
         return n * self.p + 5 * np.sqrt(n * self.p) + 16
 
 
+def _distinct_partners(k: int, n_fixed: int, n_choices: int, rng, allow_self: bool, rule: str, what: str) -> np.ndarray:
+    """For each of ``n_fixed`` neurons in turn, ``k`` distinct partners among ``n_choices``
+    (int64, ``n_fixed * k``). Without ``allow_self`` (source is target: the counts are equal)
+    neuron i never picks itself."""
+    pool = max(n_choices if allow_self else n_choices - 1, 0)
+    if k > pool:
+        raise ValueError(f"{rule}: k={k} exceeds the {pool} available {what}"
+                         + ("" if allow_self else " (self-connections excluded)"))
+    out = np.empty(n_fixed * k, dtype=np.int64)
+    for i in range(n_fixed):
+        if allow_self or i >= n_choices:
+            chosen = rng.choice(n_choices, size=k, replace=False)
+        else:  # choose among the others: shift indices past i
+            chosen = rng.choice(n_choices - 1, size=k, replace=False)
+            chosen[chosen >= i] += 1
+        out[i * k : (i + 1) * k] = chosen
+    return out
+
+
 @dataclass(frozen=True)
 class fixed_in_degree(Rule):  # noqa: N801
     """Every target receives exactly ``k`` connections from distinct sources."""
@@ -107,20 +126,8 @@ class fixed_in_degree(Rule):  # noqa: N801
         check_int("k", self.k, minimum=0)
 
     def pairs(self, n_pre, n_post, rng, allow_self):
-        pool = n_pre if allow_self else n_pre - 1
-        if self.k > pool:
-            raise ValueError(f"fixed_in_degree: k={self.k} exceeds the {pool} available sources per target"
-                             + ("" if allow_self else " (self-connections excluded)"))
-        pre = np.empty(n_post * self.k, dtype=np.int64)
-        for j in range(n_post):
-            if allow_self or j >= n_pre:
-                chosen = rng.choice(n_pre, size=self.k, replace=False)
-            else:  # choose among the others: shift indices past j
-                chosen = rng.choice(n_pre - 1, size=self.k, replace=False)
-                chosen[chosen >= j] += 1
-            pre[j * self.k : (j + 1) * self.k] = chosen
-        post = np.repeat(np.arange(n_post, dtype=np.int64), self.k)
-        return pre, post
+        pre = _distinct_partners(self.k, n_post, n_pre, rng, allow_self, "fixed_in_degree", "sources per target")
+        return pre, np.repeat(np.arange(n_post, dtype=np.int64), self.k)
 
     def expected_synapses(self, n_pre, n_post):
         return float(self.k) * n_post
@@ -138,21 +145,8 @@ class fixed_out_degree(Rule):  # noqa: N801
         object.__setattr__(self, "k", check_int("k", self.k, minimum=0))
 
     def pairs(self, n_pre, n_post, rng, allow_self):
-        # allow_self=False only reaches a rule when source is target, so n_pre == n_post there
-        pool = max(n_post if allow_self else n_post - 1, 0)
-        if self.k > pool:
-            raise ValueError(f"fixed_out_degree: k={self.k} exceeds the {pool} available targets per source"
-                             + ("" if allow_self else " (self-connections excluded)"))
-        post = np.empty(n_pre * self.k, dtype=np.int64)
-        for i in range(n_pre):
-            if allow_self or i >= n_post:
-                chosen = rng.choice(n_post, size=self.k, replace=False)
-            else:  # choose among the others: shift indices past i
-                chosen = rng.choice(n_post - 1, size=self.k, replace=False)
-                chosen[chosen >= i] += 1
-            post[i * self.k : (i + 1) * self.k] = chosen
-        pre = np.repeat(np.arange(n_pre, dtype=np.int64), self.k)
-        return pre, post
+        post = _distinct_partners(self.k, n_pre, n_post, rng, allow_self, "fixed_out_degree", "targets per source")
+        return np.repeat(np.arange(n_pre, dtype=np.int64), self.k), post
 
     def expected_synapses(self, n_pre, n_post):
         return float(self.k) * n_pre

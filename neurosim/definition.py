@@ -213,7 +213,7 @@ class NeuronModel:
         out = {}
         with np.errstate(all="ignore"):  # where(...) evaluates both branches; results are checked
             for k, expr in self.derived.items():
-                out[k] = np.broadcast_to(np.asarray(evaluate(expr, scope, np), dtype=np.float64), (n,)).copy()
+                out[k] = _per_neuron(evaluate(expr, scope, np), n)
                 scope[k] = out[k]
                 if not np.all(np.isfinite(out[k])):
                     raise ValueError(f"model {self.name!r}: derived value {k!r} = {self.derived_text[k]} is not finite "
@@ -227,7 +227,7 @@ class NeuronModel:
         out = {}
         with np.errstate(all="ignore"):
             for k, expr in self.init.items():
-                out[k] = np.broadcast_to(np.asarray(evaluate(expr, values, np), dtype=np.float64), (n,)).copy()
+                out[k] = _per_neuron(evaluate(expr, values, np), n)
                 if not np.all(np.isfinite(out[k])):
                     raise ValueError(f"model {self.name!r}: the initial value of {k!r} is not finite for these parameters")
         return out
@@ -236,7 +236,7 @@ class NeuronModel:
         """Whole refractory steps per neuron, rounded down as Brian2 does (with its tolerance)."""
         from neurosim.kernels.codegen.interpret import evaluate
 
-        ms = np.broadcast_to(np.asarray(evaluate(self.refractory, {**values, "dt": dt}, np), dtype=np.float64), (n,))
+        ms = _per_neuron(evaluate(self.refractory, {**values, "dt": dt}, np), n)
         if not np.all(np.isfinite(ms)) or np.any(ms < 0):
             raise ValueError(f"model {self.name!r}: refractory = {self.refractory_text} must be finite and >= 0 ms")
         return np.floor(ms / dt + 1e-3)
@@ -372,15 +372,13 @@ class NeuronModel:
                     walk(item, s.body)
                     continue
                 unit = self._unit_of(f"{item} ({s.text})", s.expr, local_units)
-                declared = self.units.get(s.target, local_units.get(s.target))
-                if s.target in self.units and unit is not None and unit != declared:
+                declared = self.units.get(s.target)
+                if declared is not None and unit is not None and unit != declared:
                     raise ModelDefinitionError(
                         f"{self._where(item)}: inconsistent units in {s.text!r}: the right side is in "
                         f"{format_dimension(unit)}, {s.target} is in {format_dimension(declared)}")
-                if s.target not in self.state:
-                    local_units[s.target] = unit if unit is not None else local_units.get(s.target)
-                    if local_units[s.target] is None:
-                        del local_units[s.target]
+                if s.target not in self.state and unit is not None:  # a temporary takes its value's unit
+                    local_units[s.target] = unit
 
         walk("update", self.update)
         self._unit_of("threshold", self.threshold, local_units)
@@ -401,6 +399,11 @@ class NeuronModel:
 
 
 # ---- helpers ----
+
+def _per_neuron(value, n: int) -> np.ndarray:
+    """A scalar or per-neuron result as its own float64 array of length ``n``."""
+    return np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy()
+
 
 def _mapping(model: str, item: str, value) -> dict:
     if not isinstance(value, dict):

@@ -54,6 +54,12 @@ class Model:
         float64 arrays of length ``n``, and ints for integer parameters."""
         return {k: getattr(self, k) for k in self.definition.parameters}
 
+    def definition_numbers(self, dt: float) -> dict:
+        """``definition_values`` as the engine and the exporters evaluate them: float64 arrays,
+        and Python ints for integer parameters."""
+        ints = self.definition.integer_parameters
+        return {k: int(v) if k in ints else np.asarray(v, dtype=np.float64) for k, v in self.definition_values(dt).items()}
+
     def bytes_per_neuron(self) -> int:
         """About how much memory one neuron takes once its population is built and run: its
         parameters, plus the engine's state, inputs and bookkeeping (for up-front checks)."""

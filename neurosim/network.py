@@ -700,8 +700,7 @@ class _Flattened:
         for j, p in enumerate(pops):
             n, off = len(p), self.offset[p.name]
             local = slice(off - first, off - first + n)
-            given = p.model.definition_values(dt)
-            numbers = {k: np.asarray(v, dtype=np.float64) if k not in d.integer_parameters else int(v) for k, v in given.items()}
+            numbers = p.model.definition_numbers(dt)
             derived = d.evaluate_derived(numbers, dt, n)
             for c, name in enumerate(d.coefficients):
                 coefficients[c, local] = derived[name] if name in derived else numbers[name]

@@ -13,7 +13,8 @@ import ast
 
 from .ir import Assign, Repeat, Rewrite
 
-_CACHE: dict[int, object] = {}
+_CODE: dict[int, tuple] = {}  # id(expr) -> (code object, expr: kept alive so its id is not reused)
+_ENVIRONMENTS: dict[str, dict] = {}
 
 
 # Python scalar syntax -> array syntax: and/or/not -> & | ~, a if c else b -> where(c, a, b)
@@ -22,13 +23,10 @@ _vectorise = Rewrite(not_as="~", select="where")
 
 def compiled(expr: ast.expr):
     """The code object of an expression in array syntax (cached per expression node)."""
-    code = _CACHE.get(id(expr))
-    if code is None:
-        tree = ast.Expression(_vectorise(expr))
-        code = compile(tree, "<neuron model>", "eval")
-        _CACHE[id(expr)] = (code, expr)  # keep expr alive so its id is not reused
-        return code
-    return code[0]
+    entry = _CODE.get(id(expr))
+    if entry is None:
+        entry = _CODE[id(expr)] = (compile(ast.Expression(_vectorise(expr)), "<neuron model>", "eval"), expr)
+    return entry[0]
 
 
 def functions(lib) -> dict:
@@ -43,9 +41,18 @@ def functions(lib) -> dict:
             "minimum": lib.minimum, "maximum": lib.maximum, "where": lib.where}
 
 
+def _environment(lib) -> dict:
+    """Globals of an evaluation: no builtins, the language's functions (built once per library:
+    the numpy engine and the nn layers evaluate several expressions per step)."""
+    env = _ENVIRONMENTS.get(lib.__name__)
+    if env is None:
+        env = _ENVIRONMENTS[lib.__name__] = {"__builtins__": {}, **functions(lib)}
+    return env
+
+
 def evaluate(expr: ast.expr, scope: dict, lib):
     """Value of one expression over arrays; ``scope`` maps names to arrays or numbers."""
-    return eval(compiled(expr), {"__builtins__": {}, **functions(lib)}, scope)  # noqa: S307 - our own parsed AST
+    return eval(compiled(expr), _environment(lib), scope)  # noqa: S307 - our own parsed AST
 
 
 def run_statements(statements, scope: dict, lib, integers: dict | None = None) -> None:
@@ -53,7 +60,7 @@ def run_statements(statements, scope: dict, lib, integers: dict | None = None) -
 
     ``integers`` gives the repeat count of ``for _ in range(name)`` loops by name.
     """
-    env = {"__builtins__": {}, **functions(lib)}
+    env = _environment(lib)
     for s in statements:
         if isinstance(s, Repeat):
             count = s.count if isinstance(s.count, int) else int((integers or scope)[s.count])

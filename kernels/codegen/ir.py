@@ -65,7 +65,16 @@ def emit(statements, render, indent: str = "", select=None) -> list[str]:
     return lines
 
 
-class Rewrite(ast.NodeTransformer):
+class _Transform(ast.NodeTransformer):
+    """A transformer applied to a copy: the model's own tree is left as it is."""
+
+    def __call__(self, expr: ast.expr) -> ast.expr:
+        import copy
+
+        return ast.fix_missing_locations(self.visit(copy.deepcopy(expr)))
+
+
+class Rewrite(_Transform):
     """The language's expressions in a target's syntax (each generator configures one).
 
     ``functions`` renames the language's functions (``exp`` -> ``tl.exp``); ``and``/``or``
@@ -77,12 +86,6 @@ class Rewrite(ast.NodeTransformer):
 
     def __init__(self, functions: dict | None = None, not_as: str | None = None, select: str | None = None):
         self.functions, self.not_as, self.select = functions or {}, not_as, select
-
-    def __call__(self, expr: ast.expr) -> ast.expr:
-        """A rewritten copy of ``expr`` (the model's own tree is left as it is)."""
-        import copy
-
-        return ast.fix_missing_locations(self.visit(copy.deepcopy(expr)))
 
     def visit_Call(self, node):
         self.generic_visit(node)
@@ -112,7 +115,7 @@ class Rewrite(ast.NodeTransformer):
         return ast.Call(ast.Name(self.select, ast.Load()), [node.test, node.body, node.orelse], [])
 
 
-class FoldZero(ast.NodeTransformer):
+class FoldZero(_Transform):
     """``names`` set to 0 and the arithmetic folded away: ``0 * e`` -> 0, ``e + 0`` -> e,
     ``e - 0`` -> e, ``0 - e`` -> -e, ``0 / e`` -> 0. For a loop variant in which an input is
     absent (no external current): the term costs nothing instead of a multiply-add by zero that
@@ -121,11 +124,6 @@ class FoldZero(ast.NodeTransformer):
 
     def __init__(self, names):
         self.names = set(names)
-
-    def __call__(self, expr: ast.expr) -> ast.expr:
-        import copy
-
-        return ast.fix_missing_locations(self.visit(copy.deepcopy(expr)))
 
     @staticmethod
     def _zero(node) -> bool:
