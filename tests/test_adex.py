@@ -29,6 +29,10 @@ Brian2 does no better against itself: its numpy and Cython targets, same equatio
 part at 417.8 ms (spike 24 of 33, later spikes up to 15.5 ms apart), and its numpy run with v
 started 1e-16 V higher parts at 387.1 ms -- no simulator can promise irregular spiking's
 spike times beyond ~400 ms; ``test_irregular_spiking_is_chaotic_in_brian2_too`` checks it.
+With the rounding of the unit system out of the way -- Brian2 running the same eight patterns
+in neurosim's units (``to_brian2`` of the experiment's network: the same forward-Euler statements
+at the same dt, numpy target) -- every spike of every pattern, irregular spiking included, falls
+on the same step over the whole 600 ms (``test_brian2_in_neurosims_units_gives_every_spike``).
 Asserted: the same spike count for every pattern over 600 ms, every spike time within one step
 (0.1 ms) -- for irregular spiking until :data:`HORIZON_MS` --, traces within 1e-6 over the
 first 100 ms, and (the teeth) that a plausible scheme error, w updated from the new v instead
@@ -137,6 +141,27 @@ def test_traces_match_brian2_before_rounding_grows(numba_run, brian2_run):
     first = slice(0, int(100.0 / DT))
     assert np.abs(numba_run.states["adex.v"].values[first] - v[first]).max() < 1e-6
     assert np.abs(numba_run.states["adex.w"].values[first] - w[first]).max() < 1e-6
+
+
+@pytest.mark.slow
+def test_brian2_in_neurosims_units_gives_every_spike(numba_run):
+    from neurosim.brian2_export import to_brian2
+
+    saved = {k: b2.prefs[k] for k in ("codegen.target", "codegen.loop_invariant_optimisations")}
+    try:
+        b2.prefs["codegen.target"] = "numpy"
+        b2.prefs["codegen.loop_invariant_optimisations"] = False
+        b2.start_scope()
+        network, monitors = to_brian2(example.build(dt=DT))
+        network.run(DURATION * b2.ms)
+    finally:
+        for k, v in saved.items():
+            b2.prefs[k] = v
+    (monitor,) = monitors.values()
+    times, neurons = np.asarray(monitor.t / b2.ms), np.asarray(monitor.i)
+    ours = example.trains(numba_run)
+    for k, name in enumerate(example.PATTERNS):
+        np.testing.assert_array_equal(np.rint(np.sort(times[neurons == k]) / DT), np.rint(ours[name] / DT), err_msg=name)
 
 
 @pytest.mark.slow
