@@ -19,17 +19,19 @@ from .engine import reference
 BACKENDS = ("numpy", "numba", "triton")
 
 
-def get_run_chunk(backend: str, definitions=()):
+def get_run_chunk(backend: str, definitions=(), synapse_definitions=()):
     """The ``run_chunk`` function of a CPU ``backend`` ("numpy" or "numba") for a network whose
-    neuron models are ``definitions`` (in layout order)."""
+    neuron models are ``definitions`` (in layout order) and whose plastic kinds run the synapse
+    models ``synapse_definitions``."""
     if backend == "numpy":
         import functools
 
-        return functools.partial(reference.run_chunk, definitions=tuple(definitions))
+        return functools.partial(reference.run_chunk, definitions=tuple(definitions),
+                                 synapse_definitions=tuple(synapse_definitions))
     if backend == "numba":
         from .engine import numba as numba_engine  # imported lazily: compiling is only paid by numba users
 
-        return numba_engine.run_chunk_for(tuple(definitions))
+        return numba_engine.run_chunk_for(tuple(definitions), tuple(synapse_definitions))
     if backend == "triton":
         raise ValueError("backend 'triton' runs through a TritonEngine built for one network, not get_run_chunk")
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")

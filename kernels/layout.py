@@ -99,6 +99,37 @@ class Connectivity(NamedTuple):
     delayed: Synapses  # delay >= 2 steps
 
 
+class PlasticSynapses(NamedTuple):
+    """The plastic synapses of one synapse model onto one kind of target neuron (all such
+    projections merged), with their per-synapse state (see :mod:`neurosim.synapse_definition`).
+
+    Synapses are sorted by global source id, then delay (CSR rows = sources), so the synapses a
+    spike reaches after ``d`` steps are one run of a row.
+    """
+
+    indptr: np.ndarray  # int64 [n_total + 1]
+    delay: np.ndarray  # int64 [n_synapses], steps >= 1: on_pre runs at step (spike step) + delay - 1
+    delays: np.ndarray  # int64 [n_delays]: the distinct delays, ascending
+    cell: np.ndarray  # int64 [n_synapses]: receptor * n_dynamic + target, into NeuronState.currents (flat)
+    target: np.ndarray  # int64 [n_synapses]: global id of the target neuron
+    post_ptr: np.ndarray  # int64 [n_dynamic + 1]: incoming synapses of neuron i are post_syn[post_ptr[i]:post_ptr[i+1]]
+    post_syn: np.ndarray  # int64 [n_synapses]: synapse indices, ascending within a neuron
+    values: np.ndarray  # float64 [n_state, n_synapses]: state variables, in definition order
+    coefficients: np.ndarray  # float64 [n_coefficients, n_synapses]: parameters, in definition order
+    last: np.ndarray  # int64 [n_synapses]: step of the synapse's last event (arrival or postsynaptic spike)
+    post_rows: np.ndarray  # int64 [n_post_reads]: row in NeuronState.values of each <var>_post read
+    period: np.ndarray  # int64 [1]: steps between runs of the periodic statements (0: none)
+
+
+class SpikeHistory(NamedTuple):
+    """The spikes of the last ``n_slots`` steps of neurons with plastic outgoing synapses (their
+    arrivals are processed up to the longest plastic delay later). Step t is slot t % n_slots."""
+
+    ids: np.ndarray  # int64 [n_slots, capacity]: global ids, in the step's spike order
+    counts: np.ndarray  # int64 [n_slots]
+    keep: np.ndarray  # bool [n_total]: has plastic outgoing synapses
+
+
 class Drive(NamedTuple):
     """Everything that drives the network during one chunk of ``k`` steps."""
 
@@ -123,4 +154,6 @@ class Recorders(NamedTuple):
     state_stride: np.ndarray  # int64 [n_columns]: record every `stride` steps
     state_position: np.ndarray  # int64 [n_columns]: next write position in state_values
     state_values: np.ndarray  # float64 flat buffer
-    counters: np.ndarray  # int64 [4]: spikes recorded, synaptic events, bad neuron, bad step
+    # int64 [6]: spikes recorded, synaptic events, bad neuron, bad step, and for a synapse whose
+    # state became NaN/inf: its plastic kind + 1 (0: none), its index there
+    counters: np.ndarray

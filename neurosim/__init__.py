@@ -29,7 +29,8 @@ from .errors import DamagedFileError, InsufficientMemoryError, SimulationError, 
 from .hooks import Hook, HookContext
 from .inputs import ConstantCurrent, NoiseCurrent
 from .definition import ModelDefinitionError, NeuronModel, Parameter, State
-from .models import LIF, AdEx, CondLIF, CustomModel, Izhikevich, PoissonSource, SpikeTimes
+from .synapse_definition import Synapse, SynapseModel
+from .models import LIF, AdEx, CondLIF, CustomModel, Izhikevich, PoissonCounts, PoissonSource, SpikeTimes
 from .network import Network, Population, Projection
 from .random import Gamma, Normal, Uniform
 from .result import RunResult, Spikes, StateTrace
@@ -51,7 +52,8 @@ def __getattr__(name):
 
 
 __all__ = [
-    "Network", "Population", "Projection", "LIF", "Izhikevich", "AdEx", "CondLIF", "PoissonSource", "SpikeTimes",
+    "Network", "Population", "Projection", "SynapseModel", "Synapse", "LIF", "Izhikevich", "AdEx", "CondLIF", "PoissonSource", "PoissonCounts",
+    "SpikeTimes",
     "NeuronModel", "Parameter", "State", "CustomModel", "ModelDefinitionError",
     "ConstantCurrent", "NoiseCurrent", "Uniform", "Normal", "Gamma", "RunResult", "Spikes", "StateTrace",
     "SimulationError", "SimulationInterrupted", "DamagedFileError", "InsufficientMemoryError", "Hook", "HookContext", "connect", "plot", "experiments", "__version__",

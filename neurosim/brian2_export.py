@@ -14,7 +14,9 @@ refractory are held with ``not_refractory``. All variables are dimensionless num
 neurosim's units (ms, mV, pA, nS, pF). Delays map as Brian2 ``delay = (steps - 1) * dt``:
 neurosim's minimum delay of one step is Brian2's ``delay = 0`` (``on_pre`` applied after
 thresholding and seen by the next update). Spike-time sources become
-``SpikeGeneratorGroup``s, Poisson sources ``PoissonGroup``s; constant currents are copied,
+``SpikeGeneratorGroup``s, Poisson sources ``PoissonGroup``s, a ``PoissonCounts`` connected
+one-to-one to a population (``Network.add_poisson_input``) a ``PoissonInput`` onto it (no group
+of its own, so no spike monitor; another ``PoissonCounts`` is refused); constant currents are copied,
 noise currents are redrawn by Brian2 (the same statistics, another realisation). Brian2 is
 imported only when this is called.
 
@@ -31,7 +33,7 @@ import numpy as np
 
 from neurosim.kernels.codegen.ir import Repeat, emit
 
-from .models import PoissonSource, SpikeTimes
+from .models import PoissonCounts, PoissonSource, SpikeTimes
 
 
 class _Brian2Code(ast.NodeTransformer):
@@ -109,11 +111,42 @@ def _neuron_group(b2, name: str, pop, dt: float, mean, sigma):
     return g
 
 
+def _poisson_input(b2, name: str, pop, projections, groups):
+    """The Brian2 ``PoissonInput`` equal to the ``PoissonCounts`` population ``pop``: one projection
+    onto a population of its size, neuron i onto neuron i, one weight, the minimum delay (Brian2's
+    PoissonInput adds in the synapses slot, seen by the next update: a one-step delay here).
+    None where it drives nothing; anything else is refused (PoissonInput cannot express it)."""
+    mine = [proj for proj in projections if proj.source is pop]
+    if not mine:
+        return None
+    why = None
+    proj = mine[0]
+    n = len(pop)
+    if len(mine) > 1:
+        why = f"it drives {len(mine)} projections (Brian2's PoissonInputs would draw independent counts for each)"
+    elif len(proj.target_population) != n or not (np.array_equal(proj.indptr, np.arange(n + 1))
+                                                  and np.array_equal(proj.target, np.arange(n))):
+        why = "its projection is not one-to-one onto a population of its size"
+    elif np.unique(proj.weight).size != 1:
+        why = "its synapses have different weights"
+    elif np.any(proj.delay != 1):
+        why = "its synapses have delays beyond the minimum of one step"
+    elif np.unique(pop.model.rate).size != 1:
+        why = "its neurons have different rates"
+    if why is not None:
+        raise ValueError(f"population {name!r} (PoissonCounts) cannot be exported to Brian2's PoissonInput: {why}; "
+                         "export a PoissonCounts made by Network.add_poisson_input with a scalar rate and weight")
+    var = proj.target_population.model.definition.inputs["exc" if proj.receptor == 0 else "inh"]
+    return b2.PoissonInput(groups[proj.target_population.name], var, N=pop.model.n_inputs,
+                           rate=float(pop.model.rate[0]) * b2.Hz, weight=repr(float(proj.weight[0])))
+
+
 def to_brian2(net, record_spikes: bool = True):
     """The Brian2 twin of ``net`` (before or after construction, not a network that has run).
 
     Returns ``(brian2.Network, monitors)`` where ``monitors[name]`` is a SpikeMonitor of
-    population ``name`` (when ``record_spikes``). Sets ``brian2.defaultclock.dt``.
+    population ``name`` (when ``record_spikes``; none for a ``PoissonCounts``, which becomes a
+    ``PoissonInput``). Sets ``brian2.defaultclock.dt``.
     """
     import brian2 as b2
 
@@ -136,6 +169,8 @@ def to_brian2(net, record_spikes: bool = True):
             g = b2.SpikeGeneratorGroup(len(pop), idx, steps * dt * b2.ms, name=f"ns_{name}")
         elif isinstance(m, PoissonSource):
             g = b2.PoissonGroup(len(pop), m.rate * b2.Hz, name=f"ns_{name}")
+        elif isinstance(m, PoissonCounts):
+            continue  # a PoissonInput onto its target, made once the groups exist
         else:  # pragma: no cover - the Network accepts no other model
             raise TypeError(f"cannot export {type(m).__name__}")
         groups[name] = g
@@ -143,7 +178,14 @@ def to_brian2(net, record_spikes: bool = True):
         if record_spikes:
             monitors[name] = b2.SpikeMonitor(g, name=f"ns_spikes_{name}")
             objects.append(monitors[name])
+    for name, pop in net.populations.items():
+        if isinstance(pop.model, PoissonCounts):
+            poisson_input = _poisson_input(b2, name, pop, net.projections, groups)
+            if poisson_input is not None:
+                objects.append(poisson_input)
     for k, proj in enumerate(net.projections):
+        if isinstance(proj.source.model, PoissonCounts):
+            continue
         var = proj.target_population.model.definition.inputs["exc" if proj.receptor == 0 else "inh"]
         # (not "w": a model may have a variable of that name, which Brian2 would confuse)
         syn = b2.Synapses(groups[proj.source.name], groups[proj.target_population.name], "ns_weight : 1",

@@ -92,6 +92,7 @@ def _check_run(net, rec, plan) -> None:
     _array("ring", sim.ring, np.float64, (slots, 2, nd))
     _check_synapses("immediate synapses", sim.conn.immediate, n_total, nd, slots, immediate=True)
     _check_synapses("delayed synapses", sim.conn.delayed, n_total, nd, slots, immediate=False)
+    _check_plastic(sim, n_total, nd)
     _within("population_of", _array("population_of", sim.population_of, np.int64, (n_total,)), 0, n_pops)
     noise_ids = _array("noise_ids", sim.noise_ids, np.int64)
     _within("noise_ids", noise_ids, 0, nd)
@@ -156,12 +157,45 @@ def _check_synapses(name: str, syn, n_total: int, nd: int, slots: int, immediate
     _need(np.array_equal(_array(f"{name} cells", syn.cell, np.int64, (n,)), expected), f"{name} cells are broken")
 
 
+def _check_plastic(sim, n_total: int, nd: int) -> None:
+    """Plastic kinds and the spike history: every index the kernels follow is in bounds."""
+    _need(len(sim.plastic) == len(sim.synapse_definitions) == len(sim.plastic_owner),
+          "the plastic kinds do not match their synapse models")
+    n_rows = sim.state.values.shape[0]
+    history = sim.history
+    ids = _array("spike history", history.ids, np.int64)
+    n_slots = ids.shape[0] if ids.ndim == 2 else 0
+    _need(n_slots >= 1, "the spike history has the wrong shape")
+    counts = _array("spike history counts", history.counts, np.int64, (n_slots,))
+    _need(np.all((counts >= 0) & (counts <= ids.shape[1])), "the spike history counts are out of range")
+    _within("spike history", ids, 0, n_total)
+    _array("spike history keep", history.keep, np.bool_, (n_total,))
+    for d, syn, owner in zip(sim.synapse_definitions, sim.plastic, sim.plastic_owner):
+        name = f"plastic synapses ({d.name})"
+        indptr = _array(f"{name} indptr", syn.indptr, np.int64, (n_total + 1,))
+        n = _array(f"{name} delays", syn.delay, np.int64).size
+        _need(indptr[0] == 0 and indptr[-1] == n and np.all(np.diff(indptr) >= 0), f"{name} row pointers are broken")
+        _within(f"{name} delays", syn.delay, 1, n_slots + 1)
+        _within(f"{name} distinct delays", _array(f"{name} distinct delays", syn.delays, np.int64), 1, n_slots + 1)
+        _within(f"{name} targets", _array(f"{name} targets", syn.target, np.int64, (n,)), 0, nd)
+        _within(f"{name} cells", _array(f"{name} cells", syn.cell, np.int64, (n,)), 0, 2 * nd)
+        post_ptr = _array(f"{name} post_ptr", syn.post_ptr, np.int64, (nd + 1,))
+        _need(post_ptr[0] == 0 and post_ptr[-1] == n and np.all(np.diff(post_ptr) >= 0), f"{name} incoming pointers are broken")
+        _within(f"{name} incoming synapses", _array(f"{name} incoming synapses", syn.post_syn, np.int64, (n,)), 0, n)
+        _array(f"{name} state", syn.values, np.float64, (len(d.state), n))
+        _array(f"{name} parameters", syn.coefficients, np.float64, (len(d.coefficients), n))
+        _array(f"{name} last events", syn.last, np.int64, (n,))
+        _within(f"{name} target rows", _array(f"{name} target rows", syn.post_rows, np.int64, (len(d.post_reads),)), 0, n_rows)
+        _array(f"{name} period", syn.period, np.int64, (1,))
+        _within(f"{name} owners", _array(f"{name} owners", owner, np.int64, (n,)), 0, len(sim.net.projections))
+
+
 def _check_recording(rec, n_total: int, nd: int, n_pops: int) -> None:
     for name in ("user_record", "spike_record"):
         _array(name, getattr(rec, name), np.bool_, (n_total,))
     steps = _array("spike buffer steps", rec.spike_step, np.int64)
     _array("spike buffer ids", rec.spike_id, np.int64, steps.shape)
-    counters = _array("counters", rec.counters, np.int64, (4,))
+    counters = _array("counters", rec.counters, np.int64, (6,))
     _need(0 <= counters[0] <= steps.size and counters[1] >= 0, "the spike-buffer counters are out of range")
     _within("recorded spike ids", rec.spike_id[: counters[0]], 0, n_total)
     for m in rec.monitors:

@@ -32,7 +32,7 @@ The language
   the step. ``for _ in range(k):`` repeats its body (``k`` an integer parameter or literal:
   Euler sub-steps). No ``if``: use ``where(cond, a, b)`` or ``a if cond else b``.
 * **expressions**: numbers, names, ``+ - * / **``, comparisons, ``and or not``, and the
-  functions ``exp log sqrt abs tanh minimum maximum where``.
+  functions ``exp log sqrt abs tanh minimum maximum clip where``.
 * **names**: parameters, ``derived`` values (expressions of parameters and ``dt``, computed
   once per neuron when the network is built), state variables, ``dt`` (ms) and ``i_ext`` (the
   external current: constant and noise currents added with ``Network.add_current``, in the
@@ -70,7 +70,7 @@ from neurosim.kernels.codegen.ir import Assign, Repeat, assigned as _assigned, n
 from .units import DIMENSIONLESS, format_dimension, multiply, parse_unit
 
 #: Functions an update, threshold, reset or derived expression may call.
-FUNCTIONS = ("exp", "log", "sqrt", "abs", "tanh", "minimum", "maximum", "where")
+FUNCTIONS = ("exp", "log", "sqrt", "abs", "tanh", "minimum", "maximum", "clip", "where")
 #: Names every model can read besides its own.
 BUILTIN_SYMBOLS = ("dt", "i_ext")
 #: Receptors a projection can target (``Network.connect(receptor=...)``).
@@ -99,6 +99,7 @@ class Parameter:
     nonnegative: bool = False
     integer: bool = False
     doc: str = ""
+    maximum: float | None = None  # largest allowed value (checked for synapse parameters)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,88 @@ class State:
     doc: str = ""
 
 
-class NeuronModel:
+class _Language:
+    """What neuron and synapse definitions share: parsing and checking statements and
+    expressions of the model language, and their units. A subclass sets ``name``,
+    ``parameters``, ``state`` and ``units`` and says which names a step may read
+    (``_step_scope``) and which it may not assign (``_read_only_names``)."""
+
+    _label = "model"
+
+    @property
+    def float_parameters(self) -> tuple[str, ...]:
+        return tuple(k for k, p in self.parameters.items() if not p.integer)
+
+    @property
+    def integer_parameters(self) -> tuple[str, ...]:
+        return tuple(k for k, p in self.parameters.items() if p.integer)
+
+    def _read_only_names(self) -> set:
+        return set(BUILTIN_SYMBOLS) | set(FUNCTIONS)
+
+    def _where(self, item: str) -> str:
+        return f"{self._label} {self.name!r}, {item}"
+
+    def _expression(self, item: str, text, scope: set) -> ast.expr:
+        if not isinstance(text, str) or not text.strip():
+            raise ModelDefinitionError(f"{self._where(item)} must be a non-empty expression string, got {text!r}")
+        try:
+            tree = ast.parse(text.strip(), mode="eval")
+        except SyntaxError as err:
+            raise ModelDefinitionError(f"{self._where(item)}: cannot parse {text.strip()!r}: {err.msg}") from None
+        _check_expression(tree.body, lambda msg: ModelDefinitionError(f"{self._where(item)}: {msg}"), scope)
+        return _desugar(tree.body)
+
+    def _statements(self, item: str, text: str, allow_loops: bool) -> tuple:
+        if not isinstance(text, str):
+            raise ModelDefinitionError(f"{self._where(item)} must be a string of statements, got {type(text).__name__}")
+        try:
+            tree = ast.parse(textwrap.dedent(text).strip() + "\n")
+        except SyntaxError as err:
+            raise ModelDefinitionError(f"{self._where(f'{item} line {err.lineno}')}: cannot parse: {err.msg}") from None
+        local: set = set()
+        return tuple(self._statement(item, node, text, local, allow_loops) for node in tree.body)
+
+    def _statement(self, item, node, text, local: set, allow_loops: bool):
+        where = f"{item} line {node.lineno}"
+        fail = lambda msg: ModelDefinitionError(f"{self._where(where)}: {msg}")  # noqa: E731
+        source = ast.get_source_segment(textwrap.dedent(text).strip() + "\n", node) or ""
+        if isinstance(node, ast.For) and allow_loops:
+            if not (isinstance(node.target, ast.Name) and isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Name)
+                    and node.iter.func.id == "range" and len(node.iter.args) == 1 and not node.orelse):
+                raise fail("loops must read 'for _ in range(k):' with k an integer parameter or number")
+            arg = node.iter.args[0]
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, int) and not isinstance(arg.value, bool) and arg.value >= 0:
+                count = arg.value
+            elif isinstance(arg, ast.Name) and arg.id in self.integer_parameters:
+                count = arg.id
+            else:
+                raise fail(f"range({ast.unparse(arg)}): the count must be an integer parameter (Parameter(integer=True)) or a number")
+            return Repeat(count, tuple(self._statement(item, b, text, local, allow_loops) for b in node.body))
+        if isinstance(node, ast.AugAssign) and type(node.op) in _AUG and isinstance(node.target, ast.Name):
+            target = node.target.id
+            expr = ast.BinOp(ast.Name(target, ast.Load()), node.op, node.value)
+            ast.copy_location(expr, node.value)
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            target, expr = node.targets[0].id, node.value
+        else:
+            raise fail(f"only assignments 'x = expr' (and +=, -=, *=, /=){' and for-range loops' if allow_loops else ''} "
+                       f"are allowed, got {source or type(node).__name__!r}")
+        if target in self.parameters or target in self._read_only_names():
+            raise fail(f"cannot assign to {target!r}: it is a {'parameter' if target in self.parameters else 'read-only name'}")
+        if target.startswith("_"):
+            raise fail(f"names starting with '_' are reserved, got {target!r}")
+        _check_expression(expr, fail, self._step_scope(local))
+        if target not in self.state:
+            local.add(target)
+        return Assign(target, _desugar(expr), source)
+
+    def _unit_of(self, item: str, expr: ast.expr, local_units: dict | None = None):
+        units = {**self.units, **(local_units or {})}
+        return _dimension(expr, units, lambda msg: ModelDefinitionError(f"{self._where(item)}: {msg}"))
+
+
+class NeuronModel(_Language):
     """A neuron model definition (see the module docstring for the language).
 
     Parameters
@@ -181,13 +263,8 @@ class NeuronModel:
         """State variables that are not receptor targets (checked for NaN/inf every step)."""
         return tuple(k for k in self.state if k not in self.inputs.values())
 
-    @property
-    def float_parameters(self) -> tuple[str, ...]:
-        return tuple(k for k, p in self.parameters.items() if not p.integer)
-
-    @property
-    def integer_parameters(self) -> tuple[str, ...]:
-        return tuple(k for k, p in self.parameters.items() if p.integer)
+    def _read_only_names(self) -> set:
+        return set(self.derived_text) | set(BUILTIN_SYMBOLS) | set(FUNCTIONS)
 
     @property
     def coefficients(self) -> tuple[str, ...]:
@@ -242,9 +319,6 @@ class NeuronModel:
         return np.floor(ms / dt + 1e-3)
 
     # ---- parsing and checks ----
-    def _where(self, item: str) -> str:
-        return f"model {self.name!r}, {item}"
-
     def _check_names(self) -> None:
         seen = {}
         for kind, names in (("parameter", self.parameters), ("state variable", self.state), ("derived value", self.derived_text)):
@@ -288,60 +362,6 @@ class NeuronModel:
                                        f"{format_dimension(unit)}, but {name} is in {format_dimension(self.units[name])}")
         return expr
 
-    def _expression(self, item: str, text, scope: set) -> ast.expr:
-        if not isinstance(text, str) or not text.strip():
-            raise ModelDefinitionError(f"{self._where(item)} must be a non-empty expression string, got {text!r}")
-        try:
-            tree = ast.parse(text.strip(), mode="eval")
-        except SyntaxError as err:
-            raise ModelDefinitionError(f"{self._where(item)}: cannot parse {text.strip()!r}: {err.msg}") from None
-        _check_expression(tree.body, lambda msg: ModelDefinitionError(f"{self._where(item)}: {msg}"), scope)
-        return tree.body
-
-    def _statements(self, item: str, text: str, allow_loops: bool) -> tuple:
-        if not isinstance(text, str):
-            raise ModelDefinitionError(f"{self._where(item)} must be a string of statements, got {type(text).__name__}")
-        try:
-            tree = ast.parse(textwrap.dedent(text).strip() + "\n")
-        except SyntaxError as err:
-            raise ModelDefinitionError(f"{self._where(f'{item} line {err.lineno}')}: cannot parse: {err.msg}") from None
-        local: set = set()
-        return tuple(self._statement(item, node, text, local, allow_loops) for node in tree.body)
-
-    def _statement(self, item, node, text, local: set, allow_loops: bool):
-        where = f"{item} line {node.lineno}"
-        fail = lambda msg: ModelDefinitionError(f"{self._where(where)}: {msg}")  # noqa: E731
-        source = ast.get_source_segment(textwrap.dedent(text).strip() + "\n", node) or ""
-        if isinstance(node, ast.For) and allow_loops:
-            if not (isinstance(node.target, ast.Name) and isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Name)
-                    and node.iter.func.id == "range" and len(node.iter.args) == 1 and not node.orelse):
-                raise fail("loops must read 'for _ in range(k):' with k an integer parameter or number")
-            arg = node.iter.args[0]
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, int) and not isinstance(arg.value, bool) and arg.value >= 0:
-                count = arg.value
-            elif isinstance(arg, ast.Name) and arg.id in self.integer_parameters:
-                count = arg.id
-            else:
-                raise fail(f"range({ast.unparse(arg)}): the count must be an integer parameter (Parameter(integer=True)) or a number")
-            return Repeat(count, tuple(self._statement(item, b, text, local, allow_loops) for b in node.body))
-        if isinstance(node, ast.AugAssign) and type(node.op) in _AUG and isinstance(node.target, ast.Name):
-            target = node.target.id
-            expr = ast.BinOp(ast.Name(target, ast.Load()), node.op, node.value)
-            ast.copy_location(expr, node.value)
-        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            target, expr = node.targets[0].id, node.value
-        else:
-            raise fail(f"only assignments 'x = expr' (and +=, -=, *=, /=){' and for-range loops' if allow_loops else ''} "
-                       f"are allowed, got {source or type(node).__name__!r}")
-        if target in self.parameters or target in self.derived_text or target in BUILTIN_SYMBOLS or target in FUNCTIONS:
-            raise fail(f"cannot assign to {target!r}: it is a {'parameter' if target in self.parameters else 'read-only name'}")
-        if target.startswith("_"):
-            raise fail(f"names starting with '_' are reserved, got {target!r}")
-        _check_expression(expr, fail, self._step_scope(local))
-        if target not in self.state:
-            local.add(target)
-        return Assign(target, expr, source)
-
     def _check_inputs_and_frozen(self) -> None:
         for receptor, var in self.inputs.items():
             if receptor not in RECEPTORS:
@@ -359,10 +379,6 @@ class NeuronModel:
                 raise ModelDefinitionError(f"{self._where('frozen')}: {var!r} is not a state variable")
 
     # ---- units ----
-    def _unit_of(self, item: str, expr: ast.expr, local_units: dict | None = None):
-        units = {**self.units, **(local_units or {})}
-        return _dimension(expr, units, lambda msg: ModelDefinitionError(f"{self._where(item)}: {msg}"))
-
     def _check_units(self) -> None:
         local_units: dict = {}
 
@@ -452,7 +468,7 @@ def _check_expression(node: ast.expr, fail, scope: set) -> None:
             if not isinstance(sub.func, ast.Name) or sub.func.id not in FUNCTIONS or sub.keywords:
                 name = sub.func.id if isinstance(sub.func, ast.Name) else ast.unparse(sub.func)
                 raise fail(f"unknown function {name!r}; allowed: {', '.join(FUNCTIONS)}")
-            want = {"where": 3, "minimum": 2, "maximum": 2}.get(sub.func.id, 1)
+            want = {"where": 3, "clip": 3, "minimum": 2, "maximum": 2}.get(sub.func.id, 1)
             if len(sub.args) != want:
                 raise fail(f"{sub.func.id}() takes {want} argument(s), got {len(sub.args)}")
         elif isinstance(sub, ast.Constant):
@@ -470,6 +486,23 @@ def _check_expression(node: ast.expr, fail, scope: set) -> None:
         elif not isinstance(sub, (ast.BoolOp, ast.And, ast.Or, ast.IfExp, ast.Load, ast.expr_context,
                                   ast.operator, ast.cmpop, ast.unaryop, ast.boolop)):
             raise fail(f"{type(sub).__name__} is not allowed in a model expression")
+
+
+class _Desugar(ast.NodeTransformer):
+    """``clip(x, lo, hi)`` -> ``minimum(maximum(x, lo), hi)``: every code generator then has one
+    function fewer to know (and all compute the same bits)."""
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if node.func.id != "clip":
+            return node
+        x, lo, hi = node.args
+        inner = ast.Call(ast.Name("maximum", ast.Load()), [x, lo], [])
+        return ast.Call(ast.Name("minimum", ast.Load()), [inner, hi], [])
+
+
+def _desugar(expr: ast.expr) -> ast.expr:
+    return ast.fix_missing_locations(_Desugar().visit(expr))
 
 
 def _dimension(node: ast.expr, units: dict, fail):

@@ -486,6 +486,58 @@ class PoissonSource(Model):
 
 
 @dataclass(frozen=True, eq=False)
+class PoissonCounts(Model):
+    """``n`` independent bundles of ``n_inputs`` Poisson inputs each, as Brian2's ``PoissonInput``.
+
+    Each step, virtual neuron ``i`` emits ``Binomial(n_inputs, p_i)`` events with
+    ``p_i = rate_i * dt / 1000``: the number of its ``n_inputs`` inputs that spike in the step,
+    each input spiking with probability ``p_i`` independently of the others, of the other
+    neurons and of the other steps. The events of a step are several events of one source
+    neuron (as several spikes of a :class:`SpikeTimes` in a step): each delivers its synapses'
+    weights once, and each is recorded, so a neuron's "spike count" is its input count.
+
+    Usually made by :meth:`neurosim.Network.add_poisson_input`, which gives every neuron of a
+    target population its own bundle (a one-to-one projection onto a receptor); as a population
+    of its own it can be connected by any rule (all targets of a neuron then share its counts).
+
+    Parameters
+    ----------
+    n : int
+        Number of virtual neurons (bundles).
+    n_inputs : int
+        Inputs per bundle (Brian2's ``N``), >= 1; the same for every bundle.
+    rate : float, array [n] or distribution
+        Rate of each input, Hz (>= 0; scalar, one per bundle, or drawn). A network refuses a rate
+        with ``rate * dt / 1000 > 1`` (an input cannot spike more than once per step).
+
+    Mean and variance of a bundle's count per step are ``n_inputs * p`` and
+    ``n_inputs * p * (1 - p)``, as Brian2's ``PoissonInput`` (which, where ``n_inputs * p > 5``
+    and ``n_inputs * (1 - p) > 5``, draws a normal number of the same mean and variance instead).
+    """
+
+    n: int
+    n_inputs: int = 1
+    rate: Param = 10.0
+
+    float_params: ClassVar[dict[str, dict]] = {"rate": {"nonnegative": True}}
+
+    def __post_init__(self):
+        self._check_n()
+        object.__setattr__(self, "n_inputs", check_int("PoissonCounts.n_inputs", self.n_inputs, minimum=1))
+
+    def probability(self, dt: float, name: str = "PoissonCounts.rate") -> np.ndarray | float:
+        """Spike probability of one input per step of ``dt`` ms, ``rate * dt / 1000``, as the
+        rate is given (a resolved model: float64 [n]). Refused, naming ``name``, above 1."""
+        rate = np.asarray(self.rate, dtype=np.float64)
+        p = rate * (dt * 1e-3)
+        if rate.size and np.max(p) > 1.0:
+            raise ValueError(f"{name} must be at most 1000 / dt = {1e3 / dt:g} Hz at dt = {dt:g} ms (an input spikes "
+                             f"at most once per step: rate * dt / 1000 <= 1), got {np.max(rate):g} Hz; use a smaller "
+                             f"dt, or more inputs (n_inputs) at a lower rate")
+        return p
+
+
+@dataclass(frozen=True, eq=False)
 class SpikeTimes(Model):
     """A spike-time generator: neuron ``indices[k]`` spikes at ``times[k]`` (ms).
 
@@ -565,4 +617,4 @@ class SpikeTimes(Model):
 
 
 NEURON_MODELS = (LIF, Izhikevich, AdEx, CondLIF, CustomModel)
-SOURCE_MODELS = (PoissonSource, SpikeTimes)
+SOURCE_MODELS = (PoissonSource, PoissonCounts, SpikeTimes)

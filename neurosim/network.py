@@ -31,8 +31,10 @@ from .errors import SimulationError, SimulationInterrupted
 from .hooks import HookContext, check_hooks
 from .memory import check_memory
 from .definition import NeuronModel
-from .models import ENGINE_BYTES_PER_NEURON, NEURON_MODELS, SOURCE_MODELS, CustomModel, PoissonSource, SpikeTimes
+from .models import (ENGINE_BYTES_PER_NEURON, NEURON_MODELS, SOURCE_MODELS, CustomModel, PoissonCounts, PoissonSource,
+                     SpikeTimes)
 from .random import Distribution, draw
+from .synapse_definition import Synapse
 from .result import RunResult, Spikes, StateTrace
 from .spike_stream import SpikeStream
 from .validation import as_real_array, as_rng, check_flag, check_number, host_values
@@ -80,8 +82,10 @@ class Projection:
     """Synapses from ``source`` to ``target`` in CSR form (rows = source neurons).
 
     ``indptr[i]:indptr[i+1]`` are the synapses of source neuron ``i``; per synapse ``target``
-    (index within the target population), ``weight``, ``delay`` (integer steps >= 1) and
-    ``receptor`` (0 excitatory, 1 inhibitory current).
+    (index within the target population), ``weight`` (the initial weights), ``delay`` (integer
+    steps >= 1) and ``receptor`` (0 excitatory, 1 inhibitory current). ``weights`` are the
+    weights now (they change during a run when ``synapse`` is plastic), ``name`` names the
+    projection in results and messages.
     """
 
     source: Population
@@ -91,20 +95,84 @@ class Projection:
     weight: np.ndarray
     delay: np.ndarray
     receptor: int
+    name: str = ""
+    synapse: Synapse | None = None  # a plastic synapse model with its values, or None (static)
+    synapse_parameters: dict | None = None  # per-synapse float64 arrays of the synapse model's parameters
+    synapse_state: dict | None = None  # per-synapse initial state (besides the weight)
 
     @property
     def n_synapses(self) -> int:
         return int(self.target.size)
+
+    @property
+    def plastic(self) -> bool:
+        return self.synapse is not None
 
     def sources(self) -> np.ndarray:
         """Source index of every synapse (expands ``indptr``)."""
         return np.repeat(np.arange(self.indptr.size - 1), np.diff(self.indptr))
 
     def to_dense(self) -> np.ndarray:
-        """Dense weight matrix ``[n_source, n_target]`` (summing repeated pairs)."""
+        """Dense matrix ``[n_source, n_target]`` of the current weights (summing repeated pairs)."""
         w = np.zeros((len(self.source), len(self.target_population)))
-        np.add.at(w, (self.sources(), self.target), self.weight)
+        np.add.at(w, (self.sources(), self.target), self.weights)
         return w
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The weights now, one per synapse in the projection's (source, target) order (a copy).
+
+        Before the first run these are the initial weights; after it, what the run left (plastic
+        synapses change them). Assign an array of the same size (or a scalar) between runs to set
+        them; the next run continues from there."""
+        return self.synapse_variable(self.synapse.definition.weight if self.plastic else None)
+
+    @weights.setter
+    def weights(self, values) -> None:
+        self.set_synapse_variable(self.synapse.definition.weight if self.plastic else None, values, "weights")
+
+    def synapse_variable(self, name: str | None) -> np.ndarray:
+        """A plastic synapse's state variable now (``name``, e.g. "apre"), per synapse (a copy);
+        None: the weight of a static projection."""
+        sim = self.source.network._sim
+        if name is not None and name not in self._state_names():
+            raise ValueError(f"name must be one of the synapse model's state variables {self._state_names()}, got {name!r}")
+        if sim is None:
+            if name is None or name == self._weight_name():
+                return self.weight.copy()
+            return self.synapse_state[name].copy()
+        return sim.synapse_values(self, name)
+
+    def set_synapse_variable(self, name: str | None, values, what: str | None = None) -> None:
+        """Set a state variable of every synapse (between runs); see :attr:`weights`."""
+        what = what or name
+        if name is not None and name not in self._state_names():
+            raise ValueError(f"name must be one of the synapse model's state variables {self._state_names()}, got {name!r}")
+        values = np.broadcast_to(as_real_array(what, values), (self.n_synapses,)) if np.ndim(values) == 0 else \
+            as_real_array(what, values)
+        if values.shape != (self.n_synapses,):
+            raise ValueError(f"{what} must have one value per synapse ({self.n_synapses}), got shape {values.shape}")
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{what} must be finite")
+        values = np.array(values, dtype=np.float64)
+        sim = self.source.network._sim
+        if sim is None:
+            if name is None or name == self._weight_name():
+                self.weight = values
+            else:
+                self.synapse_state[name] = values
+        else:
+            sim.set_synapse_values(self, name, values)
+
+    def _state_names(self) -> tuple:
+        return self.synapse.definition.state_names if self.plastic else ()
+
+    def _weight_name(self) -> str | None:
+        return self.synapse.definition.weight if self.plastic else None
+
+    def __repr__(self) -> str:
+        kind = f", synapse={self.synapse!r}" if self.plastic else ""
+        return f"Projection({self.name!r}, {self.n_synapses} synapses{kind})"
 
 
 @dataclass
@@ -166,12 +234,15 @@ class Network:
                      model.n * model.bytes_per_neuron(), "use fewer neurons")
         if not isinstance(model, SpikeTimes):
             model = model.resolve(self.rng)
+        if isinstance(model, PoissonCounts):  # rate * dt / 1000 <= 1, now that dt is known
+            model.probability(self.dt, f"population {name!r}: PoissonCounts.rate")
         pop = Population(self, name, model, len(self.populations))
         self.populations[name] = pop
         return pop
 
     def connect(self, source, target, rule: Rule, weight=None, delay=None, receptor: str | None = None,
-                allow_self: bool = False, delay_convention: str | None = None) -> Projection | list[Projection]:
+                allow_self: bool = False, delay_convention: str | None = None, synapse: Synapse | None = None,
+                name: str | None = None) -> Projection | list[Projection]:
         """Connect ``source`` to ``target`` (a population or a list of them) by ``rule``.
 
         Parameters
@@ -191,14 +262,21 @@ class Network:
             includes the step a spike takes to arrive, so Brian2's ``delay = 0`` is neurosim's
             ``delay = dt``; with "brian2" the delay is Brian2's as written (>= 0), and one step
             is added, so a ported script keeps its timing.
+        synapse : a plastic synapse (a :class:`neurosim.SynapseModel` called with its values, e.g.
+            ``neurosim.plasticity.STDP(w_max=0.01)``), or None for static synapses. ``weight``
+            sets the initial value of its weight variable; its parameters may be per-synapse
+            arrays (in the synapse order) or distributions.
+        name : the projection's name in results and messages (default ``"source->target"``).
 
         Per-synapse arrays (weights, delays) of rules other than ``from_matrix`` follow the
         (source, target) order of the synapses. The projection holds them sorted that way.
         """
         if isinstance(target, (list, tuple)):
-            return [self.connect(source, t, rule, weight, delay, receptor, allow_self, delay_convention) for t in target]
+            return [self.connect(source, t, rule, weight, delay, receptor, allow_self, delay_convention, synapse, name)
+                    for t in target]
         if isinstance(source, (list, tuple)):
-            return [self.connect(s, target, rule, weight, delay, receptor, allow_self, delay_convention) for s in source]
+            return [self.connect(s, target, rule, weight, delay, receptor, allow_self, delay_convention, synapse, name)
+                    for s in source]
         self._check_mutable("connect populations")
         self._check_own("source", source)
         self._check_own("target", target)
@@ -247,9 +325,49 @@ class Network:
             raise ValueError(f"receptor {receptor!r}: population {target.name!r} ({target.model.definition.name}) takes "
                              f"synaptic input only at {', '.join(map(repr, inputs)) or 'no receptor'}"
                              + ("" if w.size == 0 or receptor == "exc" else " (negative weights default to 'inh')"))
-        proj = Projection(source, target, indptr, post.astype(np.int64), w, delay_steps, 0 if receptor == "exc" else 1)
+        name = self._projection_name(name, source, target)
+        parameters, state = self._synapse_values(synapse, name, target, pre.size)
+        proj = Projection(source, target, indptr, post.astype(np.int64), w, delay_steps, 0 if receptor == "exc" else 1,
+                          name, synapse, parameters, state)
         self.projections.append(proj)
         return proj
+
+    def _projection_name(self, name, source, target) -> str:
+        """``name`` checked, or a default "source->target" (numbered when already taken)."""
+        taken = {p.name for p in self.projections}
+        if name is not None:
+            if not isinstance(name, str) or not name or "/" in name:
+                raise ValueError(f"name must be a non-empty string without '/', got {name!r}")
+            if name in taken:
+                raise ValueError(f"name {name!r} is already used by another projection of this network")
+            return name
+        base = name = f"{source.name}->{target.name}"
+        k = 2
+        while name in taken:
+            name, k = f"{base}#{k}", k + 1
+        return name
+
+    def _synapse_values(self, synapse, name: str, target, n: int) -> tuple[dict | None, dict | None]:
+        """Per-synapse parameters and initial state of a plastic projection (None, None if static);
+        refuses a rule that reads a variable the target's model lacks."""
+        if synapse is None:
+            return None, None
+        if not isinstance(synapse, Synapse):
+            from .synapse_definition import SynapseModel
+
+            hint = (" (a SynapseModel is a definition: call it with its values, e.g. MyRule(tau=10.0))"
+                    if isinstance(synapse, SynapseModel) else "")
+            raise TypeError(f"synapse must be a plastic synapse such as neurosim.plasticity.STDP(...) or a "
+                            f"SynapseModel called with its values, got {type(synapse).__name__}{hint}")
+        d = synapse.definition
+        model = target.model.definition
+        missing = [v for v in d.reads_post if v not in model.state]
+        if missing:
+            raise ValueError(f"synapse: the rule {d.name!r} reads {', '.join(m + '_post' for m in missing)}, but the "
+                             f"target population {target.name!r} ({model.name}) has no such state variable "
+                             f"(it has {', '.join(model.state)})")
+        parameters = d.resolve(synapse.values, n, self.rng, f"projection {name!r}")
+        return parameters, d.initial_state(parameters, n)
 
     def _delay_per_entry(self, delay, pre, post, n_pre, n_post) -> np.ndarray | None:
         """Delays (ms) of ``from_matrix``'s entries, in their order: from a scalar, a
@@ -314,6 +432,76 @@ class Network:
         if not isinstance(current, (inputs.ConstantCurrent, inputs.NoiseCurrent)):
             raise TypeError(f"current must be ns.ConstantCurrent or ns.NoiseCurrent, got {type(current).__name__}")
         target.currents.append(inputs.combine([current], len(target), self.rng))
+
+    def add_poisson_input(self, target, n_inputs: int, rate, weight, receptor: str = "exc",
+                          name: str | None = None):
+        """Drive every neuron of ``target`` with its own ``n_inputs`` Poisson inputs of ``rate`` Hz
+        each, as Brian2's ``PoissonInput(target, var, N=n_inputs, rate=rate, weight=weight)``.
+
+        Each step a neuron receives ``Binomial(n_inputs, rate * dt / 1000)`` input events (several
+        per step allowed), independent across neurons and steps, each adding ``weight`` to its
+        ``receptor`` current (or conductance) from the next step on, as a synapse of the minimum
+        delay (Brian2's ``PoissonInput`` acts in the synapses slot, seen by the next update).
+
+        Parameters
+        ----------
+        target : Population (a neuron population of this network), or a list of them (one
+            source population each, returned as a list; ``name`` must then be None).
+        n_inputs : inputs per neuron, an integer >= 1.
+        rate : rate of each input, Hz (>= 0, finite, at most 1000 / dt); a scalar, one value per
+            target neuron, or a distribution.
+        weight : added per input event, in the receptor's units (mV for LIF currents, nS for
+            conductances); a finite scalar, one value per target neuron, or a distribution.
+        receptor : "exc" or "inh": a synaptic input of the target's model.
+        name : name of the source population; default ``f"{target.name}_poisson"``.
+
+        Returns
+        -------
+        Population : the source, a :class:`PoissonCounts` of ``len(target)`` bundles connected
+        one-to-one to ``target`` (its projection is ``network.projections[-1]``). Its events are
+        not recorded (they can be millions per second); ``record_spikes(pop)`` records them
+        as its spikes.
+        """
+        from .connect import one_to_one
+        from .validation import check_int
+
+        if isinstance(target, (list, tuple)):
+            if name is not None:
+                raise ValueError("name must be None when target is a list (each source is named after its target)")
+            return [self.add_poisson_input(t, n_inputs, rate, weight, receptor, None) for t in target]
+        self._check_mutable("add a Poisson input")
+        self._check_own("target", target)
+        if target.is_source:
+            raise ValueError(f"target {target.name!r} is a spike source ({type(target.model).__name__}); Poisson "
+                             "input goes into neuron populations")
+        n_inputs = check_int("n_inputs", n_inputs, minimum=1)
+        if receptor not in ("exc", "inh"):
+            raise ValueError(f"receptor must be 'exc' or 'inh', got {receptor!r}")
+        receptors = target.model.definition.inputs
+        if receptor not in receptors:
+            raise ValueError(f"receptor {receptor!r}: population {target.name!r} ({target.model.definition.name}) takes "
+                             f"synaptic input only at {', '.join(map(repr, receptors)) or 'no receptor'}")
+        if isinstance(weight, Distribution):
+            pass  # drawn, and checked finite, by connect
+        elif weight is None or np.ndim(host_values("weight", weight)) == 0:
+            check_number("weight", weight)  # a clear message before anything is created
+        name = f"{target.name}_poisson" if name is None else name
+        if name in self.populations:
+            raise ValueError(f"name {name!r} is already used by another population of this network; pass another "
+                             "name to add_poisson_input")
+        if not isinstance(rate, Distribution):
+            rate = host_values("rate", rate)
+            if np.ndim(rate) == 0:  # arrays are checked by population() (>= 0, finite, rate * dt)
+                rate = check_number("rate", rate, nonnegative=True)
+                PoissonCounts(1, n_inputs, rate).probability(self.dt, "rate")
+        source = self.population(name, PoissonCounts(len(target), n_inputs, rate))
+        try:
+            self.connect(source, target, one_to_one(), weight=weight, receptor=receptor)
+        except Exception:
+            del self.populations[name]  # leave the network as it was
+            raise
+        source.record_spikes = False
+        return source
 
     def record_spikes(self, population: Population, indices=True) -> None:
         """Choose whose spikes are recorded: True (all, the default), False (none) or an index array."""
@@ -493,7 +681,8 @@ class Network:
         """The run loop: chunks of kernel calls from ``plan.done`` to ``plan.n_steps``, hooks and
         checkpoints between them; always returns (or attaches to its error) what was recorded."""
         sim, n_steps, chunk = self._sim, plan.n_steps, plan.chunk
-        run_chunk = sim.engine(device) if backend == "triton" else get_run_chunk(backend, sim.definitions)
+        run_chunk = (sim.engine(device) if backend == "triton"
+                     else get_run_chunk(backend, sim.definitions, sim.synapse_definitions))
         # a device backend keeps the state on the device during the run: copy it back when asked
         to_host = getattr(run_chunk, "to_host", lambda: None)
         ctx = HookContext(sim, rec)
@@ -542,6 +731,16 @@ class Network:
                             ctx._window(since[i][0], self.step, since[i][1], now[1])
                             since[i] = now
                             h(ctx)
+                if not ok and rec.counters[4]:
+                    m, k, step = int(rec.counters[4]) - 1, int(rec.counters[5]), int(rec.counters[3])
+                    proj_index = int(sim.plastic_owner[m][k])
+                    proj = self.projections[proj_index]
+                    local = int(np.flatnonzero(sim.plastic_position[proj_index][1] == k)[0])
+                    status = "failed"
+                    error = (f"synapse state ({', '.join(proj.synapse.definition.state)}) became NaN/inf in projection "
+                             f"{proj.name!r} (synapse {local}) at time step {step} (t = {step * self.dt:g} ms); check the "
+                             "rule's parameters and bounds", proj.name, local, step)
+                    break
                 if not ok:
                     bad, step = int(rec.counters[2]), int(rec.counters[3])
                     pop, local = sim.locate(bad)
@@ -686,6 +885,105 @@ class _Flattened:
         self.population_of = np.empty(self.n_total, dtype=np.int64)
         for p in order:
             self.population_of[self.offset[p.name] : self.offset[p.name] + len(p)] = p.index
+        self._build_plastic(net)
+
+    def _build_plastic(self, net: Network) -> None:
+        """The plastic projections as plastic kinds (one per synapse model and rows of the target
+        variables it reads: all such projections merged), and the spike history they read."""
+        groups: dict = {}
+        for i, proj in enumerate(net.projections):
+            if proj.plastic:
+                d = proj.synapse.definition
+                rows = tuple(self.rows_of[proj.target_population.name][v] for v in d.reads_post)
+                groups.setdefault((id(d), rows), []).append(i)
+        self.plastic_position = {}  # projection index -> (plastic kind, position of each synapse there)
+        self.plastic_owner = []  # per plastic kind: projection index of each synapse
+        kinds, definitions, nd = [], [], self.n_dynamic
+        for (_, rows), members in groups.items():
+            projs = [net.projections[i] for i in members]
+            d = projs[0].synapse.definition
+            cat = lambda xs, dtype=np.float64: np.concatenate(xs).astype(dtype)  # noqa: E731
+            pre = cat([p.sources() + self.offset[p.source.name] for p in projs], np.int64)
+            post = cat([p.target + self.offset[p.target_population.name] for p in projs], np.int64)
+            delay = cat([p.delay for p in projs], np.int64)
+            receptor = cat([np.full(p.n_synapses, p.receptor) for p in projs], np.int64)
+            n = pre.size
+            values = np.array([cat([p.weight if v == d.weight else p.synapse_state[v] for p in projs]) for v in d.state])
+            coefficients = np.array([cat([p.synapse_parameters[c] for p in projs]) for c in d.coefficients]).reshape(-1, n)
+            # rows by source, then delay (one run of a row per arrival); ties keep projection and synapse order
+            order = np.lexsort((delay, pre))
+            pre, post, delay, receptor = pre[order], post[order], delay[order], receptor[order]
+            indptr = np.zeros(self.n_total + 1, dtype=np.int64)
+            np.cumsum(np.bincount(pre, minlength=self.n_total), out=indptr[1:])
+            post_ptr = np.zeros(nd + 1, dtype=np.int64)
+            np.cumsum(np.bincount(post, minlength=nd), out=post_ptr[1:])
+            position = np.empty(n, dtype=np.int64)
+            position[order] = np.arange(n)
+            owner, start = np.empty(n, dtype=np.int64), 0
+            for i, p in zip(members, projs):
+                self.plastic_position[i] = (len(kinds), position[start : start + p.n_synapses])
+                owner[position[start : start + p.n_synapses]] = i
+                start += p.n_synapses
+            period = 0
+            if d.period_ms is not None:
+                period = int(round(d.period_ms / self.net.dt))
+                if period < 1:
+                    raise ValueError(f"synapse model {d.name!r}: its periodic update every {d.period_ms:g} ms is shorter "
+                                     f"than the time step dt = {self.net.dt:g} ms")
+            kinds.append(L.PlasticSynapses(indptr, delay, np.unique(delay), receptor * nd + post, post, post_ptr,
+                                           np.argsort(post, kind="stable").astype(np.int64), values[:, order].copy(),
+                                           coefficients[:, order].copy(), np.zeros(n, dtype=np.int64),
+                                           np.array(rows, dtype=np.int64), np.array([period], dtype=np.int64)))
+            definitions.append(d)
+            self.plastic_owner.append(owner)
+        self.plastic, self.synapse_definitions = tuple(kinds), tuple(definitions)
+        keep = np.zeros(self.n_total, dtype=bool)
+        for k in kinds:
+            keep |= np.diff(k.indptr) > 0
+        n_slots = max([int(k.delays.max()) for k in kinds if k.delays.size], default=1)
+        self.history = L.SpikeHistory(np.zeros((n_slots, int(keep[:nd].sum()) + 1), dtype=np.int64),
+                                      np.zeros(n_slots, dtype=np.int64), keep)
+
+    def fit_history(self, drive: L.Drive) -> None:
+        """Make room in the spike history for a chunk's steps: every kept neuron plus the most
+        source events of any step (a source may repeat in a step)."""
+        if not self.plastic:
+            return
+        need = int(self.history.keep[: self.n_dynamic].sum()) + int(np.diff(drive.event_ptr).max(initial=0))
+        ids = self.history.ids
+        if need > ids.shape[1]:
+            grown = np.zeros((ids.shape[0], max(need, 2 * ids.shape[1])), dtype=np.int64)
+            grown[:, : ids.shape[1]] = ids
+            self.history = self.history._replace(ids=grown)
+
+    def _index_of(self, proj: Projection) -> int:
+        return next(i for i, p in enumerate(self.net.projections) if p is proj)
+
+    def synapse_values(self, proj: Projection, name: str | None) -> np.ndarray:
+        """A projection's synapse variable (None: the weight), in its synapse order (a copy)."""
+        i = self._index_of(proj)
+        if proj.plastic:
+            m, position = self.plastic_position[i]
+            row = proj.synapse.definition.state_names.index(name or proj.synapse.definition.weight)
+            return self.plastic[m].values[row, position]
+        one_step, position = self.static_position[i]
+        out = np.empty(position.size)
+        out[one_step] = self.conn.immediate.weight[position[one_step]]
+        out[~one_step] = self.conn.delayed.weight[position[~one_step]]
+        return out
+
+    def set_synapse_values(self, proj: Projection, name: str | None, values: np.ndarray) -> None:
+        """Set a projection's synapse variable (None: the weight) between runs."""
+        i = self._index_of(proj)
+        if proj.plastic:
+            m, position = self.plastic_position[i]
+            row = proj.synapse.definition.state_names.index(name or proj.synapse.definition.weight)
+            self.plastic[m].values[row, position] = values
+        else:
+            one_step, position = self.static_position[i]
+            self.conn.immediate.weight[position[one_step]] = values[one_step]
+            self.conn.delayed.weight[position[~one_step]] = values[~one_step]
+        self._engine = None  # a device copy of the network is stale now
 
     def _kind(self, d, pops, values, i_mean, noise_std) -> L.KindParams:
         """The populations of definition ``d`` as plain arrays; fills their initial state."""
@@ -745,7 +1043,8 @@ class _Flattened:
 
     def _build_synapses(self, net: Network) -> None:
         pre, post, w, d, r = [], [], [], [], []
-        for proj in net.projections:
+        static = [proj for proj in net.projections if not proj.plastic]
+        for proj in static:
             pre.append(proj.sources() + self.offset[proj.source.name])
             post.append(proj.target + self.offset[proj.target_population.name])
             w.append(proj.weight)
@@ -759,7 +1058,19 @@ class _Flattened:
         self.conn = L.Connectivity(self._csr(pre[now], post[now], w[now], d[now], r[now], r[now] * self.n_dynamic),
                                    self._csr(pre[~now], post[~now], w[~now], d[~now], r[~now],
                                              (d[~now] * 2 + r[~now]) * self.n_dynamic))
-        self.n_synapses = int(post.size)
+        # where each static projection's synapses went: (one-step CSR?, index there), for
+        # reading and writing weights between runs
+        position = np.empty(pre.size, dtype=np.int64)
+        for mask in (now, ~now):
+            idx = np.flatnonzero(mask)
+            position[idx[np.argsort(pre[mask], kind="stable")]] = np.arange(idx.size)
+        self.static_position, start = {}, 0  # projection index -> (one-step?, position)
+        for i, proj in enumerate(net.projections):
+            if not proj.plastic:
+                stop = start + proj.n_synapses
+                self.static_position[i] = (now[start:stop].copy(), position[start:stop])
+                start = stop
+        self.n_synapses = int(post.size) + sum(p.n_synapses for p in net.projections if p.plastic)
         # which populations receive delayed (ring) input: the others never read the ring
         gets_ring = np.zeros(self.n_dynamic, dtype=bool)
         gets_ring[post[~now]] = True
@@ -792,6 +1103,11 @@ class _Flattened:
             if isinstance(p.model, PoissonSource):
                 fire = self.source_rng[p.name].random((k, len(p))) < p.model.rate * (dt * 1e-3)
                 r, i = np.nonzero(fire)
+            elif isinstance(p.model, PoissonCounts):  # several events of one neuron in a step
+                counts = self.source_rng[p.name].binomial(p.model.n_inputs, p.model.probability(dt), (k, len(p)))
+                r, i = np.nonzero(counts)
+                repeat = counts[r, i]
+                r, i = np.repeat(r, repeat), np.repeat(i, repeat)
             else:
                 steps, idx = self.spike_times[p.name]
                 lo, hi = np.searchsorted(steps, [first_step, first_step + k])
@@ -814,7 +1130,8 @@ class _Flattened:
 
     def random_streams(self) -> list[np.random.Generator]:
         """The generators ``drive`` draws from (noise, then each Poisson source)."""
-        return [self.noise_rng] + [self.source_rng[p.name] for p in self.sources if isinstance(p.model, PoissonSource)]
+        return [self.noise_rng] + [self.source_rng[p.name] for p in self.sources
+                                   if isinstance(p.model, (PoissonSource, PoissonCounts))]
 
     def locate(self, global_id: int) -> tuple[str, int]:
         """(population name, index within it) of a global id."""
@@ -877,7 +1194,7 @@ class _Recording:
             self.spike_record[sim.offset[p.name] : sim.offset[p.name] + len(p)] = True
         self.spike_step = np.empty(SPIKE_BUFFER_START, dtype=np.int64)
         self.spike_id = np.empty(SPIKE_BUFFER_START, dtype=np.int64)
-        self.counters = np.zeros(4, dtype=np.int64)
+        self.counters = np.zeros(6, dtype=np.int64)
         self.counts: list[np.ndarray] = []
         self.monitors = monitors
         self.col_var, self.col_neuron, self.col_stride = state_columns(sim, monitors)
@@ -903,7 +1220,9 @@ class _Recording:
             sub = drive._replace(noise=drive.noise[done:], event_ptr=drive.event_ptr[done:])
             rec = L.Recorders(self.spike_record, self.spike_step, self.spike_id, sim.population_of, counts[done:],
                               self.col_var, self.col_neuron, stride, position, values, self.counters)
-            status, n = run_chunk(first_step + done, k - done, sim.net.dt, sim.state, sim.kinds, sim.conn, sub, sim.ring, rec)
+            sim.fit_history(sub)
+            status, n = run_chunk(first_step + done, k - done, sim.net.dt, sim.state, sim.kinds, sim.conn, sub, sim.ring, rec,
+                                  sim.plastic, sim.history)
             done += int(n)
             if status != L.STATUS_SPIKE_BUFFER_FULL:
                 break

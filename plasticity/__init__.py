@@ -8,14 +8,19 @@ Readouts share one interface (:class:`Readout`: ``predict``, ``partial_fit``, ``
 
 Continual learning (torch): :class:`HLOP` — Hebbian lateral subspace neurons per layer and
 orthogonal projection of the weight updates (:class:`HebbianSubspace` for one layer).
+
+Plastic synapses of the event-driven engine (``Network.connect(..., synapse=...)``): :func:`STDP`,
+:func:`IzhikevichSTDP` and :func:`TsodyksMarkram` (short-term plasticity), each a
+:class:`neurosim.SynapseModel` definition (:mod:`neurosim.plasticity.synapses`).
 """
 
 from .force import FORCE, RLSDivergedError
 from .readout import Readout
 from .ridge import Ridge
+from .synapses import STDP, IzhikevichSTDP, TsodyksMarkram
 from .three_factor import ThreeFactorHebbian
 
-__all__ = ["Readout", "FORCE", "RLSDivergedError", "ThreeFactorHebbian", "Ridge", "HLOP", "HebbianSubspace"]
+__all__ = ["STDP", "IzhikevichSTDP", "TsodyksMarkram", "Readout", "FORCE", "RLSDivergedError", "ThreeFactorHebbian", "Ridge", "HLOP", "HebbianSubspace"]
 
 
 def __getattr__(name):  # HLOP needs torch: imported on first use only

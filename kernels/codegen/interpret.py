@@ -10,6 +10,9 @@ floating-point operations are those of the text). The engine's numpy backend and
 from __future__ import annotations
 
 import ast
+import math
+
+import numpy as np
 
 from .ir import Assign, Repeat, Rewrite
 
@@ -41,12 +44,24 @@ def functions(lib) -> dict:
             "minimum": lib.minimum, "maximum": lib.maximum, "where": lib.where}
 
 
-def _environment(lib) -> dict:
+def _libm(f):
+    """A C-library function over float64 arrays: the same bits as the compiled (Numba) code,
+    whose exp/log/tanh are the C library's, where numpy's own SIMD versions differ from it in
+    the last bit for a few percent of arguments."""
+    vectorised = np.frompyfunc(f, 1, 1)
+    return lambda x: np.asarray(vectorised(x), dtype=np.float64)
+
+
+def _environment(lib, libm: bool = False) -> dict:
     """Globals of an evaluation: no builtins, the language's functions (built once per library:
-    the numpy engine and the nn layers evaluate several expressions per step)."""
-    env = _ENVIRONMENTS.get(lib.__name__)
+    the numpy engine and the nn layers evaluate several expressions per step). ``libm``: numpy
+    with the C library's exp, log and tanh (see ``_libm``)."""
+    key = lib.__name__ + ("+libm" if libm else "")
+    env = _ENVIRONMENTS.get(key)
     if env is None:
-        env = _ENVIRONMENTS[lib.__name__] = {"__builtins__": {}, **functions(lib)}
+        env = _ENVIRONMENTS[key] = {"__builtins__": {}, **functions(lib)}
+        if libm:
+            env.update(exp=_libm(math.exp), log=_libm(math.log), tanh=_libm(math.tanh))
     return env
 
 
@@ -55,17 +70,19 @@ def evaluate(expr: ast.expr, scope: dict, lib):
     return eval(compiled(expr), _environment(lib), scope)  # noqa: S307 - our own parsed AST
 
 
-def run_statements(statements, scope: dict, lib, integers: dict | None = None) -> None:
+def run_statements(statements, scope: dict, lib, integers: dict | None = None, libm: bool = False) -> None:
     """Run statements in order, updating ``scope`` in place (state variables and temporaries).
 
-    ``integers`` gives the repeat count of ``for _ in range(name)`` loops by name.
+    ``integers`` gives the repeat count of ``for _ in range(name)`` loops by name; ``libm``
+    evaluates exp, log and tanh with the C library (numpy only; the synapse rules' reference,
+    bit-identical to the Numba engine).
     """
-    env = _environment(lib)
+    env = _environment(lib, libm)
     for s in statements:
         if isinstance(s, Repeat):
             count = s.count if isinstance(s.count, int) else int((integers or scope)[s.count])
             for _ in range(count):
-                run_statements(s.body, scope, lib, integers)
+                run_statements(s.body, scope, lib, integers, libm)
         else:
             assert isinstance(s, Assign)
             scope[s.target] = eval(compiled(s.expr), env, scope)  # noqa: S307 - our own parsed AST

@@ -179,11 +179,39 @@ def deliver_spikes(fired, n_fired, drive, row, step, slot, conn, flat_currents, 
             counts[0] += 1
 
 
-def run_chunk_for(definitions):
-    """The ``run_chunk`` of a network whose neuron models are ``definitions`` (in layout order):
-    generated from the definitions (``neurosim.kernels.codegen.numba_source``) once per set of
-    models, compiled on first use and cached on disk by Numba."""
+@_inline
+def remember_spikes(history, fired, n_fired, drive, row, step):
+    """Keep the step's spikes of neurons with plastic outgoing synapses (neurons by id, then
+    source events as given) in the history slot of ``step`` (see reference.remember_spikes)."""
+    slot = step % history.counts.shape[0]
+    e0, e1 = drive.event_ptr[row], drive.event_ptr[row + 1]
+    n = 0
+    for f in range(n_fired + (e1 - e0)):
+        source = fired[f] if f < n_fired else drive.event_id[e0 + f - n_fired]
+        if history.keep[source]:
+            history.ids[slot, n] = source
+            n += 1
+    history.counts[slot] = n
+
+
+@_inline
+def _first_with_delay(delay, lo, hi, d):
+    """First index of lo:hi whose delay is >= d (a row's synapses are sorted by delay)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if delay[mid] < d:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def run_chunk_for(definitions, synapse_definitions=()):
+    """The ``run_chunk`` of a network whose neuron models are ``definitions`` (in layout order)
+    and whose plastic kinds run ``synapse_definitions``: generated from the definitions
+    (``neurosim.kernels.codegen.numba_source``) once per set of models, compiled on first use
+    and cached on disk by Numba."""
     from ..codegen.modules import load_source
     from ..codegen.numba_source import engine_source
 
-    return load_source("engine_numba", engine_source(definitions)).run_chunk
+    return load_source("engine_numba", engine_source(definitions, synapse_definitions)).run_chunk

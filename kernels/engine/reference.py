@@ -20,7 +20,9 @@ from ..layout import (
     Drive,
     KindParams,
     NeuronState,
+    PlasticSynapses,
     Recorders,
+    SpikeHistory,
     Synapses,
 )
 
@@ -106,6 +108,74 @@ def propagate_spikes_csr(spikes: np.ndarray, step: int, conn: Connectivity, stat
     return int(k.size + k2.size)
 
 
+def remember_spikes(history: SpikeHistory, spikes: np.ndarray, step: int) -> None:
+    """Keep the step's spikes of neurons with plastic outgoing synapses (in spike order) in the
+    history slot of ``step``, for their arrivals up to the longest plastic delay later."""
+    slot = step % history.counts.size
+    kept = spikes[history.keep[spikes]]
+    history.ids[slot, : kept.size] = kept
+    history.counts[slot] = kept.size
+
+
+def _synapse_event(definition, statements, syn: PlasticSynapses, k: np.ndarray, state: NeuronState, step: int,
+                   dt: float, event: bool) -> int:
+    """Run a rule's ``statements`` on synapses ``k`` (distinct); ``event``: an arrival or a
+    postsynaptic spike (``elapsed`` defined, ``last`` set to ``step``), else the periodic update.
+    An arrival adds ``release`` to the target receptors in the order of ``k``. Returns the first
+    synapse of ``k`` whose state became NaN/inf, or -1."""
+    d = definition
+    scope = {name: syn.values[r, k] for r, name in enumerate(d.state)}
+    scope.update({name: syn.coefficients[c, k] for c, name in enumerate(d.coefficients)})
+    scope["dt"] = dt
+    if event:
+        scope["elapsed"] = (step - syn.last[k]) * dt
+        targets = syn.target[k]
+        scope.update({name: state.values[syn.post_rows[j], targets] for j, name in enumerate(d.post_reads)})
+    run_statements(statements, scope, np, libm=True)  # exp as the Numba engine computes it
+    if statements is d.on_pre:
+        flat = state.currents.reshape(-1)  # a view: the receptor rows are contiguous
+        np.add.at(flat, syn.cell[k], np.broadcast_to(scope["release"], k.shape))
+    finite = np.ones(k.size, dtype=bool)
+    for r, name in enumerate(d.state):
+        value = np.broadcast_to(scope[name], k.shape)
+        syn.values[r, k] = value
+        finite &= np.isfinite(value)
+    if event:
+        syn.last[k] = step
+    return int(k[np.argmin(finite)]) if not finite.all() else -1
+
+
+def run_synapses(definition, syn: PlasticSynapses, history: SpikeHistory, state: NeuronState, fired: np.ndarray,
+                 step: int, dt: float) -> tuple[int, int]:
+    """The plastic synapses of one kind at the end of ``step``: arrivals (delay by delay, then
+    in the history's spike order, then synapse order: ``on_pre``), then the postsynaptic spikes
+    ``fired`` (``on_post`` on each one's incoming synapses), then the periodic update when a
+    period ends with this step. Returns (arrivals processed, first synapse whose state became
+    NaN/inf or -1)."""
+    d = definition
+    n_slots, arrivals, bad = history.counts.size, 0, -1
+    for delay in syn.delays:
+        slot = (step - delay + 1) % n_slots
+        for source in history.ids[slot, : history.counts[slot]]:
+            lo, hi = syn.indptr[source], syn.indptr[source + 1]
+            first = lo + np.searchsorted(syn.delay[lo:hi], delay, side="left")
+            stop = lo + np.searchsorted(syn.delay[lo:hi], delay, side="right")
+            if stop > first:
+                b = _synapse_event(d, d.on_pre, syn, np.arange(first, stop), state, step, dt, True)
+                bad = b if bad < 0 else bad
+                arrivals += stop - first
+    for i in fired:
+        k = syn.post_syn[syn.post_ptr[i] : syn.post_ptr[i + 1]]
+        if k.size and d.on_post:
+            b = _synapse_event(d, d.on_post, syn, k, state, step, dt, True)
+            bad = b if bad < 0 else bad
+    period = int(syn.period[0])
+    if period and (step + 1) % period == 0 and d.periodic:
+        b = _synapse_event(d, d.periodic, syn, np.arange(syn.last.size), state, step, dt, False)
+        bad = b if bad < 0 else bad
+    return int(arrivals), bad
+
+
 def run_chunk(
     first_step: int,
     n_steps: int,
@@ -116,12 +186,16 @@ def run_chunk(
     drive: Drive,
     ring: np.ndarray,
     rec: Recorders,
+    plastic: tuple = (),
+    history: SpikeHistory | None = None,
     definitions: tuple = (),
+    synapse_definitions: tuple = (),
 ) -> tuple[int, int]:
     """Run steps ``first_step .. first_step + n_steps - 1``; return ``(status, steps_done)``.
 
-    ``kinds[k]`` holds the populations of the model ``definitions[k]`` (layout order).
-    Stops early with STATUS_SPIKE_BUFFER_FULL before a step whose spikes might not fit the
+    ``kinds[k]`` holds the populations of the model ``definitions[k]`` (layout order);
+    ``plastic[m]`` the plastic synapses of the synapse model ``synapse_definitions[m]``, whose
+    presynaptic spikes ``history`` keeps. Stops early with STATUS_SPIKE_BUFFER_FULL before a step whose spikes might not fit the
     recorder (the caller grows it and calls again), or with STATUS_NOT_FINITE after a step
     that left a state variable NaN/inf (neuron and step in ``rec.counters[2:4]``).
     """
@@ -157,4 +231,14 @@ def run_chunk(
             rec.spike_step[n0 : n0 + recorded.size] = step
             rec.spike_id[n0 : n0 + recorded.size] = recorded
             rec.counters[0] = n0 + recorded.size
+            if plastic:
+                remember_spikes(history, spikes, step)
+                fired = spikes[: spikes.size - events.size]
+                for m, (d, syn) in enumerate(zip(synapse_definitions, plastic)):
+                    arrivals, bad = run_synapses(d, syn, history, state, fired, step, dt)
+                    rec.counters[1] += arrivals
+                    if bad >= 0 and rec.counters[4] == 0:
+                        rec.counters[4], rec.counters[5], rec.counters[3] = m + 1, bad, step
+                if rec.counters[4]:
+                    return STATUS_NOT_FINITE, row + 1
     return STATUS_DONE, n_steps

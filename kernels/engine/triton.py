@@ -325,9 +325,11 @@ class TritonEngine:
             self.spike_buffers = [torch.empty(capacity, dtype=torch.int64, device=self.device) for _ in range(3)]
         return self.spike_buffers
 
-    def __call__(self, first_step, n_steps, dt, state, kinds, conn, drive, ring, rec):
+    def __call__(self, first_step, n_steps, dt, state, kinds, conn, drive, ring, rec, plastic=(), history=None):
         if state is not self.host_state or ring is not self.host_ring:
             raise ValueError("this TritonEngine was built for another network's arrays")
+        if plastic:
+            raise NotImplementedError("plastic synapses do not run on the triton backend yet; use 'numba' or 'numpy'")
         if not self.resident:
             self._upload_state()
         put, dev, nd = self._put, self.device, self.n_dynamic
