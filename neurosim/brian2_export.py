@@ -111,11 +111,11 @@ def _neuron_group(b2, name: str, pop, dt: float, mean, sigma):
     return g
 
 
-def _poisson_input(b2, name: str, pop, projections, groups):
-    """The Brian2 ``PoissonInput`` equal to the ``PoissonCounts`` population ``pop``: one projection
-    onto a population of its size, neuron i onto neuron i, one weight, the minimum delay (Brian2's
-    PoissonInput adds in the synapses slot, seen by the next update: a one-step delay here).
-    None where it drives nothing; anything else is refused (PoissonInput cannot express it)."""
+def _poisson_input_projection(name: str, pop, projections):
+    """The projection of the ``PoissonCounts`` population ``pop`` that a Brian2 ``PoissonInput``
+    can express: the only one, onto a population of its size, neuron i onto neuron i, one weight,
+    the minimum delay (Brian2's PoissonInput adds in the synapses slot, seen by the next update:
+    a one-step delay here). None where it drives nothing; anything else is refused."""
     mine = [proj for proj in projections if proj.source is pop]
     if not mine:
         return None
@@ -136,9 +136,7 @@ def _poisson_input(b2, name: str, pop, projections, groups):
     if why is not None:
         raise ValueError(f"population {name!r} (PoissonCounts) cannot be exported to Brian2's PoissonInput: {why}; "
                          "export a PoissonCounts made by Network.add_poisson_input with a scalar rate and weight")
-    var = proj.target_population.model.definition.inputs["exc" if proj.receptor == 0 else "inh"]
-    return b2.PoissonInput(groups[proj.target_population.name], var, N=pop.model.n_inputs,
-                           rate=float(pop.model.rate[0]) * b2.Hz, weight=repr(float(proj.weight[0])))
+    return proj
 
 
 def to_brian2(net, record_spikes: bool = True):
@@ -153,6 +151,9 @@ def to_brian2(net, record_spikes: bool = True):
     dt = net.dt
     b2.defaultclock.dt = dt * b2.ms
     groups, objects, monitors = {}, [], {}
+    # refused before any Brian2 object exists (Brian2 warns about objects built and never run)
+    poisson_inputs = [(pop, _poisson_input_projection(name, pop, net.projections))
+                      for name, pop in net.populations.items() if isinstance(pop.model, PoissonCounts)]
     for name, pop in net.populations.items():
         m = pop.model
         mean = sum((c[0] for c in pop.currents), np.zeros(len(pop)))
@@ -178,11 +179,11 @@ def to_brian2(net, record_spikes: bool = True):
         if record_spikes:
             monitors[name] = b2.SpikeMonitor(g, name=f"ns_spikes_{name}")
             objects.append(monitors[name])
-    for name, pop in net.populations.items():
-        if isinstance(pop.model, PoissonCounts):
-            poisson_input = _poisson_input(b2, name, pop, net.projections, groups)
-            if poisson_input is not None:
-                objects.append(poisson_input)
+    for pop, proj in poisson_inputs:
+        if proj is not None:
+            var = proj.target_population.model.definition.inputs["exc" if proj.receptor == 0 else "inh"]
+            objects.append(b2.PoissonInput(groups[proj.target_population.name], var, N=pop.model.n_inputs,
+                                           rate=float(pop.model.rate[0]) * b2.Hz, weight=repr(float(proj.weight[0]))))
     for k, proj in enumerate(net.projections):
         if isinstance(proj.source.model, PoissonCounts):
             continue
