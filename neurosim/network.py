@@ -183,6 +183,14 @@ class _StateMonitor:
     stride: int
 
 
+@dataclass
+class _SynapseMonitor:
+    projection: Projection
+    variables: tuple[str, ...]
+    indices: np.ndarray  # synapses, in the projection's order
+    stride: int
+
+
 class Network:
     """A spiking network simulated event-driven with a fixed time step.
 
@@ -209,6 +217,7 @@ class Network:
         self.populations: dict[str, Population] = {}
         self.projections: list[Projection] = []
         self._state_monitors: list[_StateMonitor] = []
+        self._synapse_monitors: list[_SynapseMonitor] = []
         self._sim = None  # flattened arrays, built at the first run
         self.step = 0  # steps simulated so far
         self.last_result: RunResult | None = None
@@ -542,6 +551,39 @@ class Network:
         self._state_monitors.append(_StateMonitor(population, variables, idx, stride))
         return population.name
 
+    def monitor_synapses(self, projection: Projection, variables=None, indices=None, every: float | None = None) -> str:
+        """Record state variables of some plastic synapses every ``every`` ms (default: every step).
+
+        ``variables``: the synapse model's state variables (default: its weight; e.g. ``("w",
+        "apre")`` for STDP). ``indices``: synapses within the projection, in its synapse order
+        (``projection.sources()``/``projection.target``; default all). The traces appear in
+        ``result.states`` under ``"<projection name>.<variable>"`` (values ``[n_samples,
+        n_indices]``), sampled at the start of each recorded step, before that step's events.
+        A sample is taken between kernel calls, so a short ``every`` makes the run slower: every
+        ms or coarser costs little.
+        """
+        if not isinstance(projection, Projection) or projection.source.network is not self:
+            raise TypeError(f"projection must be a Projection of this network (returned by connect), got "
+                            f"{type(projection).__name__}")
+        if not projection.plastic:
+            raise ValueError(f"projection {projection.name!r} is static: its weights do not change during a run; "
+                             "read them with projection.weights")
+        d = projection.synapse.definition
+        variables = (d.weight,) if variables is None else (variables,) if isinstance(variables, str) else tuple(variables)
+        for var in variables:
+            if var not in d.state:
+                raise ValueError(f"variables of projection {projection.name!r} ({d.name}) must be among "
+                                 f"{d.state_names}, got {var!r}")
+        idx = (np.arange(projection.n_synapses) if indices is None
+               else _check_indices("indices", indices, projection.n_synapses))
+        stride = 1
+        if every is not None:
+            stride = int(round(check_number("every", every, positive=True) / self.dt))
+            if stride < 1:
+                raise ValueError(f"every must be at least dt = {self.dt} ms, got {every} ms")
+        self._synapse_monitors.append(_SynapseMonitor(projection, variables, idx, stride))
+        return projection.name
+
     # ---- running ------------------------------------------------------------------
     def run(self, duration: float, backend: str = "numba", progress: bool | None = None,
             chunk_ms: float | None = None, hooks=None, checkpoint_every: float | None = None,
@@ -600,7 +642,8 @@ class Network:
             self._sim = _Flattened(self)
         build_s = time.perf_counter() - t_build
         self._check_run_memory(n_steps, chunk)
-        rec = _Recording(self._sim, self._state_monitors, self.step, [p for h in hooks for p in h.populations])
+        rec = _Recording(self._sim, self._state_monitors, self.step, [p for h in hooks for p in h.populations],
+                         self._synapse_monitors)
         if stream_spikes_to is not None:
             if hooks:
                 raise ValueError("stream_spikes_to cannot be combined with hooks: hooks read the run's spikes from memory")
@@ -669,7 +712,8 @@ class Network:
         population at every step and the sampled state traces grow with the duration (spikes
         too, but their number is not known in advance)."""
         sim = self._sim
-        samples = sum(m.indices.size * len(m.variables) * (n_steps // m.stride + 1) for m in self._state_monitors)
+        samples = sum(m.indices.size * len(m.variables) * (n_steps // m.stride + 1)
+                      for m in self._state_monitors + self._synapse_monitors)
         per_chunk = chunk * (len(sim.pops) * 8 + sim.noise_ids.size * 8)  # counts, noise draws
         check_memory(f"run of {n_steps} steps ({n_steps * self.dt:g} ms at dt = {self.dt:g} ms) recording "
                      f"{len(sim.pops)} population counts per step and {samples} state samples",
@@ -706,12 +750,15 @@ class Network:
         # can span several chunks and other hooks' calls.
         since = [(self.step, int(rec.counters[0]))] * len(hooks)
         try:
+            if done == 0 < n_steps:  # a resumed run sampled this step before its checkpoint
+                rec.sample_synapses(self.step, to_host)
             ctx._window(self.step, self.step, 0, 0)
             for h in hooks:
                 h.start(ctx)
             while done < n_steps:
                 # stop at the next step where a hook or a checkpoint is due
                 due = [h.every - done % h.every for h in hooks] + ([plan.every - done % plan.every] if plan.every else [])
+                due += [m.stride - self.step % m.stride for m in rec.synapse_monitors]
                 k = min([chunk, n_steps - done] + due)
                 chunk_status, k_done = rec.run_chunk(run_chunk, self.step, k)
                 ok = chunk_status == L.STATUS_DONE
@@ -720,6 +767,8 @@ class Network:
                 bar.update(round(k_done * self.dt, 6))
                 if chunk_status == L.STATUS_INTERRUPTED:
                     raise KeyboardInterrupt
+                if ok and done < n_steps:
+                    rec.sample_synapses(self.step, to_host)
                 if ok and plan.every and done % plan.every == 0:
                     plan.done = done
                     to_host()
@@ -1179,8 +1228,13 @@ def state_columns(sim: _Flattened, monitors: list[_StateMonitor]) -> tuple[np.nd
 class _Recording:
     """Recorder buffers of one run, filled chunk by chunk, and their conversion to a result."""
 
-    def __init__(self, sim: _Flattened, monitors: list[_StateMonitor], first_step: int, also_record=()):
+    def __init__(self, sim: _Flattened, monitors: list[_StateMonitor], first_step: int, also_record=(),
+                 synapse_monitors: list[_SynapseMonitor] = ()):
         self.sim, self.first_step = sim, first_step
+        self.synapse_monitors = list(synapse_monitors)
+        # per monitor and variable: the sampled rows ([n_indices] each) and their steps
+        self.synapse_samples = [[[] for _ in m.variables] for m in self.synapse_monitors]
+        self.synapse_steps: list[list[int]] = [[] for _ in self.synapse_monitors]
         record = np.zeros(sim.n_total, dtype=bool)
         for p in sim.order:
             off = sim.offset[p.name]
@@ -1243,6 +1297,18 @@ class _Recording:
             self._flush()
         return status, done
 
+    def sample_synapses(self, step: int, to_host) -> None:
+        """Sample the synapse monitors due at the start of ``step`` (host copies of the state)."""
+        due = [k for k, m in enumerate(self.synapse_monitors) if step % m.stride == 0]
+        if not due:
+            return
+        to_host()  # a device backend: the plastic state lives there during the run
+        for k in due:
+            m = self.synapse_monitors[k]
+            for j, var in enumerate(m.variables):
+                self.synapse_samples[k][j].append(self.sim.synapse_values(m.projection, var)[m.indices])
+            self.synapse_steps[k].append(step)
+
     def _flush(self) -> None:
         """Stream the spikes in the buffer to disk and empty it (one chunk's worth of memory).
         A streamed run has no hooks, so the buffer holds exactly the spikes the user records."""
@@ -1279,9 +1345,15 @@ class _Recording:
                 first = -(-self.first_step // m.stride) * m.stride
                 times = (first + np.arange(vals.shape[0]) * m.stride) * dt
                 states[f"{m.population.name}.{var}"] = StateTrace(times, m.indices.copy(), vals)
+        for m, samples, steps in zip(self.synapse_monitors, self.synapse_samples, self.synapse_steps):
+            times = np.array(steps, dtype=np.int64) * dt
+            for var, rows in zip(m.variables, samples):
+                vals = np.stack(rows) if rows else np.zeros((0, m.indices.size))
+                states[f"{m.projection.name}.{var}"] = StateTrace(times, m.indices.copy(), vals)
+        weights = {p.name: sim.synapse_values(p, None) for p in sim.net.projections if p.plastic}
         sources = tuple(p.name for p in sim.pops if p.is_source)
         result = RunResult(dt=dt, t_start=self.first_step * dt, n_steps=n_steps,
                            sizes={p.name: len(p) for p in sim.pops}, spikes=spikes, counts=counts.astype(np.int32),
-                           states=states, info=info, sources=sources)
+                           states=states, info=info, sources=sources, weights=weights)
         result.info["spike_count"] = result.spike_count()  # neurons only, as summary() reports
         return result

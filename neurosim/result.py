@@ -57,10 +57,13 @@ class RunResult:
     spikes : population name -> :class:`Spikes` (only recorded populations).
     counts : ``[n_steps, n_populations]`` int array, spikes per step of each population
         (all neurons, recorded or not); see :meth:`rate`.
-    states : ``"population.variable"`` -> :class:`StateTrace`.
+    states : ``"population.variable"`` -> :class:`StateTrace` (``"projection.variable"`` for
+        synapse monitors: values ``[n_samples, n_synapses]``).
     info : backend, wall time, seed, synaptic events, status and other metadata.
     sources : names of the input populations (Poisson, spike times): their spikes are inputs,
         left out of the whole-network totals (:meth:`spike_count`, :meth:`cv_isi`).
+    weights : projection name -> the weights of each plastic projection at the end of the run
+        (float64, in the projection's synapse order).
     """
 
     dt: float
@@ -72,6 +75,7 @@ class RunResult:
     states: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     sources: tuple = ()
+    weights: dict = field(default_factory=dict)
 
     # ---- conversions -------------------------------------------------------------
     @property
@@ -160,10 +164,12 @@ class RunResult:
             out[f"states/{key}/times"] = tr.times
             out[f"states/{key}/indices"] = tr.indices
             out[f"states/{key}/values"] = tr.values
+        for name, w in self.weights.items():
+            out[f"weights/{name}"] = w
         # the members' names are listed, so load reads every one of them and misses none
         meta = {"dt": self.dt, "t_start": self.t_start, "n_steps": self.n_steps, "sizes": self.sizes,
                 "sources": list(self.sources), "spikes": list(self.spikes), "states": list(self.states),
-                "info": _jsonable(self.info)}
+                "weights": list(self.weights), "info": _jsonable(self.info)}
         out["meta"] = np.array(json.dumps(meta))
         return out
 
@@ -193,7 +199,8 @@ class RunResult:
                                           data[f"states/{key}/values"]) for key in meta["states"]}
                 result = cls(dt=meta["dt"], t_start=meta["t_start"], n_steps=meta["n_steps"], sizes=meta["sizes"],
                              spikes=spikes, counts=data["counts"], states=states, info=meta["info"],
-                             sources=tuple(meta["sources"]))
+                             sources=tuple(meta["sources"]),
+                             weights={name: data[f"weights/{name}"] for name in meta.get("weights", [])})
         except Exception as err:  # noqa: BLE001 - sealed, so written by a neurosim whose layout differs
             raise damaged(path, "result", f"its layout is not this neurosim's ({type(err).__name__}: {err})") from None
         if result.counts.shape != (result.n_steps, len(result.sizes)):

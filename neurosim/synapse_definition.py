@@ -221,7 +221,7 @@ class SynapseModel(_Language):
 
     def _statement(self, item, node, text, local: set, allow_loops: bool):
         statement = super()._statement(item, node, text, local, allow_loops)
-        if statement.target in self.post_reads:
+        if statement.target.endswith(POST_SUFFIX) and statement.target not in self.state:
             raise ModelDefinitionError(f"{self._where(item)}: cannot assign to {statement.target!r}: the target "
                                        "neuron's variables are read-only in a synapse rule")
         return statement
