@@ -133,6 +133,60 @@ def device_bytes(n_dynamic: int, n_total: int, n_rows: int, n_coefficients: int,
     }
 
 
+def plastic_bytes(plastic=(), history=None) -> dict[str, int]:
+    """Bytes of the plastic synapses and their spike history on the device (module docstring)."""
+    if not plastic:
+        return {}
+    per_kind = [8 * (k.indptr.size + k.post_ptr.size + k.delays.size + k.post_rows.size + 1)
+                + 8 * (5 + k.values.shape[0] + k.coefficients.shape[0]) * k.last.size for k in plastic]
+    need = {"plastic synapses": sum(per_kind) + 8 * len(plastic)}
+    if history is not None:
+        need["spike history"] = 16 * history.ids.size + 8 * history.counts.size + history.keep.size
+    return need
+
+
+def repeat_links(rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Repeat links of a sequence of spikes ``ids`` grouped by ``rows`` (a step, or a history
+    slot), int64 like ``ids``: for an entry whose id is the first of its row, the distance to the
+    next entry of that id in the row (0: none); for a later one, -1 - that distance. The arrival
+    kernel with several programs runs a first occurrence and then its repeats, in order, and
+    skips the repeats themselves (a source may emit several spikes in one step)."""
+    n = ids.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((np.arange(n), ids, rows))  # by row, id, then position
+    same = (rows[order][1:] == rows[order][:-1]) & (ids[order][1:] == ids[order][:-1])
+    here, there = order[:-1][same], order[1:][same]
+    links = np.zeros(n, dtype=np.int64)
+    links[here] = there - here
+    repeat = np.zeros(n, dtype=bool)
+    repeat[there] = True
+    return np.where(repeat, -1 - links, links)
+
+
+def event_links(event_ptr: np.ndarray, event_id: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Repeat links of a chunk's source events among the kept ones (``SpikeHistory.keep``) of
+    each step, aligned with ``event_id`` (0 for the others): the offsets within a history slot,
+    where a step's kept events follow its kept neuron spikes in their order."""
+    links = np.zeros(event_id.size, dtype=np.int64)
+    lo, hi = int(event_ptr[0]), int(event_ptr[-1])
+    ids = event_id[lo:hi]
+    rows = np.repeat(np.arange(event_ptr.size - 1), np.diff(event_ptr))
+    kept = np.flatnonzero(keep[ids])
+    links[lo + kept] = repeat_links(rows[kept], ids[kept])
+    return links
+
+
+def history_links(history) -> np.ndarray:
+    """Repeat links of every entry of a host spike history, shaped as its ``ids``."""
+    n_slots, cap = history.ids.shape
+    links = np.zeros((n_slots, cap), dtype=np.int64)
+    valid = np.arange(cap)[None, :] < history.counts[:, None]
+    rows = np.broadcast_to(np.arange(n_slots)[:, None], (n_slots, cap))[valid]
+    links[valid] = repeat_links(rows, history.ids[valid])
+    return links
+
+
 def check_fits(need: dict[str, int], device: torch.device, free: int) -> None:
     """Refuse up front a network whose device arrays would not fit in ``free`` bytes."""
     total = sum(need.values())
@@ -218,6 +272,85 @@ if triton is not None:
             tl.atomic_add(target + at, tl.load(weight + k, mask=m, other=0.0), mask=m, sem="relaxed")
         return stop - start
 
+    @triton.jit(do_not_specialize=["row", "e0", "e1", "slot", "cap"])
+    def _remember(ctl, spikes, event_id, event_link, e0, e1, keep, hist_ids, hist_links, hist_counts, slot, cap,
+                  BLOCK: tl.constexpr):
+        """Keep the step's spikes of neurons with plastic outgoing synapses (compacted neurons,
+        then source events as given) in history slot ``slot``, in that order (one program: an
+        ordered compaction), with each event's repeat link (see ``repeat_links``)."""
+        if tl.load(ctl + _HALT) == 0:
+            n_fired = tl.load(ctl + _N_SPIKES)
+            total = n_fired + e1 - e0
+            n = tl.zeros([], tl.int64)
+            for s0 in range(0, total, BLOCK):
+                s = s0 + tl.arange(0, BLOCK)
+                m = s < total
+                neuron = s < n_fired
+                event = m & (s >= n_fired)
+                source = tl.where(neuron, tl.load(spikes + s, mask=m & neuron, other=0),
+                                  tl.load(event_id + e0 + s - n_fired, mask=event, other=0))
+                link = tl.load(event_link + e0 + s - n_fired, mask=event, other=0)  # neurons: never repeated
+                kept = (m & (tl.load(keep + source, mask=m, other=0) != 0)).to(tl.int32)
+                position = slot * cap + n + (tl.cumsum(kept, 0) - kept)
+                tl.store(hist_ids + position, source, mask=kept == 1)
+                tl.store(hist_links + position, link, mask=kept == 1)
+                n += tl.sum(kept, 0)
+            tl.store(hist_counts + slot, n)
+
+    @triton.jit
+    def _delay_run(delay, lo, hi, d):
+        """The synapses of lo:hi (sorted by delay) with delay ``d``: (first, stop), two bisections."""
+        a, b = lo, hi
+        while a < b:
+            mid = (a + b) // 2
+            less = tl.load(delay + mid) < d
+            a, b = tl.where(less, mid + 1, a), tl.where(less, b, mid)
+        first, b = a, hi
+        while a < b:
+            mid = (a + b) // 2
+            within = tl.load(delay + mid) <= d
+            a, b = tl.where(within, mid + 1, a), tl.where(within, b, mid)
+        return first, a
+
+    @triton.jit
+    def _link_offset(link):
+        """Distance to the next repeat of an entry's source in its history slot (0: none)."""
+        return tl.where(link < 0, -1 - link, link)
+
+    @triton.jit
+    def _first_bad(k, m, finite):
+        """The first (lowest) synapse of a block whose state is NaN/inf, or _NONE_BAD."""
+        return tl.min(tl.where(m & (finite == 0), k.to(tl.int64), _NONE_BAD), 0)
+
+    @triton.jit
+    def _earlier(bad, b):
+        """The first NaN/inf synapse in processing order: the one found before, else ``b``."""
+        return tl.where(bad == _NONE_BAD, b, bad)
+
+    @triton.jit
+    def _report_bad(word, bad):
+        """Note a plastic kind's first NaN/inf synapse in its word (-1: none yet); the first
+        report stands (in the interpreter: the first in the reference's order)."""
+        if bad != _NONE_BAD:
+            tl.atomic_cas(word, tl.full([], -1, tl.int64), bad, sem="relaxed")
+
+    @triton.jit(do_not_specialize=["row", "step", "n_kinds"])
+    def _synapses_end(ctl, counters, syn_bad, n_kinds, row, step):
+        """After the step's plastic kinds: the first kind with a NaN/inf synapse stops the run
+        after this step (the reference's counters[4], [5], [3] and STATUS_NOT_FINITE, row + 1)."""
+        if tl.load(ctl + _HALT) == 0:
+            found = tl.zeros([], tl.int64)
+            for m in range(n_kinds):
+                bad = tl.load(syn_bad + m)
+                if (found == 0) & (bad >= 0):
+                    tl.store(counters + 4, m + 1)
+                    tl.store(counters + 5, bad)
+                    tl.store(counters + 3, step)
+                    found = found + 1
+            if found != 0:
+                tl.store(ctl + _HALT, _NOT_FINITE)
+                tl.store(ctl + _HALT_ROW, row + 1)
+
     @triton.jit(do_not_specialize=["row", "step", "ring_base", "e0", "e1"])
     def _propagate(ctl, counters, spikes, event_id, e0, e1, row, step, n_dynamic,
                    now_indptr, now_cell, now_weight, later_indptr, later_cell, later_weight,
@@ -262,10 +395,14 @@ class TritonEngine:
 
     stops_inside_chunks = True  # Ctrl-C ends a chunk after the step being queued (STATUS_INTERRUPTED)
 
-    def __init__(self, state, definitions, kinds, conn, ring, population_of, n_populations: int, device=None):
+    def __init__(self, state, definitions, kinds, conn, ring, population_of, n_populations: int, device=None,
+                 plastic=(), synapse_definitions=()):
         from ..codegen.modules import load_source
         from ..codegen.triton_source import engine_source
 
+        if len(plastic) != len(synapse_definitions):
+            raise ValueError(f"plastic has {len(plastic)} kinds but synapse_definitions {len(synapse_definitions)}: "
+                             "give one synapse model per plastic kind")
         self.device = resolve_device(device)
         self.host_state, self.host_ring = state, ring
         self.n_dynamic, self.n_total = state.values.shape[1], population_of.size
@@ -274,9 +411,11 @@ class TritonEngine:
         self.need = device_bytes(self.n_dynamic, self.n_total, state.values.shape[0],
                                  sum(k.coefficients.size + k.refractory_steps.size for k in kinds), n_synapses,
                                  ring.shape[0])
+        self.need.update(plastic_bytes(plastic))
         check_fits(self.need, self.device, free_bytes(self.device))
         put = self._put
-        self.kernels = load_source("engine_triton", engine_source(definitions)) if definitions else None
+        self.kernels = (load_source("engine_triton", engine_source(definitions, synapse_definitions))
+                        if definitions else None)
         # per kind: its kernel, device coefficients, and (lo, hi, start, integers) of each population
         self.kinds = [(getattr(self.kernels, f"step_{k}"), put(kind.coefficients), kind.coefficients.shape[1],
                        put(kind.refractory_steps),
@@ -289,6 +428,16 @@ class TritonEngine:
         self.spikes = torch.empty(self.n_dynamic + 1, dtype=torch.int64, device=self.device)
         self.ctl = torch.zeros(4, dtype=torch.int64, device=self.device)
         self.spike_buffers = None
+        # per plastic kind: its kernels and constant device arrays (state: uploaded with the neurons')
+        self.plastic = [_PlasticKind.build(kind, d, m, self.kernels, put)
+                        for m, (kind, d) in enumerate(zip(plastic, synapse_definitions))]
+        # neurons with plastic outgoing synapses (SpikeHistory.keep, derived alike)
+        keep = np.zeros(self.n_total, dtype=np.uint8)
+        for kind in plastic:
+            keep |= np.diff(kind.indptr) > 0
+        self.keep = put(keep)
+        self.syn_bad = torch.full((max(len(self.plastic), 1),), -1, dtype=torch.int64, device=self.device)
+        self.host_history = None  # the SpikeHistory of the last call (the run loop may replace it)
         self.resident = False  # state and ring on the device are the current ones
         # programs striding over a step's spikes: on the CPU (the interpreter runs programs one
         # after the other) a single one delivers spikes in the reference's order
@@ -302,20 +451,46 @@ class TritonEngine:
             return torch.zeros(1, dtype=torch.from_numpy(array[:0].copy()).dtype, device=self.device)
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, copy=True)
 
-    def _upload_state(self) -> None:
+    def _upload_state(self, history) -> None:
         s, put = self.host_state, self._put
         self.values, self.until = put(s.values), put(s.refractory_until)
         self.currents = self.values[:2]  # the receptor rows: one-step synapses add here
         self.ring = put(self.host_ring)
+        for kind in self.plastic:
+            kind.values, kind.last = put(kind.host.values), put(kind.host.last)
+        if self.plastic:
+            self.hist_ids, self.hist_counts = put(history.ids), put(history.counts)
+            self.hist_links = put(history_links(history))
+            self.hist_cap = history.ids.shape[1]
+        self.host_history = history
         self.resident = True
 
+    def _follow_history(self, history) -> None:
+        """The run loop grows the spike history between chunks (a new, larger host array whose
+        contents are stale while the device copy is current): grow the device copy alike."""
+        self.host_history = history
+        cap = history.ids.shape[1]
+        if cap != self.hist_cap:
+            n_slots = history.ids.shape[0]
+            for name in ("hist_ids", "hist_links"):
+                grown = torch.zeros((n_slots, cap), dtype=torch.int64, device=self.device)
+                grown[:, : self.hist_cap] = getattr(self, name).view(n_slots, self.hist_cap)
+                setattr(self, name, grown)
+            self.hist_cap = cap
+
     def to_host(self) -> None:
-        """Copy the device state and ring buffer into the host arrays (before a checkpoint, at
-        the end of a run); the next call uploads them again."""
+        """Copy the device state, ring buffer, plastic synapses' state and spike history into the
+        host arrays (before a checkpoint, at the end of a run, for a synapse monitor's sample);
+        the next call uploads them again."""
         if not self.resident:
             return
         s = self.host_state
-        for host, device in ((s.values, self.values), (s.refractory_until, self.until), (self.host_ring, self.ring)):
+        pairs = [(s.values, self.values), (s.refractory_until, self.until), (self.host_ring, self.ring)]
+        pairs += [(a, b) for kind in self.plastic for a, b in ((kind.host.values, kind.values), (kind.host.last, kind.last))]
+        if self.plastic:
+            h = self.host_history
+            pairs += [(h.ids, self.hist_ids), (h.counts, self.hist_counts)]
+        for host, device in pairs:
             if host.size:  # (an empty array was padded to one element on the device)
                 host[...] = device.cpu().numpy().reshape(host.shape)
         self.resident = False
@@ -328,15 +503,20 @@ class TritonEngine:
     def __call__(self, first_step, n_steps, dt, state, kinds, conn, drive, ring, rec, plastic=(), history=None):
         if state is not self.host_state or ring is not self.host_ring:
             raise ValueError("this TritonEngine was built for another network's arrays")
-        if plastic:
-            raise NotImplementedError("plastic synapses do not run on the triton backend yet; use 'numba' or 'numpy'")
-        if not self.resident:
-            self._upload_state()
+        if len(plastic) != len(self.plastic) or any(a.values is not b.host.values for a, b in zip(plastic, self.plastic)):
+            raise ValueError(f"this TritonEngine was built for {len(self.plastic)} plastic kinds of another network's "
+                             f"arrays, called with {len(plastic)}: build it with plastic= and synapse_definitions=")
         put, dev, nd = self._put, self.device, self.n_dynamic
+        self.need.update(plastic_bytes(plastic, history))  # (the history grows between chunks)
         capacity = rec.spike_step.size
         chunk_need = {"chunk buffers": 8 * (drive.noise.size + max(n_steps, 1) * self.n_populations
-                                            + drive.event_id.size + rec.state_values.size) + 24 * capacity}
+                                            + drive.event_id.size * (2 if plastic else 1) + rec.state_values.size)
+                      + 24 * capacity}
         check_fits(dict(self.need, **chunk_need), dev, free_bytes(dev) + sum(self.need.values()))
+        if not self.resident:
+            self._upload_state(history)
+        elif plastic:
+            self._follow_history(history)
         c0 = int(rec.counters[0])
         spike_step, spike_id, spike_rank = self._spike_buffers(capacity)
         chunk = _Chunk(
@@ -351,10 +531,12 @@ class TritonEngine:
             n_cols=int(rec.state_variable.size),
             scalars=torch.tensor([dt], dtype=torch.float64, device=dev),
             spike_step=spike_step, spike_id=spike_id, spike_rank=spike_rank,
-            n_recordable=int(rec.spike_record[:nd].sum()), capacity=capacity)
+            n_recordable=int(rec.spike_record[:nd].sum()), capacity=capacity,
+            event_link=put(event_links(drive.event_ptr, drive.event_id, history.keep)) if plastic else None)
+        self.syn_bad.fill_(-1)
         if n_steps == 0:  # compile (or load Triton's cache) before the run's clock starts
             self.ctl.copy_(torch.tensor([STATUS_SPIKE_BUFFER_FULL, 0, 0, _NO_BAD], dtype=torch.int64))
-            self._launch_step(chunk, first_step, 0)  # halted: every kernel returns at once
+            self._launch_step(chunk, first_step, 0, every_kernel=True)  # halted: every kernel returns at once
             return STATUS_DONE, 0
         self.ctl.copy_(torch.tensor([STATUS_DONE, 0, 0, _NO_BAD], dtype=torch.int64))
         done = 0
@@ -371,8 +553,9 @@ class TritonEngine:
         self._download_records(chunk, rec, c0, done)
         return status, done
 
-    def _launch_step(self, c: "_Chunk", step: int, row: int) -> None:
-        """Queue the launches of one step (see the module docstring)."""
+    def _launch_step(self, c: "_Chunk", step: int, row: int, every_kernel: bool = False) -> None:
+        """Queue the launches of one step (see the module docstring); ``every_kernel``: the
+        periodic ones too, due or not (the compile-only call)."""
         nd, n_slots = self.n_dynamic, self.host_ring.shape[0]
         slot_offset = (step % n_slots) * 2 * nd
         noise_offset = row * c.n_noisy
@@ -393,6 +576,29 @@ class TritonEngine:
             self.ctl, c.counters, self.spikes, c.event_id, e0, e1, row, step, nd, *self.now, *self.later, self.currents,
             self.ring, slot_offset, self.ring.numel(), self.population_of, c.record, c.counts[row], c.spike_step,
             c.spike_id, c.spike_rank, NPROG=self.n_programs, BLOCK=BLOCK)
+        if self.plastic:
+            self._launch_plastic(c, step, row, e0, e1, every_kernel, fp)
+
+    def _launch_plastic(self, c: "_Chunk", step: int, row: int, e0: int, e1: int, every_kernel: bool, fp: dict) -> None:
+        """Queue the plastic synapses' launches of one step: the spike history, then per plastic
+        kind its arrivals, postsynaptic spikes and (when a period ends) periodic update, then the
+        NaN/inf check -- the reference's order."""
+        n_slots, nprog = self.host_history.counts.size, self.n_programs
+        _remember[(1,)](self.ctl, self.spikes, c.event_id, c.event_link, e0, e1, self.keep, self.hist_ids,
+                        self.hist_links, self.hist_counts, step % n_slots, self.hist_cap, BLOCK=BLOCK)
+        for m, kind in enumerate(self.plastic):
+            rule = (kind.values, kind.n, kind.coefficients, kind.last, kind.target, kind.cell, self.values, self.n_dynamic,
+                    kind.post_rows, step, c.scalars)
+            kind.arrive[(nprog,)](self.ctl, c.counters, self.syn_bad, self.hist_ids, self.hist_links, self.hist_counts,
+                                  self.hist_cap, n_slots, kind.delays, kind.n_delays, kind.indptr, kind.delay, *rule,
+                                  M=m, NPROG=nprog, CHAIN=nprog > 1, BLOCK=BLOCK, **fp)
+            if kind.post is not None:
+                kind.post[(nprog,)](self.ctl, self.syn_bad, self.spikes, kind.post_ptr, kind.post_syn, *rule, M=m,
+                                    NPROG=nprog, BLOCK=BLOCK, **fp)
+            due = kind.period > 0 and (step + 1) % kind.period == 0
+            if kind.periodic is not None and kind.n > 0 and (due or every_kernel):
+                kind.periodic[(triton.cdiv(kind.n, BLOCK),)](self.ctl, self.syn_bad, *rule, M=m, BLOCK=BLOCK, **fp)
+        _synapses_end[(1,)](self.ctl, c.counters, self.syn_bad, len(self.plastic), row, step)
 
     def _download_records(self, c: "_Chunk", rec, c0: int, done: int) -> None:
         """Copy the chunk's recordings into the host recorders, spikes in the reference's order."""
@@ -436,6 +642,39 @@ class _Chunk:
     spike_rank: torch.Tensor
     n_recordable: int
     capacity: int
+    event_link: torch.Tensor | None  # repeat links of the source events (plastic networks)
+
+
+@dataclass
+class _PlasticKind:
+    """The device side of one plastic kind (``layout.PlasticSynapses``): its generated kernels,
+    constant arrays, and its state (``values``, ``last``: uploaded with the neurons' state)."""
+
+    host: object  # the PlasticSynapses whose arrays to_host() writes
+    arrive: object
+    post: object  # None: the rule has no on_post
+    periodic: object  # None: no periodic statements
+    n: int  # synapses
+    period: int  # steps (0: none)
+    n_delays: int
+    delays: torch.Tensor
+    indptr: torch.Tensor
+    delay: torch.Tensor
+    cell: torch.Tensor
+    target: torch.Tensor
+    post_ptr: torch.Tensor
+    post_syn: torch.Tensor
+    coefficients: torch.Tensor
+    post_rows: torch.Tensor
+    values: torch.Tensor | None = None
+    last: torch.Tensor | None = None
+
+    @classmethod
+    def build(cls, kind, d, m: int, kernels, put) -> "_PlasticKind":
+        return cls(kind, getattr(kernels, f"arrive_{m}"), getattr(kernels, f"post_{m}", None),
+                   getattr(kernels, f"periodic_{m}", None), int(kind.last.size), int(kind.period[0]),
+                   int(kind.delays.size), put(kind.delays), put(kind.indptr), put(kind.delay), put(kind.cell),
+                   put(kind.target), put(kind.post_ptr), put(kind.post_syn), put(kind.coefficients), put(kind.post_rows))
 
 
 @contextlib.contextmanager
