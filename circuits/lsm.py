@@ -11,8 +11,18 @@ here as the resting potential: the same membrane equation), threshold 15 mV, res
 refractory 3 ms (E) / 2 ms (I), synaptic currents decaying with 3 ms (E) / 6 ms (I),
 ``v(0)`` uniform in [13.5, 15] mV.
 
-Departure, stated: the synapses are static. The paper's dynamic (Markram 1998) synapses
-scale each jump by ``u * r``; neurosim's engine has no short-term plasticity yet.
+Synapses: the paper's dynamic (Markram et al. 1998) synapses, recurrent and input alike
+(``dynamic_synapses=True``, the default): :func:`neurosim.plasticity.TsodyksMarkram` with
+``U``, ``D``, ``F`` per pair type (:data:`MAASS_UDF`; EE 0.5, 1.1 s, 0.05 s; EI 0.05, 0.125 s,
+1.2 s; IE 0.25, 0.7 s, 0.02 s; II 0.32, 0.144 s, 0.06 s), each synapse's value drawn from a
+Gaussian with SD 50 % of the mean. A spike after an interval ``delta`` releases ``A u r`` with
+``u <- U + u (1 - U) e^(-delta/F)``, ``r <- 1 + (r (1 - u) - 1) e^(-delta/D)`` (the first spike
+``A U``), ``A`` the gamma-distributed amplitude above. The input channels are excitatory: their
+synapses take the EE values onto excitatory and the EI values onto inhibitory neurons (our
+reading of the paper, which gives the input amplitudes but not their U, D, F). Draws outside
+the range are drawn again (negative ones, as the paper says; for ``U`` also those above 1,
+which the model cannot take). ``dynamic_synapses=False`` gives static synapses of amplitude
+``A`` (neurosim's liquid before short-term plasticity, kept so its results stay reproducible).
 
 ::
 
@@ -34,6 +44,7 @@ import neurosim as ns
 from neurosim.events import EventStream
 from neurosim.memory import check_memory
 from neurosim.random import Distribution
+from neurosim.synapse_definition import Synapse
 from neurosim.validation import as_real_array, check_flag, check_int, check_number
 
 #: connection scale ``C`` per (source type, target type), Maass et al. 2002
@@ -42,6 +53,11 @@ MAASS_C = {("E", "E"): 0.3, ("E", "I"): 0.2, ("I", "E"): 0.4, ("I", "I"): 0.1}
 MAASS_WEIGHT = {("E", "E"): 30.0, ("E", "I"): 60.0, ("I", "E"): -19.0, ("I", "I"): -19.0}
 #: transmission delay per pair type, ms
 MAASS_DELAY = {("E", "E"): 1.5, ("E", "I"): 0.8, ("I", "E"): 0.8, ("I", "I"): 0.8}
+#: dynamic synapses per pair type: mean ``(U, D, F)``, D (recovery) and F (facilitation) in ms
+MAASS_UDF = {("E", "E"): (0.5, 1100.0, 50.0), ("E", "I"): (0.05, 125.0, 1200.0),
+             ("I", "E"): (0.25, 700.0, 20.0), ("I", "I"): (0.32, 144.0, 60.0)}
+#: SD of every U, D, F draw as a share of its mean (Maass et al.: 50 %)
+MAASS_UDF_SD = 0.5
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,38 @@ class _Signed(Distribution):
 
     def sample(self, rng, n):
         return self.sign * self.base.sample(rng, n)
+
+
+@dataclass(frozen=True)
+class _TruncatedNormal(Distribution):
+    """Gaussian draws of ``mean`` and SD ``std``; a draw outside ``(0, upper]`` is drawn again
+    (Maass et al. redraw the negative U, D, F; ``upper`` keeps U a utilisation)."""
+
+    mean: float
+    std: float
+    upper: float = math.inf
+
+    def sample(self, rng, n):
+        out = rng.normal(self.mean, self.std, n)
+        bad = (out <= 0) | (out > self.upper)
+        while bad.any():  # the means lie at least 2 SD inside the range: few rounds
+            out[bad] = rng.normal(self.mean, self.std, int(bad.sum()))
+            bad = (out <= 0) | (out > self.upper)
+        return out
+
+
+def dynamic_synapse(pair: tuple) -> Synapse:
+    """Maass et al.'s dynamic synapse of pair type ``pair`` (e.g. ``("E", "I")``): a
+    :func:`neurosim.plasticity.TsodyksMarkram` whose per-synapse ``U``, ``tau_rec`` (D) and
+    ``tau_facil`` (F) are drawn around :data:`MAASS_UDF` with SD :data:`MAASS_UDF_SD` of the mean."""
+    from neurosim.plasticity import TsodyksMarkram
+
+    if pair not in MAASS_UDF:
+        raise ValueError(f"pair must be one of {sorted(MAASS_UDF)}, got {pair!r:.40}")
+    U, D, F = MAASS_UDF[pair]
+    return TsodyksMarkram(U=_TruncatedNormal(U, MAASS_UDF_SD * U, upper=1.0),
+                          tau_rec=_TruncatedNormal(D, MAASS_UDF_SD * D),
+                          tau_facil=_TruncatedNormal(F, MAASS_UDF_SD * F))
 
 
 @dataclass
@@ -67,6 +115,7 @@ class Liquid:
     projections: dict
     lam: float
     C: dict
+    dynamic_synapses: bool = False
 
     @property
     def n(self) -> int:
@@ -100,7 +149,8 @@ def lif_neurons(n: int, refractory: float) -> ns.LIF:
 
 
 def build_liquid(net: ns.Network, shape=(15, 3, 3), *, lam: float = 2.0, inhibitory_fraction: float = 0.2,
-                 C: dict | None = None, weight_scale: float = 1.0, delays: bool = True, name: str = "liquid") -> Liquid:
+                 C: dict | None = None, weight_scale: float = 1.0, delays: bool = True, dynamic_synapses: bool = True,
+                 name: str = "liquid") -> Liquid:
     """Add a Maass et al. (2002) liquid to ``net`` (populations ``{name}_exc``, ``{name}_inh``).
 
     Parameters
@@ -112,8 +162,12 @@ def build_liquid(net: ns.Network, shape=(15, 3, 3), *, lam: float = 2.0, inhibit
     C : connection scales per pair type (default :data:`MAASS_C`), keys ``("E", "I")`` etc.
     weight_scale : multiplies every mean amplitude (the paper's is 1).
     delays : the paper's transmission delays (:data:`MAASS_DELAY`); False: one time step.
+    dynamic_synapses : the paper's dynamic synapses (:func:`dynamic_synapse`, per pair type);
+        False: static synapses of the same amplitudes (the liquid before short-term plasticity;
+        the same seed then draws the same liquid as it did).
     """
     lam = check_number("lam", lam, nonnegative=True)
+    dynamic_synapses = check_flag("dynamic_synapses", dynamic_synapses)
     frac = check_fraction("inhibitory_fraction", inhibitory_fraction)
     weight_scale = check_number("weight_scale", weight_scale, nonnegative=True)
     if C is not None and not isinstance(C, dict):
@@ -140,21 +194,27 @@ def build_liquid(net: ns.Network, shape=(15, 3, 3), *, lam: float = 2.0, inhibit
         weight = _Signed(ns.Gamma(abs(mean), abs(mean)), np.sign(mean)) if mean else 0.0
         projections[(a, b)] = net.connect(pops[a], pops[b], ns.connect.distance(pos[a], pos[b], C=c, lam=lam),
                                           weight=weight, delay=MAASS_DELAY[(a, b)] if delays else None,
-                                          receptor="exc" if a == "E" else "inh")
-    return Liquid(pops["E"], pops["I"], pos["E"], pos["I"], projections, lam, C)
+                                          receptor="exc" if a == "E" else "inh",
+                                          synapse=dynamic_synapse((a, b)) if dynamic_synapses else None)
+    return Liquid(pops["E"], pops["I"], pos["E"], pos["I"], projections, lam, C, dynamic_synapses)
 
 
 def connect_input(net: ns.Network, source, liquid: Liquid, *, fraction: float = 0.3,
-                  amplitude_exc: float = 18.0, amplitude_inh: float = 9.0, delay: float | None = None) -> list:
+                  amplitude_exc: float = 18.0, amplitude_inh: float = 9.0, delay: float | None = None,
+                  dynamic_synapses: bool | None = None) -> list:
     """Connect every input channel of ``source`` to a random ``fraction`` of the liquid's
     neurons (Maass et al.: 30 %), amplitudes gamma-distributed with SD = mean (18 onto E, 9
-    onto I; mV here). Returns the two projections (onto E, onto I)."""
+    onto I; mV here). ``dynamic_synapses`` (default: as the liquid's): the input channels'
+    synapses are dynamic with the EE values onto E and the EI values onto I (:func:`dynamic_synapse`;
+    the channels are excitatory); False: static. Returns the two projections (onto E, onto I)."""
     fraction = check_fraction("fraction", fraction)
+    dynamic = liquid.dynamic_synapses if dynamic_synapses is None else check_flag("dynamic_synapses",
+                                                                                  dynamic_synapses)
     out = []
-    for pop, amp in ((liquid.exc, amplitude_exc), (liquid.inh, amplitude_inh)):
+    for pop, amp, pair in ((liquid.exc, amplitude_exc, ("E", "E")), (liquid.inh, amplitude_inh, ("E", "I"))):
         amp = check_number("amplitude", amp, positive=True)
         out.append(net.connect(source, pop, ns.connect.random(fraction), weight=ns.Gamma(amp, amp), delay=delay,
-                               receptor="exc"))
+                               receptor="exc", synapse=dynamic_synapse(pair) if dynamic else None))
     return out
 
 
@@ -199,6 +259,9 @@ class LiquidStateMachine:
     shape : liquid grid (default 15 x 3 x 3, Maass et al.).
     dt : time step, ms. seed : fixes the liquid. backend : the engine's backend.
     lam, weight_scale, inhibitory_fraction, delays : see :func:`build_liquid`.
+    dynamic_synapses : the paper's dynamic synapses, recurrent and input (default True); False:
+        static synapses, the liquid neurosim had before short-term plasticity (same seed, same
+        states as then).
     input_fraction : share of the liquid's neurons each input channel reaches (paper: 0.3).
     input_scale : multiplies the paper's input amplitudes (18 onto E, 9 onto I).
     tau : state filter time constant, ms (paper: 30).
@@ -211,13 +274,15 @@ class LiquidStateMachine:
 
     def __init__(self, n_inputs: int, shape=(15, 3, 3), *, dt: float = 0.5, seed: int = 0, lam: float = 2.0,
                  weight_scale: float = 1.0, inhibitory_fraction: float = 0.2, input_fraction: float = 0.3,
-                 input_scale: float = 1.0, tau: float = 30.0, delays: bool = True, backend: str = "numba"):
+                 input_scale: float = 1.0, tau: float = 30.0, delays: bool = True, dynamic_synapses: bool = True,
+                 backend: str = "numba"):
         self.n_inputs = check_int("n_inputs", n_inputs, minimum=1)
         self.shape = check_grid(shape)
         self.dt = check_number("dt", dt, positive=True)
         self.seed = seed
         self.liquid_options = dict(lam=lam, weight_scale=weight_scale, inhibitory_fraction=inhibitory_fraction,
-                                   delays=check_flag("delays", delays))
+                                   delays=check_flag("delays", delays),
+                                   dynamic_synapses=check_flag("dynamic_synapses", dynamic_synapses))
         self.input_fraction = check_fraction("input_fraction", input_fraction)
         self.input_scale = check_number("input_scale", input_scale, positive=True)
         self.tau = check_number("tau", tau, positive=True)

@@ -4,9 +4,9 @@ separation property.
 Data: :func:`neurosim.event_data.event_digits` (scikit-learn's digits moved over a simulated
 event camera in three saccades, 24 x 24 pixels, about 300 ms). Input: the events pooled over
 ``pool x pool`` pixel blocks and both polarities (72 spike-source channels at pool 4). Liquid:
-:class:`neurosim.circuits.LiquidStateMachine` (15 x 3 x 3 LIF column, Maass's wiring), the
-same liquid for every sample; its state (spike trains filtered with tau = 30 ms) is read every
-``readout_ms``.
+:class:`neurosim.circuits.LiquidStateMachine` (15 x 3 x 3 LIF column, Maass's wiring, amplitudes
+and dynamic synapses), the same liquid for every sample; its state (spike trains filtered with
+tau = 30 ms) is read every ``readout_ms``.
 
 Measured:
 
@@ -124,16 +124,20 @@ def plot_separation(sep: dict, times: np.ndarray, path: str) -> None:
 @experiment("lsm-events")
 def lsm_events(*, duration: float = 300.0, seed: int = 0, backend: str = "numba", out: str | None = None,
                progress: bool | None = None, n_samples: int = 1000, shape: str = "15x3x3", liquid_seed: int = 1,
-               pool: int = 4, dt: float = 0.5, input_scale: float = 0.2, weight_scale: float = 0.1,
-               input_fraction: float = 0.1, readout_ms: float = 30.0, n_pairs: int = 400) -> dict:
+               pool: int = 4, dt: float = 0.5, input_scale: float = 1.0, weight_scale: float = 1.0,
+               input_fraction: float = 0.3, dynamic_synapses: bool = True, readout_ms: float = 30.0,
+               n_pairs: int = 400) -> dict:
     """Liquid state machine on event digits: ridge probe vs raw input, separation property.
 
     ``duration``: simulated time per trial, ms: each of ``n_samples`` event digits (seeded by
     ``seed``) runs through one liquid (``shape`` "AxBxC", seeded by ``liquid_seed``) for
     ``duration`` ms; states are read every ``readout_ms``. ``input_scale`` / ``weight_scale`` multiply Maass's input and recurrent
-    amplitudes and ``input_fraction`` is the share of the liquid each input channel reaches:
-    with ~4000 input events per sample and static synapses the paper's values (1, 1, 0.3) drive
-    every neuron at its refractory limit (~340 Hz); the defaults (0.2, 0.1, 0.1) give ~150 Hz."""
+    amplitudes and ``input_fraction`` is the share of the liquid each input channel reaches; the
+    defaults are the paper's (1, 1, 0.3) with its dynamic synapses. ``dynamic_synapses=False``
+    makes every synapse static: with ~4000 input events per sample the paper's values then drive
+    every neuron at its refractory limit (~340 Hz), so the static liquid neurosim had before
+    short-term plasticity used (0.2, 0.1, 0.1), ~150 Hz: ``--set dynamic_synapses=false --set
+    input_scale=0.2 --set weight_scale=0.1 --set input_fraction=0.1`` reproduces it."""
     from neurosim.circuits.lsm import LiquidStateMachine, probe_accuracy
     from neurosim.event_data import binned_counts, event_digits
 
@@ -142,7 +146,8 @@ def lsm_events(*, duration: float = 300.0, seed: int = 0, backend: str = "numba"
     times = readout_times(readout_ms, duration)
     streams, labels = event_digits(n_samples, seed=seed)
     lsm = LiquidStateMachine(streams[0].channels(pool)[1], dims, dt=dt, seed=liquid_seed, input_scale=input_scale,
-                             weight_scale=weight_scale, input_fraction=input_fraction, backend=backend)
+                             weight_scale=weight_scale, input_fraction=input_fraction,
+                             dynamic_synapses=dynamic_synapses, backend=backend)
     t0 = time.perf_counter()
     states = lsm.states(streams, times, pool=pool, progress=progress)
     liquid_s = time.perf_counter() - t0
@@ -158,7 +163,7 @@ def lsm_events(*, duration: float = 300.0, seed: int = 0, backend: str = "numba"
     spikes = sum(len(result.spikes[p.name]) for p in (liquid.exc, liquid.inh))
     metrics = {
         "experiment": "lsm-events", "n_samples": int(n_samples), "liquid_neurons": lsm.n, "shape": list(dims),
-        "input_channels": lsm.n_inputs, "readout_times_ms": times.tolist(),
+        "input_channels": lsm.n_inputs, "dynamic_synapses": bool(dynamic_synapses), "readout_times_ms": times.tolist(),
         "probe": {name: {k: {"mean": v[0], "sd": v[1]} for k, v in row.items()} for name, row in rows.items()},
         "margin_all_times": rows[next(iter(rows))]["liquid"][0] - rows[next(iter(rows))]["raw"][0],
         "separation": {"pairs": int(len(sep["input"])), "pearson_r": corr,

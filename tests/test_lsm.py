@@ -1,10 +1,10 @@
-"""The liquid builder (Maass et al. 2002): grid, cell types, distance-dependent wiring."""
+"""The liquid builder (Maass et al. 2002): grid, cell types, distance-dependent wiring, dynamic synapses."""
 
 import numpy as np
 import pytest
 
 import neurosim as ns
-from neurosim.circuits.lsm import MAASS_C, MAASS_DELAY, build_liquid
+from neurosim.circuits.lsm import MAASS_C, MAASS_DELAY, MAASS_UDF, MAASS_UDF_SD, build_liquid
 
 
 def pair_distances(liquid, a, b):
@@ -165,3 +165,99 @@ def test_probes_separate_separable_states_and_name_bad_input():
         linear_probe("svm")
     with pytest.raises(ValueError, match="one row per sample"):
         probe_accuracy(states, labels[:-1])
+
+
+def truncated_normal_moments(mean, sd, upper):
+    """Mean and SD of a Gaussian (``mean``, ``sd``) conditioned on (0, ``upper``]."""
+    from math import erf, exp, inf, pi, sqrt
+
+    a, b = -mean / sd, (upper - mean) / sd
+    pdf = [exp(-z * z / 2) / sqrt(2 * pi) if z != inf else 0.0 for z in (a, b)]
+    mass = (erf(b / sqrt(2)) if b != inf else 1.0) / 2 - erf(a / sqrt(2)) / 2
+    shift = (pdf[0] - pdf[1]) / mass
+    var = 1 + (a * pdf[0] - (b * pdf[1] if b != inf else 0.0)) / mass - shift ** 2
+    return mean + sd * shift, sd * sqrt(var)
+
+
+def udf_draws(projections, pair_of):
+    """Per pair type: the pooled per-synapse U, D and F of ``projections`` (name -> pair type)."""
+    pooled = {}
+    for proj in projections:
+        values = pooled.setdefault(pair_of(proj), {"U": [], "tau_rec": [], "tau_facil": []})
+        for k in values:
+            values[k].append(proj.synapse_parameters[k])
+    return {pair: {k: np.concatenate(v) for k, v in values.items()} for pair, values in pooled.items()}
+
+
+def test_liquid_synapses_are_maass_dynamic_synapses():
+    """Recurrent and input synapses are Tsodyks-Markram with Maass's U, D, F per pair type: the
+    pooled means and SDs of 8 liquids must match the Gaussian's (redrawn outside (0, upper])
+    within 4 standard errors of the sample size (II, the smallest, has about 70 synapses)."""
+    from neurosim.circuits.lsm import connect_input
+    from neurosim.plasticity.synapses import TSODYKS_MARKRAM_MODEL
+
+    # Appendix B's means, U and D, F in seconds, SD 50 % of the mean
+    paper = {("E", "E"): (0.5, 1.1, 0.05), ("E", "I"): (0.05, 0.125, 1.2), ("I", "E"): (0.25, 0.7, 0.02),
+             ("I", "I"): (0.32, 0.144, 0.06)}
+    assert set(MAASS_UDF) == set(paper)
+    for pair, (U, D, F) in MAASS_UDF.items():
+        np.testing.assert_allclose((U, D / 1000, F / 1000), paper[pair], err_msg=str(pair))  # ms here
+    assert MAASS_UDF_SD == 0.5
+
+    recurrent, inputs = [], []
+    for seed in range(8):
+        net = ns.Network(dt=0.1, seed=seed)
+        liquid = build_liquid(net)
+        assert liquid.dynamic_synapses
+        for (a, b), proj in liquid.projections.items():
+            proj.pair = (a, b)
+            recurrent.append(proj)
+        source = net.population("input", ns.SpikeTimes(20, indices=[0], times=[1.0]))
+        to_e, to_i = connect_input(net, source, liquid)
+        to_e.pair, to_i.pair = ("E", "E"), ("E", "I")  # input channels are excitatory
+        inputs += [to_e, to_i]
+    for proj in recurrent + inputs:
+        assert proj.plastic and proj.synapse.definition is TSODYKS_MARKRAM_MODEL, proj.name
+        assert np.all(proj.synapse_state["u"] == 0.0) and np.all(proj.synapse_state["x"] == 1.0)
+    for projections, pairs in ((recurrent, set(MAASS_UDF)), (inputs, {("E", "E"), ("E", "I")})):
+        draws = udf_draws(projections, lambda p: p.pair)
+        assert set(draws) == pairs
+        for pair in pairs:
+            U, D, F = MAASS_UDF[pair]
+            for key, mean, upper in (("U", U, 1.0), ("tau_rec", D, np.inf), ("tau_facil", F, np.inf)):
+                v = draws[pair][key]
+                sd = MAASS_UDF_SD * mean
+                assert v.size > 40 and np.all(v > 0) and np.all(v <= upper), (pair, key)
+                law_mean, law_sd = truncated_normal_moments(mean, sd, upper)
+                assert abs(v.mean() - law_mean) < 4 * law_sd / np.sqrt(v.size), (pair, key, v.mean(), law_mean)
+                # standard error of a sample SD, relative: about 1 / sqrt(2 n)
+                assert abs(v.std() / law_sd - 1) < 4 / np.sqrt(2 * v.size), (pair, key, v.std(), law_sd)
+    # the draws are the synapses' own: U of EE and of EI differ by a factor of 10
+    draws = udf_draws(recurrent, lambda p: p.pair)
+    assert draws[("E", "E")]["U"].mean() > 5 * draws[("E", "I")]["U"].mean()
+
+
+def test_static_liquid_is_the_liquid_before_dynamic_synapses():
+    """dynamic_synapses=False draws and runs the liquid neurosim had before short-term plasticity:
+    the same states and spike counts as that code gave (values recorded from commit 69eb624)."""
+    from neurosim.circuits.lsm import LiquidStateMachine
+
+    rng = np.random.default_rng(0)
+    sample = (rng.integers(0, 6, 400), np.sort(rng.uniform(0, 80.0, 400)))
+    static = LiquidStateMachine(6, shape=(5, 3, 3), seed=3, input_scale=0.3, dynamic_synapses=False,
+                                backend="numpy")
+    states = static.states([sample], [40.0, 90.0], progress=False)
+    assert states.shape == (1, 2, 45)
+    np.testing.assert_allclose(float(states.astype(np.float64).sum()), 529.5406991094351, rtol=1e-6)
+    np.testing.assert_allclose(states[0, 1, :6], [0.0, 2.3659306, 8.327109, 8.432609, 7.1242332, 0.5841292],
+                               rtol=1e-6)
+    result, liquid = static.run(sample, 90.0)
+    assert not liquid.dynamic_synapses and not any(p.plastic for p in liquid.projections.values())
+    assert (len(result.spikes[liquid.exc.name]), len(result.spikes[liquid.inh.name])) == (732, 215)
+    # the dynamic liquid: same shape of state, different (depressing, mostly weaker) synapses
+    dynamic = LiquidStateMachine(6, shape=(5, 3, 3), seed=3, input_scale=0.3, backend="numpy")
+    dyn_states = dynamic.states([sample], [40.0, 90.0], progress=False)
+    assert dyn_states.shape == (1, 2, 45) and dyn_states.dtype == np.float32
+    assert 0 < dyn_states.sum() < states.sum()
+    with pytest.raises(TypeError, match="dynamic_synapses"):
+        LiquidStateMachine(6, dynamic_synapses="yes")

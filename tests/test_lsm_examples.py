@@ -29,8 +29,10 @@ def test_lsm_events_short_run(tmp_path, capsys):
     for row in summary["probe"].values():
         # ten classes, chance 0.1: both probes learn something even on 120 samples
         assert 0.3 < row["liquid"]["mean"] <= 1.0 and 0.3 < row["raw"]["mean"] <= 1.0
-    # separation: state distance grows with input distance
-    assert summary["separation"]["pearson_r"] > 0.3 and summary["separation"]["pairs"] > 50
+    # separation: state distance grows with input distance (weakly in this small liquid with
+    # dynamic synapses: r = 0.19 here, 0.36 at the full size; the static liquid's was above 0.3)
+    assert summary["dynamic_synapses"] is True
+    assert summary["separation"]["pearson_r"] > 0.1 and summary["separation"]["pairs"] > 50
     for name in ("probe", "separation", "raster"):
         assert (out / f"{name}.png").read_bytes()[:8] == PNG
     # figures are object-oriented: nothing left open in pyplot (a long sweep would leak memory)
