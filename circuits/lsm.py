@@ -19,7 +19,7 @@ Gaussian with SD 50 % of the mean. A spike after an interval ``delta`` releases 
 ``u <- U + u (1 - U) e^(-delta/F)``, ``r <- 1 + (r (1 - u) - 1) e^(-delta/D)`` (the first spike
 ``A U``), ``A`` the gamma-distributed amplitude above. The input channels are excitatory: their
 synapses take the EE values onto excitatory and the EI values onto inhibitory neurons (our
-reading of the paper, which gives the input amplitudes but not their U, D, F). Draws outside
+choice: the paper's appendix, as we read it, gives the input amplitudes only). Draws outside
 the range are drawn again (negative ones, as the paper says; for ``U`` also those above 1,
 which the model cannot take). ``dynamic_synapses=False`` gives static synapses of amplitude
 ``A`` (neurosim's liquid before short-term plasticity, kept so its results stay reproducible).
