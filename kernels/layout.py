@@ -119,6 +119,11 @@ class PlasticSynapses(NamedTuple):
     last: np.ndarray  # int64 [n_synapses]: step of the synapse's last event (arrival or postsynaptic spike)
     post_rows: np.ndarray  # int64 [n_post_reads]: row in NeuronState.values of each <var>_post read
     period: np.ndarray  # int64 [1]: steps between runs of the periodic statements (0: none)
+    # Event-driven decays tabulated over whole steps of ``elapsed`` (the definition's
+    # ``elapsed_terms``, e.g. exp(-elapsed / tau_pre)): term j after n steps is tables[j, n] for
+    # n < table_len[j]; 0 where the term's parameters differ between synapses (computed then).
+    tables: np.ndarray  # float64 [n_terms, table_steps]
+    table_len: np.ndarray  # int64 [n_terms]
 
 
 class SpikeHistory(NamedTuple):

@@ -187,6 +187,10 @@ def _check_plastic(sim, n_total: int, nd: int) -> None:
         _array(f"{name} last events", syn.last, np.int64, (n,))
         _within(f"{name} target rows", _array(f"{name} target rows", syn.post_rows, np.int64, (len(d.post_reads),)), 0, n_rows)
         _array(f"{name} period", syn.period, np.int64, (1,))
+        tables = _array(f"{name} decay tables", syn.tables, np.float64)
+        _need(tables.ndim == 2 and tables.shape[0] == len(d.elapsed_terms), f"{name} decay tables have the wrong shape")
+        _within(f"{name} decay table lengths", _array(f"{name} decay table lengths", syn.table_len, np.int64,
+                                                      (len(d.elapsed_terms),)), 0, tables.shape[1] + 1)
         _within(f"{name} owners", _array(f"{name} owners", owner, np.int64, (n,)), 0, len(sim.net.projections))
 
 

@@ -46,6 +46,7 @@ Semantics (every backend)
 
 from __future__ import annotations
 
+import ast
 import math
 from typing import Union
 
@@ -131,6 +132,7 @@ class SynapseModel(_Language):
             if RELEASE in {s.target for s in self.periodic}:
                 raise ModelDefinitionError(f"{self._where('periodic')}: {RELEASE!r} is delivered by on_pre only")
         self._check_units()
+        self.elapsed_terms = _elapsed_terms([*self.on_pre, *self.on_post], set(self.parameters))
 
     # ---- what backends read ----
     @property
@@ -240,6 +242,34 @@ class SynapseModel(_Language):
                                                f"{format_dimension(declared)}")
                 if s.target not in self.state and unit is not None:
                     local[s.target] = unit
+
+
+def _elapsed_terms(statements, parameters: set) -> tuple:
+    """The largest subexpressions of ``statements`` that are functions of ``elapsed`` alone
+    (besides parameters and ``dt``) and call a function (``exp(-elapsed / tau)``): the event-
+    driven decays. A compiled engine may tabulate them over whole steps of ``elapsed`` where
+    their parameters are the same for every synapse; each term once, in order of appearance."""
+    allowed = parameters | {"elapsed", "dt"}
+    found: dict[str, ast.expr] = {}
+
+    def visit(node):
+        names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not _is_function(node, n)}
+        calls = any(isinstance(n, ast.Call) for n in ast.walk(node))
+        if "elapsed" in names and names <= allowed and calls:
+            found.setdefault(ast.dump(node), node)
+            return
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                visit(child)
+
+    for s in statements:
+        visit(s.expr)
+    return tuple(found.values())
+
+
+def _is_function(root, name: ast.Name) -> bool:
+    """Is ``name`` the function of a call under ``root`` (``exp`` in ``exp(x)``)?"""
+    return any(isinstance(n, ast.Call) and n.func is name for n in ast.walk(root))
 
 
 class _PostScope(set):

@@ -37,6 +37,9 @@ def assert_same_run():
         for key in a.states:
             np.testing.assert_array_equal(a.states[key].times, b.states[key].times)
             np.testing.assert_array_equal(a.states[key].values, b.states[key].values)
+        assert a.weights.keys() == b.weights.keys()
+        for name in a.weights:
+            np.testing.assert_array_equal(a.weights[name], b.weights[name])
 
     return check
 

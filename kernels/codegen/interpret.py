@@ -65,9 +65,10 @@ def _environment(lib, libm: bool = False) -> dict:
     return env
 
 
-def evaluate(expr: ast.expr, scope: dict, lib):
-    """Value of one expression over arrays; ``scope`` maps names to arrays or numbers."""
-    return eval(compiled(expr), _environment(lib), scope)  # noqa: S307 - our own parsed AST
+def evaluate(expr: ast.expr, scope: dict, lib, libm: bool = False):
+    """Value of one expression over arrays; ``scope`` maps names to arrays or numbers; ``libm``
+    as in :func:`run_statements`."""
+    return eval(compiled(expr), _environment(lib, libm), scope)  # noqa: S307 - our own parsed AST
 
 
 def run_statements(statements, scope: dict, lib, integers: dict | None = None, libm: bool = False) -> None:

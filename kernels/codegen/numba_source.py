@@ -19,6 +19,7 @@ gets the scalar 0 for them (fewer arrays to stream: ~30 % faster) -- ``_at``/``_
 from __future__ import annotations
 
 import ast
+import dataclasses
 
 from .ir import FoldZero, Rewrite, emit, names_in
 
@@ -118,20 +119,48 @@ def kind_population(d, k: int) -> str:
     ])
 
 
+class _Terms(ast.NodeTransformer):
+    """Replace a synapse model's ``elapsed_terms`` by the names ``_t0``, ``_t1``, ..."""
+
+    def __init__(self, terms):
+        self.names = {ast.dump(t): f"_t{j}" for j, t in enumerate(terms)}
+
+    def __call__(self, expr):
+        import copy
+
+        return ast.fix_missing_locations(self.visit(copy.deepcopy(expr)))
+
+    def visit(self, node):
+        name = self.names.get(ast.dump(node)) if isinstance(node, ast.expr) else None
+        return ast.Name(name, ast.Load()) if name else super().visit(node)
+
+
 def synapse_function(d, m: int) -> str:
     """Source of the function that runs plastic kind ``m`` (synapse model ``d``) at the end of a
     step: arrivals (``on_pre``), postsynaptic spikes (``on_post``), the periodic update -- the
     reference's ``run_synapses``, one synapse at a time in the same order."""
     def body(statements, event: bool, indent: str) -> list[str]:
+        releases = statements is d.on_pre
+        if event and d.elapsed_terms:
+            # event-driven decays from their table (one load instead of a division and an exp);
+            # computed as written past the table's end or where the parameters vary per synapse
+            terms = _Terms(d.elapsed_terms)
+            statements = tuple(dataclasses.replace(s, expr=terms(s.expr)) for s in statements)
         used = names_in(statements)
         out = [f"{v} = _syn.values[{r}, _k]" for r, v in enumerate(d.state)]
         out += [f"{c} = _syn.coefficients[{j}, _k]" for j, c in enumerate(d.coefficients) if c in used]
         if event:
-            out.append("elapsed = (_step - _syn.last[_k]) * dt")
+            out += ["_n = _step - _syn.last[_k]", "elapsed = _n * dt"]
             out += [f"{name} = _values[_syn.post_rows[{j}], _syn.target[_k]]"
                     for j, name in enumerate(d.post_reads) if name in used]
+            for j, term in enumerate(d.elapsed_terms):
+                if f"_t{j}" in used:
+                    term_used = names_in((), term)
+                    out += [f"{c} = _syn.coefficients[{i}, _k]" for i, c in enumerate(d.coefficients)
+                            if c in term_used and c not in used]
+                    out.append(f"_t{j} = _syn.tables[{j}, _n] if _n < _syn.table_len[{j}] else {scalar(term)}")
         out += emit(statements, scalar)
-        if statements is d.on_pre:
+        if releases:
             out.append("_flat[_syn.cell[_k]] += release")
         out += [f"_syn.values[{r}, _k] = {v}" for r, v in enumerate(d.state)]
         if event:
