@@ -79,8 +79,8 @@ def stdp_synapse(g_max: float = G_MAX) -> ns.Synapse:
 
 
 def build(seed: int = 1, n_inputs: int = N_INPUTS, rate: float = RATE_HZ, dt: float = DT, g_max: float = G_MAX,
-          input_spikes: tuple | None = None, w_init=None, synapse: ns.Synapse | None = None
-          ) -> tuple[ns.Network, ns.Projection]:
+          input_spikes: tuple | None = None, w_init=None, synapse: ns.Synapse | None = None,
+          n_neurons: int = 1) -> tuple[ns.Network, ns.Projection]:
     """The network: ``n_inputs`` Poisson sources at ``rate`` Hz (``ns.PoissonSource``, each
     spiking with probability ``rate * dt / 1000`` per step, as Brian2's PoissonGroup) onto one
     :data:`SONG_LIF` neuron through plastic STDP synapses named :data:`PROJECTION`.
@@ -89,6 +89,7 @@ def build(seed: int = 1, n_inputs: int = N_INPUTS, rate: float = RATE_HZ, dt: fl
     ``ns.SpikeTimes`` source; compare with Brian2 on the same trains). ``w_init``: initial
     weights, one per input (default uniform in ``[0, g_max)`` drawn from the network's seed).
     ``synapse``: another plastic synapse instead of :func:`stdp_synapse` (variants of the rule).
+    ``n_neurons``: neurons, each receiving every input (the scaled-up benchmark; 1 in the example).
     ``dt`` in ms. Returns ``(network, projection)``.
     """
     net = ns.Network(dt=dt, seed=seed)
@@ -98,7 +99,7 @@ def build(seed: int = 1, n_inputs: int = N_INPUTS, rate: float = RATE_HZ, dt: fl
         indices, times = input_spikes
         source = ns.SpikeTimes(n_inputs, indices=np.asarray(indices, dtype=np.int64), times=np.asarray(times, float))
     inputs = net.population(INPUT, source)
-    neuron = net.population(NEURON, SONG_LIF(1))
+    neuron = net.population(NEURON, SONG_LIF(n_neurons))
     net.record_spikes(inputs, indices=False)  # 15 000 input spikes per second: counted, not kept
     weight = ns.Uniform(0.0, g_max) if w_init is None else np.asarray(w_init, dtype=float)
     proj = net.connect(inputs, neuron, ns.connect.all_to_all(), weight=weight, receptor="exc",
@@ -193,38 +194,44 @@ w = clip(w + Apre, 0, gmax)"""
 
 
 def brian2_network(b2, *, n_inputs: int = N_INPUTS, rate: float = RATE_HZ, dt: float = DT, g_max: float = G_MAX,
-                   input_spikes: tuple | None = None, w_init=None, record=(0, 1), record_every: float | None = None):
+                   input_spikes: tuple | None = None, w_init=None, record=(0, 1), record_every: float | None = None,
+                   n_neurons: int = 1):
     """Brian2's STDP.py as written (its equations, ``on_pre``/``on_post`` and parameters, in
     volts and seconds), built in the current Brian2 device; ``b2`` is the ``brian2`` module.
 
     ``input_spikes``: ``(indices, times_ms)`` replayed by a ``SpikeGeneratorGroup`` instead of
     the example's ``PoissonGroup``; ``w_init``: initial weights (default the example's
-    ``rand() * gmax``). Weights of the synapses ``record`` (indices; True: all) are sampled every
-    ``record_every`` ms (default every step) at the start of the step. Returns ``(network,
-    synapses, weight monitor, spike monitor of the neuron)``; run it with ``network.run(T)``.
+    ``rand() * gmax``); ``n_neurons``: neurons, each receiving every input. Weights of the synapses ``record`` (indices; True: all; None: no weight
+    monitor) are sampled every ``record_every`` ms (default every step) at the start of the step.
+    Returns ``(network, synapses, weight monitor or None, spike monitor of the neuron)``; run it
+    with ``network.run(T, namespace={})``. Every object, clocks included, has a fixed name
+    ("stdp_input", "stdp_clock", ...): Brian2's Cython cache is keyed by the generated code,
+    which holds the names, so a second network in the same process compiles nothing.
     """
     ms, mV, Hz = b2.ms, b2.mV, b2.Hz
-    clock = b2.Clock(dt=dt * ms)
+    clock = b2.Clock(dt=dt * ms, name="stdp_clock")
     a_pre = A_PRE_FRACTION * g_max
     namespace = dict(taum=10 * ms, taupre=TAU_PRE * ms, taupost=TAU_POST * ms, Ee=0 * mV, vt=-54 * mV,
                      vr=-60 * mV, El=-74 * mV, taue=5 * ms, gmax=g_max, dApre=a_pre,
                      dApost=A_POST_RATIO * a_pre * TAU_PRE / TAU_POST)
     if input_spikes is None:
-        source = b2.PoissonGroup(n_inputs, rates=rate * Hz, clock=clock)
+        source = b2.PoissonGroup(n_inputs, rates=rate * Hz, clock=clock, name="stdp_input")
     else:
         indices, times = input_spikes
         source = b2.SpikeGeneratorGroup(n_inputs, np.asarray(indices, dtype=np.int64), np.asarray(times) * ms,
-                                        clock=clock)
-    neurons = b2.NeuronGroup(1, BRIAN2_NEURON, threshold="v>vt", reset="v = vr", method="euler", clock=clock,
-                             namespace=namespace)
+                                        clock=clock, name="stdp_input")
+    neurons = b2.NeuronGroup(n_neurons, BRIAN2_NEURON, threshold="v>vt", reset="v = vr", method="euler", clock=clock,
+                             namespace=namespace, name="stdp_neuron")
     synapses = b2.Synapses(source, neurons, BRIAN2_SYNAPSE, on_pre=BRIAN2_ON_PRE, on_post=BRIAN2_ON_POST,
-                           clock=clock, namespace=namespace)
+                           clock=clock, namespace=namespace, name="stdp_synapses")
     synapses.connect()
     synapses.w = "rand() * gmax" if w_init is None else np.asarray(w_init, dtype=float)
-    weights = b2.StateMonitor(synapses, "w", record=record, clock=clock if record_every is None else
-                              b2.Clock(dt=record_every * ms))
-    spikes = b2.SpikeMonitor(neurons)
-    return b2.Network(source, neurons, synapses, weights, spikes), synapses, weights, spikes
+    every = clock if record_every is None else b2.Clock(dt=record_every * ms, name="stdp_weights_clock")
+    weights = None if record is None else b2.StateMonitor(synapses, "w", record=record, clock=every,
+                                                          name="stdp_weights")
+    spikes = b2.SpikeMonitor(neurons, name="stdp_spikes")
+    objects = [source, neurons, synapses, spikes] + ([] if weights is None else [weights])
+    return b2.Network(*objects), synapses, weights, spikes
 
 
 @experiment("stdp-song", metrics=("fraction_below_0.1", "fraction_above_0.9", "post_rate_hz"))
