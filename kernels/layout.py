@@ -114,9 +114,14 @@ class PlasticSynapses(NamedTuple):
     target: np.ndarray  # int64 [n_synapses]: global id of the target neuron
     post_ptr: np.ndarray  # int64 [n_dynamic + 1]: incoming synapses of neuron i are post_syn[post_ptr[i]:post_ptr[i+1]]
     post_syn: np.ndarray  # int64 [n_synapses]: synapse indices, ascending within a neuron
-    values: np.ndarray  # float64 [n_state, n_synapses]: state variables, in definition order
-    coefficients: np.ndarray  # float64 [n_coefficients, n_synapses]: parameters, in definition order
-    last: np.ndarray  # int64 [n_synapses]: step of the synapse's last event (arrival or postsynaptic spike)
+    # Synapse-major (one synapse's numbers side by side): an event reads and writes one synapse,
+    # and a postsynaptic spike's synapses are scattered over the array, so this layout costs one
+    # cache line per synapse event where one array per variable cost one per variable (measured
+    # 2.7x faster on STDP's postsynaptic updates, benchmarks/RESULTS.md).
+    values: np.ndarray  # float64 [n_synapses, n_state + 1]: state variables in definition order, then
+    #                     the step of the synapse's last event (arrival or postsynaptic spike; exact)
+    coefficients: np.ndarray  # float64 [n_synapses or 1, n_coefficients]: parameters in definition
+    #                           order; one row when every synapse has the same values
     post_rows: np.ndarray  # int64 [n_post_reads]: row in NeuronState.values of each <var>_post read
     period: np.ndarray  # int64 [1]: steps between runs of the periodic statements (0: none)
     # Event-driven decays tabulated over whole steps of ``elapsed`` (the definition's

@@ -988,11 +988,15 @@ class _Flattened:
                 if period < 1:
                     raise ValueError(f"synapse model {d.name!r}: its periodic update every {d.period_ms:g} ms is shorter "
                                      f"than the time step dt = {self.net.dt:g} ms")
-            coefficients = coefficients[:, order].copy()
+            # synapse-major; the last column is the step of each synapse's last event (0 to start)
+            state = np.zeros((n, len(d.state) + 1))
+            state[:, : len(d.state)] = values[:, order].T
+            coefficients = np.ascontiguousarray(coefficients[:, order].T)
+            if n and np.all(coefficients == coefficients[0]):
+                coefficients = coefficients[:1].copy()  # the same for every synapse: one row
             tables, table_len = _decay_tables(d, coefficients, self.net.dt)
             kinds.append(L.PlasticSynapses(indptr, delay, np.unique(delay), receptor * nd + post, post, post_ptr,
-                                           np.argsort(post, kind="stable").astype(np.int64), values[:, order].copy(),
-                                           coefficients, np.zeros(n, dtype=np.int64),
+                                           np.argsort(post, kind="stable").astype(np.int64), state, coefficients,
                                            np.array(rows, dtype=np.int64), np.array([period], dtype=np.int64),
                                            tables, table_len))
             definitions.append(d)
@@ -1026,7 +1030,7 @@ class _Flattened:
         if proj.plastic:
             m, position = self.plastic_position[i]
             row = proj.synapse.definition.state_names.index(name or proj.synapse.definition.weight)
-            return self.plastic[m].values[row, position]
+            return self.plastic[m].values[position, row]
         one_step, position = self.static_position[i]
         out = np.empty(position.size)
         out[one_step] = self.conn.immediate.weight[position[one_step]]
@@ -1039,7 +1043,7 @@ class _Flattened:
         if proj.plastic:
             m, position = self.plastic_position[i]
             row = proj.synapse.definition.state_names.index(name or proj.synapse.definition.weight)
-            self.plastic[m].values[row, position] = values
+            self.plastic[m].values[position, row] = values
         else:
             one_step, position = self.static_position[i]
             self.conn.immediate.weight[position[one_step]] = values[one_step]
@@ -1268,10 +1272,10 @@ def _decay_tables(d, coefficients: np.ndarray, dt: float) -> tuple[np.ndarray, n
     elapsed = np.arange(DECAY_TABLE_STEPS) * dt  # as the engine computes it: whole steps times dt
     for j, term in enumerate(d.elapsed_terms):
         used = names_in((), term)
-        rows = [c for c, name in enumerate(d.coefficients) if name in used]
-        if coefficients.shape[1] == 0 or any(np.any(coefficients[c] != coefficients[c, 0]) for c in rows):
+        columns = [c for c, name in enumerate(d.coefficients) if name in used]
+        if coefficients.shape[0] == 0 or any(np.any(coefficients[:, c] != coefficients[0, c]) for c in columns):
             continue
-        scope = {d.coefficients[c]: float(coefficients[c, 0]) for c in rows}
+        scope = {d.coefficients[c]: float(coefficients[0, c]) for c in columns}
         scope.update(elapsed=elapsed, dt=dt)
         with np.errstate(all="ignore"):
             tables[j] = np.broadcast_to(evaluate(term, scope, np, libm=True), (DECAY_TABLE_STEPS,))

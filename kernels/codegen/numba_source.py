@@ -139,6 +139,8 @@ def synapse_function(d, m: int) -> str:
     """Source of the function that runs plastic kind ``m`` (synapse model ``d``) at the end of a
     step: arrivals (``on_pre``), postsynaptic spikes (``on_post``), the periodic update -- the
     reference's ``run_synapses``, one synapse at a time in the same order."""
+    last = len(d.state)  # column of the last event's step in _syn.values
+
     def body(statements, event: bool, indent: str) -> list[str]:
         releases = statements is d.on_pre
         if event and d.elapsed_terms:
@@ -147,24 +149,25 @@ def synapse_function(d, m: int) -> str:
             terms = _Terms(d.elapsed_terms)
             statements = tuple(dataclasses.replace(s, expr=terms(s.expr)) for s in statements)
         used = names_in(statements)
-        out = [f"{v} = _syn.values[{r}, _k]" for r, v in enumerate(d.state)]
-        out += [f"{c} = _syn.coefficients[{j}, _k]" for j, c in enumerate(d.coefficients) if c in used]
+        out = [f"{v} = _syn.values[_k, {r}]" for r, v in enumerate(d.state)]
+        out += [f"{c} = _syn.coefficients[_k * _per_synapse, {j}]" for j, c in enumerate(d.coefficients) if c in used]
         if event:
-            out += ["_n = _step - _syn.last[_k]", "elapsed = _n * dt"]
+            # the last event's step is a float64 holding a whole number: _n is exact
+            out += [f"_n = _step - _syn.values[_k, {last}]", "elapsed = _n * dt", "_i_n = int(_n)"]
             out += [f"{name} = _values[_syn.post_rows[{j}], _syn.target[_k]]"
                     for j, name in enumerate(d.post_reads) if name in used]
             for j, term in enumerate(d.elapsed_terms):
                 if f"_t{j}" in used:
                     term_used = names_in((), term)
-                    out += [f"{c} = _syn.coefficients[{i}, _k]" for i, c in enumerate(d.coefficients)
+                    out += [f"{c} = _syn.coefficients[_k * _per_synapse, {i}]" for i, c in enumerate(d.coefficients)
                             if c in term_used and c not in used]
-                    out.append(f"_t{j} = _syn.tables[{j}, _n] if _n < _syn.table_len[{j}] else {scalar(term)}")
+                    out.append(f"_t{j} = _syn.tables[{j}, _i_n] if _i_n < _syn.table_len[{j}] else {scalar(term)}")
         out += emit(statements, scalar)
         if releases:
             out.append("_flat[_syn.cell[_k]] += release")
-        out += [f"_syn.values[{r}, _k] = {v}" for r, v in enumerate(d.state)]
+        out += [f"_syn.values[_k, {r}] = {v}" for r, v in enumerate(d.state)]
         if event:
-            out.append("_syn.last[_k] = _step")
+            out.append(f"_syn.values[_k, {last}] = _step")
         out.append("if _bad < 0 and not (" + " & ".join(f"({v} - {v} == 0.0)" for v in d.state) + "):")
         out.append("    _bad = _k")
         return [indent + line for line in out]
@@ -173,6 +176,7 @@ def synapse_function(d, m: int) -> str:
              f'    """Plastic synapses of model {d.name} at the end of a step; returns (arrivals, first synapse',
              '    whose state became NaN/inf or -1)."""',
              "    _n_slots = _history.counts.shape[0]",
+             "    _per_synapse = 1 if _syn.coefficients.shape[0] > 1 else 0  # else one row for all",
              "    _arrivals = 0",
              "    _bad = -1",
              "    for _di in range(_syn.delays.shape[0]):",
@@ -193,7 +197,7 @@ def synapse_function(d, m: int) -> str:
         lines += body(d.on_post, True, " " * 12)
     if d.periodic:
         lines += ["    if _syn.period[0] > 0 and (_step + 1) % _syn.period[0] == 0:",
-                  "        for _k in range(_syn.last.shape[0]):"]
+                  "        for _k in range(_syn.values.shape[0]):"]
         lines += body(d.periodic, False, " " * 12)
     lines.append("    return _arrivals, _bad")
     return "\n".join(lines)

@@ -124,11 +124,13 @@ def _synapse_event(definition, statements, syn: PlasticSynapses, k: np.ndarray, 
     An arrival adds ``release`` to the target receptors in the order of ``k``. Returns the first
     synapse of ``k`` whose state became NaN/inf, or -1."""
     d = definition
-    scope = {name: syn.values[r, k] for r, name in enumerate(d.state)}
-    scope.update({name: syn.coefficients[c, k] for c, name in enumerate(d.coefficients)})
+    last = len(d.state)  # the column of the last event's step
+    scope = {name: syn.values[k, r] for r, name in enumerate(d.state)}
+    rows = k if syn.coefficients.shape[0] > 1 else 0
+    scope.update({name: syn.coefficients[rows, c] for c, name in enumerate(d.coefficients)})
     scope["dt"] = dt
     if event:
-        scope["elapsed"] = (step - syn.last[k]) * dt
+        scope["elapsed"] = (step - syn.values[k, last]) * dt
         targets = syn.target[k]
         scope.update({name: state.values[syn.post_rows[j], targets] for j, name in enumerate(d.post_reads)})
     run_statements(statements, scope, np, libm=True)  # exp as the Numba engine computes it
@@ -138,10 +140,10 @@ def _synapse_event(definition, statements, syn: PlasticSynapses, k: np.ndarray, 
     finite = np.ones(k.size, dtype=bool)
     for r, name in enumerate(d.state):
         value = np.broadcast_to(scope[name], k.shape)
-        syn.values[r, k] = value
+        syn.values[k, r] = value
         finite &= np.isfinite(value)
     if event:
-        syn.last[k] = step
+        syn.values[k, last] = step
     return int(k[np.argmin(finite)]) if not finite.all() else -1
 
 
@@ -171,7 +173,7 @@ def run_synapses(definition, syn: PlasticSynapses, history: SpikeHistory, state:
             bad = b if bad < 0 else bad
     period = int(syn.period[0])
     if period and (step + 1) % period == 0 and d.periodic:
-        b = _synapse_event(d, d.periodic, syn, np.arange(syn.last.size), state, step, dt, False)
+        b = _synapse_event(d, d.periodic, syn, np.arange(syn.values.shape[0]), state, step, dt, False)
         bad = b if bad < 0 else bad
     return int(arrivals), bad
 
