@@ -223,20 +223,21 @@ class BrianStandalone:
         self.notes = [f"build: {time.perf_counter() - t1:.1f} s (code generation + compilation; describing the "
                       f"network {t1 - t0:.2f} s)"]
         self.times, self.whole = [], []
+        # Keep the built device and go back to the runtime device, so that the Brian2 runtime
+        # runs can interleave with this binary's; the monitors read their results from this device.
+        self.device = b2.get_device()
+        b2.set_device("runtime")
 
     def run(self) -> dict:
-        b2 = self.b2
-        b2.device.run(directory=self.directory, with_output=False)
-        self.times.append(b2.device._last_run_time)
-        self.whole.append(b2.device.timers["run_binary"])
-        return outcome(self.mon.i[:], self.mon.t[:] / b2.ms, pending_update(self.S, self.duration_ms), P.N_EXC,
+        self.device.run(directory=self.directory, with_output=False)
+        self.times.append(self.device._last_run_time)
+        self.whole.append(self.device.timers["run_binary"])
+        return outcome(self.mon.i[:], self.mon.t[:] / self.b2.ms, pending_update(self.S, self.duration_ms), P.N_EXC,
                        P.N_INH, self.duration_ms)
 
     def close(self):
-        b2 = self.b2
-        b2.device.reinit()
-        b2.device.activate()
-        b2.set_device("runtime")
+        self.device.reinit()
+        self.b2.set_device("runtime")
         if not self.keep:
             shutil.rmtree(self.directory, ignore_errors=True)
 

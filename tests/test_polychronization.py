@@ -145,6 +145,7 @@ def test_spikes_and_weights_match_spnet_reference(built):
     np.testing.assert_allclose(sd, sd_ref, rtol=0, atol=1e-9)
 
 
+@pytest.mark.slow  # ~5-7 s: three figures
 def test_experiment_writes_figures_and_metrics(tmp_path):
     """A small network for 2 s: the figures, the CSV and the summary with its metrics."""
     out = tmp_path / "poly"
@@ -153,7 +154,6 @@ def test_experiment_writes_figures_and_metrics(tmp_path):
     for name in ("raster.png", "weights.png", "spectrum.png", "evolution.csv", "weights.npz", "summary.json"):
         assert (out / name).stat().st_size > 0, name
     assert 0.0 <= m["frac_low"] <= 1.0 and 0.0 <= m["frac_high"] <= 1.0
-    assert len(m["frac_low_per_s"]) == len(m["frac_high_per_s"]) == 2
     assert 20.0 <= m["peak_hz"] <= 100.0 and m["peak_hz_all"] > 0
     assert m["rate_hz"] > 0 and m["duration_s"] == 2.0 and m["spectrum_s"] == 2.0
     ev = np.loadtxt(out / "evolution.csv", delimiter=",", skiprows=1)
