@@ -33,6 +33,9 @@ STATUS_INTERRUPTED = 3  # Ctrl-C inside a chunk (Triton backend); the steps done
 RECEPTOR_ROWS = {"exc": 0, "inh": 1}
 #: First row of the other (membrane) state variables; a model's k-th one is row 2 + k.
 FIRST_MEMBRANE_ROW = 2
+#: Whole steps of ``elapsed`` over which a plastic kind's event-driven decays are tabulated
+#: (``PlasticSynapses.tables``: 32 KiB per decay; longer intervals are computed).
+DECAY_TABLE_STEPS = 4096
 
 
 def state_rows(definition) -> dict[str, int]:

@@ -51,9 +51,6 @@ RUN_BYTES_PER_SYNAPSE = 120
 MAX_DELAY_STEPS = 2**31 - 1
 #: Delay conventions of ``connect``: neurosim's (the arrival step included) and Brian2's.
 DELAY_CONVENTIONS = ("neurosim", "brian2")
-#: Whole steps of ``elapsed`` over which a plastic kind's event-driven decays are tabulated
-#: (32 KiB per decay; longer intervals are computed).
-DECAY_TABLE_STEPS = 4096
 #: Steps per block of Poisson source spikes drawn at once (see ``_Flattened._poisson_spikes``).
 POISSON_EPOCH_STEPS = 1024
 #: "No next spike" of a Poisson source neuron whose rate is 0 (a step no run reaches).
@@ -1260,16 +1257,16 @@ class _Flattened:
 
 
 def _decay_tables(d, coefficients: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """The values of a synapse model's ``elapsed_terms`` after 0 .. DECAY_TABLE_STEPS - 1 whole
+    """The values of a synapse model's ``elapsed_terms`` after 0 .. L.DECAY_TABLE_STEPS - 1 whole
     steps, where the term's parameters are the same for every synapse of the kind (else
     length 0). Computed by the reference's own operations (the C library's exp), so the
     compiled engine's table lookups give the bits it would compute."""
     from neurosim.kernels.codegen.interpret import evaluate
     from neurosim.kernels.codegen.ir import names_in
 
-    tables = np.zeros((len(d.elapsed_terms), DECAY_TABLE_STEPS))
+    tables = np.zeros((len(d.elapsed_terms), L.DECAY_TABLE_STEPS))
     length = np.zeros(len(d.elapsed_terms), dtype=np.int64)
-    elapsed = np.arange(DECAY_TABLE_STEPS) * dt  # as the engine computes it: whole steps times dt
+    elapsed = np.arange(L.DECAY_TABLE_STEPS) * dt  # as the engine computes it: whole steps times dt
     for j, term in enumerate(d.elapsed_terms):
         used = names_in((), term)
         columns = [c for c, name in enumerate(d.coefficients) if name in used]
@@ -1278,8 +1275,8 @@ def _decay_tables(d, coefficients: np.ndarray, dt: float) -> tuple[np.ndarray, n
         scope = {d.coefficients[c]: float(coefficients[0, c]) for c in columns}
         scope.update(elapsed=elapsed, dt=dt)
         with np.errstate(all="ignore"):
-            tables[j] = np.broadcast_to(evaluate(term, scope, np, libm=True), (DECAY_TABLE_STEPS,))
-        length[j] = DECAY_TABLE_STEPS
+            tables[j] = np.broadcast_to(evaluate(term, scope, np, libm=True), (L.DECAY_TABLE_STEPS,))
+        length[j] = L.DECAY_TABLE_STEPS
     return tables, length
 
 

@@ -42,9 +42,9 @@ generated = load_source("engine_triton", engine_source(MODELS, SYNAPSE_MODELS))
 
 F64, I64, U8 = "*fp64", "*i64", "*u8"
 SCALARS = {"row", "step", "n_recordable", "n_cols", "n_dynamic", "lo", "hi", "start", "n_kind", "substeps", "e0", "e1",
-           "slot", "cap", "n_kinds", "_cap", "_n_slots", "_n_delays", "_n_syn", "_n_dynamic", "_step"}
+           "slot", "cap", "n_kinds", "_cap", "_n_slots", "_n_delays", "_n_syn", "_n_dynamic", "_step", "_per_synapse"}
 FLOAT_ARRAYS = {"values", "state", "currents", "ring", "until", "i_mean", "noise", "scalars", "now_weight",
-                "later_weight", "coefficients", "refractory_steps", "_syn", "_coefficients", "_values", "_scalars"}
+                "later_weight", "coefficients", "refractory_steps", "_syn", "_coefficients", "_values", "_scalars", "_tables"}
 I64_SCALARS = {"capacity", "slot_offset", "noise_offset", "ring_base", "ring_size"}
 U8_ARRAYS = {"record", "keep"}
 if PLASTIC:

@@ -147,7 +147,7 @@ def synapse_state(net) -> dict:
     """Every state variable of every plastic projection, and each kind's step of last event."""
     out = {f"{p.name}.{v}": p.synapse_variable(v) for p in net.projections if p.plastic
            for v in p.synapse.definition.state}
-    out.update({f"last[{m}]": kind.last.copy() for m, kind in enumerate(net._sim.plastic)})
+    out.update({f"last[{m}]": kind.values[:, -1].copy() for m, kind in enumerate(net._sim.plastic)})
     return out
 
 
@@ -309,8 +309,8 @@ def test_device_bytes_count_plastic_synapses_and_history():
     sim, engine = net._sim, net._sim.engine()
     need = engine.need
     kinds = [t for kind in engine.plastic for t in (kind.delays, kind.indptr, kind.delay, kind.cell, kind.target,
-                                                     kind.post_ptr, kind.post_syn, kind.coefficients, kind.post_rows,
-                                                     kind.values, kind.last)]
+                                                     kind.post_ptr, kind.post_syn, kind.coefficients, kind.tables,
+                                                     kind.table_len, kind.post_rows, kind.values)]
     measured = sum(t.numel() * t.element_size() for t in kinds + [engine.syn_bad])
     assert need["plastic synapses"] == measured
     history = [engine.hist_ids, engine.hist_links, engine.hist_counts, engine.keep]

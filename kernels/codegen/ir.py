@@ -115,6 +115,23 @@ class Rewrite(_Transform):
         return ast.Call(ast.Name(self.select, ast.Load()), [node.test, node.body, node.orelse], [])
 
 
+class Substitute(_Transform):
+    """Replace whole subexpressions by names: ``{ast.dump(expr): name}`` (a synapse model's
+    tabulated ``elapsed_terms`` become ``_t0``, ``_t1``, ... in the compiled engines)."""
+
+    def __init__(self, names: dict):
+        self.names = names
+
+    def visit(self, node):
+        name = self.names.get(ast.dump(node)) if isinstance(node, ast.expr) else None
+        return ast.Name(name, ast.Load()) if name else super().visit(node)
+
+
+def term_names(terms) -> dict:
+    """The names ``_t0``, ``_t1``, ... of a synapse model's ``elapsed_terms``, for Substitute."""
+    return {ast.dump(t): f"_t{j}" for j, t in enumerate(terms)}
+
+
 class FoldZero(_Transform):
     """``names`` set to 0 and the arithmetic folded away: ``0 * e`` -> 0, ``e + 0`` -> e,
     ``e - 0`` -> e, ``0 - e`` -> -e, ``0 / e`` -> 0. For a loop variant in which an input is

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 
-from .ir import FoldZero, Rewrite, emit, names_in
+from .ir import FoldZero, Rewrite, Substitute, emit, names_in, term_names
 
 
 
@@ -119,22 +119,6 @@ def kind_population(d, k: int) -> str:
     ])
 
 
-class _Terms(ast.NodeTransformer):
-    """Replace a synapse model's ``elapsed_terms`` by the names ``_t0``, ``_t1``, ..."""
-
-    def __init__(self, terms):
-        self.names = {ast.dump(t): f"_t{j}" for j, t in enumerate(terms)}
-
-    def __call__(self, expr):
-        import copy
-
-        return ast.fix_missing_locations(self.visit(copy.deepcopy(expr)))
-
-    def visit(self, node):
-        name = self.names.get(ast.dump(node)) if isinstance(node, ast.expr) else None
-        return ast.Name(name, ast.Load()) if name else super().visit(node)
-
-
 def synapse_function(d, m: int) -> str:
     """Source of the function that runs plastic kind ``m`` (synapse model ``d``) at the end of a
     step: arrivals (``on_pre``), postsynaptic spikes (``on_post``), the periodic update -- the
@@ -146,7 +130,7 @@ def synapse_function(d, m: int) -> str:
         if event and d.elapsed_terms:
             # event-driven decays from their table (one load instead of a division and an exp);
             # computed as written past the table's end or where the parameters vary per synapse
-            terms = _Terms(d.elapsed_terms)
+            terms = Substitute(term_names(d.elapsed_terms))
             statements = tuple(dataclasses.replace(s, expr=terms(s.expr)) for s in statements)
         used = names_in(statements)
         out = [f"{v} = _syn.values[_k, {r}]" for r, v in enumerate(d.state)]

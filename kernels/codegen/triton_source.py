@@ -17,9 +17,10 @@ compaction, the halt word, the delay-run search) live in :mod:`neurosim.kernels.
 from __future__ import annotations
 
 import ast
+import dataclasses
 
-from ..layout import FIRST_MEMBRANE_ROW, state_rows
-from .ir import Rewrite, emit, names_in
+from ..layout import DECAY_TABLE_STEPS, FIRST_MEMBRANE_ROW, state_rows
+from .ir import Rewrite, Substitute, emit, names_in, term_names
 
 
 
@@ -85,7 +86,9 @@ def _synapse_value(expr: ast.expr) -> str:
 
 
 # the arguments every rule body reads (names start with "_": a rule's own names cannot)
-_RULE_ARGS = "_k, _msk, _syn, _n_syn, _coefficients, _last, _targets, _cell, _values, _n_dynamic, _post_rows, _step, _scalars"
+_RULE = ("_syn, _n_syn, _coefficients, _per_synapse, _tables, _table_len, _targets, _cell, _values, _n_dynamic, "
+         "_post_rows, _step, _scalars")
+_RULE_ARGS = "_k, _msk, " + _RULE
 
 
 def _rule_body(d, m: int, phase: str, statements) -> str:
@@ -93,16 +96,27 @@ def _rule_body(d, m: int, phase: str, statements) -> str:
     ``_k`` (a block, ``_msk`` valid): the reference's ``_synapse_event`` for one block. Returns
     the first synapse of the block whose state became NaN/inf (``_NONE_BAD``: none)."""
     event = phase != "periodic"
+    if event and d.elapsed_terms:  # event-driven decays from their table, as the Numba engine
+        names = Substitute(term_names(d.elapsed_terms))
+        statements = tuple(dataclasses.replace(s, expr=names(s.expr)) for s in statements)
     used = names_in(statements)
+    terms = [(j, t) for j, t in enumerate(d.elapsed_terms) if event and f"_t{j}" in used]
+    loaded = used | set().union(*[names_in((), t) for _, t in terms])
+    width, last = len(d.state) + 1, len(d.state)  # synapse-major rows: the state, then the last event's step
     # unused lanes load 1.0: a divisor or log argument of 0 would make (discarded) NaNs there,
     # which Triton's interpreter reports as warnings
     body = ["dt = tl.load(_scalars)"]
-    body += [f"{v} = tl.load(_syn + {r} * _n_syn + _k, mask=_msk, other=1.0)" for r, v in enumerate(d.state)]
-    body += [f"{c} = tl.load(_coefficients + {j} * _n_syn + _k, mask=_msk, other=1.0)"
-             for j, c in enumerate(d.coefficients) if c in used]
+    body += [f"{v} = tl.load(_syn + _k * {width} + {r}, mask=_msk, other=1.0)" for r, v in enumerate(d.state)]
+    body += [f"{c} = tl.load(_coefficients + _k * _per_synapse * {len(d.coefficients)} + {j}, mask=_msk, other=1.0)"
+             for j, c in enumerate(d.coefficients) if c in loaded]
     if event:
-        if "elapsed" in used:
-            body.append("elapsed = (_step - tl.load(_last + _k, mask=_msk, other=0)).to(tl.float64) * dt")
+        if "elapsed" in loaded or terms:
+            body.append(f"_n = _step.to(tl.float64) - tl.load(_syn + _k * {width} + {last}, mask=_msk, other=0.0)")
+            body.append("elapsed = _n * dt")
+        for j, term in terms:
+            body.append(f"_in{j} = (_n.to(tl.int64) < tl.load(_table_len + {j})) & _msk")
+            body.append(f"_t{j} = tl.where(_in{j}, tl.load(_tables + {j} * {DECAY_TABLE_STEPS} + _n.to(tl.int64), "
+                        f"mask=_in{j}, other=1.0), {_synapse_value(term)})")
         reads = [(j, name) for j, name in enumerate(d.post_reads) if name in used]
         if reads:
             body.append("_target = tl.load(_targets + _k, mask=_msk, other=0)")
@@ -111,9 +125,10 @@ def _rule_body(d, m: int, phase: str, statements) -> str:
     body += emit(statements, _synapse_value)
     if phase == "on_pre":  # the receptor rows are the first two of the state table: cell indexes both
         body.append("tl.atomic_add(_values + tl.load(_cell + _k, mask=_msk, other=0), release, mask=_msk, sem='relaxed')")
-    body += [f"tl.store(_syn + {r} * _n_syn + _k, {v}, mask=_msk)" for r, v in enumerate(d.state)]
+    body += [f"tl.store(_syn + _k * {width} + {r}, {v}, mask=_msk)" for r, v in enumerate(d.state)]
     if event:
-        body.append("tl.store(_last + _k, tl.full([BLOCK], _step, tl.int64), mask=_msk)")
+        body.append(f"tl.store(_syn + _k * {width} + {last}, tl.zeros([BLOCK], tl.float64) + _step.to(tl.float64), "
+                    "mask=_msk)")
     body.append("_finite = " + " & ".join(f"({v} - {v} == 0.0)" for v in d.state) + "  # x - x: NaN for inf and NaN")
     body.append("return _first_bad(_k, _msk, _finite)")
     lines = ["@triton.jit", f"def _{phase}_{m}({_RULE_ARGS}, BLOCK: tl.constexpr):",
@@ -125,7 +140,7 @@ def synapse_kernels(d, m: int) -> str:
     """Source of the kernels of plastic kind ``m`` (synapse model ``d``): ``arrive_m``,
     ``post_m`` (when the rule has ``on_post``) and ``periodic_m`` (when it has ``periodic``).
     The engine launches them in this order after the step's propagation and spike history."""
-    rule = "_syn, _n_syn, _coefficients, _last, _targets, _cell, _values, _n_dynamic, _post_rows, _step, _scalars"
+    rule = _RULE
     parts = [_rule_body(d, m, "on_pre", d.on_pre)]
     parts.append(f'''@triton.jit
 def _arrive_row_{m}(_source, _d, _indptr, _delay, {rule}, BLOCK: tl.constexpr):

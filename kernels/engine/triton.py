@@ -31,7 +31,7 @@ One step is four kinds of launch, none of which waits for the host (no sync insi
    in the device spike history's slot ``step % n_slots``; then per plastic kind its generated
    kernels (:mod:`neurosim.kernels.codegen.triton_source`): ``arrive`` (delays ascending, then
    history order, then synapse order: ``on_pre``, ``release`` added to the target's receptor
-   cell with a float64 atomic add, ``last`` set), ``post`` (``on_post`` on the incoming synapses
+   cell with a float64 atomic add, the step of its last event set), ``post`` (``on_post`` on the incoming synapses
    of the step's spiking neurons) and, when a period ends with the step, ``periodic``; then
    ``_synapses_end`` reports the first kind with a NaN/inf synapse (the reference's counters 4,
    5, 3) and halts the chunk after this step. A source may appear several times in one history
@@ -53,16 +53,16 @@ interpreter (CPU tensors, ``TRITON_INTERPRET=1``: how CI runs these kernels) pro
 atomics run in order, so all spike trains match there.
 
 Plastic synapses (``tests/test_plasticity_triton.py``): in the interpreter every operation of
-the reference runs in its order; the difference is ``exp``. The reference and the Numba engine
-take the C library's (``codegen.interpret._libm``; Numba's tables are filled with it), the
-interpreter's ``tl.exp`` is numpy's, which differs in the last bit for 4.6 % of arguments in
-[-5, 0] (measured). Over 100 ms of the tests' networks (STDP all-to-all and nearest with delays
-up to 4 steps and repeated source spikes, Tsodyks-Markram, Izhikevich 2006 with a 5 ms period,
-a rule reading ``v_post``) spikes are identical and synapse variables differ by at most
-2.7e-15 (STDP weights of O(1): a few ulp; traces 2.2e-16; 0 for many variables); a rule
-without exp is bit-identical. On a GPU ``tl.exp`` is libdevice's, and the release sums and the
-order of a step's history (neuron spikes compacted by atomics) follow the atomics' order, as
-for static synapses above.
+the reference runs in its order. Event-driven decays (a rule's ``elapsed_terms``, such as
+``exp(-elapsed / tau_pre)``) are read from the kind's tables, filled with the C library's exp as
+the reference computes them, wherever their parameters are uniform and ``elapsed`` is within the
+table: then synapse state is bit-identical to numpy and Numba (every built-in rule in
+``tests/test_synapse_models.py``'s network over 100 ms, measured). Beyond the table, or with
+per-synapse parameters, the interpreter computes ``tl.exp``, numpy's, which differs from the C
+library's in the last bit for 4.6 % of arguments in [-5, 0]: synapse variables then differ by a
+few ulp (at most 2.7e-15 measured on STDP weights of O(1)), spikes stayed identical. On a GPU
+``tl.exp`` is libdevice's, and the release sums and the order of a step's history (neuron spikes
+compacted by atomics) follow the atomics' order, as for static synapses above.
 
 Verification status: the kernels run against the numba backend in the interpreter
 (``tests/test_engine_triton.py``), and are compiled for sm_90 to cubins in CI
@@ -81,10 +81,12 @@ Device memory (float64 state and weights; bytes per item, checked before anythin
 * per chunk of k steps: noise 8 x k per noisy neuron, population counts 8 x k per population,
   the spike buffer 24 per recorded spike, source events 8 each (16 with plastic synapses: their
   repeat links);
-* plastic synapses, per synapse: 8 x (5 + state variables + parameters) (delay, receptor cell,
-  target, transposed index, step of last event; the state and the parameters in float64); per
-  plastic kind 8 x (n_total + 1 + n_dynamic + 1) for the CSR and transposed row pointers, plus
-  its distinct delays and ``<var>_post`` rows; one word per kind for its NaN/inf synapse;
+* plastic synapses, per synapse: 8 x (4 + state variables + 1) (delay, receptor cell, target,
+  transposed index; the state and the step of the last event, synapse-major) and 8 x parameters
+  (one row for the whole kind when every synapse has the same values); per plastic kind 8 x
+  (n_total + 1 + n_dynamic + 1) for the CSR and transposed row pointers, its distinct delays,
+  ``<var>_post`` rows and decay tables (32 KiB per decay); one word per kind for its NaN/inf
+  synapse;
 * spike history: 16 per entry (id and repeat link) of ``n_slots x capacity`` (longest plastic
   delay x kept neurons plus the most source events of a step), 8 per slot, 1 per neuron.
 """
@@ -174,7 +176,8 @@ def plastic_bytes(plastic=(), history=None) -> dict[str, int]:
         return {}
     # (an empty array is one element on the device)
     per_kind = [8 * (k.indptr.size + k.post_ptr.size + k.delays.size + max(k.post_rows.size, 1)
-                     + (5 + k.values.shape[0]) * k.last.size + max(k.coefficients.size, 1)) for k in plastic]
+                     + 4 * k.values.shape[0] + k.values.size + max(k.coefficients.size, 1)
+                     + max(k.tables.size, 1) + max(k.table_len.size, 1)) for k in plastic]
     need = {"plastic synapses": sum(per_kind) + 8 * len(plastic)}
     if history is not None:
         need["spike history"] = 16 * history.ids.size + 8 * history.counts.size + history.keep.size
@@ -493,7 +496,7 @@ class TritonEngine:
         self.currents = self.values[:2]  # the receptor rows: one-step synapses add here
         self.ring = put(self.host_ring)
         for kind in self.plastic:
-            kind.values, kind.last = put(kind.host.values), put(kind.host.last)
+            kind.values = put(kind.host.values)
         if self.plastic:
             self.hist_ids, self.hist_counts = put(history.ids), put(history.counts)
             self.hist_links = put(history_links(history))
@@ -522,7 +525,7 @@ class TritonEngine:
             return
         s = self.host_state
         pairs = [(s.values, self.values), (s.refractory_until, self.until), (self.host_ring, self.ring)]
-        pairs += [(a, b) for kind in self.plastic for a, b in ((kind.host.values, kind.values), (kind.host.last, kind.last))]
+        pairs += [(kind.host.values, kind.values) for kind in self.plastic]
         if self.plastic:
             h = self.host_history
             pairs += [(h.ids, self.hist_ids), (h.counts, self.hist_counts)]
@@ -623,8 +626,8 @@ class TritonEngine:
         _remember[(1,)](self.ctl, self.spikes, c.event_id, c.event_link, e0, e1, self.keep, self.hist_ids,
                         self.hist_links, self.hist_counts, step % n_slots, self.hist_cap, BLOCK=BLOCK)
         for m, kind in enumerate(self.plastic):
-            rule = (kind.values, kind.n, kind.coefficients, kind.last, kind.target, kind.cell, self.values, self.n_dynamic,
-                    kind.post_rows, step, c.scalars)
+            rule = (kind.values, kind.n, kind.coefficients, kind.per_synapse, kind.tables, kind.table_len, kind.target,
+                    kind.cell, self.values, self.n_dynamic, kind.post_rows, step, c.scalars)
             kind.arrive[(nprog,)](self.ctl, c.counters, self.syn_bad, self.hist_ids, self.hist_links, self.hist_counts,
                                   self.hist_cap, n_slots, kind.delays, kind.n_delays, kind.indptr, kind.delay, *rule,
                                   M=m, NPROG=nprog, CHAIN=nprog > 1, BLOCK=BLOCK, **fp)
@@ -684,7 +687,7 @@ class _Chunk:
 @dataclass
 class _PlasticKind:
     """The device side of one plastic kind (``layout.PlasticSynapses``): its generated kernels,
-    constant arrays, and its state (``values``, ``last``: uploaded with the neurons' state)."""
+    constant arrays, and its state (``values``: uploaded with the neurons' state)."""
 
     host: object  # the PlasticSynapses whose arrays to_host() writes
     arrive: object
@@ -701,16 +704,19 @@ class _PlasticKind:
     post_ptr: torch.Tensor
     post_syn: torch.Tensor
     coefficients: torch.Tensor
+    per_synapse: int  # 1: a row of parameters per synapse; 0: one row for all
+    tables: torch.Tensor
+    table_len: torch.Tensor
     post_rows: torch.Tensor
-    values: torch.Tensor | None = None
-    last: torch.Tensor | None = None
+    values: torch.Tensor | None = None  # [n, n_state + 1], uploaded with the neurons' state
 
     @classmethod
     def build(cls, kind, d, m: int, kernels, put) -> "_PlasticKind":
         return cls(kind, getattr(kernels, f"arrive_{m}"), getattr(kernels, f"post_{m}", None),
-                   getattr(kernels, f"periodic_{m}", None), int(kind.last.size), int(kind.period[0]),
+                   getattr(kernels, f"periodic_{m}", None), int(kind.values.shape[0]), int(kind.period[0]),
                    int(kind.delays.size), put(kind.delays), put(kind.indptr), put(kind.delay), put(kind.cell),
-                   put(kind.target), put(kind.post_ptr), put(kind.post_syn), put(kind.coefficients), put(kind.post_rows))
+                   put(kind.target), put(kind.post_ptr), put(kind.post_syn), put(kind.coefficients),
+                   int(kind.coefficients.shape[0] > 1), put(kind.tables), put(kind.table_len), put(kind.post_rows))
 
 
 @contextlib.contextmanager
