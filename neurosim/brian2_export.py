@@ -17,8 +17,14 @@ thresholding and seen by the next update). Spike-time sources become
 ``SpikeGeneratorGroup``s, Poisson sources ``PoissonGroup``s, a ``PoissonCounts`` connected
 one-to-one to a population (``Network.add_poisson_input``) a ``PoissonInput`` onto it (no group
 of its own, so no spike monitor; another ``PoissonCounts`` is refused); constant currents are copied,
-noise currents are redrawn by Brian2 (the same statistics, another realisation). Brian2 is
-imported only when this is called.
+noise currents are redrawn by Brian2 (the same statistics, another realisation). Plastic
+projections (:class:`neurosim.SynapseModel`) become Synapses running the rule's statements:
+per-synapse state and parameters, ``elapsed`` measured from a variable ``ns_last`` set at every
+event, ``release`` added to the target's receptor variable, periodic statements as a
+``run_regularly``. Two differences remain: a rule's ``<var>_post`` reads the target after its
+reset in neurosim, before it in Brian2 (they differ for a neuron that spiked in that step); and
+a run that ends with a period has had that period's update in neurosim, while Brian2 does it at
+the start of the next run. Brian2 is imported only when this is called.
 
 For the same spikes to the last bit, let Brian2 evaluate the statements as written:
 ``prefs.codegen.target = "numpy"`` and ``prefs.codegen.loop_invariant_optimisations = False``.
@@ -47,6 +53,13 @@ class _Brian2Code(ast.NodeTransformer):
         return ast.Constant(self.dt) if node.id == "dt" else node
 
     def visit_Call(self, node):
+        inner = node.args[0] if node.args else None
+        if (node.func.id == "minimum" and isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name)
+                and inner.func.id == "maximum"):
+            # the language's clip(x, lo, hi), desugared to minimum(maximum(x, lo), hi): Brian2's
+            # clip (the same value; selects nested in a comparison defeat Brian2's sympy)
+            x, lo, hi = (self.visit(a) for a in (*inner.args, node.args[1]))
+            return ast.Call(ast.Name("clip", ast.Load()), [x, lo, hi], [])
         self.generic_visit(node)
         name, args = node.func.id, node.args
         if name == "where":
@@ -188,11 +201,71 @@ def to_brian2(net, record_spikes: bool = True):
         if isinstance(proj.source.model, PoissonCounts):
             continue
         var = proj.target_population.model.definition.inputs["exc" if proj.receptor == 0 else "inh"]
-        # (not "w": a model may have a variable of that name, which Brian2 would confuse)
-        syn = b2.Synapses(groups[proj.source.name], groups[proj.target_population.name], "ns_weight : 1",
-                          on_pre=f"{var}_post += ns_weight", name=f"ns_projection_{k}")
-        syn.connect(i=proj.sources(), j=proj.target)
-        syn.ns_weight = proj.weight
+        source, target = groups[proj.source.name], groups[proj.target_population.name]
+        if proj.plastic:
+            syn = _plastic_synapses(b2, proj, k, source, target, var, dt)
+        else:
+            # (not "w": a model may have a variable of that name, which Brian2 would confuse)
+            syn = b2.Synapses(source, target, "ns_weight : 1", on_pre=f"{var}_post += ns_weight",
+                              name=f"ns_projection_{k}")
+            syn.connect(i=proj.sources(), j=proj.target)
+            syn.ns_weight = proj.weight
         syn.delay = (proj.delay - 1) * dt * b2.ms
         objects.append(syn)
     return b2.Network(*objects), monitors
+
+
+def _plastic_synapses(b2, proj, k: int, source, target, var: str, dt: float):
+    """Brian2 Synapses running ``proj``'s synapse model (:mod:`neurosim.synapse_definition`):
+    its state and parameters per synapse (named ``<name>_ns``: Brian2 reserves the suffixes
+    ``_pre`` and ``_post``), ``elapsed`` as the time since ``ns_last`` (set at
+    every event, as neurosim's last event), ``release`` added to the target's receptor variable,
+    the periodic statements as a ``run_regularly`` at the start of each period's first step
+    (after the step that ends the period; not at t = 0, where neurosim runs none)."""
+    d = proj.synapse.definition
+    names = {"elapsed": ast.BinOp(ast.BinOp(ast.Name("t", ast.Load()), ast.Sub(), ast.Name("ns_last", ast.Load())),
+                                  ast.Div(), ast.Name("ms", ast.Load()))}
+    # the rule's own names as "<name>_ns": Brian2 reserves the suffixes _pre and _post (tau_post)
+    own = {v: f"{v}_ns" for v in (*d.state, *d.coefficients)}
+    names.update({v: ast.Name(b, ast.Load()) for v, b in own.items()})
+
+    def render(expr):
+        tree = _Brian2Code(dt).visit(_Rename(names).visit(copy.deepcopy(expr)))
+        return ast.unparse(ast.fix_missing_locations(tree))
+
+    def code(statements, guard=None):
+        lines = []
+        for s in statements:
+            value, target = render(s.expr), own.get(s.target, s.target)
+            if s.target not in d.state:  # a temporary: a copy, not an alias of a variable updated in place
+                value = f"({value}) * 1.0"
+            elif guard is not None:  # exact: a * 1 + b * 0 for finite values
+                value = f"({value}) * int({guard}) + {target} * (1 - int({guard}))"
+            lines.append(f"{target} = {value}")
+        return lines
+
+    model = [f"{own[v]} : 1" for v in d.state] + [f"{own[c]} : 1 (constant)" for c in d.coefficients]
+    model.append("ns_last : second")
+    on_pre = code(d.on_pre) + [f"{var}_post += release", "ns_last = t"]
+    on_post = code(d.on_post) + ["ns_last = t"] if d.on_post else None
+    syn = b2.Synapses(source, target, "\n".join(model), on_pre="\n".join(on_pre),
+                      on_post=None if on_post is None else "\n".join(on_post), name=f"ns_projection_{k}")
+    syn.connect(i=proj.sources(), j=proj.target)
+    for v in d.state:
+        setattr(syn, own[v], proj.weight if v == d.weight else proj.synapse_state[v])
+    for c in d.coefficients:
+        setattr(syn, own[c], proj.synapse_parameters[c])
+    if d.periodic:
+        syn.run_regularly("\n".join(code(d.periodic, guard="t > 0*ms")), dt=d.period_ms * b2.ms, when="start",
+                          name=f"ns_projection_{k}_periodic")
+    return syn
+
+
+class _Rename(ast.NodeTransformer):
+    """Names replaced by expressions (``elapsed`` by Brian2's ``(t - ns_last) / ms``)."""
+
+    def __init__(self, names: dict):
+        self.names = names
+
+    def visit_Name(self, node):
+        return copy.deepcopy(self.names[node.id]) if node.id in self.names else node

@@ -38,7 +38,8 @@ Semantics (every backend)
   that ends at a multiple of ``every`` ms (the Izhikevich 2006 rule's once-per-second update).
 * Names a rule may read: its parameters and state variables, ``elapsed`` and ``dt`` (ms), and
   the target neuron's state variables as ``<name>_post`` (read-only; ``v_post``; a rule's own
-  parameter or state variable of such a name, ``tau_post``, is the rule's own). ``release``
+  parameter or state variable of such a name, ``tau_post``, is the rule's own), as it is after
+  the step's update and reset (Brian2 reads it before the reset). ``release``
   is a temporary that ``on_pre`` must assign.
 * A synapse whose state becomes NaN/inf stops the run with an error naming the projection
   and step.

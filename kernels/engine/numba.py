@@ -211,7 +211,13 @@ def run_chunk_for(definitions, synapse_definitions=()):
     and whose plastic kinds run ``synapse_definitions``: generated from the definitions
     (``neurosim.kernels.codegen.numba_source``) once per set of models, compiled on first use
     and cached on disk by Numba."""
-    from ..codegen.modules import load_source
-    from ..codegen.numba_source import engine_source
+    key = (definitions, synapse_definitions)  # definitions compare by identity
+    if key not in _RUN_CHUNKS:  # writing the source costs ms: a network run in many short calls pays it once
+        from ..codegen.modules import load_source
+        from ..codegen.numba_source import engine_source
 
-    return load_source("engine_numba", engine_source(definitions, synapse_definitions)).run_chunk
+        _RUN_CHUNKS[key] = load_source("engine_numba", engine_source(definitions, synapse_definitions)).run_chunk
+    return _RUN_CHUNKS[key]
+
+
+_RUN_CHUNKS: dict = {}
