@@ -355,4 +355,4 @@ def test_plastic_kernels_compile_for_an_h100_without_fma():
             assert fma == "no-fma", name
     for m in range(6):
         assert "add.f64" in lines[f"arrive_{m}"][1], m  # the release
-    assert "cas.b64" in lines["post_0"][1]  # the first NaN/inf synapse
+    assert "min.s64" in lines["post_0"][1]  # the lowest NaN/inf synapse

@@ -194,6 +194,16 @@ def remember_spikes(history, fired, n_fired, drive, row, step):
     history.counts[slot] = n
 
 
+@_jit
+def _first_not_finite_synapse(values, n_state):
+    """The lowest synapse with a NaN/inf state variable (-1: none); see reference."""
+    for k in range(values.shape[0]):
+        for r in range(n_state):
+            if not abs(values[k, r]) < np.inf:
+                return k
+    return -1
+
+
 @_inline
 def _first_with_delay(delay, lo, hi, d):
     """First index of lo:hi whose delay is >= d (a row's synapses are sorted by delay)."""

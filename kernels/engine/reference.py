@@ -121,8 +121,8 @@ def _synapse_event(definition, statements, syn: PlasticSynapses, k: np.ndarray, 
                    dt: float, event: bool) -> int:
     """Run a rule's ``statements`` on synapses ``k`` (distinct); ``event``: an arrival or a
     postsynaptic spike (``elapsed`` defined, ``last`` set to ``step``), else the periodic update.
-    An arrival adds ``release`` to the target receptors in the order of ``k``. Returns the first
-    synapse of ``k`` whose state became NaN/inf, or -1."""
+    An arrival adds ``release`` to the target receptors in the order of ``k``. Returns whether
+    some state became NaN/inf."""
     d = definition
     last = len(d.state)  # the column of the last event's step
     scope = {name: syn.values[k, r] for r, name in enumerate(d.state)}
@@ -144,7 +144,14 @@ def _synapse_event(definition, statements, syn: PlasticSynapses, k: np.ndarray, 
         finite &= np.isfinite(value)
     if event:
         syn.values[k, last] = step
-    return int(k[np.argmin(finite)]) if not finite.all() else -1
+    return not finite.all()
+
+
+def first_not_finite_synapse(definition, syn: PlasticSynapses) -> int:
+    """The lowest synapse whose state is NaN/inf (-1: none): the synapse a run names when a
+    step's events made some state non-finite."""
+    bad = np.flatnonzero(~np.all(np.isfinite(syn.values[:, : len(definition.state)]), axis=1))
+    return int(bad[0]) if bad.size else -1
 
 
 def run_synapses(definition, syn: PlasticSynapses, history: SpikeHistory, state: NeuronState, fired: np.ndarray,
@@ -152,10 +159,10 @@ def run_synapses(definition, syn: PlasticSynapses, history: SpikeHistory, state:
     """The plastic synapses of one kind at the end of ``step``: arrivals (delay by delay, then
     in the history's spike order, then synapse order: ``on_pre``), then the postsynaptic spikes
     ``fired`` (``on_post`` on each one's incoming synapses), then the periodic update when a
-    period ends with this step. Returns (arrivals processed, first synapse whose state became
-    NaN/inf or -1)."""
+    period ends with this step. Returns (arrivals processed, the lowest synapse whose state is
+    NaN/inf after an event of the step made some state non-finite, or -1)."""
     d = definition
-    n_slots, arrivals, bad = history.counts.size, 0, -1
+    n_slots, arrivals, bad = history.counts.size, 0, False
     for delay in syn.delays:
         slot = (step - delay + 1) % n_slots
         for source in history.ids[slot, : history.counts[slot]]:
@@ -163,19 +170,16 @@ def run_synapses(definition, syn: PlasticSynapses, history: SpikeHistory, state:
             first = lo + np.searchsorted(syn.delay[lo:hi], delay, side="left")
             stop = lo + np.searchsorted(syn.delay[lo:hi], delay, side="right")
             if stop > first:
-                b = _synapse_event(d, d.on_pre, syn, np.arange(first, stop), state, step, dt, True)
-                bad = b if bad < 0 else bad
+                bad |= _synapse_event(d, d.on_pre, syn, np.arange(first, stop), state, step, dt, True)
                 arrivals += stop - first
     for i in fired:
         k = syn.post_syn[syn.post_ptr[i] : syn.post_ptr[i + 1]]
         if k.size and d.on_post:
-            b = _synapse_event(d, d.on_post, syn, k, state, step, dt, True)
-            bad = b if bad < 0 else bad
+            bad |= _synapse_event(d, d.on_post, syn, k, state, step, dt, True)
     period = int(syn.period[0])
     if period and (step + 1) % period == 0 and d.periodic:
-        b = _synapse_event(d, d.periodic, syn, np.arange(syn.values.shape[0]), state, step, dt, False)
-        bad = b if bad < 0 else bad
-    return int(arrivals), bad
+        bad |= _synapse_event(d, d.periodic, syn, np.arange(syn.values.shape[0]), state, step, dt, False)
+    return int(arrivals), first_not_finite_synapse(d, syn) if bad else -1
 
 
 def run_chunk(

@@ -363,15 +363,15 @@ if triton is not None:
 
     @triton.jit
     def _earlier(bad, b):
-        """The first NaN/inf synapse in processing order: the one found before, else ``b``."""
-        return tl.where(bad == _NONE_BAD, b, bad)
+        """The lower of two NaN/inf synapses (the reference names the lowest one)."""
+        return tl.minimum(bad, b)
 
     @triton.jit
     def _report_bad(word, bad):
-        """Note a plastic kind's first NaN/inf synapse in its word (-1: none yet); the first
-        report stands (in the interpreter: the first in the reference's order)."""
+        """Note a plastic kind's NaN/inf synapse in its word (_NONE_BAD: none yet): the lowest
+        reported stands, as the reference names the lowest."""
         if bad != _NONE_BAD:
-            tl.atomic_cas(word, tl.full([], -1, tl.int64), bad, sem="relaxed")
+            tl.atomic_min(word, bad, sem="relaxed")
 
     @triton.jit(do_not_specialize=["row", "step", "n_kinds"])
     def _synapses_end(ctl, counters, syn_bad, n_kinds, row, step):
@@ -381,7 +381,7 @@ if triton is not None:
             found = tl.zeros([], tl.int64)
             for m in range(n_kinds):
                 bad = tl.load(syn_bad + m)
-                if (found == 0) & (bad >= 0):
+                if (found == 0) & (bad != _NONE_BAD):
                     tl.store(counters + 4, m + 1)
                     tl.store(counters + 5, bad)
                     tl.store(counters + 3, step)
@@ -475,7 +475,7 @@ class TritonEngine:
         for kind in plastic:
             keep |= np.diff(kind.indptr) > 0
         self.keep = put(keep)
-        self.syn_bad = torch.full((max(len(self.plastic), 1),), -1, dtype=torch.int64, device=self.device)
+        self.syn_bad = torch.full((max(len(self.plastic), 1),), int(_NO_BAD), dtype=torch.int64, device=self.device)
         self.host_history = None  # the SpikeHistory of the last call (the run loop may replace it)
         self.resident = False  # state and ring on the device are the current ones
         # programs striding over a step's spikes: on the CPU (the interpreter runs programs one
@@ -572,7 +572,7 @@ class TritonEngine:
             spike_step=spike_step, spike_id=spike_id, spike_rank=spike_rank,
             n_recordable=int(rec.spike_record[:nd].sum()), capacity=capacity,
             event_link=put(event_links(drive.event_ptr, drive.event_id, history.keep)) if plastic else None)
-        self.syn_bad.fill_(-1)
+        self.syn_bad.fill_(int(_NO_BAD))
         if n_steps == 0:  # compile (or load Triton's cache) before the run's clock starts
             self.ctl.copy_(torch.tensor([STATUS_SPIKE_BUFFER_FULL, 0, 0, _NO_BAD], dtype=torch.int64))
             self._launch_step(chunk, first_step, 0, every_kernel=True)  # halted: every kernel returns at once
