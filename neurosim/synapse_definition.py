@@ -49,12 +49,10 @@ from __future__ import annotations
 
 import ast
 import math
-from typing import Union
 
 import numpy as np
 
-from .definition import (FUNCTIONS, ModelDefinitionError, Parameter, State, _as_parameter, _as_state, _Language,
-                         _mapping)
+from .definition import FUNCTIONS, ModelDefinitionError, State, _as_parameter, _as_state, _Language, _mapping
 from .units import parse_unit
 
 #: Names every synapse rule can read besides its own.
@@ -305,5 +303,3 @@ class Synapse:
     def __repr__(self) -> str:
         return f"{self.definition.name}({', '.join(f'{k}={v!r:.20}' for k, v in self.values.items())})"
 
-
-SynapseLike = Union[Synapse, None]
