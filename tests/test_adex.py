@@ -223,8 +223,11 @@ def test_triton_spikes_equal_numba(numba_run):
     """Triton's interpreter (CPU, ``TRITON_INTERPRET=1``, set by conftest.py without a GPU) runs
     ~75 ms of wall time per step, so it runs 70 ms here: the first spikes of every pattern (the
     last to start, delayed regular bursting, fires at 57.5 ms) and their resets. It evaluates the
-    same float64 arithmetic as numpy: spikes and traces equal. On a GPU the whole run is compared
-    (the device's exp may round differently: within one step, as against Brian2)."""
+    same float64 arithmetic as numpy, but its exp is numpy's, which differs from the C library's
+    (the Numba engine's, and the numpy engine's) in the last bit for a few percent of arguments
+    on CPUs where numpy uses its own SIMD exp: spikes equal, traces within 1e-12. On a GPU the
+    whole run is compared (the device's exp may round differently: within one step, as against
+    Brian2)."""
     interpreted = os.environ.get("TRITON_INTERPRET") == "1"
     duration = 70.0 if interpreted else DURATION
     result = example.simulate(duration, dt=DT, backend="triton")
@@ -236,8 +239,8 @@ def test_triton_spikes_equal_numba(numba_run):
             assert len(expected) > 0 and np.array_equal(ours[name], expected), name
         steps = result.n_steps
         for var in ("v", "w"):
-            np.testing.assert_array_equal(result.states[f"adex.{var}"].values,
-                                          numba_run.states[f"adex.{var}"].values[:steps])
+            np.testing.assert_allclose(result.states[f"adex.{var}"].values,
+                                       numba_run.states[f"adex.{var}"].values[:steps], rtol=1e-12, atol=1e-12)
     else:
         worst = spike_differences(ours, reference, HORIZON_MS)
         assert max(worst.values()) <= 1, worst

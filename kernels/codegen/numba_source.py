@@ -5,8 +5,8 @@ threshold and reset as scalar code, with the arrival of ring-buffer input fused 
 ``run_chunk`` that calls the loops of the network's kinds in layout order and otherwise uses
 the shared, hand-written parts of :mod:`neurosim.kernels.engine.numba` (propagation, recording,
 spike gathering). The loop performs the reference's floating-point operations in its order
-(:mod:`.interpret`), so spikes match the numpy engine bit for bit (up to the last bits of
-``exp``/``log`` in user models, whose libm may differ from numpy's).
+(:mod:`.interpret`), so spikes match the numpy engine bit for bit (the numpy engine evaluates
+``exp``, ``log`` and ``tanh`` with the C library, as compiled code does).
 
 Speed (the built-ins' hand-written loops were measured into this shape, benchmarks/RESULTS.md):
 the loop runs from index 0 over population-sliced arrays (a run-time start index defeats
