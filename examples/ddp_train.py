@@ -36,6 +36,7 @@ runs one process; a process group belongs to the launcher), everything happens i
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import time
@@ -115,6 +116,7 @@ def main(argv=None) -> dict:
 
     backend = resolve_backend(args.backend, torch.device("cpu"))
     own_group = init_process_group()
+    model = optimizer = None
     try:
         rank, world = dist.get_rank(), dist.get_world_size()
         if args.batch_size % world:
@@ -195,6 +197,10 @@ def main(argv=None) -> dict:
             print(f"wrote {files['learning_curve']} and {files['summary']}", flush=True)
         return metrics
     finally:
+        # the DDP model released before its process group: destroyed after it, torch 2.13's gloo
+        # aborted ~1 exit in 3 here ("terminate called without an active exception")
+        model = optimizer = None
+        gc.collect()
         if own_group:
             dist.destroy_process_group()
 

@@ -600,8 +600,10 @@ class Network:
         backend : "numba" (compiled CPU kernel, default), "numpy" (the reference) or "triton"
             (GPU kernels; :mod:`neurosim.kernels.engine.triton` says how its spikes compare).
         progress : show a progress bar; None shows it on a terminal only.
-        chunk_ms : biological time per kernel call (default: 1000 steps); the progress bar
-            and Ctrl-C act between chunks (backend "triton": Ctrl-C after the step under way).
+        chunk_ms : biological time per kernel call (default: 1000 steps, doubling up to 16 000
+            while a call takes under 10 ms of wall time); the progress bar and Ctrl-C act
+            between chunks (backend "triton": Ctrl-C after the step under way). Results do not
+            depend on it.
         hooks : a :class:`neurosim.Hook` or a list of them, called inside the run every
             ``hook.every`` steps (online learning, closed-loop input; see ``neurosim.hooks``).
         checkpoint_every, checkpoint_path : every ``checkpoint_every`` ms of biological time,
@@ -653,7 +655,7 @@ class Network:
                 raise ValueError("stream_spikes_to cannot be combined with hooks: hooks read the run's spikes from memory")
             recorded = [p.name for p in self._sim.pops if p.record_spikes is not False]
             rec.stream = SpikeStream(_check_path("stream_spikes_to", stream_spikes_to), recorded)
-        plan = _RunPlan(n_steps, 0, chunk, every, checkpoint_path)
+        plan = _RunPlan(n_steps, 0, chunk, every, checkpoint_path, adaptive=chunk_ms is None)
         return self._execute(rec, plan, backend, progress, hooks, device, build_s)
 
     @staticmethod
@@ -764,7 +766,10 @@ class Network:
                 due = [h.every - done % h.every for h in hooks] + ([plan.every - done % plan.every] if plan.every else [])
                 due += [m.stride - self.step % m.stride for m in rec.synapse_monitors]
                 k = min([chunk, n_steps - done] + due)
+                t_chunk = time.perf_counter()
                 chunk_status, k_done = rec.run_chunk(run_chunk, self.step, k)
+                if getattr(plan, "adaptive", False) and k == chunk:
+                    chunk = _grown_chunk(chunk, time.perf_counter() - t_chunk, sim, plan.chunk)
                 ok = chunk_status == L.STATUS_DONE
                 done += k_done
                 self.step += k_done
@@ -841,6 +846,25 @@ class Network:
     def _check_mutable(self, action: str) -> None:
         if self._sim is not None:
             raise RuntimeError(f"cannot {action} after the network has run: its layout is fixed at the first run; build a new Network")
+
+
+#: A chunk (one kernel call) that took less wall time than this doubles, up to
+#: CHUNK_GROWTH x the default: a small, fast network spends less time between kernel calls
+#: (drawing inputs, allocating the chunk's buffers) while the progress bar and Ctrl-C stay
+#: prompt (a chunk of at most about twice this).
+FAST_CHUNK_S = 0.01
+CHUNK_GROWTH = 16
+#: Most bytes of a chunk's per-step buffers (noise draws, population counts) a chunk grows to.
+CHUNK_BUFFER_BYTES = 32 << 20
+
+
+def _grown_chunk(chunk: int, seconds: float, sim, first: int) -> int:
+    """The next chunk's steps after one of ``chunk`` steps took ``seconds`` (results do not
+    depend on chunking: every random stream is drawn in step order)."""
+    per_step = 8 * (sim.noise_ids.size + len(sim.pops))
+    if seconds >= FAST_CHUNK_S or 2 * chunk > CHUNK_GROWTH * first or 2 * chunk * per_step > CHUNK_BUFFER_BYTES:
+        return chunk
+    return 2 * chunk
 
 
 def _check_path(name: str, path) -> str:
@@ -1303,6 +1327,7 @@ class _RunPlan:
     chunk: int
     every: int  # steps between checkpoints (0: none)
     path: str | None
+    adaptive: bool = False  # chunk_ms not given: chunks may grow while they take little time
 
 
 def state_columns(sim: _Flattened, monitors: list[_StateMonitor]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -131,3 +131,33 @@ def test_spike_buffer_grows_without_losing_spikes():
     assert len(result.spikes["p"]) == result.spike_count()
     assert np.all(np.diff(result.spikes["p"].times) >= 0)
     assert len(pop) == 2000
+
+
+def test_fast_chunks_grow_and_change_nothing(monkeypatch):
+    """Without chunk_ms a chunk that runs in under FAST_CHUNK_S doubles (up to CHUNK_GROWTH x
+    1000 steps): fewer kernel calls, the same spikes as fixed 1000-step chunks."""
+    from neurosim import network
+
+    def small():
+        net = ns.Network(dt=0.1, seed=5)
+        src = net.population("src", ns.PoissonSource(50, rate=20.0))
+        lif = net.population("lif", ns.LIF(20))
+        net.connect(src, lif, ns.connect.random(0.3), weight=4.0, delay=ns.Uniform(0.1, 2.0))
+        net.add_current(lif, ns.NoiseCurrent(std=2.0, mean=10.0))
+        return net
+
+    sizes, run_chunk = [], network._Recording.run_chunk
+
+    def counting(self, kernel, first_step, k):
+        sizes.append(k)
+        return run_chunk(self, kernel, first_step, k)
+
+    monkeypatch.setattr(network._Recording, "run_chunk", counting)
+    grown = small().run(3000.0, progress=False)
+    calls = [k for k in sizes if k > 0]
+    assert max(calls) > 1000 and len(calls) < 30, calls
+    sizes.clear()
+    fixed = small().run(3000.0, progress=False, chunk_ms=100.0)
+    assert max(k for k in sizes if k > 0) == 1000
+    np.testing.assert_array_equal(grown.spikes["lif"].times, fixed.spikes["lif"].times)
+    np.testing.assert_array_equal(grown.spikes["lif"].indices, fixed.spikes["lif"].indices)
