@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import neurosim as ns
+from bench_engine import cpu_name, stats  # benchmarks/ is on the path when this script runs
 from neurosim.examples import stdp_song as example
 
 AIM = 2.0  # acceptance 4: neurosim numba >= 2x faster than Brian2 cpp_standalone
@@ -70,21 +71,6 @@ class Measurement:
     @property
     def median(self) -> float:
         return statistics.median(self.times)
-
-
-def stats(values) -> str:
-    return f"min {min(values):.3f} s, median {statistics.median(values):.3f} s"
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 class NeurosimRunner:

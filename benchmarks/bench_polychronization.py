@@ -54,6 +54,7 @@ import time
 
 import numpy as np
 
+from bench_engine import cpu_name  # benchmarks/ is on the path when this script runs
 from neurosim.examples import polychronization as P
 from neurosim.plasticity.synapses import IZHIKEVICH_TRACE_TAU
 
@@ -266,7 +267,7 @@ def main(argv=None) -> dict:
     import brian2 as b2
 
     b2.prefs.logging.console_log_level = "WARNING"
-    print(f"# {platform.node()} | {_cpu()} | {os.cpu_count()} CPUs | Python {sys.version.split()[0]} | "
+    print(f"# {platform.node()} | {cpu_name()} | {os.cpu_count()} CPUs | Python {sys.version.split()[0]} | "
           f"numpy {np.__version__} | brian2 {b2.__version__} | {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"# polychronization network, {args.duration:g} ms per run, {args.repeats} interleaved rounds, "
           f"seed {args.seed}")
@@ -310,17 +311,6 @@ def main(argv=None) -> dict:
             print(f"    {note}")
     print("(ratio = neurosim's model s per wall s / the configuration's)")
     return rows
-
-
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":
