@@ -90,28 +90,41 @@ def STDP(tau_pre=20.0, tau_post=20.0, a_pre=0.01, a_post=-0.0105, w_min=0.0, w_m
 #: Izhikevich (2006): traces fall by 5 % per ms, i.e. exp(-1 ms / tau) = 0.95.
 IZHIKEVICH_TRACE_TAU = -1.0 / math.log(0.95)
 
-IZHIKEVICH_STDP_MODEL = SynapseModel(
-    "izhikevich_stdp",
-    parameters={"a_plus": 0.1, "a_minus": 0.12, "tau_plus": Parameter(IZHIKEVICH_TRACE_TAU, "ms", positive=True),
-                "tau_minus": Parameter(IZHIKEVICH_TRACE_TAU, "ms", positive=True), "bias": 0.01,
-                "decay": Parameter(0.9, nonnegative=True), "w_min": 0.0, "w_max": 10.0},
-    state={"w": State(None), "sd": 0.0, "pre_trace": 0.0, "post_trace": 0.0},
-    on_pre="""
-        release = w
-        post_trace = post_trace * exp(-elapsed / tau_minus)
-        sd = sd - a_minus * post_trace
-        pre_trace = 1.0
-    """,
-    on_post="""
-        pre_trace = pre_trace * exp(-elapsed / tau_plus)
-        sd = sd + a_plus * pre_trace
-        post_trace = 1.0
-    """,
-    periodic=(1000.0, """
-        w = clip(w + bias + sd, w_min, w_max)
-        sd = decay * sd
-    """),
-    doc="Izhikevich (2006) STDP: derivative accumulated per spike, weights updated once per second")
+_IZHIKEVICH_MODELS: dict[float, SynapseModel] = {}
+
+
+def izhikevich_stdp_model(every_ms: float = 1000.0) -> SynapseModel:
+    """The :class:`SynapseModel` of :func:`IzhikevichSTDP` with its weight update every
+    ``every_ms`` (the paper's once per second by default; shorter periods for short tests)."""
+    if every_ms not in _IZHIKEVICH_MODELS:
+        suffix = "" if every_ms == 1000.0 else f"_every_{every_ms:g}ms".replace(".", "_")
+        _IZHIKEVICH_MODELS[every_ms] = SynapseModel(
+            "izhikevich_stdp" + suffix,
+            parameters={"a_plus": 0.1, "a_minus": 0.12,
+                        "tau_plus": Parameter(IZHIKEVICH_TRACE_TAU, "ms", positive=True),
+                        "tau_minus": Parameter(IZHIKEVICH_TRACE_TAU, "ms", positive=True), "bias": 0.01,
+                        "decay": Parameter(0.9, nonnegative=True), "w_min": 0.0, "w_max": 10.0},
+            state={"w": State(None), "sd": 0.0, "pre_trace": 0.0, "post_trace": 0.0},
+            on_pre="""
+                release = w
+                post_trace = post_trace * exp(-elapsed / tau_minus)
+                sd = sd - a_minus * post_trace
+                pre_trace = 1.0
+            """,
+            on_post="""
+                pre_trace = pre_trace * exp(-elapsed / tau_plus)
+                sd = sd + a_plus * pre_trace
+                post_trace = 1.0
+            """,
+            periodic=(every_ms, """
+                w = clip(w + bias + sd, w_min, w_max)
+                sd = decay * sd
+            """),
+            doc="Izhikevich (2006) STDP: derivative accumulated per spike, weights updated once per period")
+    return _IZHIKEVICH_MODELS[every_ms]
+
+
+IZHIKEVICH_STDP_MODEL = izhikevich_stdp_model()
 
 
 def IzhikevichSTDP(a_plus=0.1, a_minus=0.12, tau_plus=IZHIKEVICH_TRACE_TAU, tau_minus=IZHIKEVICH_TRACE_TAU,

@@ -8,16 +8,12 @@ import pytest
 import neurosim as ns
 from neurosim.brian2_export import to_brian2
 from neurosim.plasticity import STDP, TsodyksMarkram
+from neurosim.plasticity.synapses import izhikevich_stdp_model
 
 b2 = pytest.importorskip("brian2")
 pytestmark = pytest.mark.brian2
 
-PERIODIC = ns.SynapseModel(
-    "periodic_rule", parameters={"tau": ns.Parameter(20.0, "ms", positive=True)},
-    state={"w": None, "sd": 0.0, "pre_trace": 0.0, "post_trace": 0.0},
-    on_pre="release = w\npost_trace = post_trace * exp(-elapsed / tau)\nsd = sd - 0.12 * post_trace\npre_trace = 1.0",
-    on_post="pre_trace = pre_trace * exp(-elapsed / tau)\nsd = sd + 0.1 * pre_trace\npost_trace = 1.0",
-    periodic=(5.0, "w = clip(w + 0.01 + sd, 0, 10)\nsd = 0.9 * sd"))
+PERIODIC = izhikevich_stdp_model(5.0)  # the Izhikevich (2006) rule, its update every 5 ms
 
 
 def network():

@@ -19,7 +19,7 @@ from neurosim.kernels.engine import triton as engine_triton
 from neurosim.kernels.layout import SpikeHistory
 from neurosim.network import SimulationError
 from neurosim.plasticity import STDP, TsodyksMarkram
-from neurosim.plasticity.synapses import IZHIKEVICH_STDP_MODEL
+from neurosim.plasticity.synapses import izhikevich_stdp_model
 
 # Largest difference allowed in a synapse variable where a rule calls exp. The traces' and
 # weights' values are O(1); one last-bit difference of exp is 2.2e-16 relative, and it enters a
@@ -58,25 +58,7 @@ VOLTAGE_RULE = ns.SynapseModel(
     on_post="w = clip(w + eta * tr, 0, 6)")
 
 # Izhikevich (2006) STDP with its once-a-second update every 5 ms, to run it in a short test.
-IZHIKEVICH_FAST = ns.SynapseModel(
-    "izhikevich_stdp_5ms",
-    parameters=dict(IZHIKEVICH_STDP_MODEL.parameters),
-    state=dict(IZHIKEVICH_STDP_MODEL.state),
-    on_pre="""
-        release = w
-        post_trace = post_trace * exp(-elapsed / tau_minus)
-        sd = sd - a_minus * post_trace
-        pre_trace = 1.0
-    """,
-    on_post="""
-        pre_trace = pre_trace * exp(-elapsed / tau_plus)
-        sd = sd + a_plus * pre_trace
-        post_trace = 1.0
-    """,
-    periodic=(5.0, """
-        w = clip(w + bias + sd, w_min, w_max)
-        sd = decay * sd
-    """))
+IZHIKEVICH_FAST = izhikevich_stdp_model(5.0)
 
 
 def repeating_source(net, n=3):

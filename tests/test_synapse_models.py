@@ -8,6 +8,7 @@ import pytest
 import neurosim as ns
 from neurosim import network
 from neurosim.plasticity import STDP, IzhikevichSTDP, TsodyksMarkram
+from neurosim.plasticity.synapses import izhikevich_stdp_model
 
 # A neuron that spikes at the step after it receives a pulse > 0.5: post spikes can be placed
 # exactly, so a rule's timing can be checked against an independent event-by-event model.
@@ -21,13 +22,8 @@ HEBB = ns.SynapseModel(
     on_pre="release = w\ntrace = trace * exp(-elapsed / tau) + 1\nw = w + eta * (v_post + 60.0) * 0.001",
     on_post="trace = trace * exp(-elapsed / tau)\nw = clip(w + eta * trace, 0, 2)")
 
-# The Izhikevich (2006) rule's shape with a period of 5 ms, so that short runs see its updates.
-IZHIKEVICH_FAST = ns.SynapseModel(
-    "izhikevich_fast", parameters={"tau": ns.Parameter(20.0, "ms", positive=True)},
-    state={"w": None, "sd": 0.0, "pre_trace": 0.0, "post_trace": 0.0},
-    on_pre="release = w\npost_trace = post_trace * exp(-elapsed / tau)\nsd = sd - 0.12 * post_trace\npre_trace = 1.0",
-    on_post="pre_trace = pre_trace * exp(-elapsed / tau)\nsd = sd + 0.1 * pre_trace\npost_trace = 1.0",
-    periodic=(5.0, "w = clip(w + 0.01 + sd, 0, 10)\nsd = 0.9 * sd"))
+# The Izhikevich (2006) rule with a period of 5 ms, so that short runs see its updates.
+IZHIKEVICH_FAST = izhikevich_stdp_model(5.0)
 
 
 def plastic_network(seed=1, delays=True, repeats=True):
