@@ -37,7 +37,7 @@ import copy
 
 import numpy as np
 
-from neurosim.kernels.codegen.ir import Repeat, emit
+from neurosim.kernels.codegen.ir import Repeat, ReplaceNames, emit
 
 from .models import PoissonCounts, PoissonSource, SpikeTimes
 
@@ -230,7 +230,7 @@ def _plastic_synapses(b2, proj, k: int, source, target, var: str, dt: float):
     names.update({v: ast.Name(b, ast.Load()) for v, b in own.items()})
 
     def render(expr):
-        tree = _Brian2Code(dt).visit(_Rename(names).visit(copy.deepcopy(expr)))
+        tree = _Brian2Code(dt).visit(ReplaceNames(names)(expr))
         return ast.unparse(ast.fix_missing_locations(tree))
 
     def code(statements, guard=None):
@@ -260,12 +260,3 @@ def _plastic_synapses(b2, proj, k: int, source, target, var: str, dt: float):
                           name=f"ns_projection_{k}_periodic")
     return syn
 
-
-class _Rename(ast.NodeTransformer):
-    """Names replaced by expressions (``elapsed`` by Brian2's ``(t - ns_last) / ms``)."""
-
-    def __init__(self, names: dict):
-        self.names = names
-
-    def visit_Name(self, node):
-        return copy.deepcopy(self.names[node.id]) if node.id in self.names else node

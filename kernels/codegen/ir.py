@@ -127,6 +127,19 @@ class Substitute(_Transform):
         return ast.Name(name, ast.Load()) if name else super().visit(node)
 
 
+class ReplaceNames(_Transform):
+    """Names replaced by expressions: ``{name: ast.expr}`` (a parameter by its load in the
+    compiled engine, ``elapsed`` by Brian2's ``(t - ns_last) / ms``)."""
+
+    def __init__(self, exprs: dict):
+        self.exprs = exprs
+
+    def visit_Name(self, node):
+        import copy
+
+        return copy.deepcopy(self.exprs[node.id]) if node.id in self.exprs else node
+
+
 def term_names(terms) -> dict:
     """The names ``_t0``, ``_t1``, ... of a synapse model's ``elapsed_terms``, for Substitute."""
     return {ast.dump(t): f"_t{j}" for j, t in enumerate(terms)}

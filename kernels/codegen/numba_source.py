@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 
-from .ir import FoldZero, Repeat, Rewrite, Substitute, emit, names_in, term_names
+from .ir import FoldZero, Repeat, ReplaceNames, Rewrite, Substitute, emit, names_in, term_names
 
 
 
@@ -164,23 +164,6 @@ def kind_population(d, k: int) -> str:
     ])
 
 
-class _Loads(ast.NodeTransformer):
-    """Names replaced by expressions (a parameter by its load from the coefficient table)."""
-
-    def __init__(self, loads: dict):
-        self.loads = loads
-
-    def __call__(self, expr):
-        import copy
-
-        return ast.fix_missing_locations(self.visit(copy.deepcopy(expr)))
-
-    def visit_Name(self, node):
-        import copy
-
-        return copy.deepcopy(self.loads[node.id]) if node.id in self.loads else node
-
-
 def synapse_function(d, m: int) -> str:
     """Source of the function that runs plastic kind ``m`` (synapse model ``d``) at the end of a
     step: arrivals (``on_pre``), postsynaptic spikes (``on_post``), the periodic update -- the
@@ -207,7 +190,7 @@ def synapse_function(d, m: int) -> str:
                     # the parameters of the term read only where it is computed (past the table)
                     loads = {c: ast.parse(f"_syn.coefficients[_k * _per_synapse, {i}]", mode="eval").body
                              for i, c in enumerate(d.coefficients) if c not in used}
-                    computed = scalar(_Loads(loads)(term))
+                    computed = scalar(ReplaceNames(loads)(term))
                     out.append(f"_t{j} = _syn.tables[{j}, _i_n] if _i_n < _len{j} else {computed}")
         out += emit(statements, scalar)
         if releases:
