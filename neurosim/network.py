@@ -1027,7 +1027,8 @@ class _Flattened:
         for k in kinds:
             keep |= np.diff(k.indptr) > 0
         n_slots = max([int(k.delays.max()) for k in kinds if k.delays.size], default=1)
-        self.history = L.SpikeHistory(np.zeros((n_slots, int(keep[:nd].sum()) + 1), dtype=np.int64),
+        self.kept_neurons = int(keep[:nd].sum())  # neurons (not sources) whose spikes the history keeps
+        self.history = L.SpikeHistory(np.zeros((n_slots, self.kept_neurons + 1), dtype=np.int64),
                                       np.zeros(n_slots, dtype=np.int64), keep)
 
     def fit_history(self, drive: L.Drive) -> None:
@@ -1035,7 +1036,7 @@ class _Flattened:
         source events of any step (a source may repeat in a step)."""
         if not self.plastic:
             return
-        need = int(self.history.keep[: self.n_dynamic].sum()) + int(np.diff(drive.event_ptr).max(initial=0))
+        need = self.kept_neurons + int(np.diff(drive.event_ptr).max(initial=0))
         ids = self.history.ids
         if need > ids.shape[1]:
             grown = np.zeros((ids.shape[0], max(need, 2 * ids.shape[1])), dtype=np.int64)
