@@ -3,6 +3,7 @@
     neurosim list                                   # registered experiments
     neurosim run izhikevich-2003 --out results/izh  # raster.png, summary.json, result.npz
     neurosim run cuba --duration 500 --backend numpy --set we=2.0
+    neurosim run cuba --no-plot                     # summary.json, result.npz; no figures drawn
     neurosim run cuba --help                        # the experiment's own parameters
     neurosim sweep cuba --param we=0.5:3.0:6 --param wi=-20:-2:6 --seeds 3 --duration 500 --out sweeps/cuba
     neurosim sweep cuba --help                      # sweep options and the experiment's parameters
@@ -44,6 +45,7 @@ stored: repeating the command with a corrected ``--plot`` only draws the figures
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -278,6 +280,10 @@ def _run_parser(exp: experiments.Experiment) -> argparse.ArgumentParser:
                         help="backend (simulations: numba, numpy, triton; neurosim.nn training: auto, numba, triton, "
                              f"torch, reference; default: {params['backend'][1]})")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--no-plot", action="store_true",
+                        help="write no figures (a run's standard raster is not drawn at all, so matplotlib is not "
+                             "loaded: a faster start); metrics are still printed and written to summary.json, "
+                             "data files as usual")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="set an experiment parameter (repeatable)")
     _add_debug(parser)
@@ -294,7 +300,8 @@ def _run(exp: experiments.Experiment, rest: list[str]) -> int:
         _merge_options(args, ("seed", "duration", "backend"), params)
         params["out"] = experiments.check_output_folder(args.out, "--out")
         params["progress"] = not args.no_progress
-        metrics = exp(**params)
+        with experiments.no_figures() if args.no_plot else contextlib.nullcontext():
+            metrics = exp(**params)
     except Exception as err:  # noqa: BLE001 - reported as one line (main re-raises it with --debug)
         raise _failure(f"run {exp.name}", err) from err
     print(json.dumps(metrics, indent=2, default=str))

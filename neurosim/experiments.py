@@ -24,10 +24,24 @@ train + test). A default of ``None`` means the experiment takes the trial length
 parameters (``steps`` × 1 ms) or from its task (sequence-benchmark, which refuses a value).
 Each experiment's docstring opens its description of ``duration`` with "simulated time per
 trial, ms" and says what a trial is there; :func:`duration_steps` turns it into time steps.
+
+Figures can be switched off for a run (``neurosim run NAME --no-plot``)::
+
+    with no_figures():
+        metrics = run("cuba", out="results/cuba")   # summary.json and result.npz, no PNG
+
+Experiments need nothing for this: inside :func:`no_figures`, :func:`output_files` names no
+file for a figure (``None``, which every figure function takes as "write no file"),
+:func:`write_summary` lists only the files written, and :func:`write_run_outputs` does not
+draw its raster at all (so ``cuba``, ``coba``, ``izhikevich-2003`` never import matplotlib).
+An experiment that draws with its own figure functions still builds those figures in memory
+(they are not rendered or written): skipping them too would take an ``if`` in each.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import importlib
 import inspect
@@ -91,6 +105,23 @@ def _load_examples() -> None:
         importlib.import_module(f"neurosim.examples.{mod.name}")
 
 
+def _load_example_named(name: str) -> None:
+    """Import the example module that experiment ``name`` lives in by convention
+    (``izhikevich-2003`` -> ``neurosim.examples.izhikevich_2003``), if there is one.
+
+    Why: importing every example to find one costs ~0.35 s (some pull in scipy, the plasticity
+    rules, ...), a quarter of a whole ``neurosim run cuba``. An experiment registered elsewhere
+    is still found: :func:`get` falls back to loading every example."""
+    module = name.replace("-", "_")
+    if not module.isidentifier():
+        return
+    try:
+        importlib.import_module(f"neurosim.examples.{module}")
+    except ModuleNotFoundError as err:
+        if err.name != f"neurosim.examples.{module}":  # the example exists but lacks a dependency: say so
+            raise
+
+
 def names() -> list[str]:
     """Names of all registered experiments, sorted."""
     _load_examples()
@@ -99,7 +130,10 @@ def names() -> list[str]:
 
 def get(name: str) -> Experiment:
     """The experiment registered as ``name``."""
-    _load_examples()
+    if name not in _REGISTRY:
+        _load_example_named(name)
+    if name not in _REGISTRY:
+        _load_examples()
     if name not in _REGISTRY:
         raise KeyError(f"no experiment named {name!r}; available: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
@@ -175,39 +209,65 @@ def check_output_folder(out, what: str = "out") -> str:
     return path
 
 
+# A context variable, not a module global: a switch set by one caller (the CLI, a test) ends
+# with its ``with`` block and never leaks into another thread's runs.
+_FIGURES = contextvars.ContextVar("neurosim_experiment_figures", default=True)
+
+
+@contextlib.contextmanager
+def no_figures():
+    """Within this block experiments write no figures (their metrics, summary and data files
+    as usual); see the module docstring."""
+    token = _FIGURES.set(False)
+    try:
+        yield
+    finally:
+        _FIGURES.reset(token)
+
+
+def figures_enabled() -> bool:
+    """False inside :func:`no_figures`."""
+    return _FIGURES.get()
+
+
 def output_files(out, *figures: str) -> dict:
     """Create folder ``out`` and name an experiment's outputs there: ``{figure: out/figure.png}``
-    for each of ``figures``, plus ``"summary": out/summary.json`` (see :func:`write_summary`)."""
+    for each of ``figures``, plus ``"summary": out/summary.json`` (see :func:`write_summary`).
+    Inside :func:`no_figures` each figure's path is ``None``: figure functions then write nothing."""
     import os
 
     os.makedirs(out, exist_ok=True)
-    files = {name: os.path.join(out, f"{name}.png") for name in figures}
+    draw = figures_enabled()
+    files = {name: os.path.join(out, f"{name}.png") if draw else None for name in figures}
     files["summary"] = os.path.join(out, "summary.json")
     return files
 
 
 def write_summary(files: dict, metrics: dict) -> None:
-    """Write ``metrics`` plus the paths of the files written (``files``) as JSON to
-    ``files["summary"]``."""
+    """Write ``metrics`` plus the paths of the files written (``files``; entries of ``None``, a
+    figure not drawn, are left out) as JSON to ``files["summary"]``."""
     from .io import write_json
 
-    write_json(files["summary"], dict(metrics, files=files))
+    written = {name: path for name, path in files.items() if path is not None}
+    write_json(files["summary"], dict(metrics, files=written))
 
 
 def write_run_outputs(result, out, metrics: dict, title: str = "", save_result: bool = True) -> dict:
     """Write the standard outputs of a run into folder ``out``: ``raster.png`` (raster with the
-    population rates beneath), ``summary.json`` (``metrics``) and ``result.npz``. Returns the
-    paths written, which are also added to the summary under ``"files"``."""
+    population rates beneath; not inside :func:`no_figures`), ``summary.json`` (``metrics``)
+    and ``result.npz``. Returns the paths written, which are also added to the summary under
+    ``"files"``."""
     import os
 
     from . import plot
 
     files = output_files(out, "raster")
-    plot.raster(result, path=files["raster"], title=title)
+    if files["raster"] is not None:  # (plot.raster with no path would still draw, importing matplotlib)
+        plot.raster(result, path=files["raster"], title=title)
     if save_result:
         files["result"] = result.save(os.path.join(out, "result.npz"))
     write_summary(files, metrics)
-    return files
+    return {name: path for name, path in files.items() if path is not None}
 
 
 def run_network(name: str, net, *, duration: float, backend: str, progress, out, title: str = "",
