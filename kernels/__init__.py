@@ -19,10 +19,11 @@ from .engine import reference
 BACKENDS = ("numpy", "numba", "triton")
 
 
-def get_run_chunk(backend: str, definitions=(), synapse_definitions=()):
+def get_run_chunk(backend: str, definitions=(), synapse_definitions=(), parallel: int = 1):
     """The ``run_chunk`` function of a CPU ``backend`` ("numpy" or "numba") for a network whose
     neuron models are ``definitions`` (in layout order) and whose plastic kinds run the synapse
-    models ``synapse_definitions``."""
+    models ``synapse_definitions``; ``parallel`` (numba): the number of threads (> 1: the
+    multi-threaded variant, for networks without plastic synapses)."""
     if backend == "numpy":
         import functools
 
@@ -31,7 +32,7 @@ def get_run_chunk(backend: str, definitions=(), synapse_definitions=()):
     if backend == "numba":
         from .engine import numba as numba_engine  # imported lazily: compiling is only paid by numba users
 
-        return numba_engine.run_chunk_for(tuple(definitions), tuple(synapse_definitions))
+        return numba_engine.run_chunk_for(tuple(definitions), tuple(synapse_definitions), parallel)
     if backend == "triton":
         raise ValueError("backend 'triton' runs through a TritonEngine built for one network, not get_run_chunk")
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")

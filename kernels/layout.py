@@ -79,27 +79,35 @@ class KindParams(NamedTuple):
     inputs: np.ndarray  # bool [n_pops]: receives ring-buffer input or an external current
 
 
-class Synapses(NamedTuple):
-    """Synapses in one CSR matrix over global ids (rows = sources)."""
+class StaticSynapses(NamedTuple):
+    """The static (non-plastic) synapses: each static projection's CSR matrix (rows = its source
+    neurons, targets ascending within a row), stored one projection after another in one pool.
 
-    # Small integer types: propagation streams these arrays, 17 bytes per synapse instead of 32.
-    indptr: np.ndarray  # int64 [n_total + 1]
-    target: np.ndarray  # int32 [n_synapses]
-    weight: np.ndarray  # float64 [n_synapses]
-    delay: np.ndarray  # int32 [n_synapses], steps, >= 1
-    receptor: np.ndarray  # int8 [n_synapses], 0 = exc, 1 = inh
-    # Derived, for the compiled kernels: where the weight goes, as a flat index. Immediate
-    # synapses: receptor * n_dynamic + target into ``NeuronState.currents``. Delayed ones:
-    # (delay * 2 + receptor) * n_dynamic + target into the ring, relative to the current slot
-    # (one add and one compare per event then find the cell).
-    cell: np.ndarray  # int64 [n_synapses]
+    The projections' own arrays are this pool (``Projection.target`` and ``weight`` are views of
+    it), so a synapse is held once: 4 bytes of target and 8 (float64) or 4 (float32) of weight,
+    plus 2 bytes of delay only in projections whose delays vary. A spike of neuron ``i`` walks
+    the projections whose source population holds ``i``, in creation order, then each row in
+    order: the same summation order as one CSR over all projections.
+    """
 
-
-class Connectivity(NamedTuple):
-    """All projections merged: one-step synapses apart from the longer-delayed ones."""
-
-    immediate: Synapses  # delay == 1 step
-    delayed: Synapses  # delay >= 2 steps
+    indptr: np.ndarray  # int64 [sum of (n_source + 1)]: row i of projection p is the pool positions
+    #                     indptr[row_start[p] + i] : indptr[row_start[p] + i + 1]
+    target: np.ndarray  # int32 [n_synapses]: target neuron, index within the projection's target population
+    weight: np.ndarray  # float64 or float32 (Network precision) [n_synapses]
+    delay: np.ndarray  # uint16, or int32 for delays of 2^16 steps or more [n_varying]: the delays (steps >= 1)
+    #                    of projections whose delays vary; synapse k of projection p: delay[k + delay_shift[p]]
+    # per projection, int64 [n_projections]:
+    row_start: np.ndarray  # first entry of the projection's rows in indptr
+    source_lo: np.ndarray  # global id of the source population's first neuron
+    source_n: np.ndarray  # size of the source population (the projection's rows)
+    target_lo: np.ndarray  # global id of the target population's first neuron
+    target_n: np.ndarray  # size of the target population
+    receptor: np.ndarray  # 0 excitatory, 1 inhibitory
+    fixed_delay: np.ndarray  # the delay (steps) of all its synapses, or 0 when they vary
+    delay_shift: np.ndarray  # offset from a pool position to its delay in ``delay``
+    # per population index (Population.index): the projections from it, in creation order
+    by_source_ptr: np.ndarray  # int64 [n_populations + 1]
+    by_source: np.ndarray  # int64 [n_projections]
 
 
 class PlasticSynapses(NamedTuple):

@@ -90,10 +90,9 @@ def _check_run(net, rec, plan) -> None:
     _check_params(sim, nd)
     slots = _array("ring", sim.ring, np.float64).shape[0]
     _array("ring", sim.ring, np.float64, (slots, 2, nd))
-    _check_synapses("immediate synapses", sim.conn.immediate, n_total, nd, slots, immediate=True)
-    _check_synapses("delayed synapses", sim.conn.delayed, n_total, nd, slots, immediate=False)
-    _check_plastic(sim, n_total, nd)
     _within("population_of", _array("population_of", sim.population_of, np.int64, (n_total,)), 0, n_pops)
+    _check_synapses(sim, n_total, nd, slots, n_pops)
+    _check_plastic(sim, n_total, nd)
     noise_ids = _array("noise_ids", sim.noise_ids, np.int64)
     _within("noise_ids", noise_ids, 0, nd)
     _array("noise_std", sim.noise_std, np.float64, noise_ids.shape)
@@ -139,22 +138,46 @@ def _check_params(sim, nd: int) -> None:
             _array(f"{name} {flag}", getattr(kind, flag), np.bool_, lo.shape)
 
 
-def _check_synapses(name: str, syn, n_total: int, nd: int, slots: int, immediate: bool) -> None:
-    indptr = _array(f"{name} indptr", syn.indptr, np.int64, (n_total + 1,))
+def _check_synapses(sim, n_total: int, nd: int, slots: int, n_pops: int) -> None:
+    """The static synapse pool: every index the kernels follow is in bounds."""
+    syn, name = sim.static, "static synapses"
     n = _array(f"{name} targets", syn.target, np.int32).size
-    _need(indptr[0] == 0 and indptr[-1] == n and np.all(np.diff(indptr) >= 0), f"{name} row pointers are broken")
-    _within(f"{name} targets", syn.target, 0, nd)
-    _array(f"{name} weights", syn.weight, np.float64, (n,))
-    delay = _array(f"{name} delays", syn.delay, np.int32, (n,))
-    receptor = _array(f"{name} receptors", syn.receptor, np.int8, (n,))
-    _within(f"{name} receptors", receptor, 0, 2)
-    if immediate:
-        _within(f"{name} delays", delay, 1, 2)
-        expected = receptor.astype(np.int64) * nd + syn.target
-    else:
-        _within(f"{name} delays", delay, 2, slots)  # a delay of d steps needs d + 1 ring slots
-        expected = (delay.astype(np.int64) * 2 + receptor) * nd + syn.target
-    _need(np.array_equal(_array(f"{name} cells", syn.cell, np.int64, (n,)), expected), f"{name} cells are broken")
+    _array(f"{name} weights", syn.weight, sim.net.precision, (n,))
+    n_proj = _array(f"{name} row starts", syn.row_start, np.int64).size
+    per = {f: _array(f"{name} {f}", getattr(syn, f), np.int64, (n_proj,))
+           for f in ("source_lo", "source_n", "target_lo", "target_n", "receptor", "fixed_delay", "delay_shift")}
+    indptr = _array(f"{name} indptr", syn.indptr, np.int64)
+    row_start = syn.row_start
+    _need(np.all(row_start >= 0) and np.all(per["source_n"] >= 0) and np.all(per["target_n"] >= 0),
+          f"{name} projection sizes are negative")
+    _need(np.all(per["source_lo"] >= 0) and np.all(per["source_lo"] + per["source_n"] <= n_total)
+          and np.all(per["target_lo"] >= 0) and np.all(per["target_lo"] + per["target_n"] <= nd),
+          f"{name} projection ranges are outside the network")
+    _within(f"{name} receptors", per["receptor"], 0, 2)
+    _within(f"{name} delays", per["fixed_delay"], 0, slots)  # a delay of d steps needs d + 1 ring slots
+    delay = syn.delay
+    _need(isinstance(delay, np.ndarray) and delay.dtype in (np.uint16, np.int32), f"{name} delays have the wrong type")
+    _within(f"{name} delays", delay, 1, slots)
+    for p in range(n_proj):
+        rows = row_start[p] + np.arange(per["source_n"][p] + 1)
+        _need(rows[-1] < indptr.size, f"{name} row pointers are broken")
+        ptr = indptr[rows]
+        _need(np.all(np.diff(ptr) >= 0) and ptr[0] >= 0 and ptr[-1] <= n, f"{name} row pointers are broken")
+        _within(f"{name} targets", syn.target[ptr[0] : ptr[-1]], 0, int(per["target_n"][p]))
+        if per["fixed_delay"][p] == 0 and ptr[-1] > ptr[0]:
+            _need(ptr[0] + per["delay_shift"][p] >= 0 and ptr[-1] + per["delay_shift"][p] <= delay.size,
+                  f"{name} delay offsets are broken")
+    by_ptr = _array(f"{name} by_source_ptr", syn.by_source_ptr, np.int64, (n_pops + 1,))
+    _need(by_ptr[0] == 0 and by_ptr[-1] == n_proj and np.all(np.diff(by_ptr) >= 0), f"{name} by_source_ptr is broken")
+    _within(f"{name} by_source", _array(f"{name} by_source", syn.by_source, np.int64, (n_proj,)), 0, n_proj)
+    # a spike of population q walks the rows of the projections listed under q: they must be q's
+    population_of = sim.population_of
+    sizes = np.bincount(population_of, minlength=n_pops)
+    for q in range(n_pops):
+        for p in syn.by_source[by_ptr[q] : by_ptr[q + 1]]:
+            lo, size = int(per["source_lo"][p]), int(per["source_n"][p])
+            _need(size == sizes[q] and (size == 0 or (population_of[lo] == q and population_of[lo + size - 1] == q)),
+                  f"{name} by_source lists a projection under the wrong population")
 
 
 def _check_plastic(sim, n_total: int, nd: int) -> None:

@@ -12,7 +12,9 @@ generator and attaches weights and delays::
     pos = ns.connect.grid_positions((15, 3, 3))            # a 3-D column, as in Maass et al. 2002
     net.connect(col, col, ns.connect.distance(pos, pos, C=0.3, lam=2.0), weight=30.0)
 
-``connect`` sorts the synapses by (source, target), which fixes the summation order of inputs.
+``connect`` stores the synapses by (source, target), which fixes the summation order of inputs.
+Rules draw their synapses straight into that order (one CSR row per source, no sort of all
+synapses), in int32, so building needs little more memory than the projection itself.
 A per-synapse array (weights, delays) follows the order of the rule's pairs: for
 ``from_matrix`` the order of the matrix's entries (row-major non-zeros of a dense matrix, the
 stored order of a sparse one), for the other rules the (source, target) order.
@@ -30,9 +32,14 @@ from .memory import check_memory
 from .validation import as_real_array, check_int, check_number, host_values
 
 
-#: Peak bytes per synapse while ``connect`` builds a projection (pair indices, weights, delays,
-#: the sorting permutation and the sorted copies); the up-front memory check uses it.
-BUILD_BYTES_PER_SYNAPSE = 100
+#: Peak bytes per synapse while ``connect`` builds a projection with the rules that draw CSR rows
+#: directly (int32 sources and targets, then the weights); the up-front memory check uses it.
+BUILD_BYTES_PER_SYNAPSE = 16
+#: The same for rules that draw (source, target) pairs and sort them (``from_matrix``,
+#: ``distance``): int64 pairs, the sorting permutation and sorted copies.
+PAIR_BUILD_BYTES_PER_SYNAPSE = 100
+#: Rows drawn at once by the CSR rules (bounds their temporary memory: ~32 MB).
+_BLOCK_ENTRIES = 1 << 22
 
 
 class Rule(abc.ABC):
@@ -45,10 +52,21 @@ class Rule(abc.ABC):
     def pairs(self, n_pre: int, n_post: int, rng: np.random.Generator, allow_self: bool):
         """(source indices, target indices) of the connected pairs (any order: connect sorts them)."""
 
+    #: peak bytes per synapse while building (see BUILD_BYTES_PER_SYNAPSE)
+    build_bytes = PAIR_BUILD_BYTES_PER_SYNAPSE
+
     def expected_synapses(self, n_pre: int, n_post: int) -> float | None:
         """About how many synapses (an upper estimate) ``pairs`` makes, so that ``connect`` can
         refuse one that cannot fit in memory before drawing it; None if unknown up front."""
         return None
+
+    def csr(self, n_pre: int, n_post: int, rng: np.random.Generator, allow_self: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The synapses as CSR rows: ``(indptr int64 [n_pre + 1], targets int32)``, rows by
+        source, targets ascending within a row (repeated pairs stay in the rule's order).
+        Rules that can draw in this order override it; this default sorts ``pairs``."""
+        pre, post = self.pairs(n_pre, n_post, rng, allow_self)
+        order = np.lexsort((post, pre))
+        return _indptr(pre, n_pre), post[order].astype(np.int32)
 
 
 def _drop_self(pre, post, allow_self):
@@ -69,51 +87,103 @@ class random(Rule):  # noqa: N801 - reads as ns.connect.random(p)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p must be a probability in [0, 1], got {p}")
 
+    build_bytes = BUILD_BYTES_PER_SYNAPSE
+
     def pairs(self, n_pre, n_post, rng, allow_self):
+        indptr, target = self.csr(n_pre, n_post, rng, allow_self)
+        return np.repeat(np.arange(n_pre, dtype=np.int64), np.diff(indptr)), target.astype(np.int64)
+
+    def csr(self, n_pre, n_post, rng, allow_self):
         # Bernoulli(p) for every pair, drawn as geometric gaps between successive connected
         # pairs in the flattened (source, target) index space: O(synapses) work and memory,
-        # not O(n_pre * n_post), and the pairs come out sorted.
+        # not O(n_pre * n_post), and the pairs come out sorted. Drawn in bounded batches, kept
+        # as int32 targets and per-source counts.
         n, p = n_pre * n_post, self.p
-        if n == 0 or p == 0.0:
-            flat = np.zeros(0, dtype=np.int64)
-        elif p == 1.0:
-            flat = np.arange(n, dtype=np.int64)
-        else:
-            batch = int(n * p + 5 * np.sqrt(n * p) + 16)
-            parts, last = [], -1
+        counts = np.zeros(n_pre, dtype=np.int64)
+        targets, last = [], -1
+        if n > 0 and p > 0.0:
+            batch = int(min(n * p + 5 * np.sqrt(n * p) + 16, _BLOCK_ENTRIES))
             while True:
-                # A gap past the end ends the draw; capping it keeps the cumulative sum from
-                # overflowing int64 when p is tiny (numpy returns 2^63 - 1 for p = 1e-300).
-                positions = last + np.cumsum(np.minimum(rng.geometric(p, batch), n + 1))
-                parts.append(positions[positions < n])
-                if positions[-1] >= n:
+                if p == 1.0:
+                    flat = np.arange(last + 1, min(last + 1 + batch, n), dtype=np.int64)
+                else:
+                    # A gap past the end ends the draw; capping it keeps the cumulative sum from
+                    # overflowing int64 when p is tiny (numpy returns 2^63 - 1 for p = 1e-300).
+                    flat = last + np.cumsum(np.minimum(rng.geometric(p, batch), n + 1))
+                inside = flat[flat < n]
+                pre, post = inside // n_post, inside % n_post
+                if not allow_self:
+                    keep = pre != post
+                    pre, post = pre[keep], post[keep]
+                counts += np.bincount(pre, minlength=n_pre)
+                targets.append(post.astype(np.int32))
+                if flat.size == 0 or flat[-1] >= n - 1:
                     break
-                last = int(positions[-1])
-            flat = np.concatenate(parts)
-        return _drop_self(flat // n_post, flat % n_post, allow_self)
+                last = int(flat[-1])
+        indptr = np.zeros(n_pre + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        return indptr, np.concatenate(targets) if targets else np.zeros(0, dtype=np.int32)
 
     def expected_synapses(self, n_pre, n_post):
         n = float(n_pre) * n_post
         return n * self.p + 5 * np.sqrt(n * self.p) + 16
 
 
-def _distinct_partners(k: int, n_fixed: int, n_choices: int, rng, allow_self: bool, rule: str, what: str) -> np.ndarray:
-    """For each of ``n_fixed`` neurons in turn, ``k`` distinct partners among ``n_choices``
-    (int64, ``n_fixed * k``). Without ``allow_self`` (source is target: the counts are equal)
-    neuron i never picks itself."""
+def _indptr(pre: np.ndarray, n_pre: int) -> np.ndarray:
+    """CSR row pointers (int64 [n_pre + 1]) of synapses whose sources are ``pre`` (any order)."""
+    indptr = np.zeros(n_pre + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
+    return indptr
+
+
+def _distinct_rows(rows: int, k: int, n: int, rng, first_row: int | None = None) -> np.ndarray:
+    """``k`` distinct values in [0, n) for each of ``rows`` rows, ascending: int64 [rows, k].
+
+    With ``first_row`` set (a population connected to itself without self-connections), row r
+    never holds ``first_row + r``. Each row is a uniformly drawn k-subset: repeated values are
+    redrawn until a row has none; the process treats every value alike, so every k-subset is
+    equally likely. When k is over half the choices, random keys are ranked instead (the
+    redraws would take long)."""
+    pool = n - (first_row is not None)
+    if 2 * k > pool:
+        keys = rng.random((rows, pool))
+        x = np.argpartition(keys, k - 1, axis=1)[:, :k] if 0 < k < pool else np.argsort(keys, axis=1)[:, :k]
+        x.sort(axis=1)
+    else:
+        x = rng.integers(0, pool, (rows, k))
+        while True:
+            x.sort(axis=1)
+            repeated = x[:, 1:] == x[:, :-1]
+            n_repeated = int(np.count_nonzero(repeated))
+            if n_repeated == 0:
+                break
+            x[:, 1:][repeated] = rng.integers(0, pool, n_repeated)
+    if first_row is not None:  # skip the neuron itself: values from it on move up by one (order kept)
+        x += x >= (first_row + np.arange(rows))[:, None]
+    return x
+
+
+def _check_degree(k: int, n_choices: int, allow_self: bool, rule: str, what: str) -> None:
     pool = max(n_choices if allow_self else n_choices - 1, 0)
     if k > pool:
         raise ValueError(f"{rule}: k={k} exceeds the {pool} available {what}"
                          + ("" if allow_self else " (self-connections excluded)"))
-    out = np.empty(n_fixed * k, dtype=np.int64)
-    for i in range(n_fixed):
-        if allow_self or i >= n_choices:
-            chosen = rng.choice(n_choices, size=k, replace=False)
-        else:  # choose among the others: shift indices past i
-            chosen = rng.choice(n_choices - 1, size=k, replace=False)
-            chosen[chosen >= i] += 1
-        out[i * k : (i + 1) * k] = chosen
-    return out
+
+
+def _fixed_degree_rows(k: int, n_fixed: int, n_choices: int, rng, allow_self: bool):
+    """Blocks ``(first, partners int64 [rows, k])``: the ``k`` distinct partners of each of
+    ``n_fixed`` neurons (rows), drawn a block of rows at a time (bounded memory)."""
+    per_block = max(1, _BLOCK_ENTRIES // max(k, 1))
+    for first in range(0, n_fixed, per_block):
+        rows = min(per_block, n_fixed - first)
+        if allow_self:
+            yield first, _distinct_rows(rows, k, n_choices, rng)
+        else:  # rows past the partner population cannot pick themselves: nothing to skip there
+            inside = max(0, min(rows, n_choices - first))
+            parts = [_distinct_rows(inside, k, n_choices, rng, first_row=first)] if inside else []
+            if rows > inside:
+                parts.append(_distinct_rows(rows - inside, k, n_choices, rng))
+            yield first, np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
 @dataclass(frozen=True)
@@ -125,9 +195,23 @@ class fixed_in_degree(Rule):  # noqa: N801
     def __post_init__(self):
         check_int("k", self.k, minimum=0)
 
+    build_bytes = BUILD_BYTES_PER_SYNAPSE
+
     def pairs(self, n_pre, n_post, rng, allow_self):
-        pre = _distinct_partners(self.k, n_post, n_pre, rng, allow_self, "fixed_in_degree", "sources per target")
-        return pre, np.repeat(np.arange(n_post, dtype=np.int64), self.k)
+        indptr, target = self.csr(n_pre, n_post, rng, allow_self)
+        return np.repeat(np.arange(n_pre, dtype=np.int64), np.diff(indptr)), target.astype(np.int64)
+
+    def csr(self, n_pre, n_post, rng, allow_self):
+        # drawn target by target (int32 sources: 4 bytes a synapse), then turned into source rows
+        # by a counting sort, which visits targets in ascending order: rows come out sorted
+        _check_degree(self.k, n_pre, allow_self, "fixed_in_degree", "sources per target")
+        sources = np.empty(n_post * self.k, dtype=np.int32)
+        for first, rows in _fixed_degree_rows(self.k, n_post, n_pre, rng, allow_self):
+            sources[first * self.k : (first + len(rows)) * self.k] = rows.ravel()
+        from neurosim.kernels.build import transpose_rows  # compiled: numba imported only when needed
+
+        indptr = _indptr(sources, n_pre)
+        return indptr, transpose_rows(sources, indptr, self.k)
 
     def expected_synapses(self, n_pre, n_post):
         return float(self.k) * n_post
@@ -144,9 +228,18 @@ class fixed_out_degree(Rule):  # noqa: N801
     def __post_init__(self):
         object.__setattr__(self, "k", check_int("k", self.k, minimum=0))
 
+    build_bytes = BUILD_BYTES_PER_SYNAPSE
+
     def pairs(self, n_pre, n_post, rng, allow_self):
-        post = _distinct_partners(self.k, n_pre, n_post, rng, allow_self, "fixed_out_degree", "targets per source")
-        return np.repeat(np.arange(n_pre, dtype=np.int64), self.k), post
+        indptr, target = self.csr(n_pre, n_post, rng, allow_self)
+        return np.repeat(np.arange(n_pre, dtype=np.int64), self.k), target.astype(np.int64)
+
+    def csr(self, n_pre, n_post, rng, allow_self):
+        _check_degree(self.k, n_post, allow_self, "fixed_out_degree", "targets per source")
+        target = np.empty(n_pre * self.k, dtype=np.int32)
+        for first, rows in _fixed_degree_rows(self.k, n_pre, n_post, rng, allow_self):
+            target[first * self.k : (first + len(rows)) * self.k] = rows.ravel()
+        return np.arange(n_pre + 1, dtype=np.int64) * self.k, target
 
     def expected_synapses(self, n_pre, n_post):
         return float(self.k) * n_pre
@@ -170,6 +263,10 @@ class one_to_one(Rule):  # noqa: N801
         idx = np.arange(n_pre, dtype=np.int64)
         return idx, idx.copy()
 
+    def csr(self, n_pre, n_post, rng, allow_self):
+        self.pairs(n_pre, n_post, rng, allow_self)  # the checks
+        return np.arange(n_pre + 1, dtype=np.int64), np.arange(n_pre, dtype=np.int32)
+
     def expected_synapses(self, n_pre, n_post):
         return float(min(n_pre, n_post))
 
@@ -182,6 +279,20 @@ class all_to_all(Rule):  # noqa: N801
         pre = np.repeat(np.arange(n_pre, dtype=np.int64), n_post)
         post = np.tile(np.arange(n_post, dtype=np.int64), n_pre)
         return _drop_self(pre, post, allow_self)
+
+    build_bytes = BUILD_BYTES_PER_SYNAPSE
+
+    def csr(self, n_pre, n_post, rng, allow_self):
+        row = np.arange(n_post, dtype=np.int32)
+        if allow_self:
+            return np.arange(n_pre + 1, dtype=np.int64) * n_post, np.tile(row, n_pre)
+        # row i without i (i < n_post): everything but the diagonal of the [n_pre, n_post] grid
+        keep = np.ones((n_pre, n_post), dtype=bool)
+        m = min(n_pre, n_post)
+        keep[np.arange(m), np.arange(m)] = False
+        indptr = np.zeros(n_pre + 1, dtype=np.int64)
+        np.cumsum(keep.sum(axis=1), out=indptr[1:])
+        return indptr, np.broadcast_to(row, (n_pre, n_post))[keep]
 
     def expected_synapses(self, n_pre, n_post):
         return float(n_pre) * n_post

@@ -29,7 +29,7 @@ from . import inputs
 from .connect import BUILD_BYTES_PER_SYNAPSE, Rule
 from .errors import SimulationError, SimulationInterrupted
 from .hooks import HookContext, check_hooks
-from .memory import check_memory
+from .memory import check_memory, release_freed_memory
 from .definition import NeuronModel
 from .models import (ENGINE_BYTES_PER_NEURON, NEURON_MODELS, SOURCE_MODELS, CustomModel, PoissonCounts, PoissonSource,
                      SpikeTimes)
@@ -44,9 +44,9 @@ RING_BUDGET_BYTES = 1 << 30
 #: Most steps one run may take (about 34 years of biological time at dt = 0.1 ms): a bound far
 #: beyond any real run, so that a mistyped duration or dt is refused instead of running forever.
 MAX_RUN_STEPS = 2**43
-#: Bytes per synapse while the network is flattened for its first run (the projection's own
-#: arrays, their concatenation, the sort into CSR by source, the kernel's arrays).
-RUN_BYTES_PER_SYNAPSE = 120
+#: Bytes per synapse while the network is flattened for its first run: the static projections
+#: are copied into one pool (float64: 12 bytes a synapse), freeing each as it is copied.
+RUN_BYTES_PER_SYNAPSE = 16
 #: Longest delay in steps: the kernels hold delays as int32.
 MAX_DELAY_STEPS = 2**31 - 1
 #: Delay conventions of ``connect``: neurosim's (the arrival step included) and Brian2's.
@@ -81,32 +81,63 @@ class Population:
         return f"Population({self.name!r}, {type(self.model).__name__}, n={len(self)})"
 
 
-@dataclass
 class Projection:
     """Synapses from ``source`` to ``target`` in CSR form (rows = source neurons).
 
     ``indptr[i]:indptr[i+1]`` are the synapses of source neuron ``i``; per synapse ``target``
-    (index within the target population), ``weight`` (the initial weights), ``delay`` (integer
-    steps >= 1) and ``receptor`` (0 excitatory, 1 inhibitory current). ``weights`` are the
-    weights now (they change during a run when ``synapse`` is plastic), ``name`` names the
-    projection in results and messages.
+    (int32 index within the target population, ascending within a row), ``weight`` (float64,
+    or float32 in a ``Network(precision="float32")``), ``delay`` (integer steps >= 1; a
+    read-only broadcast array when all are equal) and ``receptor`` (0 excitatory, 1
+    inhibitory current). For a static projection ``weight`` is the weights now (after the
+    first run a view of the engine's own array: the synapses are held once); for a plastic one
+    the initial weights, and ``weights`` the weights now. ``name`` names the projection in
+    results and messages.
     """
 
-    source: Population
-    target_population: Population
-    indptr: np.ndarray
-    target: np.ndarray
-    weight: np.ndarray
-    delay: np.ndarray
-    receptor: int
-    name: str = ""
-    synapse: Synapse | None = None  # a plastic synapse model with its values, or None (static)
-    synapse_parameters: dict | None = None  # per-synapse float64 arrays of the synapse model's parameters
-    synapse_state: dict | None = None  # per-synapse initial state (besides the weight)
+    def __init__(self, source: Population, target_population: Population, indptr: np.ndarray, target: np.ndarray,
+                 weight: np.ndarray, delay, receptor: int, name: str = "", synapse: Synapse | None = None,
+                 synapse_parameters: dict | None = None, synapse_state: dict | None = None):
+        self.source, self.target_population, self.indptr = source, target_population, indptr
+        self._target, self._weight = target, weight
+        self._delay = delay  # an int (every synapse) or a compact integer array
+        self.receptor, self.name, self.synapse = receptor, name, synapse
+        self.synapse_parameters = synapse_parameters  # per-synapse float64 arrays of the synapse model's parameters
+        self.synapse_state = synapse_state  # per-synapse initial state (besides the weight)
+        self._pool = None  # (start, stop) in the engine's static synapse pool, once built
+
+    @property
+    def target(self) -> np.ndarray:
+        if self._pool is not None:
+            return self.source.network._sim.static.target[self._pool[0] : self._pool[1]]
+        return self._target
+
+    @property
+    def weight(self) -> np.ndarray:
+        if self._pool is not None:
+            return self.source.network._sim.static.weight[self._pool[0] : self._pool[1]]
+        return self._weight
+
+    @weight.setter
+    def weight(self, values) -> None:
+        if self._pool is not None:
+            self.weight[:] = values
+        else:
+            self._weight = values
+
+    @property
+    def delay(self) -> np.ndarray:
+        if isinstance(self._delay, np.ndarray):
+            return self._delay
+        return np.broadcast_to(np.int32(self._delay), (self.n_synapses,))
+
+    @property
+    def fixed_delay(self) -> int | None:
+        """The delay (steps) of every synapse, or None when they differ."""
+        return None if isinstance(self._delay, np.ndarray) else int(self._delay)
 
     @property
     def n_synapses(self) -> int:
-        return int(self.target.size)
+        return int(self.indptr[-1])
 
     @property
     def plastic(self) -> bool:
@@ -143,7 +174,7 @@ class Projection:
             raise ValueError(f"name must be one of the synapse model's state variables {self._state_names()}, got {name!r}")
         if sim is None:
             if name is None or name == self._weight_name():
-                return self.weight.copy()
+                return np.array(self.weight, dtype=np.float64)
             return self.synapse_state[name].copy()
         return sim.synapse_values(self, name)
 
@@ -162,7 +193,7 @@ class Projection:
         sim = self.source.network._sim
         if sim is None:
             if name is None or name == self._weight_name():
-                self.weight = values
+                self.weight = values.astype(self._weight.dtype)
             else:
                 self.synapse_state[name] = values
         else:
@@ -209,15 +240,23 @@ class Network:
     delay_convention : default of :meth:`connect`'s ``delay_convention``: ``"neurosim"`` (a
         delay counts the step a spike takes to arrive, at least one step) or ``"brian2"``
         (Brian2's ``delay`` as written: one step more, 0 allowed).
+    precision : ``"float64"`` (default) or ``"float32"``: the type of the static synapses'
+        weights. float32 halves their memory (8 bytes a synapse with the int32 target instead
+        of 12); the weights are rounded to float32 once, when connected, and then add exactly
+        into the float64 neuron state, so every backend still gives the same spikes. Neuron
+        state and plastic synapses stay float64.
     """
 
     def __init__(self, dt: float = 0.1, seed=None, max_delay: float | None = None,
-                 delay_convention: str = "neurosim"):
+                 delay_convention: str = "neurosim", precision: str = "float64"):
         self.dt = check_number("dt", dt, positive=True)
         self.rng = as_rng(seed)
         self.seed = seed if isinstance(seed, (int, type(None))) else "generator"
         self.max_delay = None if max_delay is None else check_number("max_delay", max_delay, positive=True)
         self.delay_convention = _check_delay_convention(delay_convention)
+        if precision not in ("float64", "float32"):
+            raise ValueError(f"precision must be 'float64' or 'float32', got {precision!r}")
+        self.precision = np.dtype(precision)
         self.populations: dict[str, Population] = {}
         self.projections: list[Projection] = []
         self._state_monitors: list[_StateMonitor] = []
@@ -306,7 +345,7 @@ class Network:
         expected = rule.expected_synapses(n_pre, n_post)
         if expected is not None:
             check_memory(f"connect {source.name!r} -> {target.name!r} by {rule!r:.60} (about {expected:.3g} synapses)",
-                         expected * BUILD_BYTES_PER_SYNAPSE, "use a sparser rule or smaller populations")
+                         expected * rule.build_bytes, "use a sparser rule or smaller populations")
         if rule.has_weights:
             if weight is not None:
                 raise ValueError("weight must be None with from_matrix: the matrix entries are the weights")
@@ -320,30 +359,53 @@ class Network:
                 keep = keep[pre[keep] != post[keep]]
             pre, post, w = pre[keep], post[keep], w[keep]
             delay_ms = None if delay_ms is None else delay_ms[keep]
+            indptr = np.zeros(n_pre + 1, dtype=np.int64)
+            np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
+            post, w = post.astype(np.int32), w.astype(self.precision)
+            del pre
         else:
             if weight is None:
                 raise ValueError("weight is required (scalar, per-synapse array or distribution)")
-            pre, post = rule.pairs(n_pre, n_post, self.rng, self_conn)
-            order = np.lexsort((post, pre))  # per-synapse arrays follow the (source, target) order
-            pre, post = pre[order], post[order]
-            w = draw("weight", weight, pre.size, self.rng)
-            delay_ms = None if delay is None else draw("delay", delay, pre.size, self.rng)
-        delay_steps = self._delay_steps(delay_ms, pre.size, convention)
+            indptr, post = rule.csr(n_pre, n_post, self.rng, self_conn)  # rows sorted: (source, target) order
+            w = self._weights(weight, post.size)
+            if delay is None:
+                delay_ms = None
+            elif np.ndim(delay) == 0 and not isinstance(delay, Distribution):
+                delay_ms = draw("delay", delay, 1, self.rng)  # one value for all: no array of n
+            else:
+                delay_ms = draw("delay", delay, post.size, self.rng)
+        delay_steps = self._delay_steps(delay_ms, post.size, convention)
+        del delay_ms
         if receptor is None:
             receptor = "inh" if w.size and np.all(w < 0) else "exc"
-        indptr = np.zeros(n_pre + 1, dtype=np.int64)
-        np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
         inputs = target.model.definition.inputs
         if receptor not in inputs:
             raise ValueError(f"receptor {receptor!r}: population {target.name!r} ({target.model.definition.name}) takes "
                              f"synaptic input only at {', '.join(map(repr, inputs)) or 'no receptor'}"
                              + ("" if w.size == 0 or receptor == "exc" else " (negative weights default to 'inh')"))
         name = self._projection_name(name, source, target)
-        parameters, state = self._synapse_values(synapse, name, target, pre.size)
-        proj = Projection(source, target, indptr, post.astype(np.int64), w, delay_steps, 0 if receptor == "exc" else 1,
+        parameters, state = self._synapse_values(synapse, name, target, post.size)
+        if synapse is not None and w.dtype != np.float64:
+            w = w.astype(np.float64)  # plastic synapses keep float64 state
+        proj = Projection(source, target, indptr, post, w, delay_steps, 0 if receptor == "exc" else 1,
                           name, synapse, parameters, state)
         self.projections.append(proj)
+        release_freed_memory()
         return proj
+
+    def _weights(self, weight, n: int) -> np.ndarray:
+        """``n`` weights in the network's precision: a scalar filled, a distribution drawn in
+        blocks (so a float32 projection never holds a float64 copy of all its weights)."""
+        if np.ndim(weight) == 0 and not isinstance(weight, Distribution):
+            w0 = draw("weight", weight, 1, self.rng)
+            return np.full(n, w0[0], dtype=self.precision)
+        if isinstance(weight, Distribution) and self.precision != np.float64:
+            out = np.empty(n, dtype=self.precision)
+            block = 1 << 20  # 8 MiB of float64 draws at a time
+            for start in range(0, n, block):
+                out[start : start + block] = draw("weight", weight, min(block, n - start), self.rng)
+            return out
+        return draw("weight", weight, n, self.rng).astype(self.precision, copy=False)
 
     def _projection_name(self, name, source, target) -> str:
         """``name`` checked, or a default "source->target" (numbered when already taken)."""
@@ -410,9 +472,10 @@ class Network:
         return draw("delay", delay, pre.size, self.rng)
 
     def _delay_steps(self, ms: np.ndarray | None, n: int, convention: str) -> np.ndarray:
-        """Whole-step delays of ``n`` synapses from their delays in ms (None: the minimum)."""
+        """Whole-step delays of ``n`` synapses from their delays in ms (None: the minimum): an
+        int when all are equal, else the smallest unsigned array that holds them."""
         if ms is None or n == 0:
-            return np.ones(n, dtype=np.int64)
+            return 1
         extra = 1 if convention == "brian2" else 0
         least = 0.0 if extra else self.dt
         if ms.min() < least - self.dt * 1e-9:
@@ -430,7 +493,10 @@ class Network:
                              f"dt = {self.dt} ms), got maximum {ms.max():g} ms = {steps_f.max():.3g} steps")
         if self.max_delay is not None and ms.max() > self.max_delay * (1 + 1e-9):
             raise ValueError(f"delay must be <= the network's max_delay = {self.max_delay} ms, got {ms.max()} ms")
-        return steps_f.astype(np.int64)
+        lo, hi = int(steps_f.min()), int(steps_f.max())
+        if lo == hi:
+            return lo
+        return steps_f.astype(np.uint16 if hi < 2**16 else np.int32)
 
     def add_current(self, target, current) -> None:
         """Inject a :class:`ConstantCurrent` or :class:`NoiseCurrent` into a population (or a list)."""
@@ -591,7 +657,7 @@ class Network:
     # ---- running ------------------------------------------------------------------
     def run(self, duration: float, backend: str = "numba", progress: bool | None = None,
             chunk_ms: float | None = None, hooks=None, checkpoint_every: float | None = None,
-            checkpoint_path=None, stream_spikes_to=None, device=None) -> RunResult:
+            checkpoint_path=None, stream_spikes_to=None, device=None, threads: int | None = None) -> RunResult:
         """Simulate ``duration`` ms and return what was recorded.
 
         Parameters
@@ -618,6 +684,12 @@ class Network:
             (:mod:`neurosim.spike_stream`). Not with ``hooks`` (they read spikes from memory).
         device : backend "triton" only: the CUDA device (default: the current one); "cpu" runs
             the kernels in Triton's interpreter when TRITON_INTERPRET=1 was set (slow; tests).
+        threads : backend "numba": CPU threads for the neuron updates and the synaptic delivery
+            (the delivery is split by target neuron, so the spikes are the same for any number).
+            None (default): all of Numba's threads (``NUMBA_NUM_THREADS``, the cores) for
+            networks of at least ``PARALLEL_MIN_NEURONS`` neurons, one below that, where waking
+            threads every step costs more than it saves. A network with plastic synapses runs
+            on one thread.
 
         Raises
         ------
@@ -646,6 +718,7 @@ class Network:
         if self._sim is None:
             self._check_build_memory()
             self._sim = _Flattened(self)
+            release_freed_memory()
         build_s = time.perf_counter() - t_build
         self._check_run_memory(n_steps, chunk)
         rec = _Recording(self._sim, self._state_monitors, self.step, [p for h in hooks for p in h.populations],
@@ -656,11 +729,11 @@ class Network:
             recorded = [p.name for p in self._sim.pops if p.record_spikes is not False]
             rec.stream = SpikeStream(_check_path("stream_spikes_to", stream_spikes_to), recorded)
         plan = _RunPlan(n_steps, 0, chunk, every, checkpoint_path, adaptive=chunk_ms is None)
-        return self._execute(rec, plan, backend, progress, hooks, device, build_s)
+        return self._execute(rec, plan, backend, progress, hooks, device, build_s, _check_threads(threads, backend, self._sim))
 
     @staticmethod
     def resume(path, backend: str | None = None, progress: bool | None = None,
-               device=None, checkpoint_path=None) -> tuple["Network", RunResult]:
+               device=None, checkpoint_path=None, threads: int | None = None) -> tuple["Network", RunResult]:
         """Finish the run saved in the checkpoint file ``path`` (see :meth:`run`).
 
         Returns ``(network, result)``: the network at the end of the run, and the result of the
@@ -668,7 +741,7 @@ class Network:
         spike to the run that was never interrupted. ``backend``: any engine backend (default:
         the run's own; ``device`` as in :meth:`run`). The run goes on writing checkpoints, to
         ``checkpoint_path`` if given, else to ``path`` (where the checkpoint is now, even if it
-        was moved since it was written).
+        was moved since it was written). ``threads`` as in :meth:`run`.
 
         The file is checked before anything runs (its checksum, then the bounds and shapes of
         every array the kernels index with): a damaged, truncated or foreign file raises
@@ -687,7 +760,7 @@ class Network:
             plan.path = _check_output_file("checkpoint_path", path if checkpoint_path is None else checkpoint_path)
         if rec.stream is not None:
             rec.stream.truncate()  # drop spikes the stopped run streamed after its checkpoint
-        return net, net._execute(rec, plan, backend, progress, [], device)
+        return net, net._execute(rec, plan, backend, progress, [], device, 0.0, _check_threads(threads, backend, net._sim))
 
     def _checkpoint(self, rec: "_Recording", plan: "_RunPlan", backend: str) -> None:
         """Write the run so far to ``plan.path`` (sealed, atomically: see neurosim.checkpoint)."""
@@ -727,12 +800,12 @@ class Network:
                      "shorten duration, raise dt, or monitor fewer state variables (fewer indices, larger every)")
 
     def _execute(self, rec: "_Recording", plan: "_RunPlan", backend: str, progress, hooks, device=None,
-                 build_s: float = 0.0) -> RunResult:
+                 build_s: float = 0.0, threads: int = 1) -> RunResult:
         """The run loop: chunks of kernel calls from ``plan.done`` to ``plan.n_steps``, hooks and
         checkpoints between them; always returns (or attaches to its error) what was recorded."""
         sim, n_steps, chunk = self._sim, plan.n_steps, plan.chunk
         run_chunk = (sim.engine(device) if backend == "triton"
-                     else get_run_chunk(backend, sim.definitions, sim.synapse_definitions))
+                     else get_run_chunk(backend, sim.definitions, sim.synapse_definitions, parallel=threads))
         # a device backend keeps the state on the device during the run: copy it back when asked
         to_host = getattr(run_chunk, "to_host", lambda: None)
         ctx = HookContext(sim, rec)
@@ -755,6 +828,7 @@ class Network:
         # that call. Chunks end wherever any hook (or the chunk size) says, so one hook's window
         # can span several chunks and other hooks' calls.
         since = [(self.step, int(rec.counters[0]))] * len(hooks)
+        restore_threads = _use_threads(threads)
         try:
             if done == 0 < n_steps:  # a resumed run sampled this step before its checkpoint
                 rec.sample_synapses(self.step, to_host)
@@ -811,6 +885,7 @@ class Network:
         except Exception as exc:  # a hook or a checkpoint write failed: keep what was recorded, then re-raise
             status, hook_error = "failed", exc
         finally:
+            restore_threads()
             bar.close()
             to_host()
             for i, h in enumerate(hooks):
@@ -902,6 +977,46 @@ def _check_delay_convention(convention) -> str:
     return convention
 
 
+#: Fewest neurons for which ``Network.run(threads=None)`` runs the numba engine on all cores.
+PARALLEL_MIN_NEURONS = 20_000
+
+
+def _check_threads(threads, backend: str, sim) -> int:
+    """The number of threads a run uses (see ``Network.run``)."""
+    if threads is None:
+        if backend != "numba" or sim.n_dynamic < PARALLEL_MIN_NEURONS or sim.plastic:
+            return 1
+        import numba
+
+        return int(numba.config.NUMBA_NUM_THREADS)
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    if threads > 1 and backend != "numba":
+        raise ValueError(f"threads: only backend 'numba' runs on several CPU threads, got backend {backend!r} with "
+                         f"threads={threads}")
+    if threads > 1 and sim.plastic:
+        raise ValueError(f"threads: a network with plastic synapses runs on one thread (they update in spike "
+                         f"order), got threads={threads}; pass threads=1 or None")
+    if threads > 1:
+        import numba
+
+        if threads > numba.config.NUMBA_NUM_THREADS:
+            raise ValueError(f"threads must be at most NUMBA_NUM_THREADS = {numba.config.NUMBA_NUM_THREADS} (set that "
+                             f"environment variable before starting Python for more), got {threads}")
+    return int(threads)
+
+
+def _use_threads(threads: int):
+    """Run Numba's parallel regions on ``threads`` threads; returns what restores the setting."""
+    if threads <= 1:
+        return lambda: None
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    return lambda: numba.set_num_threads(before)
+
+
 def _check_backend(backend: str, device) -> None:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -941,7 +1056,16 @@ class _Flattened:
             for mean, std in p.currents:
                 i_mean[s] += mean
                 noise_std[s] = np.sqrt(noise_std[s] ** 2 + std**2)
-        self._build_synapses(net)
+        try:
+            self._build_synapses(net)
+            self._build_rest(net, dynamic, values, i_mean, noise_std, order)
+        except BaseException:
+            self.release_pool()
+            raise
+        self._pool_arrays = None  # the pool is self.static now
+
+    def _build_rest(self, net, dynamic, values, i_mean, noise_std, order) -> None:
+        nd = self.n_dynamic
         self.rows_of = {}  # population name -> {state variable: row of NeuronState.values}
         self.kinds = tuple(self._kind(d, [p for p in dynamic if p.model.definition is d], values, i_mean, noise_std)
                            for d in self.definitions)
@@ -1053,11 +1177,7 @@ class _Flattened:
             m, position = self.plastic_position[i]
             row = proj.synapse.definition.state_names.index(name or proj.synapse.definition.weight)
             return self.plastic[m].values[position, row]
-        one_step, position = self.static_position[i]
-        out = np.empty(position.size)
-        out[one_step] = self.conn.immediate.weight[position[one_step]]
-        out[~one_step] = self.conn.delayed.weight[position[~one_step]]
-        return out
+        return np.array(proj.weight, dtype=np.float64)
 
     def set_synapse_values(self, proj: Projection, name: str | None, values: np.ndarray) -> None:
         """Set a projection's synapse variable (None: the weight) between runs."""
@@ -1067,9 +1187,7 @@ class _Flattened:
             row = proj.synapse.definition.state_names.index(name or proj.synapse.definition.weight)
             self.plastic[m].values[position, row] = values
         else:
-            one_step, position = self.static_position[i]
-            self.conn.immediate.weight[position[one_step]] = values[one_step]
-            self.conn.delayed.weight[position[~one_step]] = values[~one_step]
+            proj.weight[:] = values  # rounded to float32 in a float32 network
         self._engine = None  # a device copy of the network is stale now
 
     def _kind(self, d, pops, values, i_mean, noise_std) -> L.KindParams:
@@ -1113,7 +1231,7 @@ class _Flattened:
         device = resolve_device(device)
         if getattr(self, "_engine", None) is None or self._engine.device != device:
             self._engine = None  # free the old device copy first
-            self._engine = TritonEngine(self.state, self.definitions, self.kinds, self.conn, self.ring,
+            self._engine = TritonEngine(self.state, self.definitions, self.kinds, self.static, self.ring,
                                         self.population_of, len(self.pops), device, self.plastic,
                                         self.synapse_definitions)
         return self._engine
@@ -1131,40 +1249,64 @@ class _Flattened:
         self.state = st._replace(currents=st.values[: L.FIRST_MEMBRANE_ROW])
 
     def _build_synapses(self, net: Network) -> None:
-        pre, post, w, d, r = [], [], [], [], []
+        """The static projections as one pool (``L.StaticSynapses``), projection after
+        projection; their target and weight arrays become views of it, so each synapse is held
+        once. A lone projection's arrays become the pool as they are (no copy); otherwise each
+        projection's are freed as soon as they are copied (peak: the pool plus one projection)."""
         static = [proj for proj in net.projections if not proj.plastic]
-        for proj in static:
-            pre.append(proj.sources() + self.offset[proj.source.name])
-            post.append(proj.target + self.offset[proj.target_population.name])
-            w.append(proj.weight)
-            d.append(proj.delay)
-            r.append(np.full(proj.n_synapses, proj.receptor, dtype=np.int64))
-        cat = lambda xs, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)  # noqa: E731
-        pre, post, w, d, r = cat(pre, np.int64), cat(post, np.int64), cat(w, np.float64), cat(d, np.int64), cat(r, np.int64)
-        if self.n_total >= 2**31 or (d.size and d.max() >= 2**31):
-            raise ValueError("network too large: neuron ids and delays must fit in 32 bits")
-        now = d == 1
-        self.conn = L.Connectivity(self._csr(pre[now], post[now], w[now], d[now], r[now], r[now] * self.n_dynamic),
-                                   self._csr(pre[~now], post[~now], w[~now], d[~now], r[~now],
-                                             (d[~now] * 2 + r[~now]) * self.n_dynamic))
-        # where each static projection's synapses went: (one-step CSR?, index there), for
-        # reading and writing weights between runs
-        position = np.empty(pre.size, dtype=np.int64)
-        for mask in (now, ~now):
-            idx = np.flatnonzero(mask)
-            position[idx[np.argsort(pre[mask], kind="stable")]] = np.arange(idx.size)
-        self.static_position, start = {}, 0  # projection index -> (one-step?, position)
-        for i, proj in enumerate(net.projections):
-            if not proj.plastic:
-                stop = start + proj.n_synapses
-                self.static_position[i] = (now[start:stop].copy(), position[start:stop])
-                start = stop
-        self.n_synapses = int(post.size) + sum(p.n_synapses for p in net.projections if p.plastic)
-        # which populations receive delayed (ring) input: the others never read the ring
-        gets_ring = np.zeros(self.n_dynamic, dtype=bool)
-        gets_ring[post[~now]] = True
+        n_syn = sum(p.n_synapses for p in static)
+        self.static_projections = static
+        if self.n_total >= 2**31:
+            raise ValueError("network too large: neuron ids must fit in 32 bits")
+        fixed = [p.fixed_delay for p in static]
+        longest = [d if d is not None else int(p._delay.max(initial=1)) for p, d in zip(static, fixed)]
+        max_delay = max(longest, default=1)
+        delay = np.empty(sum(p.n_synapses for p, d in zip(static, fixed) if d is None),
+                         dtype=np.uint16 if max_delay < 2**16 else np.int32)
+        # the largest projection goes first, its arrays grown in place (realloc: no second copy
+        # of it in memory); the others follow in creation order (the pool's order is free: a
+        # spike walks projections by by_source, in creation order)
+        largest = int(np.argmax([p.n_synapses for p in static])) if static else 0
+        placed = sorted(range(len(static)), key=lambda j: (j != largest, j))
+        target, weight = (self._grown(static[largest], n_syn, net.precision) if static
+                          else (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=net.precision)))
+        self._pool_arrays = (target, weight)
+        indptr = np.empty(sum(len(p.source) + 1 for p in static), dtype=np.int64)
+        per = {name: np.zeros(len(static), dtype=np.int64) for name in
+               ("row_start", "source_lo", "source_n", "target_lo", "target_n", "receptor", "fixed_delay", "delay_shift")}
+        start = row = varying = 0
+        gets_ring = np.zeros(self.n_dynamic, dtype=bool)  # which neurons receive delayed (ring) input
+        for j in placed:
+            p = static[j]
+            n, n_rows = p.n_synapses, len(p.source)
+            if j != largest:
+                target[start : start + n] = p._target
+                weight[start : start + n] = p._weight
+            indptr[row : row + n_rows + 1] = p.indptr + start
+            lo = self.offset[p.target_population.name]
+            values = dict(row_start=row, source_lo=self.offset[p.source.name], source_n=n_rows, target_lo=lo,
+                          target_n=len(p.target_population), receptor=p.receptor, fixed_delay=fixed[j] or 0,
+                          delay_shift=0)
+            if fixed[j] is None:
+                delay[varying : varying + n] = p._delay
+                values["delay_shift"] = varying - start
+                varying += n
+            if longest[j] > 1 and n:  # some delay beyond one step: the whole population reads the ring
+                gets_ring[lo : lo + len(p.target_population)] = True
+            for name, value in values.items():
+                per[name][j] = value
+            p._target = p._weight = None  # freed: the pool holds them
+            p._pool = (start, start + n)
+            release_freed_memory()
+            start, row = start + n, row + n_rows + 1
+        by_source = np.array(sorted(range(len(static)), key=lambda j: (static[j].source.index, j)), dtype=np.int64)
+        by_source_ptr = np.zeros(len(self.pops) + 1, dtype=np.int64)
+        np.cumsum(np.bincount([p.source.index for p in static], minlength=len(self.pops)), out=by_source_ptr[1:])
+        self.static = L.StaticSynapses(indptr, target, weight, delay, **per, by_source_ptr=by_source_ptr,
+                                       by_source=by_source)
+        self.static_projections = static
+        self.n_synapses = n_syn + sum(p.n_synapses for p in net.projections if p.plastic)
         self.delayed_input = gets_ring
-        max_delay = int(d.max()) if d.size else 1
         ring_bytes = (max_delay + 1) * 2 * self.n_dynamic * 8
         if net.max_delay is None and ring_bytes > RING_BUDGET_BYTES:
             raise ValueError(f"delay: the longest delay ({max_delay * net.dt:g} ms = {max_delay} steps) needs a "
@@ -1174,14 +1316,37 @@ class _Flattened:
                      f"{self.n_dynamic} neurons", ring_bytes, "shorten the longest delay or raise dt")
         self.ring = np.zeros((max_delay + 1, 2, self.n_dynamic))
 
-    def _csr(self, pre, post, w, d, r, cell_base) -> L.Synapses:
-        """CSR over global source ids; within a row, synapses keep projection then creation order."""
-        order = np.argsort(pre, kind="stable")
-        indptr = np.zeros(self.n_total + 1, dtype=np.int64)
-        np.cumsum(np.bincount(pre, minlength=self.n_total), out=indptr[1:])
-        post, cell = post[order], cell_base[order] + post[order]
-        return L.Synapses(indptr, post.astype(np.int32), w[order], d[order].astype(np.int32),
-                          r[order].astype(np.int8), cell)
+    @staticmethod
+    def _grown(proj: Projection, n: int, precision) -> tuple[np.ndarray, np.ndarray]:
+        """``proj``'s target and weight arrays grown to ``n`` entries, in place where nobody else
+        holds them (numpy refuses a resize of an array a view depends on: then a copy)."""
+        arrays = []
+        for name, dtype in (("_target", np.int32), ("_weight", precision)):
+            a = getattr(proj, name)
+            setattr(proj, name, None)  # our reference only, so that the resize may happen in place
+            try:
+                if a.dtype != dtype or not a.flags.c_contiguous:
+                    raise ValueError("not a plain array of the pool's type")
+                a.resize(n, refcheck=True)
+            except ValueError:
+                grown = np.empty(n, dtype=dtype)
+                grown[: a.size] = a
+                a = grown
+            setattr(proj, name, a)  # until the pool is made (release_pool restores from it)
+            arrays.append(a)
+        return arrays[0], arrays[1]
+
+    def release_pool(self) -> None:
+        """Give the static projections their arrays back (copies of their pool slices): a build
+        that failed after the pool was made leaves the network as it was."""
+        target, weight = getattr(self, "_pool_arrays", None) or (None, None)
+        for p in getattr(self, "static_projections", ()):
+            if p._pool is not None:
+                a, b = p._pool
+                p._target, p._weight = target[a:b].copy(), weight[a:b].copy()
+                p._pool = None
+            elif p._target is not None and p._target.size != p.n_synapses:  # grown, not yet copied back
+                p._target, p._weight = p._target[: p.n_synapses].copy(), p._weight[: p.n_synapses].copy()
 
     def drive(self, first_step: int, k: int) -> L.Drive:
         """Noise and source spikes of steps first_step .. first_step + k - 1."""
@@ -1392,7 +1557,7 @@ class _Recording:
             rec = L.Recorders(self.spike_record, self.spike_step, self.spike_id, sim.population_of, counts[done:],
                               self.col_var, self.col_neuron, stride, position, values, self.counters)
             sim.fit_history(sub)
-            status, n = run_chunk(first_step + done, k - done, sim.net.dt, sim.state, sim.kinds, sim.conn, sub, sim.ring, rec,
+            status, n = run_chunk(first_step + done, k - done, sim.net.dt, sim.state, sim.kinds, sim.static, sub, sim.ring, rec,
                                   sim.plastic, sim.history)
             done += int(n)
             if status != L.STATUS_SPIKE_BUFFER_FULL:

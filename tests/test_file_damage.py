@@ -162,11 +162,13 @@ def _mutations(saved_net, rec):
                 array[position % array.size] = value
         return mutate
 
+    syn = sim.static
     targets = {
-        "immediate targets": sim.conn.immediate.target, "immediate indptr": sim.conn.immediate.indptr,
-        "immediate cells": sim.conn.immediate.cell, "delayed targets": sim.conn.delayed.target,
-        "delayed delays": sim.conn.delayed.delay, "delayed cells": sim.conn.delayed.cell,
-        "delayed indptr": sim.conn.delayed.indptr, "delayed receptors": sim.conn.delayed.receptor,
+        "static targets": syn.target, "static indptr": syn.indptr, "static delays": syn.delay,
+        "row starts": syn.row_start, "source starts": syn.source_lo, "source sizes": syn.source_n,
+        "target starts": syn.target_lo, "target sizes": syn.target_n, "receptors": syn.receptor,
+        "fixed delays": syn.fixed_delay, "delay offsets": syn.delay_shift, "by_source_ptr": syn.by_source_ptr,
+        "by_source": syn.by_source,
         "population_of": sim.population_of, "noise_ids": sim.noise_ids, "noise_column": sim.noise_column,
         "LIF lo": sim.kinds[0].lo, "LIF hi": sim.kinds[0].hi, "Izhikevich hi": sim.kinds[1].hi,
         "substeps": sim.kinds[1].integers, "Izhikevich start": sim.kinds[1].start, "LIF rows": sim.kinds[0].rows,
@@ -178,16 +180,16 @@ def _mutations(saved_net, rec):
 
 def test_an_out_of_range_index_in_a_sealed_checkpoint_is_refused(checkpoint_file, tmp_path):
     net, rec, plan, backend = read_checkpoint(checkpoint_file)
-    net._sim.conn.delayed.target[0] = 10**6  # the reported SIGSEGV: a target far outside the neurons
+    net._sim.static.target[0] = 10**6  # the reported SIGSEGV: a target far outside the neurons
     bad = tmp_path / "bad.ckpt"
     write_sealed_pickle(bad, {"format": 2, "network": net, "recording": rec, "plan": plan, "backend": backend})
-    with pytest.raises(ns.DamagedFileError, match="inconsistent: delayed synapses targets"):
+    with pytest.raises(ns.DamagedFileError, match="inconsistent: static synapses targets"):
         ns.Network.resume(bad)
 
 
 @pytest.mark.slow
 @settings(max_examples=120)
-@given(which=st.integers(0, 21), value=st.one_of(st.integers(-(2**40), 2**40), st.integers(-3, 60)),
+@given(which=st.integers(0, 26), value=st.one_of(st.integers(-(2**40), 2**40), st.integers(-3, 60)),
        position=st.integers(0, 10**6))
 def test_no_corrupted_index_array_reaches_a_kernel(checkpoint_file, tmp_path, which, value, position, within):
     net, rec, plan, backend = read_checkpoint(checkpoint_file)

@@ -307,7 +307,7 @@ def test_plastic_network_that_does_not_fit_is_refused_up_front(monkeypatch):
     sim = net._sim
     static = engine_triton.device_bytes(sim.n_dynamic, sim.n_total, sim.state.values.shape[0],
                                         sum(k.coefficients.size + k.refractory_steps.size for k in sim.kinds),
-                                        sim.conn.immediate.weight.size + sim.conn.delayed.weight.size, sim.ring.shape[0])
+                                        sim.static.weight.size, sim.ring.shape[0])
     plastic = engine_triton.plastic_bytes(sim.plastic)["plastic synapses"]
     monkeypatch.setattr(engine_triton, "free_bytes", lambda device: sum(static.values()) + plastic // 2)
     with pytest.raises(MemoryError, match=r"plastic synapses 0.00 GiB"):

@@ -27,6 +27,8 @@ from numba.extending import overload
 from ..layout import STATUS_DONE, STATUS_SPIKE_BUFFER_FULL
 
 _jit = numba.njit(cache=True, nogil=True)
+# The multi-threaded parts (threads over neuron blocks, synaptic delivery split by target range).
+_jit_parallel = numba.njit(cache=True, nogil=True, parallel=True)
 # Helpers called every step that take named tuples: inlined into the caller, because a
 # compiled call passes each tuple by value (a copy of every array's descriptor).
 _inline = numba.njit(cache=True, nogil=True, inline="always")
@@ -113,6 +115,16 @@ def first_not_finite(values, rows, lo, hi):
 
 
 @_jit
+def find_not_finite(values, rows, lo, hi):
+    """First neuron of lo:hi with a non-finite value in one of ``rows``; -1 if none."""
+    i = first_not_finite(values, rows, lo, hi)
+    for r in rows:
+        if hi > lo and not abs(values[r, i]) < np.inf:
+            return i
+    return -1
+
+
+@_jit
 def gather_spikes(spiked, fired):
     """Ids of the set flags in ``spiked`` (ascending), scanning 8 flags per word."""
     words = spiked.view(np.uint64)
@@ -127,37 +139,101 @@ def gather_spikes(spiked, fired):
 
 
 @_inline
-def _propagate(source, syn, target, base):
-    """Add one spiking neuron's outgoing weights into ``target`` (flat) at ``base + cell``,
-    wrapping around its end with a compare: an integer division per synaptic event would
-    cost more than the rest of the event. Immediate synapses use base 0 (no wrap)."""
-    size = target.shape[0]
-    start, stop = syn.indptr[source], syn.indptr[source + 1]
-    for k in range(start, stop):
-        cell = base + syn.cell[k]
-        if cell >= size:
-            cell -= size
-        target[cell] += syn.weight[k]
-    return stop - start
+def _first_at_least(values, lo, hi, value):
+    """First index of lo:hi whose value is >= ``value`` (values ascending there)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if values[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@_inline
+def deliver_static(source, q, syn, flat_currents, flat_ring, base, nd, t_lo, t_hi):
+    """Add the static synapses of one spike of neuron ``source`` (population ``q``) whose target
+    (global id) lies in t_lo:t_hi: one-step synapses into ``flat_currents``, longer delays into
+    the ring slot ``base`` (slot of the step, times 2 x n_dynamic) + delay, wrapped with a compare
+    (an integer division per synaptic event would cost more than the rest of the event).
+    Projections in creation order, rows in order: the reference's summation order. A thread
+    that owns a target range finds its part of a row by bisection (targets ascend in a row), so
+    threads never add into the same cell and the sums do not depend on the number of threads.
+    Returns the number of synaptic events."""
+    size = flat_ring.shape[0]
+    events = 0
+    for j in range(syn.by_source_ptr[q], syn.by_source_ptr[q + 1]):
+        p = syn.by_source[j]
+        row = syn.row_start[p] + source - syn.source_lo[p]
+        a, b = syn.indptr[row], syn.indptr[row + 1]
+        lo = syn.target_lo[p]
+        if t_hi <= lo or t_lo >= lo + syn.target_n[p]:
+            continue  # the projection's targets are all outside the range
+        if t_lo > lo:
+            a = _first_at_least(syn.target, a, b, t_lo - lo)
+        if t_hi < lo + syn.target_n[p]:
+            b = _first_at_least(syn.target, a, b, t_hi - lo)
+        if a >= b:
+            continue
+        events += b - a
+        cell = syn.receptor[p] * nd + lo  # + target: the flat index in a receptor table
+        d = syn.fixed_delay[p]
+        if d == 1:
+            for k in range(a, b):
+                flat_currents[cell + syn.target[k]] += syn.weight[k]
+        elif d > 1:
+            c = base + d * 2 * nd
+            if c >= size:
+                c -= size
+            c += cell
+            for k in range(a, b):
+                flat_ring[c + syn.target[k]] += syn.weight[k]
+        else:
+            shift = syn.delay_shift[p]
+            for k in range(a, b):
+                dk = syn.delay[k + shift]
+                if dk == 1:
+                    flat_currents[cell + syn.target[k]] += syn.weight[k]
+                else:
+                    c = base + dk * 2 * nd
+                    if c >= size:
+                        c -= size
+                    flat_ring[c + cell + syn.target[k]] += syn.weight[k]
+    return events
+
+
+@_inline
+def spike_buffer_full(rec, drive, row, n_recordable):
+    """Whether the spikes of step ``row`` might not fit the recorder (the caller grows it)."""
+    e0, e1 = drive.event_ptr[row], drive.event_ptr[row + 1]
+    return rec.counters[0] + n_recordable + (e1 - e0) > rec.spike_step.shape[0]
+
+
+@_inline
+def sample_state(values, ring, slot, step, lo, hi, variable, neuron, stride, position, out):
+    """Sample the monitored variables (``Recorders.state_*``) of neurons lo:hi due at the start
+    of ``step`` into ``out``. The ring input due now is added in the neuron loops that follow; a
+    sampled receptor variable includes it (same sum). Plain arrays, no named tuple: inlined into
+    a parallel loop, Numba 0.68 loses writes made through a named tuple's arrays."""
+    for col in range(variable.shape[0]):
+        i = neuron[col]
+        if lo <= i < hi and step % stride[col] == 0:
+            var = variable[col]
+            value = values[var, i]
+            if var < 2:
+                value = value + ring[slot, var, i]
+            out[position[col]] = value
+            position[col] += 1
 
 
 @_inline
 def step_begin(state, rec, drive, ring, row, step, n_recordable):
     """Stop before a step whose spikes might not fit the recorder; else sample the monitored
-    variables at the start of ``step``. The ring input due now is added in the neuron loops
-    that follow; a sampled receptor variable includes it (same sum)."""
-    e0, e1 = drive.event_ptr[row], drive.event_ptr[row + 1]
-    if rec.counters[0] + n_recordable + (e1 - e0) > rec.spike_step.shape[0]:
+    variables at the start of ``step``."""
+    if spike_buffer_full(rec, drive, row, n_recordable):
         return STATUS_SPIKE_BUFFER_FULL
-    slot = step % ring.shape[0]
-    for col in range(rec.state_variable.shape[0]):
-        if step % rec.state_stride[col] == 0:
-            var, i = rec.state_variable[col], rec.state_neuron[col]
-            value = state.values[var, i]
-            if var < 2:
-                value = value + ring[slot, var, i]
-            rec.state_values[rec.state_position[col]] = value
-            rec.state_position[col] += 1
+    sample_state(state.values, ring, step % ring.shape[0], step, 0, state.values.shape[1], rec.state_variable,
+                 rec.state_neuron, rec.state_stride, rec.state_position, rec.state_values)
     return STATUS_DONE
 
 
@@ -168,10 +244,25 @@ def deliver_spikes(fired, n_fired, drive, row, step, slot, conn, flat_currents, 
     counts = rec.counters
     e0, e1 = drive.event_ptr[row], drive.event_ptr[row + 1]
     base = slot * flat_currents.shape[0]  # a slot holds 2 x n_dynamic cells, as the receptor rows
+    nd = flat_currents.shape[0] // 2
     for f in range(n_fired + (e1 - e0)):
         source = fired[f] if f < n_fired else drive.event_id[e0 + f - n_fired]
-        counts[1] += _propagate(source, conn.immediate, flat_currents, 0)
-        counts[1] += _propagate(source, conn.delayed, flat_ring, base)
+        q = rec.population_of[source]
+        counts[1] += deliver_static(source, q, conn, flat_currents, flat_ring, base, nd, 0, nd)
+        rec.population_counts[row, q] += 1
+        if rec.spike_record[source]:
+            rec.spike_step[counts[0]] = step
+            rec.spike_id[counts[0]] = source
+            counts[0] += 1
+
+
+@_inline
+def record_spikes(fired, n_fired, drive, row, step, rec):
+    """Count and record the step's spikes (neurons by id, then source events as given)."""
+    counts = rec.counters
+    e0, e1 = drive.event_ptr[row], drive.event_ptr[row + 1]
+    for f in range(n_fired + (e1 - e0)):
+        source = fired[f] if f < n_fired else drive.event_id[e0 + f - n_fired]
         rec.population_counts[row, rec.population_of[source]] += 1
         if rec.spike_record[source]:
             rec.spike_step[counts[0]] = step
@@ -216,18 +307,24 @@ def _first_with_delay(delay, lo, hi, d):
     return lo
 
 
-def run_chunk_for(definitions, synapse_definitions=()):
+def run_chunk_for(definitions, synapse_definitions=(), parallel: int = 1):
     """The ``run_chunk`` of a network whose neuron models are ``definitions`` (in layout order)
     and whose plastic kinds run ``synapse_definitions``: generated from the definitions
     (``neurosim.kernels.codegen.numba_source``) once per set of models, compiled on first use
-    and cached on disk by Numba."""
+    and cached on disk by Numba. ``parallel`` > 1: the variant that runs the neuron updates and the
+    synaptic delivery on that many threads (same spikes; worth it for large networks, where a
+    step's work outweighs waking the threads; not for plastic synapses)."""
     key = (definitions, synapse_definitions)  # definitions compare by identity
     if key not in _RUN_CHUNKS:  # writing the source costs ms: a network run in many short calls pays it once
         from ..codegen.modules import load_source
         from ..codegen.numba_source import engine_source
 
-        _RUN_CHUNKS[key] = load_source("engine_numba", engine_source(definitions, synapse_definitions)).run_chunk
-    return _RUN_CHUNKS[key]
+        _RUN_CHUNKS[key] = load_source("engine_numba", engine_source(definitions, synapse_definitions))
+    module = _RUN_CHUNKS[key]
+    if parallel > 1:
+        threads = int(parallel)
+        return lambda *args: module.run_chunk_parallel(*args, threads)
+    return module.run_chunk
 
 
 _RUN_CHUNKS: dict = {}

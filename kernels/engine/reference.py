@@ -19,14 +19,13 @@ from ..layout import (
     STATUS_DONE,
     STATUS_NOT_FINITE,
     STATUS_SPIKE_BUFFER_FULL,
-    Connectivity,
     Drive,
     KindParams,
     NeuronState,
     PlasticSynapses,
     Recorders,
     SpikeHistory,
-    Synapses,
+    StaticSynapses,
 )
 
 
@@ -84,15 +83,33 @@ def update_population(definition, state: NeuronState, p: KindParams, j: int, i_e
     return lo + np.flatnonzero(fire), bad
 
 
-def _synapses_of(spikes: np.ndarray, syn: Synapses) -> np.ndarray:
-    """Synapse indices of the spiking rows, in spike order then CSR order (the summation order)."""
-    starts, stops = syn.indptr[spikes], syn.indptr[spikes + 1]
-    lengths = stops - starts
-    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-    return np.arange(lengths.sum()) + offsets
+def static_synapses_of(spikes: np.ndarray, syn: StaticSynapses) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The static synapses the spikes reach, in summation order: spike order, then projections
+    in creation order, then row order. Returns (index of the spike in ``spikes``, pool position,
+    projection) of each."""
+    ranks, positions, projections = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for p in range(syn.row_start.size):
+        rank = np.flatnonzero((spikes >= syn.source_lo[p]) & (spikes < syn.source_lo[p] + syn.source_n[p]))
+        rows = syn.row_start[p] + spikes[rank] - syn.source_lo[p]
+        starts, stops = syn.indptr[rows], syn.indptr[rows + 1]
+        lengths = stops - starts
+        ranks.append(np.repeat(rank, lengths))
+        positions.append(np.arange(lengths.sum()) + np.repeat(starts - np.cumsum(lengths) + lengths, lengths))
+        projections.append(np.full(int(lengths.sum()), p, dtype=np.int64))
+    rank = np.concatenate(ranks)
+    order = np.argsort(rank, kind="stable")  # spike-major; projections and rows keep their order
+    return rank[order], np.concatenate(positions)[order], np.concatenate(projections)[order]
 
 
-def propagate_spikes_csr(spikes: np.ndarray, step: int, conn: Connectivity, state: NeuronState, ring: np.ndarray) -> int:
+def static_delays(syn: StaticSynapses, k: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Delays (steps, int64) of the synapses at pool positions ``k`` of projections ``p``."""
+    delay = syn.fixed_delay[p].copy()
+    varying = delay == 0
+    delay[varying] = syn.delay[k[varying] + syn.delay_shift[p[varying]]]
+    return delay
+
+
+def propagate_spikes_csr(spikes: np.ndarray, step: int, conn: StaticSynapses, state: NeuronState, ring: np.ndarray) -> int:
     """Deliver the spikes of ``step``: one-step synapses add their weight straight into the
     target currents, longer delays into the ring buffer slot of ``step + delay``.
 
@@ -101,14 +118,16 @@ def propagate_spikes_csr(spikes: np.ndarray, step: int, conn: Connectivity, stat
     """
     if spikes.size == 0:
         return 0
-    now = conn.immediate
-    k = _synapses_of(spikes, now)
-    np.add.at(state.currents, (now.receptor[k], now.target[k]), now.weight[k])
-    later = conn.delayed
-    k2 = _synapses_of(spikes, later)
-    slots = (step + later.delay[k2]) % ring.shape[0]
-    np.add.at(ring, (slots, later.receptor[k2], later.target[k2]), later.weight[k2])
-    return int(k.size + k2.size)
+    _, k, p = static_synapses_of(spikes, conn)
+    target = conn.target_lo[p] + conn.target[k]
+    receptor, delay = conn.receptor[p], static_delays(conn, k, p)
+    weight = conn.weight[k].astype(np.float64)  # float32 weights add exactly into float64 currents
+    now = delay == 1
+    np.add.at(state.currents, (receptor[now], target[now]), weight[now])
+    later = ~now
+    slots = (step + delay[later]) % ring.shape[0]
+    np.add.at(ring, (slots, receptor[later], target[later]), weight[later])
+    return int(k.size)
 
 
 def remember_spikes(history: SpikeHistory, spikes: np.ndarray, step: int) -> None:
@@ -191,7 +210,7 @@ def run_chunk(
     dt: float,
     state: NeuronState,
     kinds: tuple,
-    conn: Connectivity,
+    conn: StaticSynapses,
     drive: Drive,
     ring: np.ndarray,
     rec: Recorders,

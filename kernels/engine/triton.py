@@ -103,6 +103,7 @@ import numpy as np
 import torch
 
 from ..layout import STATUS_DONE, STATUS_INTERRUPTED, STATUS_NOT_FINITE, STATUS_SPIKE_BUFFER_FULL
+from .reference import static_delays, static_synapses_of
 
 try:
     import triton
@@ -426,6 +427,25 @@ if triton is not None:
                 tl.atomic_add(counters + 1, n_events, sem="relaxed")
 
 
+def merged_csr(conn, n_total: int, nd: int) -> tuple[tuple, tuple]:
+    """The static synapses as the GPU kernels walk them: one CSR over global source ids for the
+    one-step synapses and one for the longer delays, each ``(indptr int64, cell int64, weight
+    float64)``; a cell is the flat index of the receptor variable (one-step) or of the ring cell
+    relative to the step's slot, ``(delay * 2 + receptor) * n_dynamic + target``. Rows keep the
+    pool's order (projections in creation order), so sums match the CPU engines'."""
+    rank, k, p = static_synapses_of(np.arange(n_total, dtype=np.int64), conn)
+    delay = static_delays(conn, k, p)
+    target = conn.target_lo[p] + conn.target[k]
+    receptor = conn.receptor[p]
+    now = delay == 1
+    out = []
+    for mask, cell in ((now, receptor * nd + target), (~now, (delay * 2 + receptor) * nd + target)):
+        indptr = np.zeros(n_total + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rank[mask], minlength=n_total), out=indptr[1:])
+        out.append((indptr, cell[mask].astype(np.int64), conn.weight[k[mask]].astype(np.float64)))
+    return out[0], out[1]
+
+
 class TritonEngine:
     """The device copy of one flattened network and the per-step launches over it.
 
@@ -446,7 +466,8 @@ class TritonEngine:
         self.host_state, self.host_ring = state, ring
         self.n_dynamic, self.n_total = state.values.shape[1], population_of.size
         self.n_populations = n_populations
-        n_synapses = conn.immediate.weight.size + conn.delayed.weight.size
+        immediate, delayed = merged_csr(conn, self.n_total, self.n_dynamic)
+        n_synapses = conn.weight.size
         self.need = device_bytes(self.n_dynamic, self.n_total, state.values.shape[0],
                                  sum(k.coefficients.size + k.refractory_steps.size for k in kinds), n_synapses,
                                  ring.shape[0])
@@ -461,8 +482,8 @@ class TritonEngine:
                        [(int(lo), int(hi), int(s), [int(x) for x in ints])
                         for lo, hi, s, ints in zip(kind.lo, kind.hi, kind.start, kind.integers)])
                       for k, kind in enumerate(kinds)]
-        self.now = [put(conn.immediate.indptr), put(conn.immediate.cell), put(conn.immediate.weight)]
-        self.later = [put(conn.delayed.indptr), put(conn.delayed.cell), put(conn.delayed.weight)]
+        self.now, self.later = [put(a) for a in immediate], [put(a) for a in delayed]
+        del immediate, delayed
         self.population_of = put(population_of)
         self.spikes = torch.empty(self.n_dynamic + 1, dtype=torch.int64, device=self.device)
         self.ctl = torch.zeros(4, dtype=torch.int64, device=self.device)
