@@ -245,7 +245,7 @@ from neurosim.kernels import layout as _L
 from neurosim.kernels.layout import STATUS_DONE, STATUS_NOT_FINITE, STATUS_SPIKE_BUFFER_FULL
 from neurosim.kernels.engine.numba import (_at, _clear, _plus, _where, _min, _max, _jit, _jit_parallel, _inline,
                                         step_begin, deliver_spikes, deliver_static, record_spikes, sample_state,
-                                        spike_buffer_full, first_not_finite, find_not_finite, gather_spikes,
+                                        spike_buffer_full, first_not_finite, find_not_finite, gather_spikes, gather_range,
                                         external_current, remember_spikes, _first_with_delay,
                                         _first_not_finite_synapse)
 '''
@@ -316,9 +316,12 @@ def _engine_digest() -> str:
 _PARALLEL_STEP = '''
 @_jit_parallel
 def _parallel_step(state, kinds, conn, drive, ring, rec, fired, n_prev, prev_row, prev_slot, update, step, slot,
-                   arrive_exc, arrive_inh, ext, spiked, dt, bad, events):
-    """Deliver the spikes of the step before (n_prev of them; -1: none) and, if ``update``,
-    sample and update the neurons for ``step``; on ``bad.size`` threads, by neuron range."""
+                   arrive_exc, arrive_inh, ext, spiked, words, dt, bad, events, new_fired, n_block_fired):
+    """Deliver the spikes of the step before (``fired``, n_prev of them; -1: none) and, if
+    ``update``, sample and update the neurons for ``step`` and gather the ids of those that
+    spiked: block b writes its own to ``new_fired[b * n / T:]`` (``n_block_fired[b]`` of them;
+    another array than ``fired``, which other blocks may still be reading); on ``bad.size``
+    threads, by neuron range."""
     nd = state.values.shape[1]
     n_blocks = bad.shape[0]
     # a parallel loop's body takes arrays and numbers, not named tuples: unpacked here, rebuilt
@@ -344,6 +347,7 @@ def _parallel_step(state, kinds, conn, drive, ring, rec, fired, n_prev, prev_row
             sample_state(state_values, ring, slot, step, t_lo, t_hi, rec_state_variable, rec_state_neuron,
                          rec_state_stride, rec_state_position, rec_state_values)
 {kind_ranges}
+            n_block_fired[b] = gather_range(spiked, words, t_lo, t_hi, new_fired, t_lo)
         bad[b] = n_bad
 '''
 
@@ -386,11 +390,14 @@ def run_chunk_parallel(first_step, n_steps, dt, state, kinds, conn, drive, ring,
         if rec.spike_record[i]:
             n_recordable += 1
     spiked = _np.zeros(8 * ((n_dynamic + 7) // 8), dtype=_np.uint8)  # padded to whole words
+    words = spiked.view(_np.uint64)
     fired = _np.empty(n_dynamic, dtype=_np.int64)
+    new_fired = _np.empty(n_dynamic, dtype=_np.int64)
     buffer = _np.empty(n_dynamic)
     counts = rec.counters
     bad = _np.zeros(n_threads, dtype=_np.int64)
     events = _np.zeros(n_threads, dtype=_np.int64)
+    n_block_fired = _np.zeros(n_threads, dtype=_np.int64)
     n_prev, prev_row, prev_slot = -1, 0, 0
     status, done = STATUS_DONE, n_steps
     for row in range(n_steps):
@@ -401,7 +408,7 @@ def run_chunk_parallel(first_step, n_steps, dt, state, kinds, conn, drive, ring,
         slot = step % ring.shape[0]
         ext = external_current(drive, row, buffer)
         _parallel_step(state, kinds, conn, drive, ring, rec, fired, n_prev, prev_row, prev_slot, True, step, slot,
-                       ring[slot, 0], ring[slot, 1], ext, spiked, dt, bad, events)
+                       ring[slot, 0], ring[slot, 1], ext, spiked, words, dt, bad, events, new_fired, n_block_fired)
         counts[1] += events.sum()
         n_prev = -1  # delivered
         if bad.sum() > 0:  # the first population in layout order with a NaN/inf neuron, as run_chunk
@@ -409,12 +416,18 @@ def run_chunk_parallel(first_step, n_steps, dt, state, kinds, conn, drive, ring,
 {kind_bad}
             counts[3] = step
             return STATUS_NOT_FINITE, row
-        n_fired = gather_spikes(spiked, fired)
+        fired, new_fired = new_fired, fired
+        n_fired = 0
+        for b in range(n_threads):  # the blocks' spikes one after another: ids ascending
+            t_lo = b * n_dynamic // n_threads
+            for f in range(n_block_fired[b]):
+                fired[n_fired + f] = fired[t_lo + f]
+            n_fired += n_block_fired[b]
         record_spikes(fired, n_fired, drive, row, step, rec)
         n_prev, prev_row, prev_slot = n_fired, row, slot
     if n_prev >= 0:
         _parallel_step(state, kinds, conn, drive, ring, rec, fired, n_prev, prev_row, prev_slot, False, 0, 0,
-                       ring[0, 0], ring[0, 1], buffer, spiked, dt, bad, events)
+                       ring[0, 0], ring[0, 1], buffer, spiked, words, dt, bad, events, new_fired, n_block_fired)
         counts[1] += events.sum()
     return status, done
 '''

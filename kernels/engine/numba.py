@@ -124,6 +124,33 @@ def find_not_finite(values, rows, lo, hi):
     return -1
 
 
+@_inline
+def gather_range(spiked, words, lo, hi, out, start):
+    """Write the ids of the set flags of ``spiked[lo:hi]`` (ascending) to ``out`` from
+    ``start``, scanning whole words of 8 flags where they lie inside; returns how many.
+    ``words`` is ``spiked`` viewed as uint64."""
+    n = start
+    i = lo
+    while i < hi and i % 8 != 0:
+        if spiked[i]:
+            out[n] = i
+            n += 1
+        i += 1
+    while i + 8 <= hi:
+        if words[i // 8] != 0:
+            for j in range(i, i + 8):
+                if spiked[j]:
+                    out[n] = j
+                    n += 1
+        i += 8
+    while i < hi:
+        if spiked[i]:
+            out[n] = i
+            n += 1
+        i += 1
+    return n - start
+
+
 @_jit
 def gather_spikes(spiked, fired):
     """Ids of the set flags in ``spiked`` (ascending), scanning 8 flags per word."""
