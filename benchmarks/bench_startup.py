@@ -14,8 +14,8 @@ Configurations (each a subprocess; the time is its wall clock, start to exit)
     brian2 CUBA script --plot    the same, plus the example's raster, saved as PNG (matplotlib,
                                  Agg), as neurosim's raster.png.
 
-Every configuration runs once first, untimed (Numba's and Brian2's on-disk caches warm, files
-in the OS cache), then ``--repeats`` times, interleaved (a, b, c, d, a, b, ...) so a change in
+Every configuration runs once first, untimed (Numba's and Brian2's on-disk caches warm,
+Python's bytecode cache written, files in the OS cache), then ``--repeats`` times, interleaved (a, b, c, d, a, b, ...) so a change in
 the machine's load hits all alike; reported: min and median, and the ratios Brian2 / neurosim
 (min / min, median / median).
 
@@ -99,10 +99,16 @@ print(json.dumps(summary))
 '''
 
 
+#: The environment of every run: this one, except that Python may write its bytecode cache
+#: (__pycache__), as it does for a user; without it (PYTHONDONTWRITEBYTECODE set, as on some
+#: CI and sandbox machines) every run compiles neurosim's own sources again (~0.1 s).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_timed(cmd: list[str], env: dict | None = None) -> tuple[float, str]:
     """Wall time of the whole process ``cmd`` (s) and its stdout; a failed run stops the benchmark."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV if env is None else env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
@@ -139,7 +145,9 @@ def main(argv=None) -> dict:
     print(f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}")
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, {cpu_name()}; load average "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"python {platform.python_version()}")
+    print(f"python {platform.python_version()}"
+          + ("; PYTHONDONTWRITEBYTECODE is set here, not in the runs" if "PYTHONDONTWRITEBYTECODE" in os.environ
+             else ""))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     print(f"checkout: {ROOT} at {commit.stdout.strip() or '?'}")
     print(f"command: python {' '.join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])}")
@@ -178,7 +186,7 @@ def main(argv=None) -> dict:
     if not args.skip_first_compile:
         print("\nfirst-ever run on a machine (empty caches), once each:")
         caches = tempfile.mkdtemp(prefix="neurosim-bench-startup-cache-")
-        env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(caches, "numba"),
+        env = dict(ENV, NUMBA_CACHE_DIR=os.path.join(caches, "numba"),
                    NEUROSIM_CACHE_DIR=os.path.join(caches, "neurosim"))
         cmd = configs["neurosim run cuba --no-plot"]
         first["neurosim"], out = run_timed(cmd, env)
@@ -192,6 +200,7 @@ def main(argv=None) -> dict:
         first["brian2, caches filled"] = run_timed(b2_cmd)[0]
         print(f"  brian2 CUBA script, empty Cython cache: {first['brian2']:6.2f} s; the next run: "
               f"{first['brian2, caches filled']:5.2f} s")
+    print(f"\nload average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return {"times": times, "ratios": ratios, "first": first, "brian2_target": b2_info["target"]}
 
 
