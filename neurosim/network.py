@@ -193,7 +193,7 @@ class Projection:
         sim = self.source.network._sim
         if sim is None:
             if name is None or name == self._weight_name():
-                self.weight = values.astype(self._weight.dtype)
+                self.weight = values if self.plastic else self.source.network._in_precision(values, what)
             else:
                 self.synapse_state[name] = values
         else:
@@ -361,7 +361,7 @@ class Network:
             delay_ms = None if delay_ms is None else delay_ms[keep]
             indptr = np.zeros(n_pre + 1, dtype=np.int64)
             np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
-            post, w = post.astype(np.int32), w.astype(self.precision)
+            post, w = post.astype(np.int32), self._in_precision(w)
             del pre
         else:
             if weight is None:
@@ -397,15 +397,26 @@ class Network:
         """``n`` weights in the network's precision: a scalar filled, a distribution drawn in
         blocks (so a float32 projection never holds a float64 copy of all its weights)."""
         if np.ndim(weight) == 0 and not isinstance(weight, Distribution):
-            w0 = draw("weight", weight, 1, self.rng)
+            w0 = self._in_precision(draw("weight", weight, 1, self.rng))
             return np.full(n, w0[0], dtype=self.precision)
         if isinstance(weight, Distribution) and self.precision != np.float64:
             out = np.empty(n, dtype=self.precision)
             block = 1 << 20  # 8 MiB of float64 draws at a time
             for start in range(0, n, block):
-                out[start : start + block] = draw("weight", weight, min(block, n - start), self.rng)
+                out[start : start + block] = self._in_precision(draw("weight", weight, min(block, n - start), self.rng))
             return out
-        return draw("weight", weight, n, self.rng).astype(self.precision, copy=False)
+        return self._in_precision(draw("weight", weight, n, self.rng))
+
+    def _in_precision(self, w: np.ndarray, what: str = "weight") -> np.ndarray:
+        """Finite float64 weights in the network's precision; refuses those float32 cannot hold."""
+        if self.precision == np.float64:
+            return w
+        with np.errstate(over="ignore"):
+            out = w.astype(self.precision)
+        if not np.all(np.isfinite(out)):
+            raise ValueError(f"{what} must be within float32's range (|w| < 3.4e38) in a Network(precision='float32'), "
+                             f"got maximum |w| = {np.abs(w).max():.3g}; use precision='float64'")
+        return out
 
     def _projection_name(self, name, source, target) -> str:
         """``name`` checked, or a default "source->target" (numbered when already taken)."""
@@ -686,7 +697,8 @@ class Network:
             the kernels in Triton's interpreter when TRITON_INTERPRET=1 was set (slow; tests).
         threads : backend "numba": CPU threads for the neuron updates and the synaptic delivery
             (the delivery is split by target neuron, so the spikes are the same for any number).
-            None (default): all of Numba's threads (``NUMBA_NUM_THREADS``, the cores) for
+            None (default): Numba's threads (``numba.get_num_threads()``: ``NUMBA_NUM_THREADS``,
+            the cores, unless set lower, as sweep workers do) for
             networks of at least ``PARALLEL_MIN_NEURONS`` neurons, one below that, where waking
             threads every step costs more than it saves. A network with plastic synapses runs
             on one thread.
@@ -988,7 +1000,7 @@ def _check_threads(threads, backend: str, sim) -> int:
             return 1
         import numba
 
-        return int(numba.config.NUMBA_NUM_THREADS)
+        return int(numba.get_num_threads())  # a sweep worker has set it to 1
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ValueError(f"threads must be a positive int or None, got {threads!r}")
     if threads > 1 and backend != "numba":
@@ -1187,7 +1199,7 @@ class _Flattened:
             row = proj.synapse.definition.state_names.index(name or proj.synapse.definition.weight)
             self.plastic[m].values[position, row] = values
         else:
-            proj.weight[:] = values  # rounded to float32 in a float32 network
+            proj.weight[:] = self.net._in_precision(values, "weights")  # rounded to float32 in a float32 network
         self._engine = None  # a device copy of the network is stale now
 
     def _kind(self, d, pops, values, i_mean, noise_std) -> L.KindParams:

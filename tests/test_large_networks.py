@@ -111,6 +111,16 @@ def test_float32_is_float64_with_weights_rounded_once():
     np.testing.assert_array_equal(*spikes)
     with pytest.raises(ValueError, match="precision must be 'float64' or 'float32'"):
         ns.Network(precision="float16")
+    net = ns.Network(precision="float32")
+    a = net.population("a", ns.LIF(10))
+    with pytest.raises(ValueError, match="within float32's range"):
+        net.connect(a, a, ns.connect.random(0.5), weight=1e39)
+    proj = net.connect(a, a, ns.connect.random(0.5), weight=ns.Uniform(0.0, 1.0))
+    with pytest.raises(ValueError, match="weights must be within float32's range"):
+        proj.weights = 1e300
+    net.run(1.0, progress=False)
+    with pytest.raises(ValueError, match="weights must be within float32's range"):
+        proj.weights = -1e300
 
 
 _MEMORY_SCRIPT = """

@@ -96,7 +96,8 @@ def external_current(drive, row, buffer):
     """Constant current, plus this step's noise where there is any (see reference)."""
     if drive.noise_id.shape[0] == 0:
         return drive.i_mean
-    buffer[:] = drive.i_mean
+    for i in range(buffer.shape[0]):  # not buffer[:] = ...: its shape check compiles an error message (~1.4 s)
+        buffer[i] = drive.i_mean[i]
     for col in range(drive.noise_id.shape[0]):
         i = drive.noise_id[col]
         buffer[i] = drive.i_mean[i] + drive.noise[row, col]
