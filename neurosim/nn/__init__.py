@@ -10,6 +10,7 @@ Needs torch (``pip install -c constraints.txt ".[torch]"``).
 
 from . import surrogate
 from .cuba_lif import CubaLIF, CubaLIFState
+from .delays import DelayedLinear
 from .elm import ELM, ELMState
 from .functional import lif_sequence
 from .layers import LI, LIF, Izhikevich, IzhikevichState, LIFState, RecurrentLIF, RecurrentLIFState
@@ -19,4 +20,5 @@ from .nir_import import import_nir
 
 __all__ = ["surrogate", "lif_sequence", "LIF", "RecurrentLIF", "LI", "Izhikevich", "LIFState",
            "RecurrentLIFState", "IzhikevichState", "export_nir", "import_nir",
-           "CubaLIF", "CubaLIFState", "ModelLayer", "from_model", "ELM", "ELMState"]
+           "CubaLIF", "CubaLIFState", "ModelLayer", "from_model", "ELM", "ELMState",
+           "DelayedLinear"]

@@ -1,0 +1,93 @@
+"""neurosim.nn.DelayedLinear: learnable per-synapse delays (DCLS) against explicit sums, their
+gradients, learning a delay, and bad input."""
+
+import math
+
+import pytest
+import torch
+
+import neurosim.nn as snn
+
+
+def explicit(layer: snn.DelayedLinear, x: torch.Tensor) -> torch.Tensor:
+    """y[t, b, j] = sum_i sum_k w[j, i] g_ji(k) x[t - k, b, i] (+ bias), one term at a time."""
+    kernel = layer.kernel().detach()
+    steps = x.shape[0]
+    y = torch.zeros(steps, x.shape[1], layer.n_out, dtype=x.dtype)
+    for t in range(steps):
+        for k in range(layer.max_delay + 1):
+            if t - k >= 0:
+                y[t] += x[t - k] @ kernel[:, :, k].T
+    return y + (0 if layer.bias is None else layer.bias.detach())
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.7, 3.0])
+def test_delayed_linear_is_the_delayed_weighted_sum(sigma):
+    torch.manual_seed(0)
+    layer = snn.DelayedLinear(5, 3, max_delay=6, sigma=sigma).double()
+    x = torch.randn(20, 2, 5, dtype=torch.float64)
+    torch.testing.assert_close(layer(x).detach(), explicit(layer, x), rtol=1e-12, atol=1e-12)
+
+
+def test_zero_width_uses_the_integer_delays_exactly():
+    torch.manual_seed(1)
+    layer = snn.DelayedLinear(4, 2, max_delay=9, sigma=0.0, bias=False).double()
+    x = torch.randn(30, 3, 4, dtype=torch.float64)
+    d = layer.integer_delays()
+    want = torch.zeros(30, 3, 2, dtype=torch.float64)
+    for j in range(2):
+        for i in range(4):
+            shift = int(d[j, i])
+            want[shift:, :, j] += layer.weight[j, i].detach() * x[: 30 - shift, :, i]
+    torch.testing.assert_close(layer(x).detach(), want, rtol=1e-12, atol=1e-12)
+
+
+def test_gradients_match_finite_differences():
+    torch.manual_seed(2)
+    layer = snn.DelayedLinear(3, 2, max_delay=5, sigma=1.2).double()
+    x = torch.randn(12, 2, 3, dtype=torch.float64, requires_grad=True)
+
+    def run(x, w, d, b):
+        return layer(x)
+
+    assert torch.autograd.gradcheck(run, (x, layer.weight, layer.delay, layer.bias), eps=1e-6, atol=1e-6)
+
+
+def test_a_delay_is_learnt_through_the_gaussian():
+    # one synapse must learn that the target is the input 7 steps later; it starts at 3
+    torch.manual_seed(3)
+    layer = snn.DelayedLinear(1, 1, max_delay=12, sigma=3.0, bias=False, delay_init=3.0)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    opt = torch.optim.Adam([layer.delay], lr=0.1)
+    for epoch in range(300):
+        layer.sigma = max(0.5, 3.0 * (1 - epoch / 200))  # annealed, as in DCLS
+        x = torch.randn(64, 8, 1)
+        target = torch.cat([torch.zeros(7, 8, 1), x[:-7]])
+        loss = ((layer(x) - target) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert int(layer.integer_delays()) == 7, float(layer.delay)
+
+
+def test_bad_input_is_refused_with_clear_errors():
+    with pytest.raises(ValueError, match="max_delay"):
+        snn.DelayedLinear(3, 2, max_delay=-1)
+    with pytest.raises(ValueError, match="sigma"):
+        snn.DelayedLinear(3, 2, max_delay=4, sigma=-0.5)
+    with pytest.raises(ValueError, match="delay_init must be within"):
+        snn.DelayedLinear(3, 2, max_delay=4, delay_init=9.0)
+    with pytest.raises(ValueError, match="delay_init"):
+        snn.DelayedLinear(3, 2, max_delay=4, delay_init=-1.0)
+    with pytest.raises(ValueError, match="delay_init"):
+        snn.DelayedLinear(3, 2, max_delay=4, delay_init=math.nan)
+    layer = snn.DelayedLinear(3, 2, max_delay=4)
+    with pytest.raises(ValueError, match="fewer than the kernel's max_delay"):
+        layer(torch.randn(4, 1, 3))
+    with pytest.raises(ValueError):
+        layer(torch.randn(10, 1, 2))  # wrong number of inputs
+    with torch.no_grad():
+        layer.delay[0, 0] = math.inf
+    with pytest.raises(ValueError, match="delay holds NaN or inf"):
+        layer(torch.randn(10, 1, 3))
