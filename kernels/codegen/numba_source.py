@@ -308,8 +308,8 @@ def _engine_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-# The multi-threaded engine (no plastic synapses): ONE parallel region per step, because waking
-# the threads costs tens of microseconds. Thread b owns the neurons b * n / T .. (b + 1) * n / T:
+# The multi-threaded engine (no plastic synapses): ONE parallel region per step, because each
+# region costs from ~1 us (quiet machine) to over 100 us (a core busy with another process). Thread b owns the neurons b * n / T .. (b + 1) * n / T:
 # it delivers the previous step's spikes into its neurons (delivery by target range: no two
 # threads add into one cell, and each adds in the one-thread order, so the sums do not depend on
 # T), samples their monitors, then updates them. Gathering and recording the spikes stay serial.
@@ -373,6 +373,7 @@ def _unpack_repack(n_kinds: int) -> tuple[str, str]:
         unpack.append(f"    {', '.join(names)} = {expr}")
         repack.append(f"        {local}_ = _L.{cls}({', '.join(names)})")
     return "\n".join(unpack), "\n".join(repack)
+
 
 _KIND_BAD = '''            for j in range(kinds[{k}].lo.shape[0]):
                 if counts[2] < 0:
