@@ -42,9 +42,31 @@ def test_zero_width_uses_the_integer_delays_exactly():
     torch.testing.assert_close(layer(x).detach(), want, rtol=1e-12, atol=1e-12)
 
 
-def test_gradients_match_finite_differences():
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+@pytest.mark.parametrize("sigma", [0.0, 0.6, 2.5])
+def test_fused_kernels_equal_the_conv1d_reference_forward_and_backward(dtype, tol, sigma):
+    from neurosim.kernels.delays import windowed_delay_conv
+
+    torch.manual_seed(4)
+    layer = snn.DelayedLinear(6, 5, max_delay=9, sigma=sigma).to(dtype)
+    windows = layer.windows()
+    assert torch.all(windows[1] - windows[0] <= (1 if sigma == 0 else 8 * sigma + 1))  # only the window's taps
+    x = torch.randn(25, 3, 6, dtype=dtype, requires_grad=True)
+    grad_y = torch.randn(25, 3, 5, dtype=dtype)
+    out = {}
+    for backend in ("numba", "conv1d"):
+        kernel = layer.kernel(windows).detach().requires_grad_(True)
+        y = windowed_delay_conv(x, kernel, *windows, backend=backend)
+        gx, gk = torch.autograd.grad(y, (x, kernel), grad_y)
+        out[backend] = (y.detach(), gx, gk)
+    for a, b in zip(out["numba"], out["conv1d"]):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("backend", ["numba", "conv1d"])
+def test_gradients_match_finite_differences(backend):
     torch.manual_seed(2)
-    layer = snn.DelayedLinear(3, 2, max_delay=5, sigma=1.2).double()
+    layer = snn.DelayedLinear(3, 2, max_delay=5, sigma=1.2, backend=backend).double()
     x = torch.randn(12, 2, 3, dtype=torch.float64, requires_grad=True)
 
     def run(x, w, d, b):
@@ -76,6 +98,10 @@ def test_bad_input_is_refused_with_clear_errors():
         snn.DelayedLinear(3, 2, max_delay=-1)
     with pytest.raises(ValueError, match="sigma"):
         snn.DelayedLinear(3, 2, max_delay=4, sigma=-0.5)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        snn.DelayedLinear(3, 2, max_delay=4, backend="cuda")
+    with pytest.raises(TypeError, match="module's dtype"):
+        snn.DelayedLinear(3, 2, max_delay=4)(torch.randn(10, 1, 3, dtype=torch.float64))
     with pytest.raises(ValueError, match="delay_init must be within"):
         snn.DelayedLinear(3, 2, max_delay=4, delay_init=9.0)
     with pytest.raises(ValueError, match="delay_init"):
