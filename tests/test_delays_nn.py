@@ -93,6 +93,45 @@ def test_a_delay_is_learnt_through_the_gaussian():
     assert int(layer.integer_delays()) == 7, float(layer.delay)
 
 
+@pytest.mark.parametrize("reset, bias", [("subtract", False), ("zero", True)])
+def test_integer_delays_export_to_the_engine_with_the_same_spikes(reset, bias):
+    import numpy as np
+
+    torch.manual_seed(5)
+    steps, n_in, n_out = 200, 20, 15
+    layer = snn.DelayedLinear(n_in, n_out, max_delay=6, sigma=0.0, bias=bias).double()
+    with torch.no_grad():  # multiples of 1/16: every sum exact in any order, so the spikes must match
+        layer.weight.copy_(torch.randint(-16, 24, (n_out, n_in)).double() / 16)
+        if bias:
+            layer.bias.copy_(torch.randint(-2, 4, (n_out,)).double() / 16)
+    beta = torch.tensor([0.875, 0.75, 0.5] * 5, dtype=torch.float64)
+    lif = snn.LIF(n_out, beta=beta, threshold=1.0, reset=reset).double()
+    x = (torch.rand(steps, 1, n_in) < 0.1).double()
+    spikes, _ = lif(layer(x))
+    net, _, _ = snn.delays_to_network(layer, lif, x[:, 0])
+    result = net.run((steps + 1) * 1.0, progress=False)
+    raster = np.zeros((steps + 1, n_out))
+    raster[np.rint(result.spikes["lif"].times).astype(int), result.spikes["lif"].indices] = 1
+    assert spikes.sum() > 100
+    np.testing.assert_array_equal(raster[1:], spikes[:, 0].detach().numpy())  # one step later in the engine
+    assert not raster[0].any()
+
+
+def test_export_refuses_what_the_engine_cannot_run():
+    layer = snn.DelayedLinear(4, 3, max_delay=5, sigma=0.5)
+    lif = snn.LIF(3)
+    x = torch.zeros(10, 4)
+    with pytest.raises(ValueError, match="sigma must be 0"):
+        snn.delays_to_network(layer, lif, x)
+    layer.sigma = 0.0
+    with pytest.raises(ValueError, match="lif has 4 neurons"):
+        snn.delays_to_network(layer, snn.LIF(4), x)
+    with pytest.raises(ValueError, match="binary"):
+        snn.delays_to_network(layer, lif, x + 0.5)
+    with pytest.raises(TypeError, match="DelayedLinear"):
+        snn.delays_to_network(torch.nn.Linear(4, 3), lif, x)
+
+
 def test_bad_input_is_refused_with_clear_errors():
     with pytest.raises(ValueError, match="max_delay"):
         snn.DelayedLinear(3, 2, max_delay=-1)

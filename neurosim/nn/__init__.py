@@ -10,7 +10,7 @@ Needs torch (``pip install -c constraints.txt ".[torch]"``).
 
 from . import surrogate
 from .cuba_lif import CubaLIF, CubaLIFState
-from .delays import DelayedLinear
+from .delays import DelayedLinear, delays_to_network
 from .elm import ELM, ELMState
 from .functional import lif_sequence
 from .layers import LI, LIF, Izhikevich, IzhikevichState, LIFState, RecurrentLIF, RecurrentLIFState
@@ -21,4 +21,4 @@ from .nir_import import import_nir
 __all__ = ["surrogate", "lif_sequence", "LIF", "RecurrentLIF", "LI", "Izhikevich", "LIFState",
            "RecurrentLIFState", "IzhikevichState", "export_nir", "import_nir",
            "CubaLIF", "CubaLIFState", "ModelLayer", "from_model", "ELM", "ELMState",
-           "DelayedLinear"]
+           "DelayedLinear", "delays_to_network"]

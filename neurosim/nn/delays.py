@@ -127,3 +127,67 @@ class DelayedLinear(nn.Module):
         windows = self.windows()
         y = windowed_delay_conv(x, self.kernel(windows), *windows, backend=self.backend)
         return y if self.bias is None else y + self.bias
+
+
+_STEP_LIF = {}
+
+
+def _step_lif(reset: str):
+    """The engine model of ``neurosim.nn.LIF`` (one definition per reset mode): per step
+    ``v = beta v + input`` with the synaptic input a one-step pulse, spike ``v > threshold``."""
+    if reset not in _STEP_LIF:
+        import neurosim as ns
+
+        after = {"subtract": "v = v - threshold", "zero": "v = 0.0", "none": ""}[reset]
+        _STEP_LIF[reset] = ns.NeuronModel(
+            f"StepLIF_{reset}",
+            parameters={"beta": ns.Parameter(0.9, positive=True), "threshold": ns.Parameter(1.0, positive=True)},
+            state={"v": ns.State(0.0), "i_in": ns.State(0.0)},
+            update="v = beta * v + (i_in + i_ext)\ni_in = 0.0",
+            threshold="v > threshold", reset=after or None, inputs={"exc": "i_in"})
+    return _STEP_LIF[reset]
+
+
+def delays_to_network(delays: DelayedLinear, lif, input_spikes, dt: float = 1.0):
+    """The event-driven engine's network of ``lif(delays(x))``: a trained delay layer with
+    integer delays (``sigma = 0``) feeding a ``neurosim.nn.LIF`` layer, driven by the binary
+    input ``input_spikes [T, n_in]`` (one sequence).
+
+    Returns ``(network, source, neurons)``. The engine's delay counts the step a spike takes to
+    arrive, so each synapse gets ``delay + 1`` steps and the network lags the layers by one
+    step: run it for ``(T + 1) * dt`` ms; its spikes at step ``t + 1`` are the layers' at step
+    ``t``. With weights, bias, ``beta`` and ``threshold`` that add exactly (multiples of a
+    power of two, float64 layers) the spikes are identical; otherwise sums in another order
+    may round differently near the threshold.
+    """
+    import numpy as np
+
+    import neurosim as ns
+
+    from .layers import LIF
+
+    if not isinstance(delays, DelayedLinear):
+        raise TypeError(f"delays must be a neurosim.nn.DelayedLinear, got {type(delays).__name__}")
+    if not isinstance(lif, LIF):
+        raise TypeError(f"lif must be a neurosim.nn.LIF, got {type(lif).__name__}")
+    if delays.sigma != 0:
+        raise ValueError(f"delays.sigma must be 0 (integer delays, as the engine has) to export, got {delays.sigma}; "
+                         "anneal it to 0 and fine-tune first")
+    if lif.n != delays.n_out:
+        raise ValueError(f"lif has {lif.n} neurons but delays has n_out = {delays.n_out}")
+    spikes = np.asarray(input_spikes.detach().cpu() if hasattr(input_spikes, "detach") else input_spikes)
+    if spikes.ndim != 2 or spikes.shape[1] != delays.n_in or not np.all((spikes == 0) | (spikes == 1)):
+        raise ValueError(f"input_spikes must be a binary [T, n_in = {delays.n_in}] array, got shape {spikes.shape}")
+    weight = delays.weight.detach().double().cpu().numpy()  # [n_out, n_in]
+    steps = delays.integer_delays().cpu().numpy() + 1  # the engine's delay includes the arrival step
+    net = ns.Network(dt=dt)
+    step_times, neurons = np.nonzero(spikes)
+    source = net.population("input", ns.SpikeTimes(delays.n_in, indices=neurons, times=step_times * dt))
+    per_neuron = lambda p: np.broadcast_to(torch.as_tensor(p).detach().double().cpu().numpy(), (lif.n,)).copy()  # noqa: E731
+    target = net.population("lif", _step_lif(lif.reset)(lif.n, beta=per_neuron(lif.beta),
+                                                         threshold=per_neuron(lif.threshold)))
+    if np.any(weight != 0):
+        net.connect(source, target, ns.connect.from_matrix(weight.T), delay=steps.T * dt, receptor="exc")
+    if delays.bias is not None and torch.any(delays.bias != 0):
+        net.add_current(target, ns.ConstantCurrent(delays.bias.detach().double().cpu().numpy()))
+    return net, source, target
