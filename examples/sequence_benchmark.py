@@ -1,4 +1,4 @@
-"""Sequence benchmark: reservoirs, a spiking RNN, state-space models and a GRU on two tasks.
+"""Sequence benchmark: reservoirs, a spiking RNN, state-space models, a GRU and an ELM neuron on two tasks.
 
 Tasks (time-major ``[T, n, d_in]`` float32 inputs, one class label per sequence, read out at
 the last step):
@@ -33,6 +33,9 @@ Models:
   on the ring 0.9 <= |λ| <= 0.999) / ``SelectiveSSM`` (backend "auto"): linear encoder, ``SSM_LAYERS`` pre-norm residual blocks
   (LayerNorm, SSM, GELU, + input), final LayerNorm, linear decoder on the last step.
 * ``gru`` — ``torch.nn.GRU`` with a linear decoder on the last step, the classic baseline.
+* ``elm`` — one :class:`neurosim.nn.ELM` neuron (Spieler et al. 2024; its width is the number
+  of memory units, time constants log-spaced over 1-1000 steps), its outputs the logits at the
+  last step.
 
 The trainable models get the same parameter budget: each one's width is the one whose
 trainable parameter count is closest to ``budget`` (:func:`width_for_budget`); the table
@@ -61,8 +64,8 @@ from neurosim.experiments import experiment, output_files, write_summary
 from neurosim.validation import check_int, check_number
 
 TASKS = ("digits", "recall")
-MODELS = ("reservoir", "lsm", "srnn", "diagonal-ssm", "selective-ssm", "gru")
-TRAINABLE = ("srnn", "diagonal-ssm", "selective-ssm", "gru")
+MODELS = ("reservoir", "lsm", "srnn", "diagonal-ssm", "selective-ssm", "gru", "elm")
+TRAINABLE = ("srnn", "diagonal-ssm", "selective-ssm", "gru", "elm")
 COLORS = {"reservoir": "#8c564b", "lsm": "#e377c2", "srnn": "#ff7f0e", "diagonal-ssm": "#1f77b4",
           "selective-ssm": "#2ca02c", "gru": "#7f7f7f"}
 #: ms of simulated time per sequence step, for the event-driven models (digits: 128 ms per image)
@@ -261,16 +264,31 @@ def _torch_models():
                 h = h + torch.nn.functional.gelu(y)
             return self.decoder(self.norm(h[-1]))
 
-    return GRUClassifier, SpikingRNNClassifier, SSMClassifier
+    class ELMClassifier(nn.Module):
+        """One ELM neuron with a memory unit per width, an output per class; logits: the
+        output at the last step."""
+
+        def __init__(self, d_in, n_classes, width):
+            super().__init__()
+            import neurosim.nn as snn
+
+            self.elm = snn.ELM(d_in, n_classes, n_memory=width)
+
+        def forward(self, x):
+            return self.elm(x)[0][-1]
+
+    return GRUClassifier, SpikingRNNClassifier, SSMClassifier, ELMClassifier
 
 
 def build_model(kind: str, d_in: int, n_classes: int, width: int):
     """A trainable classifier ``kind`` (one of :data:`TRAINABLE`) of ``width`` units mapping
     ``x [T, B, d_in]`` to logits ``[B, n_classes]`` (built with torch's global generator: seed
     it, or wrap in ``torch.random.fork_rng``)."""
-    GRUClassifier, SpikingRNNClassifier, SSMClassifier = _torch_models()
+    GRUClassifier, SpikingRNNClassifier, SSMClassifier, ELMClassifier = _torch_models()
     if kind == "gru":
         return GRUClassifier(d_in, n_classes, width)
+    if kind == "elm":
+        return ELMClassifier(d_in, n_classes, width)
     if kind == "srnn":
         return SpikingRNNClassifier(d_in, n_classes, width)
     if kind == "diagonal-ssm":
@@ -564,11 +582,11 @@ def sequence_benchmark(*, duration: float | None = None, seed: int = 0, backend:
                        lr: float = 3e-3, n_digits: int = 1797, max_delay: int = 500, n_recall: int = 1200,
                        n_symbols: int = 4, cue_steps: int = 5, noise: float = 0.05, reservoir_size: int = 300,
                        reservoir_samples: int = 0, threads: int = 1) -> dict:
-    """Reservoirs, spiking RNN, diagonal and selective SSMs and a GRU on sequential digits and
+    """Reservoirs, spiking RNN, diagonal and selective SSMs, a GRU and an ELM neuron on sequential digits and
     delayed recall: accuracy, training time, throughput, parameters.
 
     ``tasks``: comma-separated subset of digits, recall. ``models``: subset of reservoir, lsm,
-    srnn, diagonal-ssm, selective-ssm, gru. ``budget``: trainable parameters each trained model
+    srnn, diagonal-ssm, selective-ssm, gru, elm. ``budget``: trainable parameters each trained model
     aims at (width chosen to come closest). ``epochs``, ``batch_size``, ``lr``: Adam training of
     the trainable models. ``n_digits``: digits used (stratified subset; 1/3 test).
     ``max_delay``, ``n_recall`` (samples, 1/3 test), ``n_symbols``, ``cue_steps``, ``noise``:
