@@ -34,8 +34,9 @@ from bench_engine import cpu_name  # benchmarks/ is on the path when this script
 from neurosim.examples.cuba import W_EXC, W_INH
 
 
-def build(n: int, in_degree: int, seed: int = 1) -> ns.Network:
-    net = ns.Network(dt=0.1, seed=seed)
+def build(n: int, in_degree: int, seed: int = 1, **network_options) -> ns.Network:
+    """The benchmark network; ``network_options`` go to ``ns.Network`` (e.g. precision)."""
+    net = ns.Network(dt=0.1, seed=seed, **network_options)
     n_exc = int(round(0.8 * n))
     exc = net.population("exc", ns.LIF.cuba(n_exc))
     inh = net.population("inh", ns.LIF.cuba(n - n_exc))

@@ -26,16 +26,13 @@ import time
 
 import neurosim as ns
 from bench_engine import cpu_name  # benchmarks/ is on the path when this script runs
+from bench_scale import reset_peak_rss, status_kib
 from neurosim.examples.cuba import W_EXC, W_INH
 
 
 def status(key: str) -> int:
-    """A field of /proc/self/status, bytes."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key):
-                return int(line.split()[1]) * 1024
-    raise KeyError(key)
+    """A field of /proc/self/status (Linux), bytes."""
+    return status_kib(key) * 1024
 
 
 def main() -> None:
@@ -57,7 +54,8 @@ def main() -> None:
     warm.connect(i, [e, i], ns.connect.fixed_in_degree(2), weight=W_INH)
     warm.run(1.0, progress=False, threads=args.threads)
     del warm, e, i
-    open("/proc/self/clear_refs", "w").write("5")  # peak resident set from here
+    if not reset_peak_rss():  # peak resident set from here
+        raise SystemExit("needs Linux (/proc/self/clear_refs, /proc/self/status) to measure memory")
     base = status("VmRSS")
 
     t0 = time.perf_counter()

@@ -101,20 +101,9 @@ def reset_peak_rss() -> bool:
 # ---- neurosim -----------------------------------------------------------------------------
 def build_neurosim(n: int, in_degree: int, seed: int, network_options: dict):
     """``bench_gpu.build`` with optional ``ns.Network`` options (precision)."""
-    import neurosim as ns
-    from neurosim.examples.cuba import W_EXC, W_INH
+    from bench_gpu import build
 
-    net = ns.Network(dt=0.1, seed=seed, **network_options)
-    n_exc = int(round(0.8 * n))
-    exc = net.population("exc", ns.LIF.cuba(n_exc))
-    inh = net.population("inh", ns.LIF.cuba(n - n_exc))
-    k_exc, k_inh = int(round(0.8 * in_degree)), in_degree - int(round(0.8 * in_degree))
-    scale = 80.0 / in_degree
-    net.connect(exc, [exc, inh], ns.connect.fixed_in_degree(k_exc), weight=W_EXC * scale, receptor="exc",
-                allow_self=True)
-    net.connect(inh, [exc, inh], ns.connect.fixed_in_degree(k_inh), weight=W_INH * scale, receptor="inh",
-                allow_self=True)
-    return net
+    return build(n, in_degree, seed, **network_options)
 
 
 def one_neurosim(args) -> dict:

@@ -19,6 +19,14 @@ _jit = numba.njit(cache=True, nogil=True, parallel=True)
 _jit_sum = numba.njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "nsz", "contract"})
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_scaled(out, w, inp):
+    """out[s] += w * inp[s] over ``inp`` (views indexed from a range: provably in bounds and
+    non-negative, so the loop vectorises; an index shift + s kept a wrap-around check per element)."""
+    for s in range(inp.shape[0]):
+        out[s] += w * inp[s]
+
+
 @_jit
 def forward(x, kernel, lo, hi, batch, y):
     """``y[j, t*B + b] += sum_i sum_k kernel[j, i, k] x[i, (t - k)*B + b]`` over each window."""
@@ -27,12 +35,7 @@ def forward(x, kernel, lo, hi, batch, y):
     for j in numba.prange(n_out):
         for i in range(n_in):
             for k in range(lo[j, i], hi[j, i]):
-                w = kernel[j, i, k]
-                # views, indexed from a range: provably in bounds and non-negative, so the loop
-                # vectorises (an index shift + s would keep a wrap-around check per element)
-                out, inp = y[j, k * batch :], x[i, : size - k * batch]
-                for s in range(inp.shape[0]):
-                    out[s] += w * inp[s]
+                _add_scaled(y[j, k * batch :], kernel[j, i, k], x[i, : size - k * batch])
 
 
 @_jit
@@ -43,10 +46,7 @@ def grad_input(grad_y, kernel, lo, hi, batch, grad_x):
     for i in numba.prange(n_in):
         for j in range(n_out):
             for k in range(lo[j, i], hi[j, i]):
-                w = kernel[j, i, k]
-                out, inp = grad_x[i, : size - k * batch], grad_y[j, k * batch :]
-                for s in range(out.shape[0]):
-                    out[s] += w * inp[s]
+                _add_scaled(grad_x[i, : size - k * batch], kernel[j, i, k], grad_y[j, k * batch :])
 
 
 @_jit_sum

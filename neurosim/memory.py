@@ -9,6 +9,7 @@ how much, what is available, and what to change.
 
 from __future__ import annotations
 
+import functools
 import os
 
 from .errors import InsufficientMemoryError
@@ -52,17 +53,16 @@ def check_memory(what: str, nbytes: float, hint: str = "") -> None:
             + (f"; {hint}" if hint else ""), needed=int(min(nbytes, 2**63 - 1)), available=available)
 
 
+@functools.cache
 def _libc_malloc_trim():
-    """glibc's ``malloc_trim``, or None elsewhere (macOS, musl, Windows)."""
+    """glibc's ``malloc_trim``, or None elsewhere (macOS, musl, Windows); looked up on first use,
+    not at import."""
     try:
         import ctypes
 
         return ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):
         return None
-
-
-_MALLOC_TRIM = _libc_malloc_trim()
 
 
 def release_freed_memory() -> None:
@@ -73,5 +73,6 @@ def release_freed_memory() -> None:
     projections copied into the engine's pool) would stay resident for the whole run;
     ``malloc_trim`` returns their pages. Called after each ``connect`` and after the first
     run's flattening: a few milliseconds."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
+    trim = _libc_malloc_trim()
+    if trim is not None:
+        trim(0)

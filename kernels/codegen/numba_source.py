@@ -216,7 +216,7 @@ def synapse_function(d, m: int) -> str:
              "        _slot = (_step - _delay + 1) % _n_slots",
              "        for _e in range(_history.counts[_slot]):",
              "            _source = _history.ids[_slot, _e]",
-             "            _k = _first_with_delay(_syn.delay, _syn.indptr[_source], _syn.indptr[_source + 1], _delay)",
+             "            _k = _first_at_least(_syn.delay, _syn.indptr[_source], _syn.indptr[_source + 1], _delay)",
              "            _end = _syn.indptr[_source + 1]",
              "            while _k < _end and _syn.delay[_k] == _delay:"]
     lines += body(d.on_pre, True, " " * 16)
@@ -246,7 +246,7 @@ from neurosim.kernels.layout import STATUS_DONE, STATUS_NOT_FINITE, STATUS_SPIKE
 from neurosim.kernels.engine.numba import (_at, _clear, _plus, _where, _min, _max, _jit, _jit_parallel, _inline,
                                         step_begin, deliver_spikes, deliver_static, record_spikes, sample_state,
                                         spike_buffer_full, first_not_finite, find_not_finite, gather_spikes, gather_range,
-                                        external_current, remember_spikes, _first_with_delay,
+                                        external_current, remember_spikes, _first_at_least,
                                         _first_not_finite_synapse)
 '''
 
