@@ -155,7 +155,15 @@ def gather_range(spiked, words, lo, hi, out, start):
 @_jit
 def gather_spikes(spiked, fired):
     """Ids of the set flags in ``spiked`` (ascending), scanning 8 flags per word."""
-    return gather_range(spiked, spiked.view(np.uint64), 0, spiked.shape[0], fired, 0)
+    words = spiked.view(np.uint64)
+    n = 0
+    for w in range(words.shape[0]):
+        if words[w] != 0:
+            for i in range(8 * w, 8 * w + 8):
+                if spiked[i]:
+                    fired[n] = i
+                    n += 1
+    return n
 
 
 @_inline
@@ -262,14 +270,22 @@ def step_begin(state, rec, drive, ring, row, step, n_recordable):
 def deliver_spikes(fired, n_fired, drive, row, step, slot, conn, flat_currents, flat_ring, rec):
     """Deliver the step's spikes (neurons by id, then source events as given) and record them.
     ``flat_currents`` and ``flat_ring`` are the receptor rows and the ring buffer, flattened."""
+    counts = rec.counters
     e0, e1 = drive.event_ptr[row], drive.event_ptr[row + 1]
     base = slot * flat_currents.shape[0]  # a slot holds 2 x n_dynamic cells, as the receptor rows
     nd = flat_currents.shape[0] // 2
+    # one pass that delivers and records (record_spikes is the parallel engine's second pass):
+    # two passes here, with gather_spikes through gather_range, ran CUBA 7-9 % slower
+    # (bench_against_commit.py, twice), so both keep their one-thread form
     for f in range(n_fired + (e1 - e0)):
         source = fired[f] if f < n_fired else drive.event_id[e0 + f - n_fired]
-        rec.counters[1] += deliver_static(source, rec.population_of[source], conn, flat_currents, flat_ring, base,
-                                          nd, 0, nd)
-    record_spikes(fired, n_fired, drive, row, step, rec)
+        q = rec.population_of[source]
+        counts[1] += deliver_static(source, q, conn, flat_currents, flat_ring, base, nd, 0, nd)
+        rec.population_counts[row, q] += 1
+        if rec.spike_record[source]:
+            rec.spike_step[counts[0]] = step
+            rec.spike_id[counts[0]] = source
+            counts[0] += 1
 
 
 @_inline
