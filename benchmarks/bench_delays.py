@@ -4,13 +4,15 @@ ELM layers over long sequences.
 1. Speed: ``neurosim.nn.DelayedLinear`` forward + backward with ``backend="numba"`` (fused
    kernels visiting only each synapse's Gaussian window) against ``backend="conv1d"`` (torch's
    dense conv1d over every tap: DCLS's formulation), same layer and input, interleaved repeats,
-   for several widths ``sigma`` (window = taps within 4 sigma of the delay).
+   for several widths ``sigma`` (window = taps within 4 sigma of the delay). With ``--device
+   cuda``: ``backend="triton"`` (the same kernels in Triton) against conv1d, on CUDA tensors.
 2. Memory: peak resident memory (Linux VmHWM, a fresh process per case, its peak reset after
    start-up) of forward + backward over T steps, divided by T x batch x neurons, for the delay
-   layer (both backends) and ``neurosim.nn.ELM``.
+   layer (both backends) and ``neurosim.nn.ELM`` (CPU only: skipped with ``--device cuda``).
 
     python benchmarks/bench_delays.py
     python benchmarks/bench_delays.py --t 500 --batch 16 --n 128 --max-delay 25
+    python benchmarks/bench_delays.py --device cuda --skip-memory
 
 A measurement script, not a test.
 """
@@ -52,27 +54,38 @@ print(json.dumps({"peak": status("VmHWM") - before}))
 
 
 def speed(args) -> None:
-    print(f"\n1. forward + backward, T = {args.t}, batch {args.batch}, {args.n} -> {args.n}, max_delay "
+    device = torch.device(args.device)
+    fused = "numba" if device.type == "cpu" else "triton"
+    where = "" if device.type == "cpu" else f" on {torch.cuda.get_device_name(device)}"
+    print(f"\n1. forward + backward{where}, T = {args.t}, batch {args.batch}, {args.n} -> {args.n}, max_delay "
           f"{args.max_delay}, float32, {args.repeats} interleaved repeats (s, min / median)")
-    print(f"{'sigma':>6} {'window':>7} {'numba':>17} {'conv1d':>17} {'conv1d / numba':>15}")
+    print(f"{'sigma':>6} {'window':>7} {fused:>17} {'conv1d':>17} {'conv1d / ' + fused:>16}")
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     for sigma in args.sigmas:
-        times = {"numba": [], "conv1d": []}
+        times = {fused: [], "conv1d": []}
         torch.manual_seed(0)
         layers = {b: snn.DelayedLinear(args.n, args.n, args.max_delay, sigma=sigma, backend=b) for b in times}
-        layers["conv1d"].load_state_dict(layers["numba"].state_dict())
-        x = torch.randn(args.t, args.batch, args.n, requires_grad=True)
+        layers["conv1d"].load_state_dict(layers[fused].state_dict())
+        layers = {b: layer.to(device) for b, layer in layers.items()}
+        x = torch.randn(args.t, args.batch, args.n, device=device, requires_grad=True)
         for layer in layers.values():
             layer(x).sum().backward()  # compile / warm up
         for _ in range(args.repeats):
             for backend, layer in layers.items():
+                sync()
                 t0 = time.perf_counter()
                 layer(x).sum().backward()
+                sync()
                 times[backend].append(time.perf_counter() - t0)
-        lo, hi = layers["numba"].windows()
+        lo, hi = layers[fused].windows()
         window = float((hi - lo).float().mean())
         cell = {b: f"{min(v):.4f} / {statistics.median(v):.4f}" for b, v in times.items()}
-        print(f"{sigma:6g} {window:7.1f} {cell['numba']:>17} {cell['conv1d']:>17} "
-              f"{min(times['conv1d']) / min(times['numba']):14.2f}x", flush=True)
+        print(f"{sigma:6g} {window:7.1f} {cell[fused]:>17} {cell['conv1d']:>17} "
+              f"{min(times['conv1d']) / min(times[fused]):15.2f}x", flush=True)
 
 
 def memory(args) -> None:
@@ -101,11 +114,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--memory-t", type=int, nargs="+", default=[1000, 4000, 16000])
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (numba vs conv1d; default) or cuda (triton vs conv1d; the memory part is skipped)")
     args = parser.parse_args()
+    if torch.device(args.device).type not in ("cpu", "cuda"):
+        parser.error(f"--device must be cpu or cuda, got {args.device!r}")
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA GPU (torch.cuda.is_available() is False)")
     print(f"machine: {platform.node()}, CPU {cpu_name()} ({os.cpu_count()} cores), {time.strftime('%Y-%m-%d %H:%M')}; "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
     speed(args)
-    if not args.skip_memory:
+    if not args.skip_memory and torch.device(args.device).type == "cpu":
         memory(args)
 
 

@@ -12,9 +12,12 @@
 #           work and runners; peers not installed are skipped with a line saying so.
 #           (bench_nn.py itself times CPU tensors only: it has no device flag.)
 #   scan    benchmarks/bench_scan.py on CUDA: linear and selective scans against torch
+#   delays  the delay layer's Triton kernels: tests/test_delays_triton.py compiled on the GPU
+#           (also part of `tests`; here alone for a short check), then
+#           benchmarks/bench_delays.py --device cuda (triton against conv1d, forward + backward)
 #
 #   bash benchmarks/gpu_check.sh                      # everything (about 10 min; 1e6 numba is most)
-#   bash benchmarks/gpu_check.sh tests nn scan        # then, in a second call:
+#   bash benchmarks/gpu_check.sh tests nn scan delays # then, in a second call:
 #   bash benchmarks/gpu_check.sh engine               # (for 10-minute limits per command)
 #
 # Environment: PYTHON (default python), GPU_CHECK_SIZES (engine sizes, default "1e5 1e6"),
@@ -37,7 +40,7 @@ unset TRITON_INTERPRET
 export GPU_CHECK_NN_SHAPES=${GPU_CHECK_NN_SHAPES:-100x32x512 1000x32x2048}
 export GPU_CHECK_NN_REPEATS=${GPU_CHECK_NN_REPEATS:-5}
 
-ALL_STEPS=(tests engine nn scan)
+ALL_STEPS=(tests engine nn scan delays)
 if [ $# -gt 0 ]; then STEPS=("$@"); else STEPS=("${ALL_STEPS[@]}"); fi
 for s in "${STEPS[@]}"; do
   case " ${ALL_STEPS[*]} " in
@@ -262,6 +265,13 @@ fi
 
 if want scan; then
   step "scans on CUDA (bench_scan.py)" "$PYTHON" benchmarks/bench_scan.py --device cuda
+fi
+
+if want delays; then
+  step "delay layer: Triton tests on the GPU" \
+    "$PYTHON" -m pytest -q -p no:cacheprovider --durations=5 tests/test_delays_triton.py
+  step "delay layer: triton vs conv1d on CUDA (bench_delays.py)" \
+    "$PYTHON" benchmarks/bench_delays.py --device cuda --skip-memory
 fi
 
 echo

@@ -40,8 +40,8 @@ class DelayedLinear(nn.Module):
     sigma : width of the Gaussian (steps, >= 0); 0 uses the rounded integer delays.
     bias : add a learnable bias.
     delay_init : "uniform" (default: uniform over ``[0, max_delay]``) or a number (every delay).
-    backend : "auto" (Numba on CPU for narrow windows, else conv1d), "numba" or "conv1d" (the
-        reference); see :mod:`neurosim.kernels.delays`.
+    backend : "auto" (for narrow windows Numba on CPU, Triton on CUDA; else conv1d), "numba",
+        "triton" or "conv1d" (the reference); see :mod:`neurosim.kernels.delays`.
 
     Input ``x [T, B, n_in]`` with ``T >= max_delay + 1``; output ``[T, B, n_out]`` (the first
     steps see zeros before the sequence).
