@@ -2,10 +2,13 @@
 helpers that turn a dataset into arrays. Each dataset is ``(streams, labels)``: a list of
 :class:`~neurosim.events.EventStream` and an ``[n]`` array.
 
-* Vision: :func:`saccade_events` moves an image over a simulated event camera (a DVS pixel
+* Vision: :func:`camera_events` moves an image over a simulated event camera (a DVS pixel
   emits an ON / OFF event each time its log intensity has risen / fallen by ``threshold``
-  since its last event, as in N-MNIST's recording, Orchard et al. 2015); :func:`event_digits`
-  does it for scikit-learn's digits, with three saccades as N-MNIST does.
+  since its last event, as in N-MNIST's recording, Orchard et al. 2015);
+  :func:`saccade_events` moves it along N-MNIST's three saccades and :func:`event_digits` does
+  that for scikit-learn's digits; :func:`motion_events` slides it in a straight line and
+  :func:`moving_textures` makes HD-SNN's motion classes (natural-image crops, 12 directions x
+  3 speeds).
 * Audio: :func:`cochlea_events` turns a sound into per-channel events of a cochlea-like
   filter bank; :func:`cochlear_digits` makes ten "spoken digit" classes of formant sounds
   (:func:`formant_sound`) with speaker-like variation.
@@ -97,32 +100,51 @@ def saccade_events(image, *, sensor_size=(24, 24), duration_ms: float = 300.0, s
                    amplitude: float = 3.0, threshold: float = 0.25, threshold_sd: float = 0.03,
                    noise_hz: float = 0.5, seed=None) -> EventStream:
     """Events of an event camera looking at ``image [h, w]`` (intensities >= 0) while the image
-    moves along :func:`saccade_path` (bilinear resampling each ``step_ms``).
+    moves along :func:`saccade_path` (:func:`camera_events`, centred on the sensor).
 
     Each pixel has its own threshold (``threshold`` +- ``threshold_sd``, log-intensity units,
     fixed pattern mismatch); a change of ``k`` thresholds within a step gives ``k`` events
     spread evenly over the step. ``noise_hz`` adds background events per pixel (Poisson).
     Returns events with ``t`` in microseconds, ``p`` 1 = ON, 0 = OFF.
     """
+    duration_ms = check_number("duration_ms", duration_ms, positive=True)
+    step_ms = check_number("step_ms", step_ms, positive=True)
+    amplitude = check_number("amplitude", amplitude, nonnegative=True)
+    path = saccade_path(max(2, round(duration_ms / step_ms)), amplitude)
+    return camera_events(image, path - path.mean(0), sensor_size=sensor_size, step_ms=step_ms, threshold=threshold,
+                         threshold_sd=threshold_sd, noise_hz=noise_hz, seed=seed)
+
+
+def camera_events(image, offsets, *, sensor_size=(24, 24), step_ms: float = 1.0, threshold: float = 0.25,
+                  threshold_sd: float = 0.03, noise_hz: float = 0.5, seed=None) -> EventStream:
+    """Events of an event camera looking at ``image [h, w]`` (intensities >= 0) displaced by
+    ``offsets [T, 2]`` pixels (``(dy, dx)``, one row every ``step_ms``; bilinear resampling).
+
+    With offset 0 the image's centre lies on the sensor's centre; image pixel ``(i, j)`` is seen
+    at sensor position ``(i, j) + offset`` (plus the centring), dark (0) outside the image.
+    Pixel thresholds, events and noise as :func:`saccade_events`. Returns an
+    :class:`~neurosim.events.EventStream` (``t`` in us, ``p`` 1 = ON, 0 = OFF).
+    """
     from scipy.ndimage import map_coordinates
 
     image = as_real_array("image", image)
     if image.ndim != 2 or image.size == 0 or not np.all(np.isfinite(image)) or image.min() < 0:
         raise ValueError(f"image must be a finite non-empty 2-D array of intensities >= 0, got shape {image.shape}")
+    offsets = as_real_array("offsets", offsets)
+    if offsets.ndim != 2 or offsets.shape[1] != 2 or len(offsets) < 2 or not np.all(np.isfinite(offsets)):
+        raise ValueError(f"offsets must be a finite [T, 2] array of (dy, dx) pixels with T >= 2, got shape "
+                         f"{offsets.shape}")
     width, height = check_sensor_size(sensor_size)
-    duration_ms = check_number("duration_ms", duration_ms, positive=True)
     step_ms = check_number("step_ms", step_ms, positive=True)
     threshold = check_number("threshold", threshold, positive=True)
     threshold_sd = check_number("threshold_sd", threshold_sd, nonnegative=True)
     noise_hz = check_number("noise_hz", noise_hz, nonnegative=True)
     rng = _rng(seed)
-    n_steps = max(2, round(duration_ms / step_ms))
+    n_steps = len(offsets)
     # coordinates [2, T, H, W], frames, log intensities and level-crossing work, float64
-    check_memory(f"saccade_events: {n_steps} steps of a {width} x {height} sensor", 64.0 * n_steps * width * height,
-                 "use a shorter duration, a larger step_ms or a smaller sensor")
-    path = saccade_path(n_steps, amplitude)
-    # image pixel (i, j) sits at sensor position (i, j) + offset(t): centred, moved by the path
-    offset = path - path.mean(0) + [(height - image.shape[0]) / 2.0, (width - image.shape[1]) / 2.0]
+    check_memory(f"camera_events: {n_steps} steps of a {width} x {height} sensor", 64.0 * n_steps * width * height,
+                 "use fewer steps (a shorter duration or a larger step_ms) or a smaller sensor")
+    offset = offsets + [(height - image.shape[0]) / 2.0, (width - image.shape[1]) / 2.0]
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
     coords = np.stack([yy[None] - offset[:, 0, None, None], xx[None] - offset[:, 1, None, None]])  # [2, T, H, W]
     frames = np.stack([map_coordinates(image, coords[:, k], order=1, cval=0.0) for k in range(n_steps)])
@@ -130,6 +152,84 @@ def saccade_events(image, *, sensor_size=(24, 24), duration_ms: float = 300.0, s
     thresholds = np.clip(rng.normal(threshold, threshold_sd, (height, width)), threshold / 4, None)
     events = level_crossings(log_i, thresholds, step_ms * 1000.0)
     return _with_noise(events, noise_hz, (n_steps - 1) * step_ms, (width, height), rng)
+
+
+def motion_events(image, *, direction_deg: float, speed: float, duration_ms: float = 40.0, step_ms: float = 1.0,
+                  **camera) -> EventStream:
+    """Events of ``image`` sliding across the sensor in a straight line: ``speed`` pixels per ms
+    in direction ``direction_deg`` (0 = +x, 90 = +y, i.e. down the sensor's rows), centred on
+    the sensor half-way through ``duration_ms``. ``camera``: the options of :func:`camera_events`.
+    The image should be at least the sensor plus ``speed * duration_ms`` pixels across, or its
+    dark border enters the view."""
+    direction = np.deg2rad(check_number("direction_deg", direction_deg))
+    speed = check_number("speed", speed, nonnegative=True)
+    duration_ms = check_number("duration_ms", duration_ms, positive=True)
+    step_ms = check_number("step_ms", step_ms, positive=True)
+    n_steps = max(2, round(duration_ms / step_ms))
+    travel = speed * step_ms * (np.arange(n_steps) - (n_steps - 1) / 2.0)
+    offsets = np.stack([travel * np.sin(direction), travel * np.cos(direction)], 1)
+    return camera_events(image, offsets, step_ms=step_ms, **camera)
+
+
+def natural_images() -> list:
+    """scikit-learn's two sample photographs (china, flower) as grey-level float arrays in
+    [0, 1] (427 x 640): the natural textures :func:`moving_textures` crops."""
+    from sklearn.datasets import load_sample_images
+
+    return [img.astype(np.float64).mean(-1) / 255.0 for img in load_sample_images().images]
+
+
+#: the least texture a crop of :func:`moving_textures` has: mean absolute log-intensity step
+#: between neighbouring pixels (a fifth of the photographs' crops, sky and blurred background,
+#: fall below it and would give a movie of almost no events)
+MIN_TEXTURE = 0.05
+
+
+def _textured_crop(photos, size: int, rng) -> np.ndarray:
+    """A ``size x size`` crop of a random photograph with at least :data:`MIN_TEXTURE`."""
+    for _ in range(1000):
+        photo = photos[rng.integers(len(photos))]
+        y0, x0 = rng.integers(0, photo.shape[0] - size + 1), rng.integers(0, photo.shape[1] - size + 1)
+        patch = photo[y0:y0 + size, x0:x0 + size]
+        log_p = np.log(patch + 0.05)
+        if np.abs(np.diff(log_p, axis=0)).mean() + np.abs(np.diff(log_p, axis=1)).mean() >= MIN_TEXTURE:
+            return patch
+    raise RuntimeError(f"no {size}-pixel crop of the photographs has texture >= {MIN_TEXTURE}")  # pragma: no cover
+
+
+def moving_textures(n: int, *, directions: int = 12, speeds=(0.25, 0.5, 1.0), sensor_size=(24, 24),
+                    duration_ms: float = 40.0, seed: int = 0, **camera) -> tuple[list, np.ndarray]:
+    """A motion dataset as HD-SNN's (Grimaldi & Perrinet 2023): random crops of natural images
+    (:func:`natural_images`, textured ones: :data:`MIN_TEXTURE`; each randomly flipped and
+    rotated by a multiple of 90 degrees)
+    sliding across the sensor (:func:`motion_events`) in one of ``directions`` equally spaced
+    directions at one of ``speeds`` (pixels per ms). Sample ``i`` has class ``i % (directions *
+    len(speeds))``, class ``c`` = direction ``c // len(speeds)`` (at ``360 c // len(speeds) /
+    directions`` degrees) and speed ``speeds[c % len(speeds)]``. Returns ``(streams, labels)``."""
+    n = check_int("n", n, minimum=1)
+    directions = check_int("directions", directions, minimum=1)
+    speeds = as_real_array("speeds", speeds)
+    if speeds.ndim != 1 or speeds.size == 0 or not np.all(np.isfinite(speeds)) or np.any(speeds <= 0):
+        raise ValueError(f"speeds must be a non-empty 1-D list of speeds > 0 (pixels per ms), got {speeds!r:.80}")
+    width, height = check_sensor_size(sensor_size)
+    duration_ms = check_number("duration_ms", duration_ms, positive=True)
+    photos = natural_images()
+    crop = int(np.ceil(max(width, height) + speeds.max() * duration_ms)) + 4  # the view never leaves the crop
+    if crop > min(photos[0].shape):
+        raise ValueError(f"sensor_size {tuple(sensor_size)} with speed {speeds.max():g} px/ms for {duration_ms:g} ms "
+                         f"needs {crop}-pixel crops; the photographs are {min(photos[0].shape)} pixels high")
+    n_classes = directions * len(speeds)
+    labels = np.arange(n) % n_classes
+    streams = []
+    for label, s in zip(labels, _sample_seeds(seed, n)):
+        rng = np.random.default_rng(s)
+        patch = _textured_crop(photos, crop, rng)
+        patch = np.rot90(patch, rng.integers(4))
+        patch = patch[:, ::-1] if rng.integers(2) else patch
+        direction, speed = divmod(int(label), len(speeds))
+        streams.append(motion_events(patch, direction_deg=360.0 * direction / directions, speed=speeds[speed],
+                                     duration_ms=duration_ms, sensor_size=sensor_size, seed=rng, **camera))
+    return streams, labels
 
 
 def _with_noise(events, noise_hz, duration_ms, sensor_size, rng) -> EventStream:

@@ -12,6 +12,7 @@ from . import surrogate
 from .cuba_lif import CubaLIF, CubaLIFState
 from .delays import DelayedLinear, delays_to_network
 from .elm import ELM, ELMState
+from .hd_conv import HeterogeneousDelayConv
 from .functional import lif_sequence
 from .layers import LI, LIF, Izhikevich, IzhikevichState, LIFState, RecurrentLIF, RecurrentLIFState
 from .model_layer import ModelLayer, from_model
@@ -21,4 +22,4 @@ from .nir_import import import_nir
 __all__ = ["surrogate", "lif_sequence", "LIF", "RecurrentLIF", "LI", "Izhikevich", "LIFState",
            "RecurrentLIFState", "IzhikevichState", "export_nir", "import_nir",
            "CubaLIF", "CubaLIFState", "ModelLayer", "from_model", "ELM", "ELMState",
-           "DelayedLinear", "delays_to_network"]
+           "DelayedLinear", "delays_to_network", "HeterogeneousDelayConv"]

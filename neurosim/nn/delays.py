@@ -11,10 +11,10 @@ for the taps k = 0 .. max_delay within 4 sigma of the delay (the window; the tai
 annealed towards 0 during training (set ``layer.sigma``), and ``sigma = 0`` uses the rounded
 integer delays exactly (one tap), as the event-driven engine does.
 
-The convolution (:func:`neurosim.kernels.delays.windowed_delay_conv`) runs on fused Numba
-kernels that visit only each synapse's window (work ``T * B * synapses * window``: 4x faster
-than a dense conv1d at sigma = 0 here) when the windows are narrow, on torch's conv1d when they
-are wide or the tensors are not on the CPU. Neither forms a ``[T, batch, n_in, n_out]`` tensor;
+The convolution (:func:`neurosim.kernels.delays.windowed_delay_conv`) runs on fused kernels
+that visit only each synapse's window (work ``T * B * synapses * window``: 4x faster than a
+dense conv1d at sigma = 0 here) when the windows are narrow, Numba on the CPU and Triton on
+CUDA, and on torch's conv1d when they are wide. None forms a ``[T, batch, n_in, n_out]`` tensor;
 the kernel is ``[n_out, n_in, max_delay + 1]``.
 """
 
