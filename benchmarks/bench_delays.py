@@ -6,6 +6,9 @@ ELM layers over long sequences.
    dense conv1d over every tap: DCLS's formulation), same layer and input, interleaved repeats,
    for several widths ``sigma`` (window = taps within 4 sigma of the delay). With ``--device
    cuda``: ``backend="triton"`` (the same kernels in Triton) against conv1d, on CUDA tensors.
+   The peer, when installed: the DCLS authors' ``Dcls1d`` (package ``dcls``, version "gauss",
+   one kernel element per synapse, as their SNN-delays code uses it), same weights, delays and
+   width (its width has a floor of 0.27 steps: sigma below it runs at 0.27).
 2. Memory: peak resident memory (Linux VmHWM, a fresh process per case, its peak reset after
    start-up) of forward + backward over T steps, divided by T x batch x neurons, for the delay
    layer (both backends) and ``neurosim.nn.ELM`` (CPU only: skipped with ``--device cuda``).
@@ -59,7 +62,9 @@ def speed(args) -> None:
     where = "" if device.type == "cpu" else f" on {torch.cuda.get_device_name(device)}"
     print(f"\n1. forward + backward{where}, T = {args.t}, batch {args.batch}, {args.n} -> {args.n}, max_delay "
           f"{args.max_delay}, float32, {args.repeats} interleaved repeats (s, min / median)")
-    print(f"{'sigma':>6} {'window':>7} {fused:>17} {'conv1d':>17} {'conv1d / ' + fused:>16}")
+    peer = dcls_layer_class()
+    print(f"{'sigma':>6} {'window':>7} {fused:>17} {'conv1d':>17} {'conv1d / ' + fused:>16}"
+          + (f" {'DCLS':>17} {'DCLS / ' + fused:>14}" if peer else "  (DCLS not installed)"))
 
     def sync():
         if device.type == "cuda":
@@ -70,6 +75,9 @@ def speed(args) -> None:
         torch.manual_seed(0)
         layers = {b: snn.DelayedLinear(args.n, args.n, args.max_delay, sigma=sigma, backend=b) for b in times}
         layers["conv1d"].load_state_dict(layers[fused].state_dict())
+        if peer:
+            layers["dcls"] = dcls_twin(peer, layers[fused])
+            times["dcls"] = []
         layers = {b: layer.to(device) for b, layer in layers.items()}
         x = torch.randn(args.t, args.batch, args.n, device=device, requires_grad=True)
         for layer in layers.values():
@@ -85,7 +93,42 @@ def speed(args) -> None:
         window = float((hi - lo).float().mean())
         cell = {b: f"{min(v):.4f} / {statistics.median(v):.4f}" for b, v in times.items()}
         print(f"{sigma:6g} {window:7.1f} {cell[fused]:>17} {cell['conv1d']:>17} "
-              f"{min(times['conv1d']) / min(times[fused]):15.2f}x", flush=True)
+              f"{min(times['conv1d']) / min(times[fused]):15.2f}x"
+              + (f" {cell['dcls']:>17} {min(times['dcls']) / min(times[fused]):13.2f}x" if peer else ""), flush=True)
+
+
+def dcls_layer_class():
+    """The DCLS package's ``Dcls1d``, or None where it is not installed."""
+    try:
+        from DCLS.construct.modules import Dcls1d
+    except ImportError:
+        return None
+    return Dcls1d
+
+
+class _DclsTimeMajor(torch.nn.Module):
+    """``Dcls1d`` on ``[T, B, n]`` as their SNN-delays code runs it: pad max_delay steps on the
+    left of ``[B, n, T]``, convolve, back to time-major."""
+
+    def __init__(self, conv, taps):
+        super().__init__()
+        self.conv, self.taps = conv, taps
+
+    def forward(self, x):
+        padded = torch.nn.functional.pad(x.permute(1, 2, 0), (self.taps - 1, 0))
+        return self.conv(padded).permute(2, 0, 1)
+
+
+def dcls_twin(Dcls1d, layer):
+    """A DCLS layer with ``layer``'s weights, delays and width (tests/test_delays_nn.py checks
+    that the two compute the same)."""
+    taps = layer.max_delay + 1
+    conv = Dcls1d(layer.n_in, layer.n_out, kernel_count=1, dilated_kernel_size=taps, bias=False, version="gauss")
+    with torch.no_grad():
+        conv.weight.copy_(layer.weight[..., None])
+        conv.P.copy_(((taps - 1 - layer.delay) - taps // 2)[None, ..., None])  # centred; conv1d correlates
+        conv.SIG.fill_(max(layer.sigma - 0.27, 0.0))                           # its width: |SIG| + 0.27
+    return _DclsTimeMajor(conv, taps)
 
 
 def memory(args) -> None:

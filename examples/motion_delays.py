@@ -9,7 +9,8 @@ with the movie's class (every position and step after the longest delay), and th
 is the one of highest mean log-probability. The learnt
 kernels are then pruned by magnitude (no retraining) from 100 % to 0.1 % of the weights: the
 paper's claim is that accuracy stays near its peak with a few per cent of them, i.e. a few per
-cent of the operations of an event-driven run (counted here, per movie).
+cent of the operations of an event-driven run (counted here, per movie). Its control, kernels
+shortened to the first delays, is measured too.
 
 Run: ``neurosim run motion-delays --out results/motion``
 """
@@ -108,19 +109,34 @@ def train_one(movies, *, n_classes: int, n_train: int, n_delays: int, kernel: in
     return model, losses, time.perf_counter() - t0
 
 
-def pruning_curve(model, x, y, keep: list[float]) -> list[dict]:
-    """Accuracy and event-driven operations per movie with the ``keep`` fraction of the
-    largest weights (no retraining)."""
+def curve_point(model, x, y, fraction: float) -> dict:
+    """Accuracy and event-driven operations per movie of ``model`` (already pruned)."""
     import torch
 
+    with torch.no_grad():
+        ops = torch.cat([model.synaptic_operations(x[:, b:b + 128]) for b in range(0, x.shape[1], 128)])
+    return {"keep": fraction, "synapses": model.n_synapses, "accuracy": accuracy(model, x, y),
+            "operations_per_movie": float(ops.mean())}
+
+
+def pruning_curve(model, x, y, keep: list[float]) -> list[dict]:
+    """The ``keep`` fraction of the largest weights, the others zeroed (no retraining)."""
     rows = []
     for fraction in keep:
         pruned = copy.deepcopy(model)
-        kept = pruned.prune_(fraction)
-        with torch.no_grad():
-            ops = torch.cat([pruned.synaptic_operations(x[:, b:b + 128]) for b in range(0, x.shape[1], 128)])
-        rows.append({"keep": fraction, "synapses": kept, "accuracy": accuracy(pruned, x, y),
-                     "operations_per_movie": float(ops.mean())})
+        pruned.prune_(fraction)
+        rows.append(curve_point(pruned, x, y, fraction))
+    return rows
+
+
+def shortening_curve(model, x, y) -> list[dict]:
+    """The paper's control: keep the weights of the ``k`` shortest delays only (k = n_delays
+    down to 1), i.e. shorter kernels instead of sparse ones."""
+    rows = []
+    for k in range(model.n_delays, 0, -1):
+        short = copy.deepcopy(model)
+        short.mask[:, :, k:] = False
+        rows.append(curve_point(short, x, y, k / model.n_delays))
     return rows
 
 
@@ -140,7 +156,8 @@ def motion_delays(*, duration: float = 24.0, seed: int = 0, backend: str = "auto
     ``threshold``: the camera's contrast threshold (log intensity). ``keep``: the fractions of
     weights of the pruning curve. Writes kernels.png (the first run's kernels, ON minus OFF,
     per delay, for every direction at the middle speed), pruning.png (accuracy and operations
-    against the fraction of weights kept, mean and s.d. over runs) and summary.json into ``out``.
+    against the fraction of weights kept, mean and s.d. over runs; and with only the shortest
+    delays kept) and summary.json into ``out``.
     """
     import torch
 
@@ -190,12 +207,14 @@ def motion_delays(*, duration: float = 24.0, seed: int = 0, backend: str = "auto
         x_te, y_te = movies(n_test, data_seed(run_seed, 0))
         runs.append({"seed": run_seed, "accuracy": accuracy(model, x_te, y_te), "loss_per_epoch": losses,
                      "train_s": train_s, "spikes_per_movie": float(x_te.sum(dim=(0, 2, 3, 4)).mean()),
-                     "pruning": pruning_curve(model, x_te, y_te, keep_list)})
+                     "pruning": pruning_curve(model, x_te, y_te, keep_list),
+                     "shortening": shortening_curve(model, x_te, y_te)})
         if r == 0:
             first = model
     acc = np.array([run["accuracy"] for run in runs])
     by_keep = np.array([[row["accuracy"] for row in run["pruning"]] for run in runs])  # [runs, keeps]
     ops = np.array([[row["operations_per_movie"] for row in run["pruning"]] for run in runs])
+    short = np.array([[row["accuracy"] for row in run["shortening"]] for run in runs])
     near = min(range(len(keep_list)), key=lambda k: abs(np.log(keep_list[k] / 0.03)))
     metrics = {"experiment": "motion-delays", "classes": n_classes, "chance": 1.0 / n_classes,
                "accuracy_mean": float(acc.mean()), "accuracy_sd": float(acc.std(ddof=1)) if seeds > 1 else 0.0,
@@ -204,6 +223,9 @@ def motion_delays(*, duration: float = 24.0, seed: int = 0, backend: str = "auto
                             "accuracy_sd": float(by_keep[:, k].std(ddof=1)) if seeds > 1 else 0.0,
                             "operations_per_movie_mean": float(ops[:, k].mean())}
                            for k, f in enumerate(keep_list)],
+               "shortening": [{"keep": row["keep"], "accuracy_mean": float(short[:, k].mean()),
+                               "accuracy_sd": float(short[:, k].std(ddof=1)) if seeds > 1 else 0.0}
+                              for k, row in enumerate(runs[0]["shortening"])],
                "runs": runs,
                "settings": {"duration_ms": float(steps), "seeds": seeds, "directions": directions,
                             "speeds_px_per_ms": speed_list, "sensor": sensor, "n_train": n_train, "n_test": n_test,
@@ -257,8 +279,13 @@ def plot_pruning(metrics: dict, path) -> None:
     keep = np.array([r["keep"] for r in rows]) * 100
     fig = Figure(figsize=(9, 3.6), layout="constrained")
     left, right = fig.subplots(1, 2)
+    runs = metrics["settings"]["seeds"]
     left.errorbar(keep, [100 * r["accuracy_mean"] for r in rows], yerr=[100 * r["accuracy_sd"] for r in rows],
-                  fmt="o-", capsize=3, label=f"mean ± s.d., {metrics['settings']['seeds']} runs")
+                  fmt="o-", capsize=3, label=f"pruning the smallest weights (mean ± s.d., {runs} runs)")
+    short = metrics["shortening"]
+    left.errorbar([100 * r["keep"] for r in short], [100 * r["accuracy_mean"] for r in short],
+                  yerr=[100 * r["accuracy_sd"] for r in short], fmt="s-", capsize=3, color="tab:orange",
+                  label="keeping the shortest delays only")
     for run in metrics["runs"]:
         left.plot(keep, [100 * p["accuracy"] for p in run["pruning"]], ".", color="0.6")
     left.axhline(100 * metrics["chance"], color="k", ls=":", label="chance")

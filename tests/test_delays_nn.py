@@ -156,3 +156,32 @@ def test_bad_input_is_refused_with_clear_errors():
         layer.delay[0, 0] = math.inf
     with pytest.raises(ValueError, match="delay holds NaN or inf"):
         layer(torch.randn(10, 1, 3))
+
+
+def test_same_layer_as_the_dcls_authors_package():
+    """DCLS's own Dcls1d (version "gauss", one kernel element per synapse) with the same weights,
+    delays and width gives our output and delay gradients (up to the Gaussian's tail beyond 4
+    sigma, which we leave out: 6e-5 of its mass)."""
+    from DCLS.construct.modules import Dcls1d
+
+    torch.manual_seed(0)
+    n_in, n_out, max_delay, sigma = 5, 3, 14, 1.3
+    ours = snn.DelayedLinear(n_in, n_out, max_delay, sigma=sigma, bias=False, backend="numba").double()
+    taps = max_delay + 1
+    peer = Dcls1d(n_in, n_out, kernel_count=1, dilated_kernel_size=taps, bias=False, version="gauss").double()
+    with torch.no_grad():
+        ours.delay.copy_(torch.rand(n_out, n_in) * (max_delay - 10) + 5)  # inside: DCLS does not clamp
+        peer.weight.copy_(ours.weight[..., None])
+        # DCLS centres its kernel position P on the middle tap; conv1d correlates, so tap k is a delay of taps - 1 - k
+        peer.P.copy_(((taps - 1 - ours.delay) - taps // 2)[None, ..., None])
+        peer.SIG.fill_(sigma - 0.27)  # its width is |SIG| + 0.27
+    x = torch.randn(40, 2, n_in, dtype=torch.float64)
+    y_ours = ours(x)
+    y_peer = peer(torch.nn.functional.pad(x.permute(1, 2, 0), (taps - 1, 0))).permute(2, 0, 1)
+    torch.testing.assert_close(y_ours, y_peer, rtol=0, atol=3e-4)
+    g = torch.randn_like(y_ours)
+    (y_ours * g).sum().backward()
+    (y_peer * g).sum().backward()
+    # the tail left out moves gradients by < 1e-3 of their largest (a wrong sign or tap would not)
+    for mine, theirs in ((ours.delay.grad, -peer.P.grad[0, ..., 0]), (ours.weight.grad, peer.weight.grad[..., 0])):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-3 * float(theirs.abs().max()))

@@ -77,6 +77,10 @@ def test_motion_delays_learns_directions_and_prunes(tmp_path, capsys):
     assert kept == [synapses, int(np.ceil(0.1 * synapses)), int(np.ceil(0.01 * synapses))]
     ops = [p["operations_per_movie_mean"] for p in curve]
     assert ops[0] > ops[1] > ops[2] > 0
+    short = summary["runs"][0]["shortening"]  # the control: the 4, 3, 2, 1 shortest delays
+    assert [p["keep"] for p in short] == [1.0, 0.75, 0.5, 0.25]
+    assert [p["synapses"] for p in short] == [synapses, synapses * 3 // 4, synapses // 2, synapses // 4]
+    assert short[0]["accuracy"] == summary["runs"][0]["accuracy"]
     for name in ("kernels", "pruning"):
         assert (out / f"{name}.png").read_bytes()[:8] == PNG
 
