@@ -72,8 +72,29 @@ def data_seed(run_seed: int, part: int) -> int:
     return int(np.random.SeedSequence([run_seed, part]).generate_state(1)[0])
 
 
+def train_epoch(model, opt, x, y, *, batch_size: int, l1: float, rng, sched=None) -> float:
+    """One pass over the movies ``x [T, n, 2, H, W]``, labels ``y``; returns the mean loss."""
+    import torch
+
+    n = x.shape[1]
+    order = torch.from_numpy(rng.permutation(n)).to(x.device)
+    running = 0.0
+    for b in range(0, n, batch_size):
+        idx = order[b:b + batch_size]
+        loss = torch.nn.functional.cross_entropy(class_scores(model, x[:, idx]), y[idx])
+        if l1:
+            loss = loss + l1 * model.weight.abs().sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        running += float(loss.detach()) * len(idx)
+    return running / n
+
+
 def train_one(movies, *, n_classes: int, n_train: int, n_delays: int, kernel: int, stride: int, epochs: int,
-              batch_size: int, lr: float, seed: int, device, progress) -> tuple:
+              batch_size: int, lr: float, l1: float, seed: int, device, progress) -> tuple:
     """Train one HD-SNN layer on fresh movies every epoch (``movies(n, seed) -> (x, y)``), as
     the paper trains on an endless synthetic stream: with one fixed set it memorises the
     textures (train 80 %, test 40 % here). Returns ``(model, loss per epoch, seconds)``."""
@@ -94,17 +115,7 @@ def train_one(movies, *, n_classes: int, n_train: int, n_delays: int, kernel: in
                disable=None if progress is None else not progress)
     for epoch in bar:
         x, y = movies(n_train, data_seed(seed, epoch + 1))
-        order = torch.from_numpy(rng.permutation(n_train)).to(device)
-        running = 0.0
-        for b in range(0, n_train, batch_size):
-            idx = order[b:b + batch_size]
-            loss = torch.nn.functional.cross_entropy(class_scores(model, x[:, idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            running += float(loss.detach()) * len(idx)
-        losses.append(running / n_train)
+        losses.append(train_epoch(model, opt, x, y, batch_size=batch_size, l1=l1, rng=rng, sched=sched))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
     return model, losses, time.perf_counter() - t0
 
@@ -119,13 +130,19 @@ def curve_point(model, x, y, fraction: float) -> dict:
             "operations_per_movie": float(ops.mean())}
 
 
-def pruning_curve(model, x, y, keep: list[float]) -> list[dict]:
-    """The ``keep`` fraction of the largest weights, the others zeroed (no retraining)."""
+def pruning_curve(model, x, y, keep: list[float], retrain=None) -> list[dict]:
+    """The ``keep`` fraction of the largest weights, the others zeroed; as the paper does it
+    (no retraining), and, given ``retrain(pruned, keep)``, after retraining the weights kept."""
     rows = []
     for fraction in keep:
         pruned = copy.deepcopy(model)
         pruned.prune_(fraction)
-        rows.append(curve_point(pruned, x, y, fraction))
+        row = curve_point(pruned, x, y, fraction)
+        if retrain is not None:
+            retrain(pruned, fraction)
+            row["accuracy_retrained"] = accuracy(pruned, x, y)
+            row["synapses_retrained"] = pruned.n_synapses
+        rows.append(row)
     return rows
 
 
@@ -144,7 +161,8 @@ def shortening_curve(model, x, y) -> list[dict]:
 def motion_delays(*, duration: float = 24.0, seed: int = 0, backend: str = "auto", out: str | None = None,
                   progress: bool | None = None, seeds: int = 3, directions: int = 12, speeds: str = "0.25,0.5,1",
                   sensor: int = 24, n_train: int = 2160, n_test: int = 720, n_delays: int = 8, kernel: int = 7,
-                  stride: int = 2, epochs: int = 16, batch_size: int = 32, lr: float = 0.01,
+                  stride: int = 2, epochs: int = 16, batch_size: int = 32, lr: float = 0.01, l1: float = 0.0,
+                  retrain_epochs: int = 0,
                   threshold: float = 0.2, keep: str = KEEP) -> dict:
     """HD-SNN motion classes (``directions`` x speeds) on synthetic event movies, ``seeds`` runs.
 
@@ -153,8 +171,10 @@ def motion_delays(*, duration: float = 24.0, seed: int = 0, backend: str = "auto
     pixels per ms, comma-separated. ``sensor``: its side in pixels. Each run ``r`` (seed + r)
     draws its own initial weights, ``n_train`` fresh movies per epoch and ``n_test`` test movies. The layer has
     ``n_delays`` delays (steps) over ``kernel x kernel`` pixels at spatial ``stride``;
-    ``threshold``: the camera's contrast threshold (log intensity). ``keep``: the fractions of
-    weights of the pruning curve. Writes kernels.png (the first run's kernels, ON minus OFF,
+    ``threshold``: the camera's contrast threshold (log intensity); ``l1``: an L1 penalty on the
+    weights during training (0: none). ``keep``: the fractions of weights of the pruning curve,
+    pruned without retraining as in the paper, and also retrained for ``retrain_epochs`` epochs
+    of fresh movies (the pruned weights stay zero) when that is > 0. Writes kernels.png (the first run's kernels, ON minus OFF,
     per delay, for every direction at the middle speed), pruning.png (accuracy and operations
     against the fraction of weights kept, mean and s.d. over runs; and with only the shortest
     delays kept) and summary.json into ``out``.
@@ -182,6 +202,8 @@ def motion_delays(*, duration: float = 24.0, seed: int = 0, backend: str = "auto
     epochs = check_int("epochs", epochs, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     lr = check_number("lr", lr, positive=True)
+    l1 = check_number("l1", l1, nonnegative=True)
+    retrain_epochs = check_int("retrain_epochs", retrain_epochs, minimum=0)
     threshold = check_number("threshold", threshold, positive=True)
     if steps < n_delays:
         raise ValueError(f"duration must give at least n_delays = {n_delays} steps of 1 ms, got {duration} ms")
@@ -203,17 +225,27 @@ def motion_delays(*, duration: float = 24.0, seed: int = 0, backend: str = "auto
         run_seed = seed + r
         model, losses, train_s = train_one(movies, n_classes=n_classes, n_train=n_train, n_delays=n_delays,
                                            kernel=kernel, stride=stride, epochs=epochs, batch_size=batch_size, lr=lr,
-                                           seed=run_seed, device=device, progress=progress)
+                                           l1=l1, seed=run_seed, device=device, progress=progress)
         x_te, y_te = movies(n_test, data_seed(run_seed, 0))
+
+        def retrain(pruned, fraction, run_seed=run_seed):
+            opt = torch.optim.Adam(pruned.parameters(), lr=lr * 0.3)
+            rng = np.random.default_rng([run_seed, round(fraction * 1e6)])
+            for e in range(retrain_epochs):
+                x, y = movies(n_train, data_seed(run_seed, epochs + 1 + e))
+                train_epoch(pruned, opt, x, y, batch_size=batch_size, l1=0.0, rng=rng)
+
         runs.append({"seed": run_seed, "accuracy": accuracy(model, x_te, y_te), "loss_per_epoch": losses,
                      "train_s": train_s, "spikes_per_movie": float(x_te.sum(dim=(0, 2, 3, 4)).mean()),
-                     "pruning": pruning_curve(model, x_te, y_te, keep_list),
+                     "pruning": pruning_curve(model, x_te, y_te, keep_list, retrain if retrain_epochs else None),
                      "shortening": shortening_curve(model, x_te, y_te)})
         if r == 0:
             first = model
     acc = np.array([run["accuracy"] for run in runs])
     by_keep = np.array([[row["accuracy"] for row in run["pruning"]] for run in runs])  # [runs, keeps]
     ops = np.array([[row["operations_per_movie"] for row in run["pruning"]] for run in runs])
+    if retrain_epochs:
+        retrained = np.array([[row["accuracy_retrained"] for row in run["pruning"]] for run in runs])
     short = np.array([[row["accuracy"] for row in run["shortening"]] for run in runs])
     near = min(range(len(keep_list)), key=lambda k: abs(np.log(keep_list[k] / 0.03)))
     metrics = {"experiment": "motion-delays", "classes": n_classes, "chance": 1.0 / n_classes,
@@ -222,6 +254,9 @@ def motion_delays(*, duration: float = 24.0, seed: int = 0, backend: str = "auto
                "pruning": [{"keep": f, "accuracy_mean": float(by_keep[:, k].mean()),
                             "accuracy_sd": float(by_keep[:, k].std(ddof=1)) if seeds > 1 else 0.0,
                             "operations_per_movie_mean": float(ops[:, k].mean())}
+                           | ({"accuracy_retrained_mean": float(retrained[:, k].mean()),
+                               "accuracy_retrained_sd": float(retrained[:, k].std(ddof=1)) if seeds > 1 else 0.0}
+                              if retrain_epochs else {})
                            for k, f in enumerate(keep_list)],
                "shortening": [{"keep": row["keep"], "accuracy_mean": float(short[:, k].mean()),
                                "accuracy_sd": float(short[:, k].std(ddof=1)) if seeds > 1 else 0.0}
@@ -230,7 +265,7 @@ def motion_delays(*, duration: float = 24.0, seed: int = 0, backend: str = "auto
                "settings": {"duration_ms": float(steps), "seeds": seeds, "directions": directions,
                             "speeds_px_per_ms": speed_list, "sensor": sensor, "n_train": n_train, "n_test": n_test,
                             "n_delays": n_delays, "kernel": kernel, "stride": stride, "epochs": epochs,
-                            "batch_size": batch_size, "lr": lr, "threshold": threshold, "device": str(device),
+                            "batch_size": batch_size, "lr": lr, "l1": l1, "retrain_epochs": retrain_epochs, "threshold": threshold, "device": str(device),
                             "synapses": int(first.weight.numel())}}
     if out is not None:
         files = output_files(out, "kernels", "pruning")
@@ -282,6 +317,11 @@ def plot_pruning(metrics: dict, path) -> None:
     runs = metrics["settings"]["seeds"]
     left.errorbar(keep, [100 * r["accuracy_mean"] for r in rows], yerr=[100 * r["accuracy_sd"] for r in rows],
                   fmt="o-", capsize=3, label=f"pruning the smallest weights (mean ± s.d., {runs} runs)")
+    if "accuracy_retrained_mean" in rows[0]:
+        epochs = metrics["settings"]["retrain_epochs"]
+        left.errorbar(keep, [100 * r["accuracy_retrained_mean"] for r in rows],
+                      yerr=[100 * r["accuracy_retrained_sd"] for r in rows], fmt="^-", capsize=3, color="tab:green",
+                      label=f"pruned, then retrained {epochs} epoch{'s' if epochs > 1 else ''}")
     short = metrics["shortening"]
     left.errorbar([100 * r["keep"] for r in short], [100 * r["accuracy_mean"] for r in short],
                   yerr=[100 * r["accuracy_sd"] for r in short], fmt="s-", capsize=3, color="tab:orange",

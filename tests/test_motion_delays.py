@@ -58,7 +58,7 @@ def test_moving_textures_bad_input(kw, match):
 def test_motion_delays_learns_directions_and_prunes(tmp_path, capsys):
     out = tmp_path / "motion"
     sets = ["seeds=2", "directions=4", "speeds=1", "sensor=16", "n_train=256", "n_test=96", "epochs=6", "lr=0.03",
-            "n_delays=4", "kernel=5", "keep=1,0.1,0.01"]
+            "n_delays=4", "kernel=5", "keep=1,0.1,0.01", "retrain_epochs=1"]
     args = ["run", "motion-delays", "--out", str(out), "--no-progress", "--duration", "16", "--seed", "0"]
     assert cli.main(args + [a for s in sets for a in ("--set", s)]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -75,6 +75,9 @@ def test_motion_delays_learns_directions_and_prunes(tmp_path, capsys):
     assert synapses == 4 * 2 * 4 * 5 * 5
     kept = [p["synapses"] for p in summary["runs"][0]["pruning"]]
     assert kept == [synapses, int(np.ceil(0.1 * synapses)), int(np.ceil(0.01 * synapses))]
+    # retraining after pruning keeps the pruned weights at zero
+    assert [p["synapses_retrained"] for p in summary["runs"][0]["pruning"]] == kept
+    assert all(0 <= p["accuracy_retrained_mean"] <= 1 for p in curve)
     ops = [p["operations_per_movie_mean"] for p in curve]
     assert ops[0] > ops[1] > ops[2] > 0
     short = summary["runs"][0]["shortening"]  # the control: the 4, 3, 2, 1 shortest delays
