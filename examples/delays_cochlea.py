@@ -80,10 +80,8 @@ COLORS = {"delays": "#d62728", "fixed-delays": "#ff9896", "no-delays": "#1f77b4"
 BACKENDS = {"auto": ("auto", "auto", "auto"), "numba": ("numba", "numba", "numba"),
             "reference": ("reference", "conv1d", "reference")}
 CHANCE = 0.1
-#: the narrowest Gaussian used (steps); narrower ones are taken as 0. Why: below 1/8 step a
-#: delay halfway between two taps has no tap within the layer's 4-sigma window, and
-#: DelayedLinear's kernel is then NaN (softmax over an empty window); at 1/4 step the window
-#: always holds two taps, and a Gaussian this narrow is nearly the rounded delay anyway.
+#: the narrowest Gaussian used (steps); narrower ones are taken as 0: at a quarter step the
+#: Gaussian is nearly the rounded delay anyway, and its slope (the delays' gradient) is spent.
 SIGMA_MIN = 0.25
 
 
@@ -278,9 +276,8 @@ def train_model(kind: str, task: SequenceTask, width: int, *, settings: dict, ep
             loss.backward()
             opt.step()
             sched.step()
-            with torch.no_grad():
-                for d, layer in zip(delays, learnt):
-                    d.clamp_(0, layer.max_delay)
+            for layer in learnt:
+                layer.clamp_delays_()
             running += float(loss.detach()) * len(idx)
             step += 1
         losses.append(running / n)

@@ -185,3 +185,18 @@ def test_same_layer_as_the_dcls_authors_package():
     # the tail left out moves gradients by < 1e-3 of their largest (a wrong sign or tap would not)
     for mine, theirs in ((ours.delay.grad, -peer.P.grad[0, ..., 0]), (ours.weight.grad, peer.weight.grad[..., 0])):
         torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-3 * float(theirs.abs().max()))
+
+
+def test_narrow_sigma_keeps_the_nearest_tap_and_clamping():
+    """Below sigma = 1/8 the 4-sigma window around a delay half-way between steps holds no whole
+    step: the window keeps the rounded delay's tap, so annealing towards 0 never gives NaN."""
+    layer = snn.DelayedLinear(2, 1, 5, sigma=0.05, delay_init=2.5)
+    kernel = layer.kernel()
+    assert torch.isfinite(kernel).all()
+    torch.testing.assert_close(kernel.detach().sum(-1), layer.weight.detach())  # all weight on one tap
+    layer(torch.randn(8, 1, 2)).sum().backward()
+    assert torch.isfinite(layer.delay.grad).all()
+    with torch.no_grad():
+        layer.delay[0, 0], layer.delay[0, 1] = -3.0, 9.0
+    layer.clamp_delays_()
+    assert layer.delay.detach().tolist() == [[0.0, 5.0]]

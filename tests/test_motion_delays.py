@@ -45,11 +45,11 @@ def test_motion_events_of_a_still_image_are_noise_only():
     assert MIN_TEXTURE > 0
 
 
-@pytest.mark.parametrize("kw,match", [(dict(speeds=(0.0,)), "speeds"), (dict(speeds=()), "speeds"),
-                                      (dict(directions=0), "directions"), (dict(n=0), "n"),
-                                      (dict(speeds=(20.0,), duration_ms=40.0), "photographs")])
+@pytest.mark.parametrize("kw,match", [({"speeds": (0.0,)}, "speeds"), ({"speeds": ()}, "speeds"),
+                                      ({"directions": 0}, "directions"), ({"n": 0}, "n"),
+                                      ({"speeds": (20.0,), "duration_ms": 40.0}, "photographs")])
 def test_moving_textures_bad_input(kw, match):
-    args = dict(n=2, seed=0) | kw
+    args = {"n": 2, "seed": 0} | kw
     with pytest.raises(ValueError, match=match):
         moving_textures(**args)
 

@@ -81,20 +81,27 @@ class DelayedLinear(nn.Module):
     def sigma(self, value) -> None:
         self._sigma = check_number("sigma", value, nonnegative=True)
 
+    @torch.no_grad()
+    def clamp_delays_(self) -> None:
+        """Put the delays back into ``[0, max_delay]``. Call it after each optimiser step: the
+        forward pass clamps them, so a delay pushed outside gets no gradient and would stay."""
+        self.delay.clamp_(0, self.max_delay)
+
     def integer_delays(self) -> torch.Tensor:
         """The delays rounded to whole steps (int64 ``[n_out, n_in]``), as ``sigma = 0`` uses them."""
         return self.delay.detach().clamp(0, self.max_delay).round().long()
 
     def windows(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each synapse's taps ``lo:hi`` (int64 ``[n_out, n_in]``): within 4 sigma of its delay
-        (its rounded delay alone at ``sigma = 0``)."""
+        """Each synapse's taps ``lo:hi`` (int64 ``[n_out, n_in]``): within 4 sigma of its delay,
+        and always its rounded delay (alone at ``sigma = 0``)."""
         if self._sigma == 0:
             lo = self.integer_delays()
             return lo, lo + 1
         delay = self.delay.detach().clamp(0, self.max_delay)
         radius = 4.0 * self._sigma
-        lo = torch.ceil(delay - radius).clamp(min=0).long()
-        hi = (torch.floor(delay + radius) + 1).clamp(max=self.max_delay + 1).long()
+        nearest = delay.round().long()  # in every window: below sigma = 1/8 the radius may hold no whole step
+        lo = torch.minimum(torch.ceil(delay - radius).clamp(min=0).long(), nearest)
+        hi = torch.maximum((torch.floor(delay + radius) + 1).clamp(max=self.max_delay + 1).long(), nearest + 1)
         return lo, hi
 
     def kernel(self, windows=None) -> torch.Tensor:
