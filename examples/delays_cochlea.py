@@ -19,7 +19,8 @@ Models, each mapping ``x [T, B, 64]`` to logits ``[B, 10]``:
   by a :class:`neurosim.nn.DelayedLinear` (a weight and a learnt delay of 0..``max_delay`` steps
   per synapse, initialised uniformly), and a leaky-integrator readout (:class:`neurosim.nn.LI`,
   ``beta = exp(-bin_ms / tau_readout)``) fed by one more DelayedLinear: the paper's SHD network
-  (delays in every projection, the readout's too), without its batch norm and dropout. The delays' Gaussian width ``sigma``
+  (delays in every projection, the readout's too), without its batch norm and dropout. The
+  delays' Gaussian width ``sigma``
   (steps) falls linearly from ``sigma_init`` to 0 (straight to 0 below :data:`SIGMA_MIN`) over
   all but the last ``final_epochs`` epochs, which train the weights at ``sigma = 0``, with
   the delays frozen (the gradient reaches a delay through the Gaussian's slope, and at

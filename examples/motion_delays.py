@@ -63,7 +63,8 @@ def accuracy(model, x, y, batch_size: int = 128) -> float:
     import torch
 
     with torch.no_grad():
-        pred = torch.cat([class_scores(model, x[:, b:b + batch_size]).argmax(1) for b in range(0, x.shape[1], batch_size)])
+        pred = torch.cat([class_scores(model, x[:, b:b + batch_size]).argmax(1)
+                          for b in range(0, x.shape[1], batch_size)])
     return float((pred == y).float().mean())
 
 
@@ -169,15 +170,16 @@ def motion_delays(*, duration: float = 24.0, seed: int = 0, backend: str = "auto
     ``duration``: simulated time per trial, ms: one movie, binned in 1 ms steps. ``backend``:
     the torch device, "auto" (CUDA when available, else CPU), "cpu" or "cuda". ``speeds``:
     pixels per ms, comma-separated. ``sensor``: its side in pixels. Each run ``r`` (seed + r)
-    draws its own initial weights, ``n_train`` fresh movies per epoch and ``n_test`` test movies. The layer has
-    ``n_delays`` delays (steps) over ``kernel x kernel`` pixels at spatial ``stride``;
-    ``threshold``: the camera's contrast threshold (log intensity); ``l1``: an L1 penalty on the
-    weights during training (0: none). ``keep``: the fractions of weights of the pruning curve,
-    pruned without retraining as in the paper, and also retrained for ``retrain_epochs`` epochs
-    of fresh movies (the pruned weights stay zero) when that is > 0. Writes kernels.png (the first run's kernels, ON minus OFF,
-    per delay, for every direction at the middle speed), pruning.png (accuracy and operations
-    against the fraction of weights kept, mean and s.d. over runs; and with only the shortest
-    delays kept) and summary.json into ``out``.
+    draws its own initial weights, ``n_train`` fresh movies per epoch and ``n_test`` test
+    movies. The layer has ``n_delays`` delays (steps) over ``kernel x kernel`` pixels at spatial
+    ``stride``; ``threshold``: the camera's contrast threshold (log intensity); ``l1``: an L1
+    penalty on the weights during training (0: none). ``keep``: the fractions of weights of the
+    pruning curve, pruned without retraining as in the paper, and also retrained for
+    ``retrain_epochs`` epochs of fresh movies (the pruned weights stay zero) when that is > 0.
+    Writes kernels.png (the first run's kernels, ON minus OFF, per delay, for every direction
+    at the middle speed), pruning.png (accuracy and operations against the fraction of weights
+    kept, mean and s.d. over runs; and with only the shortest delays kept) and summary.json
+    into ``out``.
     """
     import torch
 
@@ -265,7 +267,8 @@ def motion_delays(*, duration: float = 24.0, seed: int = 0, backend: str = "auto
                "settings": {"duration_ms": float(steps), "seeds": seeds, "directions": directions,
                             "speeds_px_per_ms": speed_list, "sensor": sensor, "n_train": n_train, "n_test": n_test,
                             "n_delays": n_delays, "kernel": kernel, "stride": stride, "epochs": epochs,
-                            "batch_size": batch_size, "lr": lr, "l1": l1, "retrain_epochs": retrain_epochs, "threshold": threshold, "device": str(device),
+                            "batch_size": batch_size, "lr": lr, "l1": l1, "retrain_epochs": retrain_epochs,
+                            "threshold": threshold, "device": str(device),
                             "synapses": int(first.weight.numel())}}
     if out is not None:
         files = output_files(out, "kernels", "pruning")

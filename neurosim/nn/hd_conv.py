@@ -5,10 +5,11 @@ delay: a neuron at ``(y, x)`` sums the input pixels around it, each seen through
 delays ``d = 0 .. n_delays - 1`` with a weight per delay. Over event frames (ON / OFF counts per
 time step) that is a causal 3-D convolution over (time, y, x)::
 
-    v[t, b, o, y, x] = bias[o] + sum_{c, d, i, j} w[o, c, d, i, j] * s[t - d, b, c, y*stride + i - pad, x*stride + j - pad]
+    v[t, b, o, y, x] = bias[o] + sum_{c, d, i, j} w[o, c, d, i, j] * s[t - d, b, c, Y + i, X + j]
 
-with ``s`` zero before the sequence. Each weight ``w[o, c, d, i, j]`` is one synapse with delay
-``d``; a kernel that follows a moving edge (its weights move across space as ``d`` grows) makes
+with ``Y = y * stride - padding``, ``X = x * stride - padding`` and the spikes ``s`` zero
+before the sequence and outside the frame. Each weight ``w[o, c, d, i, j]`` is one synapse
+with delay ``d``; a kernel that follows a moving edge (its weights move across space as ``d`` grows) makes
 the neuron a detector of that motion. Pruning keeps the largest weights: the paper's claim is
 that accuracy stays near its peak with a few per cent of them, so an event-driven
 implementation does a few per cent of the operations.
