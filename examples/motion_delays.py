@@ -335,7 +335,7 @@ def plot_pruning(metrics: dict, path) -> None:
     left.set_xscale("log")
     left.set_xlabel("weights kept (%)")
     left.set_ylabel("test accuracy (%)")
-    left.legend(fontsize=8)
+    left.legend(fontsize=7, loc="upper left")  # the curves rise to the right
     right.loglog(keep, [r["operations_per_movie_mean"] for r in rows], "o-")
     right.set_xlabel("weights kept (%)")
     right.set_ylabel("synaptic operations per movie")
