@@ -1036,6 +1036,12 @@ def _check_backend(backend: str, device) -> None:
         raise ValueError(f"device is for backend='triton' only (the {backend!r} backend runs on the CPU), got {device!r}")
 
 
+def _state_unit(definition, variable: str) -> str | None:
+    """The declared unit of a model's (or synapse rule's) state variable, None if undeclared."""
+    spec = getattr(definition, "state", {}).get(variable)
+    return getattr(spec, "unit", None)
+
+
 def _check_indices(name, indices, n) -> np.ndarray:
     idx = np.asarray(indices)
     if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
@@ -1626,10 +1632,15 @@ class _Recording:
         pop_of = sim.population_of[ids]
         spikes = {} if self.stream is None else self.stream.spikes()
         for p in sim.pops:
-            if p.record_spikes is False or self.stream is not None:
+            if p.record_spikes is False:
+                continue
+            recorded = None if p.record_spikes is True else np.flatnonzero(p.record_spikes)  # (None: all)
+            if self.stream is not None:
+                if p.name in spikes:
+                    spikes[p.name].recorded = recorded
                 continue
             mine = pop_of == p.index
-            spikes[p.name] = Spikes(steps[mine] * dt, ids[mine] - sim.offset[p.name])
+            spikes[p.name] = Spikes(steps[mine] * dt, ids[mine] - sim.offset[p.name], recorded)
         counts = np.concatenate(self.counts) if self.counts else np.zeros((0, len(sim.pops)), np.int64)
         states, c = {}, 0
         for m in self.monitors:
@@ -1639,12 +1650,16 @@ class _Recording:
                 vals = np.stack(cols, axis=1) if cols else np.zeros((0, 0))
                 first = -(-self.first_step // m.stride) * m.stride
                 times = (first + np.arange(vals.shape[0]) * m.stride) * dt
-                states[f"{m.population.name}.{var}"] = StateTrace(times, m.indices.copy(), vals)
+                states[f"{m.population.name}.{var}"] = StateTrace(
+                    times, m.indices.copy(), vals, unit=_state_unit(m.population.model.definition, var),
+                    every=m.stride * dt)
         for m, samples, steps in zip(self.synapse_monitors, self.synapse_samples, self.synapse_steps):
             times = np.array(steps, dtype=np.int64) * dt
             for var, rows in zip(m.variables, samples):
                 vals = np.stack(rows) if rows else np.zeros((0, m.indices.size))
-                states[f"{m.projection.name}.{var}"] = StateTrace(times, m.indices.copy(), vals)
+                states[f"{m.projection.name}.{var}"] = StateTrace(
+                    times, m.indices.copy(), vals, unit=_state_unit(m.projection.synapse.definition, var),
+                    every=m.stride * dt)
         weights = {p.name: sim.synapse_values(p, None) for p in sim.net.projections if p.plastic}
         sources = tuple(p.name for p in sim.pops if p.is_source)
         result = RunResult(dt=dt, t_start=self.first_step * dt, n_steps=n_steps,

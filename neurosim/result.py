@@ -19,10 +19,12 @@ from .io import atomic_path, check_zip_seal, damaged, seal_zip
 @dataclass
 class Spikes:
     """Spikes of one population: ``times`` (ms) and ``indices`` (within the population),
-    sorted by time. Memory is proportional to the number of spikes."""
+    sorted by time. Memory is proportional to the number of spikes. ``recorded``: the neurons
+    whose spikes were recorded (``net.record_spikes(pop, indices)``), None when all were."""
 
     times: np.ndarray
     indices: np.ndarray
+    recorded: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.times.size)
@@ -37,11 +39,17 @@ class Spikes:
 
 @dataclass
 class StateTrace:
-    """Sampled state variable: ``values[sample, k]`` of neuron ``indices[k]`` at ``times[sample]`` (ms)."""
+    """Sampled state variable: ``values[sample, k]`` of neuron ``indices[k]`` at ``times[sample]`` (ms).
+
+    ``unit``: the variable's unit as its model declares it (``"mV"``, ``"nS"``, ``"mV/ms"``;
+    None when undeclared); ``every``: the sampling interval, ms (None: not known, e.g. a
+    result saved by an older neurosim)."""
 
     times: np.ndarray
     indices: np.ndarray
     values: np.ndarray
+    unit: str | None = None
+    every: float | None = None
 
 
 @dataclass
@@ -160,6 +168,8 @@ class RunResult:
         for name, s in self.spikes.items():
             out[f"spikes/{name}/times"] = s.times
             out[f"spikes/{name}/indices"] = s.indices
+            if s.recorded is not None:
+                out[f"spikes/{name}/recorded"] = s.recorded
         for key, tr in self.states.items():
             out[f"states/{key}/times"] = tr.times
             out[f"states/{key}/indices"] = tr.indices
@@ -169,7 +179,9 @@ class RunResult:
         # the members' names are listed, so load reads every one of them and misses none
         meta = {"dt": self.dt, "t_start": self.t_start, "n_steps": self.n_steps, "sizes": self.sizes,
                 "sources": list(self.sources), "spikes": list(self.spikes), "states": list(self.states),
-                "weights": list(self.weights), "info": _jsonable(self.info)}
+                "weights": list(self.weights), "info": _jsonable(self.info),
+                "state_units": {key: tr.unit for key, tr in self.states.items()},
+                "state_every": {key: tr.every for key, tr in self.states.items()}}
         out["meta"] = np.array(json.dumps(meta))
         return out
 
@@ -193,10 +205,14 @@ class RunResult:
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
-                spikes = {name: Spikes(data[f"spikes/{name}/times"], data[f"spikes/{name}/indices"])
+                spikes = {name: Spikes(data[f"spikes/{name}/times"], data[f"spikes/{name}/indices"],
+                                       data[f"spikes/{name}/recorded"] if f"spikes/{name}/recorded" in data.files
+                                       else None)
                           for name in meta["spikes"]}
+                units, every = meta.get("state_units", {}), meta.get("state_every", {})
                 states = {key: StateTrace(data[f"states/{key}/times"], data[f"states/{key}/indices"],
-                                          data[f"states/{key}/values"]) for key in meta["states"]}
+                                          data[f"states/{key}/values"], units.get(key), every.get(key))
+                          for key in meta["states"]}
                 result = cls(dt=meta["dt"], t_start=meta["t_start"], n_steps=meta["n_steps"], sizes=meta["sizes"],
                              spikes=spikes, counts=data["counts"], states=states, info=meta["info"],
                              sources=tuple(meta["sources"]),
@@ -208,11 +224,102 @@ class RunResult:
                                           f"({result.n_steps}, {len(result.sizes)})")
         return result
 
+    # ---- Neo ----------------------------------------------------------------------
+    def to_neo(self, block=None):
+        """The run as a `Neo <https://neo.readthedocs.io>`_ ``Block`` (for Elephant, Neo's file
+        formats, PyNN-based tools). Needs ``pip install neo``.
+
+        The run becomes one ``Segment`` (appended to ``block`` when given, so several runs of a
+        network -- each ``net.run`` continues the last -- make one Block of consecutive segments),
+        annotated with ``dt`` (ms), ``n_steps``, ``input_populations`` (the spike sources) and the
+        scalar entries of :attr:`info` (backend, seed, status, wall time, ...). Its content:
+
+        * a ``SpikeTrain`` per recorded neuron of each population in :attr:`spikes` (every neuron
+          of the population, or the ones given to ``net.record_spikes``; a neuron that did not
+          fire has an empty train), times in ms, ``t_start`` / ``t_stop`` the run's, annotated
+          as PyNN does: ``source_population`` (the population's name), ``source_index`` (the
+          neuron's index within it) and ``source_id`` (its number in the whole network:
+          populations numbered in creation order, as :attr:`sizes` lists them);
+        * an ``AnalogSignal`` per entry of :attr:`states` (a monitored variable of a population;
+          ``[samples, neurons]``), ``name`` the variable, in the unit its model declares
+          (``mV``, ``nS``, ``mV/ms``, ...; dimensionless when it declares none),
+          ``sampling_period`` the monitor's ``every``, ``t_start`` its first sample, annotated
+          ``source_population`` and ``variable``, with array annotations ``channel_index`` (the
+          neurons' indices within the population, as PyNN) and ``source_id``. A synapse monitor's
+          signal is annotated ``source_projection`` instead, its channels ``synapse_index``.
+
+        Select with Neo's filters, e.g. ``segment.filter(source_population="exc",
+        objects="SpikeTrain")``. Spike times are copied once (grouped by neuron); the sampled
+        values are not copied (the signals are views of :attr:`states`' arrays).
+        """
+        neo, pq = _import_neo()
+        ms = pq.ms
+        t_start, t_stop = self.t_start * ms, (self.t_start + self.duration) * ms
+        if block is None:
+            block = neo.Block(name="neurosim run", description="recorded by neurosim (RunResult.to_neo)")
+        reserved = {"dt", "n_steps", "input_populations", "name", "description", "index", "file_origin",
+                    "file_datetime", "rec_datetime"}
+        info = {k: v for k, v in self.info.items() if isinstance(v, (int, float, str, bool)) and k not in reserved}
+        segment = neo.Segment(name=f"run {len(block.segments)}", index=len(block.segments),
+                              description=f"neurosim run from {self.t_start:g} to {self.t_start + self.duration:g} ms",
+                              dt=float(self.dt), n_steps=int(self.n_steps), input_populations=list(self.sources),
+                              **info)
+        offsets = dict(zip(self.sizes, np.cumsum([0, *self.sizes.values()])[:-1].tolist()))
+        for name, s in self.spikes.items():
+            neurons = np.arange(self.sizes[name]) if s.recorded is None else np.asarray(s.recorded, dtype=np.int64)
+            indices = np.asarray(s.indices)
+            order = np.argsort(indices, kind="stable")  # spikes are sorted by time: each neuron's stay so
+            times, indices = np.asarray(s.times, dtype=np.float64)[order], indices[order]
+            starts = np.searchsorted(indices, neurons, side="left")
+            ends = np.searchsorted(indices, neurons, side="right")
+            for i, a, b in zip(neurons.tolist(), starts.tolist(), ends.tolist()):
+                segment.spiketrains.append(neo.SpikeTrain(
+                    times[a:b], t_stop=t_stop, units=ms, t_start=t_start,
+                    source_population=name, source_index=i, source_id=offsets[name] + i))
+        for key, trace in self.states.items():
+            owner, variable = key.rsplit(".", 1)
+            sample_times = np.asarray(trace.times)
+            every = (trace.every if trace.every is not None
+                     else float(sample_times[1] - sample_times[0]) if sample_times.size > 1 else self.dt)
+            channels = np.asarray(trace.indices, dtype=np.int64)
+            if owner in self.sizes:
+                where = {"source_population": owner}
+                channel_notes = {"channel_index": channels, "source_id": channels + offsets[owner]}
+            else:
+                where = {"source_projection": owner}
+                channel_notes = {"synapse_index": channels}
+            values = np.asarray(trace.values)
+            segment.analogsignals.append(neo.AnalogSignal(
+                values.reshape(values.shape[0], channels.size), units=_neo_units(pq, trace.unit),
+                t_start=(float(sample_times[0]) if sample_times.size else self.t_start) * ms,
+                sampling_period=every * ms, name=variable, array_annotations=channel_notes,
+                variable=variable, **where))
+        block.segments.append(segment)
+        return block
+
     def _column(self, population: str) -> int:
         names = list(self.sizes)
         if population not in names:
             raise KeyError(f"no population {population!r} in this result; populations: {names}")
         return names.index(population)
+
+
+def _import_neo():
+    try:
+        import neo
+        import quantities
+    except ImportError as err:
+        raise ImportError(f"RunResult.to_neo needs the Neo package: pip install neo ({err})") from err
+    return neo, quantities
+
+
+def _neo_units(pq, unit: str | None):
+    """A neurosim unit string (``"mV"``, ``"1/ms"``, ``"mV^2"``; None or ``"1"``: dimensionless)
+    as a ``quantities`` unit. neurosim's unit names (ms mV pA nS pF kHz) are quantities' too."""
+    text = (unit or "").replace(" ", "").replace("^", "**")
+    if text in ("", "1"):
+        return pq.dimensionless
+    return pq.Quantity(1.0, text).units
 
 
 def _jsonable(d: dict) -> dict:
