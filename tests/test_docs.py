@@ -1,0 +1,130 @@
+"""The documentation site (issue 24, point 3): a strict mkdocs build (warnings are errors: broken
+links, missing references, a failing gallery run), a gallery page per registered experiment,
+and a check of every internal link of the built HTML."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HOOK = ROOT / "docs" / "_hooks" / "gallery.py"
+
+pytestmark = pytest.mark.skipif(not (ROOT / "mkdocs.yml").is_file(), reason="needs the source checkout (mkdocs.yml, docs/)")
+
+
+def _hook():
+    spec = importlib.util.spec_from_file_location("neurosim_docs_gallery_hook", HOOK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        for key, value in attrs:
+            if key in ("href", "src") and value is not None:
+                self.links.append(value)
+            elif key in ("id", "name") and value:
+                self.ids.add(value)
+
+
+def _parse(path: Path) -> _Links:
+    parser = _Links()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def broken_internal_links(site: Path) -> list[str]:
+    """Every internal href/src of every built page that does not resolve to a file of the site
+    (``dir/`` means ``dir/index.html``; a link from ``/`` starts at the site's root, as the
+    404 page's do), or whose ``#fragment`` names no id of that page."""
+    pages = {p: _parse(p) for p in site.rglob("*.html")}
+    broken = []
+    for page, parsed in pages.items():
+        for link in parsed.links:
+            parts = urlsplit(link)
+            if parts.scheme or parts.netloc or link.startswith(("mailto:", "data:", "javascript:")):
+                continue  # external
+            if parts.path.startswith("/"):  # (404.html links from the site's root, where it is served)
+                target = (site / unquote(parts.path).lstrip("/")).resolve()
+            else:
+                target = (page.parent / unquote(parts.path)).resolve() if parts.path else page.resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file() or site.resolve() not in target.parents:
+                broken.append(f"{page.relative_to(site)}: {link!r} -> no such file")
+                continue
+            if parts.fragment and target.suffix == ".html":
+                ids = pages[target].ids if target in pages else _parse(target).ids
+                if unquote(parts.fragment) not in ids:
+                    broken.append(f"{page.relative_to(site)}: {link!r} -> no anchor #{parts.fragment}")
+    return broken
+
+
+def test_gallery_settings_and_pages():
+    """Quick: the reduced settings name registered experiments and parameters, and every
+    experiment's page text is produced (without running anything)."""
+    import neurosim.experiments as ex
+
+    hook = _hook()
+    names = ex.names()
+    for name, settings in hook.REDUCED.items():
+        assert name in names
+        assert set(settings) <= set(ex.get(name).parameters), name
+    for name in names:
+        page = hook._page(name, None, None)
+        assert page.startswith(f"# {name}\n")
+        assert f"neurosim run {name} --out results/{name}" in page
+        for param in ex.get(name).parameters:
+            assert f"| `{param}` |" in page
+    assert "| [cuba](cuba.md) |" in hook._index(names)
+
+
+@pytest.mark.slow
+def test_docs_build_strict(tmp_path):
+    import neurosim.experiments as ex
+
+    site = tmp_path / "site"
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)], cwd=ROOT,
+                          capture_output=True, text=True, env=dict(os.environ, MPLBACKEND="Agg", NO_MKDOCS_2_WARNING="1"))
+    seconds = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-8000:]
+    assert seconds < 600, f"the docs build took {seconds:.0f} s"
+
+    # every registered experiment has its gallery page; the fast ones have their figures
+    hook = _hook()
+    for name in ex.names():
+        page = site / "gallery" / name / "index.html"
+        assert page.is_file(), name
+        html = page.read_text(encoding="utf-8")
+        if name in hook.REDUCED:
+            pngs = list((site / "gallery" / name).glob("*.png"))
+            assert pngs, f"no figure for {name}"
+            for png in pngs:
+                assert png.stat().st_size > 1000
+                assert f'src="../{name}/{png.name}"' in html or f'src="{png.name}"' in html or png.name in html
+        else:
+            assert "Figures not generated in the docs build yet" in html
+    assert (site / "gallery" / "index.html").is_file()
+    # the API reference was rendered from the docstrings
+    assert "doc-object" in (site / "reference" / "network" / "index.html").read_text(encoding="utf-8")
+    # the benchmark tables are included
+    assert "Brian2" in (site / "benchmarks" / "index.html").read_text(encoding="utf-8")
+
+    broken = broken_internal_links(site)
+    assert not broken, "\n".join(broken[:50])
