@@ -94,6 +94,21 @@ def test_gallery_settings_and_pages():
     assert "| [cuba](cuba.md) |" in hook._index(names)
 
 
+def test_getting_started_has_the_readmes_two_commands():
+    """The getting-started page repeats the README's two commands exactly (catches drift)."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"^## The two commands\n(.*?)(?=^## )", readme, re.S | re.M)
+    if match is None:
+        pytest.skip("README.md has no '## The two commands' section")
+    commands = re.findall(r"```bash\n(.*?)```", match.group(1), re.S)
+    assert commands
+    page = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    for command in commands:
+        assert f"```bash\n{command}```" in page, command
+
+
 @pytest.mark.slow
 def test_docs_build_strict(tmp_path):
     import neurosim.experiments as ex

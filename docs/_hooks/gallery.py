@@ -71,14 +71,15 @@ def _page(name: str, figures: list[str] | None, seconds: float | None) -> str:
     import neurosim.experiments as ex
 
     exp = ex.get(name)
-    lines = [f"# {name}", "", "````text", exp.doc.strip(), "````", "", "## Run it", "", "```bash",
+    lines = [f"# {name}", "", exp.doc.strip() or "(no description)", "", "## Run it", "", "```bash",
              f"neurosim run {name} --out results/{name}", f"neurosim run {name} --help    # its parameters",
              "```", ""]
     lines += ["## Parameters", "", "| parameter | type | default | on the command line |", "|---|---|---|---|"]
     for pname, (tp, default) in exp.parameters.items():
         flag = {"duration": "`--duration`", "seed": "`--seed`", "backend": "`--backend`", "out": "`--out`",
                 "progress": "`--no-progress`"}.get(pname, f"`--set {pname}=...`")
-        lines.append(f"| `{pname}` | `{_type_name(tp)}` | `{default!r}` | {flag} |")
+        shown = f"{default:.12g}" if isinstance(default, float) else repr(default)
+        lines.append(f"| `{pname}` | `{_type_name(tp)}` | `{shown}` | {flag} |")
     lines += ["", "## Figures", ""]
     if figures is None:
         lines.append("Figures not generated in the docs build yet: run the command above to draw them.")
