@@ -143,3 +143,13 @@ def test_docs_build_strict(tmp_path):
 
     broken = broken_internal_links(site)
     assert not broken, "\n".join(broken[:50])
+
+
+def test_failing_gallery_run_fails_the_build(monkeypatch, tmp_path):
+    """A gallery experiment that raises stops the build with an error naming it."""
+    from mkdocs.exceptions import PluginError
+
+    hook = _hook()
+    monkeypatch.setattr(hook, "REDUCED", {"cuba": {"duration": -1.0}})
+    with pytest.raises(PluginError, match="experiment 'cuba' failed"):
+        hook._run_reduced("cuba", str(tmp_path / "cuba"))

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import time
 
+from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
 
 # Experiment -> reduced settings used in the docs build (each runs in a few seconds on 2 cores
@@ -66,7 +67,11 @@ def _run_reduced(name: str, out: str) -> tuple[list[str], float]:
     import neurosim.experiments as ex
 
     start = time.perf_counter()
-    ex.run(name, out=out, progress=False, **REDUCED[name])
+    try:
+        ex.run(name, out=out, progress=False, **REDUCED[name])
+    except Exception as err:  # a failing gallery run fails the build, naming the experiment
+        raise PluginError(f"docs gallery: experiment {name!r} failed at {REDUCED[name]}: "
+                          f"{type(err).__name__}: {err}") from err
     figures = sorted(f for f in os.listdir(out) if f.endswith(".png"))
     return figures, time.perf_counter() - start
 
