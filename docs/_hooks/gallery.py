@@ -93,8 +93,8 @@ def _page(name: str, figures: list[str] | None, seconds: float | None) -> str:
     if figures is None:
         lines.append("Figures not generated in the docs build yet: run the command above to draw them.")
     else:
-        lines += [f"Drawn during the docs build at reduced scale ({seconds:.1f} s here; the figures of the "
-                  "full-scale run above differ):", "", "```bash",
+        lines += [(f"Drawn during the docs build at reduced scale ({seconds:.1f} s here; the figures of the "
+                   "full-scale run above differ):"), "", "```bash",
                   _cli(name, REDUCED[name]), "```", ""]
         if not figures:
             lines.append("(this run wrote no figures)")
@@ -106,9 +106,9 @@ def _page(name: str, figures: list[str] | None, seconds: float | None) -> str:
 def _index(names: list[str]) -> str:
     import neurosim.experiments as ex
 
-    lines = ["# Gallery", "", "Every registered experiment (`neurosim list`), one page each: what it does, "
-             "its parameters and its command line. The figures of the experiments marked *figures* are "
-             "drawn by running them at reduced scale while the site is built.", "",
+    lines = ["# Gallery", "", ("Every registered experiment (`neurosim list`), one page each: what it does, "
+                               "its parameters and its command line. The figures of the experiments marked "
+                               "*figures* are drawn by running them at reduced scale while the site is built."), "",
              "| experiment | | summary |", "|---|---|---|"]
     for n in names:
         first = ex.get(n).doc.strip().splitlines()[0] if ex.get(n).doc.strip() else ""
