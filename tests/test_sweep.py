@@ -164,18 +164,24 @@ def _metrics_without_timing(sweep):
 
 @pytest.mark.slow
 def test_killing_the_sweep_process_then_rerunning_gives_the_uninterrupted_results(tmp_path):
-    args = ["sweep", "cuba", "--param", "we=1.0:2.0:5", "--seeds", "2", "--set", "n=2000", "--set", "duration=400",
+    # runs long enough (2 s of network time each) that the kill lands before the last of them
+    # ends, also on a quiet machine (with 400 ms runs all 10 were sometimes done by then)
+    args = ["sweep", "cuba", "--param", "we=1.0:2.0:5", "--seeds", "2", "--set", "n=2000", "--set", "duration=2000",
             "--workers", "2", "--no-progress"]
     command = [sys.executable, "-m", "neurosim", *args, "--out", str(tmp_path / "killed")]
     proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     points = tmp_path / "killed" / "points"
+
+    def finished():
+        return [f for f in os.listdir(points) if f.endswith(".json")] if points.exists() else []
+
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not points.exists() or len(os.listdir(points)) < 2):
-        time.sleep(0.1)
+    while time.monotonic() < deadline and len(finished()) < 2:
+        time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     os.killpg(proc.pid, signal.SIGKILL)  # its orphaned worker processes
-    n_before = len([f for f in os.listdir(points) if f.endswith(".json")])
+    n_before = len(finished())
     assert 2 <= n_before < 10, n_before
     assert all(json.loads((points / f).read_text())["status"] == "ok" for f in os.listdir(points) if f.endswith(".json"))
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
