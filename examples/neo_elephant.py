@@ -23,6 +23,7 @@ import numpy as np
 from neurosim.examples.cuba import W_EXC, W_INH, build
 
 from neurosim.experiments import experiment, output_files, write_summary
+from neurosim.validation import check_int
 
 
 def _import_elephant():
@@ -119,8 +120,7 @@ def neo_elephant(*, duration: float = 1000.0, seed: int = 1, backend: str = "num
     largest difference between Elephant's population rate and ``RunResult.rate``; the
     cross-correlogram's peak; ``rate_hz`` and ``cv_isi`` over all neurons (Elephant's).
     """
-    if not isinstance(n, int) or n < 5:
-        raise ValueError(f"n must be an int of at least 5 (the cross-correlogram takes two excitatory neurons), got {n!r}")
+    n = check_int("n", n, minimum=5)  # the cross-correlogram takes two excitatory neurons
     net = build(seed=seed, n=n, p=p, w_exc=we, w_inh=wi)
     result = net.run(duration, backend=backend, progress=progress)
     analysis = analyse(result.to_neo(), bin_ms=bin_ms, max_lag_ms=max_lag_ms)
