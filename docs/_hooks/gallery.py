@@ -3,8 +3,8 @@
 One page per registered experiment (``neurosim.experiments.names()``): its docstring, its
 parameters and its command line. The experiments listed in ``REDUCED`` are run during the
 build at the reduced settings given there, and the figures they write become part of the
-page (and of the built site); a failing run fails the build. The others are listed as
-"figures not generated in the docs build yet".
+page (and of the built site); a failing run fails the build, and so does a registered
+experiment missing from ``REDUCED`` (every experiment's page shows figures drawn by running it).
 
 Wired in through ``hooks:`` in mkdocs.yml; nothing here is a page of the site
 (``docs/_hooks/`` is in ``exclude_docs``).
@@ -12,7 +12,9 @@ Wired in through ``hooks:`` in mkdocs.yml; nothing here is a page of the site
 
 from __future__ import annotations
 
+import logging
 import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -21,7 +23,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
 
 # Experiment -> reduced settings used in the docs build (each runs in a few seconds on 2 cores
-# once its kernels are compiled). Experiments not here get no figures in the docs yet.
+# once its kernels are compiled). Every registered experiment must be here (checked in on_config).
 REDUCED: dict[str, dict] = {
     "cuba": {"duration": 200.0},
     "coba": {"duration": 200.0},
@@ -35,9 +37,17 @@ REDUCED: dict[str, dict] = {
     "digits": {"epochs": 1, "hidden": 64},
     "lsm-events": {"n_samples": 100, "n_pairs": 100},
     "force-sine": {"n": 300, "duration": 1500.0, "settle": 500.0, "train": 500.0},
+    "what-when": {"n": 200, "block_trials": 20},
+    "lsm-zero-shot": {"n_samples": 100, "epochs": 10, "duration": 100.0},
+    "motion-delays": {"seeds": 1, "n_train": 240, "n_test": 120, "epochs": 2},
+    "hlop-permuted-digits": {"n_tasks": 3, "epochs": 1, "hidden": 128, "hlop_neurons": "12,40;3,12"},
+    "delays-cochlea": {"seeds": 1, "n_samples": 200, "epochs": 3, "final_epochs": 1, "budget": 300},
+    "sequence-benchmark": {"budget": 2000, "epochs": 1, "n_digits": 200, "n_recall": 200, "max_delay": 50,
+                           "reservoir_size": 100},
 }
 
 GALLERY = "gallery"
+log = logging.getLogger("mkdocs.hooks.gallery")
 _state: dict = {}
 
 
@@ -53,7 +63,7 @@ def _cli(name: str, settings: dict) -> str:
         if key in ("duration", "seed", "backend"):
             args.append(f"--{key} {value:g}" if isinstance(value, float) else f"--{key} {value}")
         else:
-            args.append(f"--set {key}={value}")
+            args.append(f"--set {shlex.quote(f'{key}={value}')}")
     args.append(f"--out results/{name}")
     return " ".join(args)
 
@@ -76,7 +86,7 @@ def _run_reduced(name: str, out: str) -> tuple[list[str], float]:
     return figures, time.perf_counter() - start
 
 
-def _page(name: str, figures: list[str] | None, seconds: float | None) -> str:
+def _page(name: str, figures: list[str], seconds: float) -> str:
     import neurosim.experiments as ex
 
     exp = ex.get(name)
@@ -89,17 +99,13 @@ def _page(name: str, figures: list[str] | None, seconds: float | None) -> str:
                 "progress": "`--no-progress`"}.get(pname, f"`--set {pname}=...`")
         shown = f"{default:.12g}" if isinstance(default, float) else repr(default)
         lines.append(f"| `{pname}` | `{_type_name(tp)}` | `{shown}` | {flag} |")
-    lines += ["", "## Figures", ""]
-    if figures is None:
-        lines.append("Figures not generated in the docs build yet: run the command above to draw them.")
-    else:
-        lines += [(f"Drawn during the docs build at reduced scale ({seconds:.1f} s here; the figures of the "
-                   "full-scale run above differ):"), "", "```bash",
-                  _cli(name, REDUCED[name]), "```", ""]
-        if not figures:
-            lines.append("(this run wrote no figures)")
-        for fig in figures:
-            lines += [f"![{name}: {fig}]({name}/{fig})", ""]
+    lines += ["", "## Figures", "",
+              (f"Drawn during the docs build at reduced scale ({seconds:.1f} s here; the figures of the "
+               "full-scale run above differ):"), "", "```bash", _cli(name, REDUCED[name]), "```", ""]
+    if not figures:
+        lines.append("(this run wrote no figures)")
+    for fig in figures:
+        lines += [f"![{name}: {fig}]({name}/{fig})", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -107,15 +113,13 @@ def _index(names: list[str]) -> str:
     import neurosim.experiments as ex
 
     lines = ["# Gallery", "", ("Every registered experiment (`neurosim list`), one page each: what it does, "
-                               "its parameters and its command line. The figures of the experiments marked "
-                               "*figures* are drawn by running them at reduced scale while the site is built."), "",
-             "| experiment | | summary |", "|---|---|---|"]
+                               "its parameters, its command line, and its figures, drawn by running it at "
+                               "reduced scale while the site is built (the full-scale figures differ: the "
+                               "trained experiments train for an epoch or a few on a fraction of their data)."),
+             "", "| experiment | summary |", "|---|---|"]
     for n in names:
         first = ex.get(n).doc.strip().splitlines()[0] if ex.get(n).doc.strip() else ""
-        mark = "figures" if n in REDUCED else ""
-        lines.append(f"| [{n}]({n}.md) | {mark} | {first.replace('|', '/')} |")
-    lines += ["", "Not drawn in the docs build yet (they take minutes or train models): "
-              + ", ".join(f"[{n}]({n}.md)" for n in names if n not in REDUCED) + "."]
+        lines.append(f"| [{n}]({n}.md) | {first.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -124,7 +128,11 @@ def on_config(config):
     names = _names()
     unknown = set(REDUCED) - set(names)
     if unknown:
-        raise ValueError(f"docs gallery: REDUCED names unregistered experiments {sorted(unknown)}")
+        raise PluginError(f"docs gallery: REDUCED names unregistered experiments {sorted(unknown)}")
+    missing = [n for n in names if n not in REDUCED]
+    if missing:
+        raise PluginError(f"docs gallery: no reduced settings for the registered experiments {missing}: "
+                          "add them to REDUCED in docs/_hooks/gallery.py (a run of seconds)")
     _state["names"] = names
     entry = {"Gallery": [{"Overview": f"{GALLERY}/index.md"}] + [{n: f"{GALLERY}/{n}.md"} for n in names]}
     nav = config.get("nav")
@@ -141,13 +149,12 @@ def on_files(files, config):
         tmp = _state["tmp"] = tempfile.mkdtemp(prefix="neurosim-docs-gallery-")
     files.append(File.generated(config, f"{GALLERY}/index.md", content=_index(names)))
     for name in names:
-        figures = seconds = None
-        if name in REDUCED:
-            out = os.path.join(tmp, name)
-            shutil.rmtree(out, ignore_errors=True)
-            figures, seconds = _run_reduced(name, out)
-            for fig in figures:
-                files.append(File.generated(config, f"{GALLERY}/{name}/{fig}", abs_src_path=os.path.join(out, fig)))
+        out = os.path.join(tmp, name)
+        shutil.rmtree(out, ignore_errors=True)
+        figures, seconds = _run_reduced(name, out)
+        log.info("docs gallery: %s ran in %.1f s (%d figures)", name, seconds, len(figures))
+        for fig in figures:
+            files.append(File.generated(config, f"{GALLERY}/{name}/{fig}", abs_src_path=os.path.join(out, fig)))
         files.append(File.generated(config, f"{GALLERY}/{name}.md", content=_page(name, figures, seconds)))
     return files
 
