@@ -665,6 +665,23 @@ class Network:
         self._synapse_monitors.append(_SynapseMonitor(projection, variables, idx, stride))
         return projection.name
 
+    def state_values(self, population: Population, variable: str) -> np.ndarray:
+        """The state variable ``variable`` of every neuron of ``population`` now (a float64 copy,
+        ``[len(population)]``): its initial values before the first run, after a run what the run
+        left. The PyNN interface reads the state through this to carry it across rebuilds."""
+        self._check_own("population", population)
+        if population.is_source:
+            raise ValueError(f"population {population.name!r} is a spike source; it has no state variables")
+        d = population.model.definition
+        if variable not in d.state:
+            raise ValueError(f"variable must be one of the state variables {tuple(d.state)} of population "
+                             f"{population.name!r}, got {variable!r}")
+        if self._sim is None:
+            model = population.model
+            return d.evaluate_init(model.definition_numbers(self.dt), len(population))[variable].copy()
+        off = self._sim.offset[population.name]
+        return self._sim.state.values[self._sim.rows_of[population.name][variable], off : off + len(population)].copy()
+
     # ---- running ------------------------------------------------------------------
     def run(self, duration: float, backend: str = "numba", progress: bool | None = None,
             chunk_ms: float | None = None, hooks=None, checkpoint_every: float | None = None,

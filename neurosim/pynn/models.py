@@ -1,0 +1,140 @@
+"""PyNN's standard neuron models as neurosim definitions, in PyNN's units.
+
+PyNN's units (ms, mV, nA, uS, nF) form a coherent system like neurosim's own: uS x mV = nA,
+nA / nF = mV/ms. So these definitions read PyNN's parameters as they are given, and a weight
+is added to a synaptic variable as PyNN states it (nA for currents, uS for conductances).
+neurosim's unit checker knows only its own unit names, so the definitions leave units
+undeclared; the PyNN layer reports PyNN's units for recorded signals.
+
+Each state variable starts from an ``<name>_init`` parameter: the PyNN layer sets those from
+``Population.initialize`` and, when it rebuilds the engine network mid-simulation (after a
+parameter change), from the state the previous network left.
+
+The integration methods follow what pyNN.brian2 asks Brian2 for, so both backends solve the
+same equations the same way: exact for ``IF_curr_exp`` (linear), forward Euler for
+``IF_cond_exp`` and ``Izhikevich`` (Brian2's choice for non-linear equations), and the
+midpoint method (Brian2's ``rk2``) for ``EIF_cond_exp_isfa_ista``.
+"""
+
+from __future__ import annotations
+
+from neurosim.definition import NeuronModel, Parameter
+
+_POSITIVE = {"positive": True}
+_NONNEGATIVE = {"nonnegative": True}
+
+# Weight of a decaying synaptic current in v after one exact step (see model_library.LIF_MODEL).
+_EXACT_GAIN = ("where(abs({s} - tau_m) <= 1e-9 * abs(tau_m), dt / tau_m * exp(-dt / tau_m), "
+               "{s} / ({s} - tau_m) * (exp(-dt / {s}) - exp(-dt / tau_m)))")
+
+
+def _parameters(defaults: dict, checks: dict, state: dict) -> dict:
+    params = {k: Parameter(v, **checks.get(k, {})) for k, v in defaults.items()}
+    params.update({f"{k}_init": Parameter(v) for k, v in state.items()})
+    return params
+
+
+IF_CURR_EXP = NeuronModel(
+    "pynn_IF_curr_exp",
+    parameters=_parameters(
+        {"cm": 1.0, "tau_m": 20.0, "tau_refrac": 0.1, "tau_syn_E": 5.0, "tau_syn_I": 5.0, "v_rest": -65.0,
+         "v_reset": -65.0, "v_thresh": -50.0, "i_offset": 0.0},
+        {"cm": _POSITIVE, "tau_m": _POSITIVE, "tau_refrac": _NONNEGATIVE, "tau_syn_E": _POSITIVE, "tau_syn_I": _POSITIVE},
+        {"v": -65.0, "isyn_exc": 0.0, "isyn_inh": 0.0}),
+    state={"v": "v_init", "isyn_exc": "isyn_exc_init", "isyn_inh": "isyn_inh_init"},
+    derived={
+        "decay_m": "exp(-dt / tau_m)",
+        "r_m": "tau_m / cm",  # membrane resistance, MOhm: nA x MOhm = mV
+        "gain_exc": _EXACT_GAIN.format(s="tau_syn_E"),
+        "gain_inh": _EXACT_GAIN.format(s="tau_syn_I"),
+        "decay_exc": "exp(-dt / tau_syn_E)",
+        "decay_inh": "exp(-dt / tau_syn_I)",
+    },
+    # exact step of cm dv/dt = cm (v_rest - v) / tau_m + isyn_exc + isyn_inh + i_offset + i_ext
+    update="""
+        v = v_rest + (v - v_rest) * decay_m + r_m * (isyn_exc * gain_exc + isyn_inh * gain_inh + (i_offset + i_ext) * (1.0 - decay_m))
+        isyn_exc = isyn_exc * decay_exc
+        isyn_inh = isyn_inh * decay_inh
+    """,
+    threshold="v > v_thresh", reset="v = v_reset", refractory="tau_refrac",
+    inputs={"exc": "isyn_exc", "inh": "isyn_inh"},
+    doc="PyNN IF_curr_exp: LIF with exponentially decaying synaptic currents (nA), exact steps")
+
+IF_COND_EXP = NeuronModel(
+    "pynn_IF_cond_exp",
+    parameters=_parameters(
+        {"cm": 1.0, "tau_m": 20.0, "tau_refrac": 0.1, "tau_syn_E": 5.0, "tau_syn_I": 5.0, "e_rev_E": 0.0,
+         "e_rev_I": -70.0, "v_rest": -65.0, "v_reset": -65.0, "v_thresh": -50.0, "i_offset": 0.0},
+        {"cm": _POSITIVE, "tau_m": _POSITIVE, "tau_refrac": _NONNEGATIVE, "tau_syn_E": _POSITIVE, "tau_syn_I": _POSITIVE},
+        {"v": -65.0, "gsyn_exc": 0.0, "gsyn_inh": 0.0}),
+    state={"v": "v_init", "gsyn_exc": "gsyn_exc_init", "gsyn_inh": "gsyn_inh_init"},
+    derived={"euler_exc": "1.0 - dt / tau_syn_E", "euler_inh": "1.0 - dt / tau_syn_I"},
+    # forward Euler with the old values (Brian2's 'euler')
+    update="""
+        v = v + dt * ((v_rest - v) / tau_m + (gsyn_exc * (e_rev_E - v) + gsyn_inh * (e_rev_I - v) + i_offset + i_ext) / cm)
+        gsyn_exc = gsyn_exc * euler_exc
+        gsyn_inh = gsyn_inh * euler_inh
+    """,
+    threshold="v > v_thresh", reset="v = v_reset", refractory="tau_refrac",
+    inputs={"exc": "gsyn_exc", "inh": "gsyn_inh"},
+    doc="PyNN IF_cond_exp: LIF with exponentially decaying synaptic conductances (uS), forward Euler")
+
+EIF_COND_EXP_ISFA_ISTA = NeuronModel(
+    "pynn_EIF_cond_exp_isfa_ista",
+    parameters=_parameters(
+        {"cm": 0.281, "tau_refrac": 0.1, "v_spike": -40.0, "v_reset": -70.6, "v_rest": -70.6, "tau_m": 9.3667,
+         "i_offset": 0.0, "a": 4.0, "b": 0.0805, "delta_T": 2.0, "tau_w": 144.0, "v_thresh": -50.4, "e_rev_E": 0.0,
+         "tau_syn_E": 5.0, "e_rev_I": -80.0, "tau_syn_I": 5.0},
+        {"cm": _POSITIVE, "tau_m": _POSITIVE, "tau_refrac": _NONNEGATIVE, "delta_T": _POSITIVE, "tau_w": _POSITIVE,
+         "tau_syn_E": _POSITIVE, "tau_syn_I": _POSITIVE},
+        {"v": -70.6, "w": 0.0, "gsyn_exc": 0.0, "gsyn_inh": 0.0}),
+    state={"v": "v_init", "w": "w_init", "gsyn_exc": "gsyn_exc_init", "gsyn_inh": "gsyn_inh_init"},
+    derived={"g_l": "cm / tau_m", "a_na": "a * 0.001"},  # leak, uS; a in nS -> uS (a x mV in nA)
+    # midpoint method (Brian2's 'rk2') on all four equations
+    update="""
+        i_total = i_offset + i_ext
+        dv1 = (g_l * delta_T * exp((v - v_thresh) / delta_T) + g_l * (v_rest - v) + gsyn_exc * (e_rev_E - v) + gsyn_inh * (e_rev_I - v) + i_total - w) / cm
+        dw1 = (a_na * (v - v_rest) - w) / tau_w
+        v_h = v + 0.5 * dt * dv1
+        w_h = w + 0.5 * dt * dw1
+        ge_h = gsyn_exc * (1.0 - 0.5 * dt / tau_syn_E)
+        gi_h = gsyn_inh * (1.0 - 0.5 * dt / tau_syn_I)
+        v = v + dt * (g_l * delta_T * exp((v_h - v_thresh) / delta_T) + g_l * (v_rest - v_h) + ge_h * (e_rev_E - v_h) + gi_h * (e_rev_I - v_h) + i_total - w_h) / cm
+        w = w + dt * (a_na * (v_h - v_rest) - w_h) / tau_w
+        gsyn_exc = gsyn_exc - dt * ge_h / tau_syn_E
+        gsyn_inh = gsyn_inh - dt * gi_h / tau_syn_I
+    """,
+    threshold="v > v_spike", reset="v = v_reset\nw = w + b", refractory="tau_refrac",
+    inputs={"exc": "gsyn_exc", "inh": "gsyn_inh"},
+    doc="PyNN EIF_cond_exp_isfa_ista: adaptive exponential IF (Brette & Gerstner 2005), conductances in uS")
+
+IZHIKEVICH = NeuronModel(
+    "pynn_Izhikevich",
+    parameters=_parameters(
+        {"a": 0.02, "b": 0.2, "c": -65.0, "d": 2.0, "i_offset": 0.0}, {},
+        {"v": -70.0, "u": -14.0, "step_exc": 0.0, "step_inh": 0.0}),
+    # A spike's weight is a jump of v in mV (PyNN's Izhikevich has delta synapses). The engine
+    # adds a weight to a variable of its own per receptor, so each receptor has a one-step
+    # pulse that the next update adds to v.
+    state={"v": "v_init", "u": "u_init", "step_exc": "step_exc_init", "step_inh": "step_inh_init"},
+    # forward Euler with the old values (Brian2's 'euler'); i_offset in nA acts through the
+    # 1 pF of pyNN's equations: 1 nA / 1 pF = 1000 mV/ms
+    update="""
+        v = v + step_exc + step_inh
+        dv = 0.04 * v * v + 5.0 * v + 140.0 - u + 1000.0 * (i_offset + i_ext)
+        u = u + dt * a * (b * v - u)
+        v = v + dt * dv
+        step_exc = 0.0
+        step_inh = 0.0
+    """,
+    threshold="v >= 30.0", reset="v = c\nu = u + d",
+    inputs={"exc": "step_exc", "inh": "step_inh"},
+    doc="PyNN Izhikevich (2003) neuron: v in mV, u in mV/ms, i_offset in nA, synaptic weights are jumps of v (mV)")
+
+#: PyNN cell type name -> (definition, PyNN's recordable state variables)
+DEFINITIONS = {
+    "IF_curr_exp": IF_CURR_EXP,
+    "IF_cond_exp": IF_COND_EXP,
+    "EIF_cond_exp_isfa_ista": EIF_COND_EXP_ISFA_ISTA,
+    "Izhikevich": IZHIKEVICH,
+}

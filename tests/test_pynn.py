@@ -1,0 +1,277 @@
+"""neurosim.pynn, the PyNN backend: validated against pyNN.brian2 and against closed forms."""
+
+import importlib
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pyNN")
+sim = importlib.import_module("neurosim.pynn")
+from pyNN import errors  # noqa: E402
+
+SPIKES = [[10.0, 30.0, 31.0], [12.0, 31.0, 33.0, 60.0], [50.0, 52.0]]
+CONNECTIONS = [(0, 0, 1.0, 1.0), (1, 0, 1.5, 2.5), (2, 1, 0.5, 0.3), (1, 1, 1.2, 1.1), (0, 1, 0.8, 0.1)]
+
+
+def _cell(module, name):
+    """Each standard cell with parameters that make it fire under a DC offset and the inputs."""
+    if name == "IF_curr_exp":
+        return module.IF_curr_exp(tau_refrac=2.0, i_offset=0.5, tau_m=10.0, cm=0.5)
+    if name == "IF_cond_exp":
+        return module.IF_cond_exp(tau_refrac=2.0, i_offset=0.6, tau_m=10.0, cm=0.5)
+    if name == "EIF_cond_exp_isfa_ista":  # pyNN.brian2 detects spikes at v_thresh + 5 delta_T
+        return module.EIF_cond_exp_isfa_ista(i_offset=0.7, v_spike=-50.4 + 5 * 2.0, tau_refrac=0.5)
+    return module.Izhikevich(i_offset=0.01)
+
+
+def _run_small(module, cell_name, weights_scale=1.0):
+    """A deterministic network (spike arrays into two cells through listed synapses) on ``module``."""
+    module.setup(timestep=0.1)
+    src = module.Population(3, module.SpikeSourceArray(spike_times=SPIKES))
+    cells = module.Population(2, _cell(module, cell_name))
+    conns = [(i, j, w * weights_scale, d) for i, j, w, d in CONNECTIONS]
+    module.Projection(src, cells, module.FromListConnector(conns, column_names=["weight", "delay"]),
+                      module.StaticSynapse(), receptor_type="excitatory")
+    cells.record(["spikes", "v"])
+    module.run(100.0)
+    seg = cells.get_data().segments[0]
+    trains = [np.asarray(st.magnitude) for st in seg.spiketrains]
+    v = np.asarray(seg.filter(name="v")[0].magnitude)
+    module.end()
+    return trains, v
+
+
+@pytest.mark.brian2
+@pytest.mark.slow
+@pytest.mark.parametrize("cell_name, weights_scale", [("IF_curr_exp", 1.0), ("IF_cond_exp", 0.01),
+                                                      ("EIF_cond_exp_isfa_ista", 0.01), ("Izhikevich", 5.0)])
+def test_same_spikes_and_potentials_as_pynn_brian2(cell_name, weights_scale):
+    """The same script on pyNN.brian2 and neurosim.pynn: the same spike times (to the step) and v."""
+    pytest.importorskip("brian2")
+    b2 = importlib.import_module("pyNN.brian2")
+    ours, v_ours = _run_small(sim, cell_name, weights_scale)
+    theirs, v_theirs = _run_small(b2, cell_name, weights_scale)
+    assert sum(len(t) for t in ours) >= 4  # the check means something: the cells fire
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, atol=1e-9)
+    assert v_ours.shape == v_theirs.shape == (1001, 2)
+    if cell_name == "Izhikevich":
+        # pyNN.brian2 adds a synaptic jump to v when the spike arrives, neurosim at the start of
+        # the next step (the same dynamics); the traces differ at arrival samples only
+        close = np.isclose(v_ours, v_theirs, atol=1e-6)
+        assert close.mean() > 0.97
+    elif cell_name == "EIF_cond_exp_isfa_ista":
+        # While refractory, Brian2's rk2 holds v at both stages; neurosim runs the update and
+        # restores v after it, so w's midpoint sees a moved v: w (and v after) differ slightly
+        np.testing.assert_allclose(v_ours, v_theirs, atol=0.1)
+    else:
+        np.testing.assert_allclose(v_ours, v_theirs, atol=1e-6)
+
+
+def test_constant_current_fires_at_the_closed_form_period():
+    """IF_curr_exp under i_offset: v(t) = v_rest + R I (1 - e^{-t/tau}); period = t* + refractory."""
+    sim.setup(timestep=0.01)
+    tau_m, cm, i_off, v_th, v_rest, t_ref = 20.0, 1.0, 1.0, -50.0, -65.0, 2.0
+    cells = sim.Population(1, sim.IF_curr_exp(tau_m=tau_m, cm=cm, i_offset=i_off, v_thresh=v_th, v_rest=v_rest,
+                                              v_reset=v_rest, tau_refrac=t_ref))
+    cells.record("spikes")
+    sim.run(500.0)
+    times = np.asarray(cells.get_data().segments[0].spiketrains[0])
+    r_i = tau_m / cm * i_off
+    first = -tau_m * math.log(1 - (v_th - v_rest) / r_i)
+    assert times[0] == pytest.approx(first, abs=0.011)
+    np.testing.assert_allclose(np.diff(times), first + t_ref, atol=0.011)
+    sim.end()
+
+
+def test_recording_segments_samples_and_continuation():
+    """Samples at 0, dt, ..., t inclusive; two runs equal one; reset starts a new segment at 0."""
+    sim.setup(timestep=0.1)
+    cells = sim.Population(3, sim.IF_curr_exp(i_offset=[0.0, 1.0, 2.0]), initial_values={"v": [-70.0, -65.0, -60.0]})
+    cells.record(["v", "spikes"])
+    sim.run(30.0)
+    sim.run(20.0)
+    seg = cells.get_data().segments[0]
+    v = seg.filter(name="v")[0]
+    assert v.shape == (501, 3)
+    assert float(v.t_start) == 0.0 and float(v.sampling_period) == pytest.approx(0.1)
+    np.testing.assert_allclose(np.asarray(v)[0], [-70.0, -65.0, -60.0])
+    counts_two_runs = [len(st) for st in seg.spiketrains]
+    assert counts_two_runs[0] == 0 and counts_two_runs[2] > counts_two_runs[1] > 0
+    assert cells.get_spike_counts()[cells[2]] == counts_two_runs[2]
+    trace_two_runs = np.asarray(v).copy()
+    sim.reset()
+    assert sim.get_current_time() == 0.0
+    sim.run(50.0)
+    block = cells.get_data()
+    assert len(block.segments) == 2
+    again = np.asarray(block.segments[1].filter(name="v")[0])
+    np.testing.assert_allclose(again, trace_two_runs)  # the same start, no noise: the same run
+    sim.end()
+
+
+def test_projection_get_set_and_views_assemblies():
+    """Connections land on the right neurons through views and assemblies; get/set round-trip."""
+    sim.setup(timestep=0.1)
+    a = sim.Population(4, sim.IF_curr_exp())
+    b = sim.Population(3, sim.IF_curr_exp(tau_m=10.0))
+    both = a + b
+    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[[5.0], []]))
+    prj = sim.Projection(src, both[[1, 5]], sim.AllToAllConnector(), sim.StaticSynapse(weight=0.0, delay=1.0))
+    weights = np.array([[0.5, 0.1], [0.25, 0.2]])
+    prj.set(weight=weights)
+    np.testing.assert_allclose(prj.get("weight", format="array"), weights)
+    both.record("v")
+    sim.run(20.0)
+    v = np.asarray(a.get_data().segments[0].filter(name="v")[0])
+    assert np.ptp(v[:, 1]) > 0.1 and np.ptp(v[:, [0, 2, 3]]) == 0.0  # only a[1] got input
+    listed = prj.get(["weight", "delay"], format="list")
+    assert sorted((int(i), int(j), w, d) for i, j, w, d in listed) == [(0, 0, 0.5, 1.0), (0, 1, 0.1, 1.0),
+                                                                        (1, 0, 0.25, 1.0), (1, 1, 0.2, 1.0)]
+    sim.end()
+
+
+def test_weights_set_between_runs_take_effect_without_a_rebuild():
+    sim.setup(timestep=0.1)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[[5.0, 205.0]]))
+    cell = sim.Population(1, sim.IF_curr_exp(tau_refrac=0.1))
+    prj = sim.Projection(src, cell, sim.OneToOneConnector(), sim.StaticSynapse(weight=0.1, delay=1.0))
+    cell.record("v")
+    sim.run(200.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no rebuild warning: weights go in place
+        prj.set(weight=0.3)
+        sim.run(200.0)
+    v = np.asarray(cell.get_data().segments[0].filter(name="v")[0])[:, 0]
+    first, second = v[60:2000].max() - v[59], v[2060:4000].max() - v[2059]
+    assert second == pytest.approx(3 * first, rel=0.01)
+    sim.end()
+
+
+def test_parameter_change_between_runs_rebuilds_and_keeps_the_state():
+    sim.setup(timestep=0.1)
+    cells = sim.Population(2, sim.IF_curr_exp(i_offset=0.0), initial_values={"v": -60.0})
+    cells.record(["v", "spikes"])
+    sim.run(10.0)
+    v_before = cells.get_data().segments[0].filter(name="v")[0][-1]
+    with pytest.warns(UserWarning, match="rebuilt from the current state"):
+        cells[1:2].set(i_offset=2.0)
+        sim.run(50.0)
+    seg = cells.get_data().segments[0]
+    v = np.asarray(seg.filter(name="v")[0])
+    np.testing.assert_allclose(v[100], np.asarray(v_before))  # carried across the rebuild
+    assert len(seg.spiketrains[0]) == 0 and len(seg.spiketrains[1]) > 0
+    assert all(float(t) > 10.0 for t in seg.spiketrains[1])
+    sim.end()
+
+
+def test_stdp_pair_changes_weights_as_pynn_defines():
+    """One pre spike 10 ms before a post spike: additive w += w_max A_plus e^{-10/tau}; a post
+    spike before a pre spike: multiplicative w -= A_minus (w - w_min) e^{-dt/tau}."""
+    for dependence, pre_times, expected in [
+        ("additive", [10.0], lambda w0: w0 + 0.5 * 0.1 * math.exp(-10.0 / 20.0)),
+        ("multiplicative", [40.0], lambda w0: w0 - 0.2 * w0 * math.exp(-9.0 / 15.0)),
+    ]:
+        sim.setup(timestep=0.1)
+        pre = sim.Population(1, sim.SpikeSourceArray(spike_times=[pre_times]))
+        drive = sim.Population(1, sim.SpikeSourceArray(spike_times=[[20.0]]))
+        post = sim.Population(1, sim.IF_curr_exp(tau_refrac=50.0))
+        weight_dependence = (sim.AdditiveWeightDependence(w_min=0.0, w_max=0.5) if dependence == "additive"
+                             else sim.MultiplicativeWeightDependence(w_min=0.0, w_max=0.5))
+        stdp = sim.STDPMechanism(timing_dependence=sim.SpikePairRule(tau_plus=20.0, tau_minus=15.0, A_plus=0.1,
+                                                                     A_minus=0.2),
+                                 weight_dependence=weight_dependence, weight=0.1, delay=0.1,
+                                 dendritic_delay_fraction=0)
+        prj = sim.Projection(pre, post, sim.AllToAllConnector(), stdp)
+        sim.Projection(drive, post, sim.AllToAllConnector(), sim.StaticSynapse(weight=50.0, delay=0.1))
+        post.record("spikes")
+        sim.run(60.0)
+        post_times = np.asarray(post.get_data().segments[0].spiketrains[0])
+        assert len(post_times) == 1 and 20.0 < post_times[0] < 21.0
+        # the pre spike acts at arrival (0.1 ms delay); the post spike at its time
+        arrival, post_t = pre_times[0] + 0.1, post_times[0]
+        w = float(prj.get("weight", format="array")[0, 0])
+        if dependence == "additive":
+            assert w == pytest.approx(0.1 + 0.5 * 0.1 * math.exp(-(post_t - arrival) / 20.0), rel=1e-6)
+        else:
+            assert w == pytest.approx(0.1 - 0.2 * 0.1 * math.exp(-(arrival - post_t) / 15.0), rel=1e-6)
+        assert callable(expected)
+        sim.end()
+
+
+def test_tsodyks_markram_depression_shrinks_each_release():
+    """A depressing synapse (tau_facil = 0): releases U w, U w (1 - U) R(dt), ... (Tsodyks-Markram)."""
+    sim.setup(timestep=0.1)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[[10.0, 20.0, 30.0]]))
+    cell = sim.Population(1, sim.IF_curr_exp(tau_syn_E=0.5, tau_m=1e4, cm=1e3))
+    U, tau_rec = 0.5, 100.0
+    sim.Projection(src, cell, sim.OneToOneConnector(),
+                   sim.TsodyksMarkramSynapse(U=U, tau_rec=tau_rec, tau_facil=0.0, weight=1.0, delay=1.0))
+    cell.record("v")
+    sim.run(40.0)
+    v = np.asarray(cell.get_data().segments[0].filter(name="v")[0])[:, 0]
+    jumps = [v[int(t * 10) + 60] - v[int(t * 10) + 5] for t in (10.0, 20.0, 30.0)]
+    x2 = 1 - (1 - (1 - U)) * math.exp(-10.0 / tau_rec)
+    assert jumps[1] / jumps[0] == pytest.approx(x2, rel=0.02)
+    assert jumps[2] < jumps[1] < jumps[0]
+    sim.end()
+
+
+def test_dc_and_step_current_sources_act_in_their_windows():
+    sim.setup(timestep=0.1)
+    cells = sim.Population(2, sim.IF_curr_exp(tau_refrac=2.0))
+    sim.DCSource(amplitude=5.0, start=20.0, stop=40.0).inject_into(cells[0:1])
+    sim.StepCurrentSource(times=[50.0, 70.0], amplitudes=[5.0, 0.0]).inject_into(cells[1:2])
+    cells.record("spikes")
+    sim.run(100.0)
+    first, second = (np.asarray(st) for st in cells.get_data().segments[0].spiketrains)
+    assert len(first) > 2 and first.min() > 20.0 and first.max() <= 40.5
+    assert len(second) > 2 and second.min() > 50.0 and second.max() <= 70.5
+    sim.end()
+
+
+def test_poisson_sources_rate_and_window():
+    sim.setup(timestep=0.1, rng_seed=3)
+    endless = sim.Population(200, sim.SpikeSourcePoisson(rate=20.0))
+    window = sim.Population(200, sim.SpikeSourcePoisson(rate=50.0, start=100.0, duration=200.0))
+    endless.record("spikes")
+    window.record("spikes")
+    sim.run(1000.0)
+    assert endless.mean_spike_count() == pytest.approx(20.0, rel=0.1)
+    times = np.concatenate([np.asarray(st) for st in window.get_data().segments[0].spiketrains])
+    assert times.min() >= 100.0 and times.max() < 300.0
+    assert times.size / 200 == pytest.approx(10.0, rel=0.1)
+    sim.end()
+
+
+def test_one_neuron_populations_connect_with_map_connectors():
+    """PyNN 0.13's map connectors fail on NumPy >= 2.1 for one-neuron populations; ours do not."""
+    sim.setup()
+    a, b = sim.Population(1, sim.SpikeSourceArray(spike_times=[[1.0]])), sim.Population(1, sim.IF_curr_exp())
+    for connector in (sim.OneToOneConnector(), sim.AllToAllConnector(), sim.FixedProbabilityConnector(1.0)):
+        assert len(sim.Projection(a, b, connector, sim.StaticSynapse(weight=1.0))) == 1
+    sim.end()
+
+
+def test_unsupported_features_say_so():
+    sim.setup()
+    with pytest.raises(errors.NoModelAvailableError, match="IF_curr_alpha"):
+        sim.IF_curr_alpha()
+    with pytest.raises(NotImplementedError, match="dendritic_delay_fraction"):
+        sim.STDPMechanism(timing_dependence=sim.SpikePairRule(), weight_dependence=sim.AdditiveWeightDependence())
+    with pytest.raises(errors.NoModelAvailableError, match="ACSource"):
+        sim.ACSource(amplitude=1.0)
+    a = sim.Population(2, sim.IF_cond_exp())
+    with pytest.raises(errors.ConnectionError, match="receptor_type"):
+        sim.Projection(a, a, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.1), receptor_type="NMDA")
+    with pytest.raises(errors.ConnectionError, match="conductance-based"):
+        sim.Projection(a, a, sim.AllToAllConnector(), sim.StaticSynapse(weight=-0.1))
+    sim.end()
+
+
+def test_list_standard_models_names_what_runs():
+    assert sorted(sim.list_standard_models()) == sorted(
+        ["IF_curr_exp", "IF_cond_exp", "EIF_cond_exp_isfa_ista", "Izhikevich", "SpikeSourcePoisson", "SpikeSourceArray"])
