@@ -110,6 +110,24 @@ def test_getting_started_has_the_readmes_two_commands():
         assert f"```bash\n{command}```" in page, command
 
 
+def test_rest_literal_blocks_become_fences():
+    """Docstrings' reST habits are rewritten for Markdown (docs/_hooks/rest_literals.py)."""
+    spec = importlib.util.spec_from_file_location("neurosim_docs_rest_hook", ROOT / "docs" / "_hooks" / "rest_literals.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    src = ("Example::\n\n    x = f(1)\n    y = 2\n\nSee :class:`neurosim.Network`.\n\n"
+           "```python\na = b::\n    c\n```\n\n::: neurosim.network\n\n>>> 1 + 1\n2\n\nNotes\n-----\ntext")
+    out = "\n".join(hook.convert(src.split("\n")))
+    assert "Example:\n\n```python\nx = f(1)\ny = 2\n```" in out
+    assert "See `neurosim.Network`." in out
+    assert "```python\na = b::\n    c\n```" in out  # fenced code is left alone
+    assert "::: neurosim.network" in out  # mkdocstrings' directive too
+    assert "```pycon\n>>> 1 + 1\n2\n```" in out
+    assert "**Notes**" in out and "-----" not in out
+    # an indented block whose text is not Python is fenced as plain text
+    assert "```text" in "\n".join(hook.convert(["Update::", "", "    W <- W - e c^T  (rls)"]))
+
+
 def test_readme_links_resolve():
     """The README is an overview that links into docs/: every relative link names a file of the
     checkout (so the links work on GitHub), and the docs build command is in it."""
@@ -147,8 +165,15 @@ def test_docs_build_strict(tmp_path):
             assert png.stat().st_size > 1000
             assert f'src="../{name}/{png.name}"' in html or f'src="{png.name}"' in html or png.name in html
     assert (site / "gallery" / "index.html").is_file()
-    # the API reference was rendered from the docstrings
-    assert "doc-object" in (site / "reference" / "network" / "index.html").read_text(encoding="utf-8")
+    # the API reference was rendered from the docstrings, the mapped packages included, with the
+    # docstrings' reST literal blocks as code blocks (no "Example::" left on a page)
+    import re
+
+    for page in ("network", "circuits", "plasticity", "plot"):
+        assert "doc-object" in (site / "reference" / page / "index.html").read_text(encoding="utf-8"), page
+    for page in (site / "reference").rglob("index.html"):
+        text = re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8"))
+        assert not [line for line in text.splitlines() if line.rstrip().endswith("::") and line.strip() != "::"], page
     # the benchmark tables are included
     assert "Brian2" in (site / "benchmarks" / "index.html").read_text(encoding="utf-8")
 
