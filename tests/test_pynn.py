@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("pyNN")
 sim = importlib.import_module("neurosim.pynn")
-from pyNN import errors  # noqa: E402
+from pyNN import errors
 
 SPIKES = [[10.0, 30.0, 31.0], [12.0, 31.0, 33.0, 60.0], [50.0, 52.0]]
 CONNECTIONS = [(0, 0, 1.0, 1.0), (1, 0, 1.5, 2.5), (2, 1, 0.5, 0.3), (1, 1, 1.2, 1.1), (0, 1, 0.8, 0.1)]
@@ -21,14 +21,19 @@ def _cell(module, name):
         return module.IF_curr_exp(tau_refrac=2.0, i_offset=0.5, tau_m=10.0, cm=0.5)
     if name == "IF_cond_exp":
         return module.IF_cond_exp(tau_refrac=2.0, i_offset=0.6, tau_m=10.0, cm=0.5)
-    if name == "EIF_cond_exp_isfa_ista":  # pyNN.brian2 detects spikes at v_thresh + 5 delta_T
-        return module.EIF_cond_exp_isfa_ista(i_offset=0.7, v_spike=-50.4 + 5 * 2.0, tau_refrac=0.5)
+    if name in ("EIF_cond_exp_isfa_ista", "EIF_cond_alpha_isfa_ista"):  # pyNN.brian2: spikes at v_thresh + 5 delta_T
+        return getattr(module, name)(i_offset=0.7, v_spike=-50.4 + 5 * 2.0, tau_refrac=0.5)
+    if name in ("IF_curr_alpha", "IF_cond_alpha"):
+        return getattr(module, name)(tau_refrac=2.0, i_offset=0.5 if name == "IF_curr_alpha" else 0.6, tau_m=10.0,
+                                     cm=0.5, tau_syn_E=1.0, tau_syn_I=1.0)
+    if name == "HH_cond_exp":
+        return module.HH_cond_exp(i_offset=0.05)
     return module.Izhikevich(i_offset=0.01)
 
 
-def _run_small(module, cell_name, weights_scale=1.0):
+def _run_small(module, cell_name, weights_scale=1.0, dt=0.1):
     """A deterministic network (spike arrays into two cells through listed synapses) on ``module``."""
-    module.setup(timestep=0.1)
+    module.setup(timestep=dt)
     src = module.Population(3, module.SpikeSourceArray(spike_times=SPIKES))
     cells = module.Population(2, _cell(module, cell_name))
     conns = [(i, j, w * weights_scale, d) for i, j, w, d in CONNECTIONS]
@@ -46,18 +51,27 @@ def _run_small(module, cell_name, weights_scale=1.0):
 @pytest.mark.brian2
 @pytest.mark.slow
 @pytest.mark.parametrize("cell_name, weights_scale", [("IF_curr_exp", 1.0), ("IF_cond_exp", 0.01),
-                                                      ("EIF_cond_exp_isfa_ista", 0.01), ("Izhikevich", 5.0)])
+                                                      ("EIF_cond_exp_isfa_ista", 0.01), ("Izhikevich", 5.0),
+                                                      ("IF_curr_alpha", 1.0), ("IF_cond_alpha", 0.01),
+                                                      ("HH_cond_exp", 0.01)])
 def test_same_spikes_and_potentials_as_pynn_brian2(cell_name, weights_scale):
-    """The same script on pyNN.brian2 and neurosim.pynn: the same spike times (to the step) and v."""
+    """The same script on pyNN.brian2 and neurosim.pynn: the same spike times (to the step) and v.
+    (Not EIF_cond_alpha_isfa_ista: pyNN.brian2 adds its weights to the conductance itself, not
+    to the alpha function's other variable, so there its synapses are exponential.)"""
     pytest.importorskip("brian2")
     b2 = importlib.import_module("pyNN.brian2")
-    ours, v_ours = _run_small(sim, cell_name, weights_scale)
-    theirs, v_theirs = _run_small(b2, cell_name, weights_scale)
+    dt = 0.01 if cell_name == "HH_cond_exp" else 0.1  # forward Euler of HH needs small steps
+    ours, v_ours = _run_small(sim, cell_name, weights_scale, dt)
+    theirs, v_theirs = _run_small(b2, cell_name, weights_scale, dt)
     assert sum(len(t) for t in ours) >= 4  # the check means something: the cells fire
+    if cell_name == "HH_cond_exp":
+        # pyNN.brian2's HH cell has no reset nor refractoriness, so Brian2 emits a spike at every
+        # step v stays above -40 mV; neurosim's spike is the upward crossing: the first of each run
+        theirs = [t[np.append(True, np.diff(t) > 1.5 * dt)] for t in theirs]
     assert len(ours) == len(theirs)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, atol=1e-9)
-    assert v_ours.shape == v_theirs.shape == (1001, 2)
+    assert v_ours.shape == v_theirs.shape == (round(100 / dt) + 1, 2)
     if cell_name == "Izhikevich":
         # pyNN.brian2 adds a synaptic jump to v when the spike arrives, neurosim at the start of
         # the next step (the same dynamics); the traces differ at arrival samples only
@@ -157,8 +171,8 @@ def test_parameter_change_between_runs_rebuilds_and_keeps_the_state():
     cells.record(["v", "spikes"])
     sim.run(10.0)
     v_before = cells.get_data().segments[0].filter(name="v")[0][-1]
+    cells[1:2].set(i_offset=2.0)
     with pytest.warns(UserWarning, match="rebuilt from the current state"):
-        cells[1:2].set(i_offset=2.0)
         sim.run(50.0)
     seg = cells.get_data().segments[0]
     v = np.asarray(seg.filter(name="v")[0])
@@ -171,10 +185,7 @@ def test_parameter_change_between_runs_rebuilds_and_keeps_the_state():
 def test_stdp_pair_changes_weights_as_pynn_defines():
     """One pre spike 10 ms before a post spike: additive w += w_max A_plus e^{-10/tau}; a post
     spike before a pre spike: multiplicative w -= A_minus (w - w_min) e^{-dt/tau}."""
-    for dependence, pre_times, expected in [
-        ("additive", [10.0], lambda w0: w0 + 0.5 * 0.1 * math.exp(-10.0 / 20.0)),
-        ("multiplicative", [40.0], lambda w0: w0 - 0.2 * w0 * math.exp(-9.0 / 15.0)),
-    ]:
+    for dependence, pre_times in [("additive", [10.0]), ("multiplicative", [40.0])]:
         sim.setup(timestep=0.1)
         pre = sim.Population(1, sim.SpikeSourceArray(spike_times=[pre_times]))
         drive = sim.Population(1, sim.SpikeSourceArray(spike_times=[[20.0]]))
@@ -198,7 +209,6 @@ def test_stdp_pair_changes_weights_as_pynn_defines():
             assert w == pytest.approx(0.1 + 0.5 * 0.1 * math.exp(-(post_t - arrival) / 20.0), rel=1e-6)
         else:
             assert w == pytest.approx(0.1 - 0.2 * 0.1 * math.exp(-(arrival - post_t) / 15.0), rel=1e-6)
-        assert callable(expected)
         sim.end()
 
 
@@ -258,12 +268,12 @@ def test_one_neuron_populations_connect_with_map_connectors():
 
 def test_unsupported_features_say_so():
     sim.setup()
-    with pytest.raises(errors.NoModelAvailableError, match="IF_curr_alpha"):
-        sim.IF_curr_alpha()
+    with pytest.raises(errors.NoModelAvailableError, match="IF_curr_delta"):
+        sim.IF_curr_delta()
     with pytest.raises(NotImplementedError, match="dendritic_delay_fraction"):
         sim.STDPMechanism(timing_dependence=sim.SpikePairRule(), weight_dependence=sim.AdditiveWeightDependence())
-    with pytest.raises(errors.NoModelAvailableError, match="ACSource"):
-        sim.ACSource(amplitude=1.0)
+    with pytest.raises(errors.NoModelAvailableError, match="PointNeuron"):
+        sim.PointNeuron(sim.IF_curr_exp())
     a = sim.Population(2, sim.IF_cond_exp())
     with pytest.raises(errors.ConnectionError, match="receptor_type"):
         sim.Projection(a, a, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.1), receptor_type="NMDA")
@@ -274,4 +284,51 @@ def test_unsupported_features_say_so():
 
 def test_list_standard_models_names_what_runs():
     assert sorted(sim.list_standard_models()) == sorted(
-        ["IF_curr_exp", "IF_cond_exp", "EIF_cond_exp_isfa_ista", "Izhikevich", "SpikeSourcePoisson", "SpikeSourceArray"])
+        ["IF_curr_exp", "IF_cond_exp", "EIF_cond_exp_isfa_ista", "Izhikevich", "IF_curr_alpha", "IF_cond_alpha",
+         "EIF_cond_alpha_isfa_ista", "HH_cond_exp", "SpikeSourcePoisson", "SpikeSourceArray"])
+
+
+def test_alpha_current_has_the_alpha_shape():
+    """IF_curr_alpha: a weight w gives isyn(t) = w (t / tau) e^(1 - t / tau) after arrival."""
+    sim.setup(timestep=0.1)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[[10.0]]))
+    cell = sim.Population(1, sim.IF_curr_alpha(tau_syn_E=2.0))
+    sim.Projection(src, cell, sim.OneToOneConnector(), sim.StaticSynapse(weight=0.5, delay=1.0))
+    state = importlib.import_module("neurosim.pynn.simulator").state
+    i = []  # PyNN records only v of this cell: read the engine's current after every step
+    for _ in range(300):
+        sim.run(0.1)
+        i.append(state.network.state_values(cell._ns, "isyn_exc")[0])
+    i = np.array(i)
+    t = np.arange(1, i.size + 1) * 0.1
+    onset = t[np.flatnonzero(i > 0)[0]] - 0.1  # the step the weight landed on
+    s = np.clip(t - onset, 0.0, None)
+    np.testing.assert_allclose(i, 0.5 * (s / 2.0) * np.exp(1 - s / 2.0), atol=1e-12)
+    assert i.max() == pytest.approx(0.5, rel=1e-3)
+    sim.end()
+
+
+def test_ac_and_noisy_sources_drive_what_they_report():
+    sim.setup(timestep=0.1, rng_seed=5)
+    cells = sim.Population(2, sim.IF_curr_exp(v_thresh=100.0), initial_values={"v": -65.0})
+    ac = sim.ACSource(start=10.0, stop=60.0, amplitude=0.5, offset=0.1, frequency=100.0, phase=90.0)
+    noise = sim.NoisyCurrentSource(mean=0.3, stdev=0.2, start=10.0, stop=60.0, dt=1.0)
+    ac.inject_into(cells[0:1])
+    noise.inject_into(cells[1:2])
+    cells.record("v")
+    sim.run(80.0)
+    t, i_ac = ac._get_data()
+    on = (t >= 10.0 - 1e-9) & (t < 60.0 - 1e-9)
+    np.testing.assert_allclose(i_ac[on], 0.1 + 0.5 * np.cos(2 * np.pi * (t[on] - 10.0) * 0.1), atol=1e-12)
+    assert np.all(i_ac[~on] == 0.0)
+    _, i_noise = noise._get_data()
+    held = i_noise[on].reshape(50, 10)  # a new draw every 1 ms (10 steps), held in between
+    assert np.all(held == held[:, :1])
+    assert held[:, 0].mean() == pytest.approx(0.3, abs=0.1) and held[:, 0].std() == pytest.approx(0.2, abs=0.08)
+    # the membranes integrate exactly the reported currents: v[k+1] from v[k] and i[k]
+    v = np.asarray(cells.get_data().segments[0].filter(name="v")[0])
+    decay = np.exp(-0.1 / 20.0)
+    for col, current in ((0, i_ac), (1, i_noise)):
+        predicted = -65.0 + (v[:-1, col] + 65.0) * decay + 20.0 * current[:-1] * (1 - decay)
+        np.testing.assert_allclose(v[1:, col], predicted, atol=1e-9)
+    sim.end()

@@ -28,19 +28,32 @@ map onto the engine network, and what a parameter change between runs does, is i
 """
 
 from pyNN import errors, random, space  # noqa: F401
-from .connectors import *  # noqa: F401,F403
 from pyNN.network import Network  # noqa: F401
 from pyNN.random import GSLRNG, NumpyRNG, RandomDistribution  # noqa: F401
-from pyNN.recording import *  # noqa: F401,F403
+from pyNN.recording import *
 from pyNN.space import Space  # noqa: F401
 from pyNN.standardmodels import StandardCellType
 
-from .control import (end, get_current_time, get_max_delay, get_min_delay, get_time_step,  # noqa: F401
-                      initialize, num_processes, rank, reset, run, run_for, run_until, setup)
+from .connectors import *
+from .control import (  # noqa: F401
+    end,
+    get_current_time,
+    get_max_delay,
+    get_min_delay,
+    get_time_step,
+    initialize,
+    num_processes,
+    rank,
+    reset,
+    run,
+    run_for,
+    run_until,
+    setup,
+)
 from .populations import Assembly, Population, PopulationView  # noqa: F401
 from .procedural_api import connect, create, record, record_gsyn, record_v  # noqa: F401
 from .projections import Projection  # noqa: F401
-from .standardmodels import *  # noqa: F401,F403
+from .standardmodels import *
 from .standardmodels import engine_synapse  # noqa: F401
 
 

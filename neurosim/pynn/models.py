@@ -131,10 +131,137 @@ IZHIKEVICH = NeuronModel(
     inputs={"exc": "step_exc", "inh": "step_inh"},
     doc="PyNN Izhikevich (2003) neuron: v in mV, u in mV/ms, i_offset in nA, synaptic weights are jumps of v (mV)")
 
-#: PyNN cell type name -> (definition, PyNN's recordable state variables)
+# Alpha-shaped synapses: a weight jumps ``y``, and ``dx/dt = (e y - x) / tau``, ``dy/dt = -y / tau``
+# give x(t) = w (t / tau) e^(1 - t / tau), peaking at w after tau; stepped exactly:
+# y' = y d, x' = (x + e y dt / tau) d with d = e^(-dt / tau).
+_ALPHA_STEP = """
+        {x}_exc = ({x}_exc + 2.718281828459045 * {y}_exc * dt / tau_syn_E) * decay_exc
+        {y}_exc = {y}_exc * decay_exc
+        {x}_inh = ({x}_inh + 2.718281828459045 * {y}_inh * dt / tau_syn_I) * decay_inh
+        {y}_inh = {y}_inh * decay_inh
+"""
+_ALPHA_DECAYS = {"decay_exc": "exp(-dt / tau_syn_E)", "decay_inh": "exp(-dt / tau_syn_I)"}
+# Weight in v after one exact step of an input (t / tau_s) e^{-t/tau_s}: with k = 1/tau_m - 1/tau_s,
+# (1/tau_m) e^{-dt/tau_m} (e^{k dt} (dt/k - 1/k^2) + 1/k^2) / tau_s; at tau_s = tau_m, dt^2 e^{-dt/tau_m} / (2 tau_m^2).
+_RAMP_GAIN = ("where(abs({s} - tau_m) <= 1e-9 * abs(tau_m), dt * dt * exp(-dt / tau_m) / (2.0 * tau_m * tau_m), "
+              "exp(-dt / tau_m) / (tau_m * {s}) * (exp((1.0 / tau_m - 1.0 / {s}) * dt) * (dt / (1.0 / tau_m - 1.0 / {s}) "
+              "- 1.0 / (1.0 / tau_m - 1.0 / {s}) ** 2) + 1.0 / (1.0 / tau_m - 1.0 / {s}) ** 2))")
+# Forward Euler of the same (Brian2's 'euler', for the conductance-based cells)
+_ALPHA_EULER = """
+        {x}_exc = {x}_exc + dt * (2.718281828459045 * {y}_exc - {x}_exc) / tau_syn_E
+        {y}_exc = {y}_exc * (1.0 - dt / tau_syn_E)
+        {x}_inh = {x}_inh + dt * (2.718281828459045 * {y}_inh - {x}_inh) / tau_syn_I
+        {y}_inh = {y}_inh * (1.0 - dt / tau_syn_I)
+"""
+
+IF_CURR_ALPHA = NeuronModel(
+    "pynn_IF_curr_alpha",
+    parameters=_parameters(
+        {"cm": 1.0, "tau_m": 20.0, "tau_refrac": 0.1, "tau_syn_E": 0.5, "tau_syn_I": 0.5, "v_rest": -65.0,
+         "v_reset": -65.0, "v_thresh": -50.0, "i_offset": 0.0},
+        {"cm": _POSITIVE, "tau_m": _POSITIVE, "tau_refrac": _NONNEGATIVE, "tau_syn_E": _POSITIVE, "tau_syn_I": _POSITIVE},
+        {"v": -65.0, "isyn_exc": 0.0, "isyn_inh": 0.0, "ysyn_exc": 0.0, "ysyn_inh": 0.0}),
+    state={"v": "v_init", "isyn_exc": "isyn_exc_init", "isyn_inh": "isyn_inh_init", "ysyn_exc": "ysyn_exc_init",
+           "ysyn_inh": "ysyn_inh_init"},
+    derived={"decay_m": "exp(-dt / tau_m)", "r_m": "tau_m / cm", **_ALPHA_DECAYS,
+             "gain_exc": _EXACT_GAIN.format(s="tau_syn_E"), "gain_inh": _EXACT_GAIN.format(s="tau_syn_I"),
+             "ramp_exc": _RAMP_GAIN.format(s="tau_syn_E"), "ramp_inh": _RAMP_GAIN.format(s="tau_syn_I")},
+    # exact step of the linear system (as Brian2's 'exact'): v sees i e^{-t/tau} and the ramp
+    # e y (t / tau) e^{-t/tau} of each alpha current
+    update="""
+        v = v_rest + (v - v_rest) * decay_m + r_m * (isyn_exc * gain_exc + isyn_inh * gain_inh + 2.718281828459045 * (ysyn_exc * ramp_exc + ysyn_inh * ramp_inh) + (i_offset + i_ext) * (1.0 - decay_m))
+    """ + _ALPHA_STEP.format(x="isyn", y="ysyn"),
+    threshold="v > v_thresh", reset="v = v_reset", refractory="tau_refrac",
+    inputs={"exc": "ysyn_exc", "inh": "ysyn_inh"},
+    doc="PyNN IF_curr_alpha: LIF with alpha-shaped synaptic currents (nA)")
+
+IF_COND_ALPHA = NeuronModel(
+    "pynn_IF_cond_alpha",
+    parameters=_parameters(
+        {"cm": 1.0, "tau_m": 20.0, "tau_refrac": 0.1, "tau_syn_E": 0.3, "tau_syn_I": 0.5, "e_rev_E": 0.0,
+         "e_rev_I": -70.0, "v_rest": -65.0, "v_reset": -65.0, "v_thresh": -50.0, "i_offset": 0.0},
+        {"cm": _POSITIVE, "tau_m": _POSITIVE, "tau_refrac": _NONNEGATIVE, "tau_syn_E": _POSITIVE, "tau_syn_I": _POSITIVE},
+        {"v": -65.0, "gsyn_exc": 0.0, "gsyn_inh": 0.0, "ysyn_exc": 0.0, "ysyn_inh": 0.0}),
+    state={"v": "v_init", "gsyn_exc": "gsyn_exc_init", "gsyn_inh": "gsyn_inh_init", "ysyn_exc": "ysyn_exc_init",
+           "ysyn_inh": "ysyn_inh_init"},
+    # forward Euler with the old values (Brian2's 'euler')
+    update="""
+        v = v + dt * ((v_rest - v) / tau_m + (gsyn_exc * (e_rev_E - v) + gsyn_inh * (e_rev_I - v) + i_offset + i_ext) / cm)
+    """ + _ALPHA_EULER.format(x="gsyn", y="ysyn"),
+    threshold="v > v_thresh", reset="v = v_reset", refractory="tau_refrac",
+    inputs={"exc": "ysyn_exc", "inh": "ysyn_inh"},
+    doc="PyNN IF_cond_alpha: LIF with alpha-shaped synaptic conductances (uS), forward Euler for v")
+
+EIF_COND_ALPHA_ISFA_ISTA = NeuronModel(
+    "pynn_EIF_cond_alpha_isfa_ista",
+    parameters=_parameters(
+        {"cm": 0.281, "tau_refrac": 0.1, "v_spike": -40.0, "v_reset": -70.6, "v_rest": -70.6, "tau_m": 9.3667,
+         "i_offset": 0.0, "a": 4.0, "b": 0.0805, "delta_T": 2.0, "tau_w": 144.0, "v_thresh": -50.4, "e_rev_E": 0.0,
+         "tau_syn_E": 5.0, "e_rev_I": -80.0, "tau_syn_I": 5.0},
+        {"cm": _POSITIVE, "tau_m": _POSITIVE, "tau_refrac": _NONNEGATIVE, "delta_T": _POSITIVE, "tau_w": _POSITIVE,
+         "tau_syn_E": _POSITIVE, "tau_syn_I": _POSITIVE},
+        {"v": -70.6, "w": 0.0, "gsyn_exc": 0.0, "gsyn_inh": 0.0, "ysyn_exc": 0.0, "ysyn_inh": 0.0}),
+    state={"v": "v_init", "w": "w_init", "gsyn_exc": "gsyn_exc_init", "gsyn_inh": "gsyn_inh_init",
+           "ysyn_exc": "ysyn_exc_init", "ysyn_inh": "ysyn_inh_init"},
+    derived={"g_l": "cm / tau_m", "a_na": "a * 0.001", **_ALPHA_DECAYS},
+    # midpoint method for v and w with the conductances of the step's start (they change smoothly)
+    update="""
+        i_total = i_offset + i_ext + gsyn_exc * (e_rev_E - v) + gsyn_inh * (e_rev_I - v)
+        dv1 = (g_l * delta_T * exp((v - v_thresh) / delta_T) + g_l * (v_rest - v) + i_total - w) / cm
+        dw1 = (a_na * (v - v_rest) - w) / tau_w
+        v_h = v + 0.5 * dt * dv1
+        w_h = w + 0.5 * dt * dw1
+        i_h = i_offset + i_ext + gsyn_exc * (e_rev_E - v_h) + gsyn_inh * (e_rev_I - v_h)
+        v = v + dt * (g_l * delta_T * exp((v_h - v_thresh) / delta_T) + g_l * (v_rest - v_h) + i_h - w_h) / cm
+        w = w + dt * (a_na * (v_h - v_rest) - w_h) / tau_w
+    """ + _ALPHA_STEP.format(x="gsyn", y="ysyn"),
+    threshold="v > v_spike", reset="v = v_reset\nw = w + b", refractory="tau_refrac",
+    inputs={"exc": "ysyn_exc", "inh": "ysyn_inh"},
+    doc="PyNN EIF_cond_alpha_isfa_ista: adaptive exponential IF with alpha-shaped conductances (uS)")
+
+HH_COND_EXP = NeuronModel(
+    "pynn_HH_cond_exp",
+    parameters=_parameters(
+        {"gbar_Na": 20.0, "gbar_K": 6.0, "g_leak": 0.01, "cm": 0.2, "v_offset": -63.0, "e_rev_Na": 50.0,
+         "e_rev_K": -90.0, "e_rev_leak": -65.0, "e_rev_E": 0.0, "e_rev_I": -80.0, "tau_syn_E": 0.2, "tau_syn_I": 2.0,
+         "i_offset": 0.0},
+        {"cm": _POSITIVE, "tau_syn_E": _POSITIVE, "tau_syn_I": _POSITIVE},
+        {"v": -65.0, "gsyn_exc": 0.0, "gsyn_inh": 0.0, "h": 1.0, "m": 0.0, "n": 0.0, "v_before": -65.0}),
+    state={"v": "v_init", "gsyn_exc": "gsyn_exc_init", "gsyn_inh": "gsyn_inh_init", "h": "h_init", "m": "m_init",
+           "n": "n_init", "v_before": "v_before_init"},
+    derived={"euler_exc": "1.0 - dt / tau_syn_E", "euler_inh": "1.0 - dt / tau_syn_I"},
+    # Traub & Miles (1991) as PyNN writes it (rates in 1/ms), forward Euler with the old values
+    # (Brian2's 'euler'); a spike is an upward crossing of -40 mV, so v_before keeps the last v.
+    update="""
+        u = v - v_offset
+        alpham = 0.32 * (13.0 - u) / (exp((13.0 - u) / 4.0) - 1.0)
+        betam = 0.28 * (u - 40.0) / (exp((u - 40.0) / 5.0) - 1.0)
+        alphah = 0.128 * exp((17.0 - u) / 18.0)
+        betah = 4.0 / (1.0 + exp((40.0 - u) / 5.0))
+        alphan = 0.032 * (15.0 - u) / (exp((15.0 - u) / 5.0) - 1.0)
+        betan = 0.5 * exp((10.0 - u) / 40.0)
+        i_ion = g_leak * (e_rev_leak - v) - gbar_Na * m * m * m * h * (v - e_rev_Na) - gbar_K * n * n * n * n * (v - e_rev_K)
+        i_syn = gsyn_exc * (e_rev_E - v) + gsyn_inh * (e_rev_I - v)
+        v_before = v
+        v = v + dt * (i_ion + i_syn + i_offset + i_ext) / cm
+        m = m + dt * (alpham * (1.0 - m) - betam * m)
+        h = h + dt * (alphah * (1.0 - h) - betah * h)
+        n = n + dt * (alphan * (1.0 - n) - betan * n)
+        gsyn_exc = gsyn_exc * euler_exc
+        gsyn_inh = gsyn_inh * euler_inh
+    """,
+    threshold="v > -40.0 and v_before <= -40.0",
+    inputs={"exc": "gsyn_exc", "inh": "gsyn_inh"},
+    doc="PyNN HH_cond_exp: Hodgkin-Huxley (Traub-Miles) point neuron with exponential conductances (uS)")
+
+#: PyNN cell type name -> its definition
 DEFINITIONS = {
     "IF_curr_exp": IF_CURR_EXP,
     "IF_cond_exp": IF_COND_EXP,
     "EIF_cond_exp_isfa_ista": EIF_COND_EXP_ISFA_ISTA,
     "Izhikevich": IZHIKEVICH,
+    "IF_curr_alpha": IF_CURR_ALPHA,
+    "IF_cond_alpha": IF_COND_ALPHA,
+    "EIF_cond_alpha_isfa_ista": EIF_COND_ALPHA_ISFA_ISTA,
+    "HH_cond_exp": HH_COND_EXP,
 }

@@ -15,7 +15,7 @@ from neurosim.models import PoissonSource, SpikeTimes
 
 from . import simulator
 from .recording import Recorder
-from .standardmodels import SpikeSourceArray, SpikeSourcePoisson
+from .standardmodels import PROVIDED, SpikeSourceArray, SpikeSourcePoisson
 
 #: A Poisson source's duration at least this long (ms) lasts for ever (PyNN's default is 1e10).
 ENDLESS_MS = 1e9
@@ -68,9 +68,7 @@ class Population(common.Population):
         state = simulator.state
         if not isinstance(self.celltype, (SpikeSourcePoisson, SpikeSourceArray)) and \
                 getattr(self.celltype, "definition", None) is None:
-            raise errors.NoModelAvailableError(
-                f"neurosim.pynn cannot simulate {type(self.celltype).__name__}: its standard cells are IF_curr_exp, "
-                "IF_cond_exp, EIF_cond_exp_isfa_ista, Izhikevich, SpikeSourcePoisson and SpikeSourceArray")
+            raise errors.NoModelAvailableError(f"neurosim.pynn cannot simulate {type(self.celltype).__name__}; {PROVIDED}")
         first = state.id_counter
         self.all_cells = np.array([simulator.ID(i) for i in range(first, first + self.size)], dtype=simulator.ID)
         self._mask_local = np.ones(self.size, dtype=bool)

@@ -1,9 +1,9 @@
 """PyNN's procedural API (``create``, ``connect``, ``record``) for ``neurosim.pynn``."""
 
 from pyNN import common
-from .connectors import FixedProbabilityConnector
 
 from . import simulator
+from .connectors import FixedProbabilityConnector
 from .populations import Population
 from .projections import Projection
 from .standardmodels import StaticSynapse

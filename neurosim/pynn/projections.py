@@ -40,7 +40,7 @@ class Connection(common.Connection):
     """One connection of a projection: ``weight`` and ``delay`` (and the synapse type's other
     parameters) read and written through the projection, so a new value reaches the network."""
 
-    def __init__(self, projection: "Projection", index: int):
+    def __init__(self, projection: Projection, index: int):
         self.projection, self.index = projection, index
         self.presynaptic_index = int(projection._pre_index[index])
         self.postsynaptic_index = int(projection._post_index[index])
@@ -67,9 +67,9 @@ class Projection(common.Projection):
     _static_synapse_class = StaticSynapse
 
     def __init__(self, presynaptic_population, postsynaptic_population, connector, synapse_type=None,
-                 source=None, receptor_type=None, space=Space(), label=None):
+                 source=None, receptor_type=None, space=None, label=None):
         common.Projection.__init__(self, presynaptic_population, postsynaptic_population, connector, synapse_type,
-                                   source, receptor_type, space, label)
+                                   source, receptor_type, Space() if space is None else space, label)
         if self.receptor_type not in RECEPTORS:
             raise errors.ConnectionError(f"neurosim.pynn: receptor_type must be one of {sorted(RECEPTORS)}, got "
                                          f"{self.receptor_type!r}")

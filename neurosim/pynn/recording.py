@@ -127,7 +127,7 @@ class Recorder(recording.Recorder):
         return np.bincount(ids - int(self.population.first_id), minlength=self.population.size)
 
     def _last_sample_due(self) -> bool:
-        stride = int(round(self.sampling_interval / simulator.state.dt))
+        stride = round(self.sampling_interval / simulator.state.dt)
         return simulator.state.step % stride == 0
 
     def _state_now(self, name: str) -> np.ndarray:

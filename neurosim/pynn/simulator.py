@@ -13,6 +13,7 @@ warning says so). Weight changes (``Projection.set(weight=...)``) go into the ru
 
 from __future__ import annotations
 
+import itertools
 import logging
 import warnings
 
@@ -61,7 +62,7 @@ class State(common.control.BaseState):
         self.run_until(self.t + simtime)
 
     def run_until(self, tstop: float) -> None:
-        n_steps = int(round((tstop - self.t) / self.dt))
+        n_steps = round((tstop - self.t) / self.dt)
         if n_steps > 0:
             self._advance(n_steps)
 
@@ -120,7 +121,7 @@ class State(common.control.BaseState):
         self.running = True
         end = self.step + n_steps
         for first, last in self._segments(self.step, end):
-            hooks = [_Electrodes(self, first)] if self.current_sources else None
+            hooks = [_Electrodes(self, first, last)] if self.current_sources else None
             progress = None if last - first >= PROGRESS_MIN_STEPS else False
             result = self.network.run((last - first) * self.dt, backend=self.backend, progress=progress, hooks=hooks)
             for recorder in self.recorders:
@@ -133,7 +134,7 @@ class State(common.control.BaseState):
         for source in self.current_sources:
             cuts.update(s for s in source._switch_steps(self.dt) if first < s < end)
         cuts = sorted(cuts)
-        return list(zip(cuts[:-1], cuts[1:]))
+        return list(itertools.pairwise(cuts))
 
     def _build(self) -> None:
         previous = self.network
@@ -157,23 +158,32 @@ class State(common.control.BaseState):
 
 
 class _Electrodes(Hook):
-    """Sets the current of every electrode (nA) at the start of a run piece (see _segments)."""
+    """Sets the current of every electrode (nA) for the next step: once at the start of a run
+    piece for piecewise-constant sources (see _segments), every step while a streaming source
+    (ACSource, NoisyCurrentSource) is on."""
 
-    def __init__(self, state: State, first_step: int):
-        super().__init__(every=2**62)
-        self.state, self.first_step = state, first_step
+    def __init__(self, state: State, first: int, last: int):
+        dt = state.dt
+        streaming = any(s.streaming and s._window(dt)[0] < last and s._window(dt)[1] > first
+                        for s in state.current_sources)
+        super().__init__(every=1 if streaming else 2**62)
+        self.state = state
 
     def start(self, ctx) -> None:
-        totals = {}
-        for source in self.state.current_sources:
-            for pop, indices in source._targets:
-                current = totals.setdefault(id(pop), (pop, np.zeros(pop.size)))[1]
-                current[indices] += source._amplitude_at(self.first_step, self.state.dt)
-        for pop, current in totals.values():
-            ctx.set_current(pop._ns, current)
+        self._set(ctx)
 
     def __call__(self, ctx) -> None:
-        pass
+        self._set(ctx)
+
+    def _set(self, ctx) -> None:
+        step = ctx.step + self.state.build_step  # PyNN's step (the engine network may be newer)
+        totals = {}
+        for source in self.state.current_sources:
+            amplitude = float(source._amplitudes(np.array([step]), self.state.dt)[0])
+            for pop, indices in source._targets:
+                totals.setdefault(id(pop), (pop, np.zeros(pop.size)))[1][indices] += amplitude
+        for pop, current in totals.values():
+            ctx.set_current(pop._ns, current)
 
 
 state = State()

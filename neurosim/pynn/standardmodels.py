@@ -13,7 +13,13 @@ from __future__ import annotations
 import numpy as np
 from pyNN import errors
 from pyNN.parameters import ParameterSpace, Sequence
-from pyNN.standardmodels import build_translations, cells, electrodes, synapses
+from pyNN.standardmodels import (
+    build_translations,
+    cells,
+    electrodes,
+    receptors,
+    synapses,
+)
 
 from . import simulator
 from .models import DEFINITIONS
@@ -32,6 +38,10 @@ IF_curr_exp = _cell(cells.IF_curr_exp)
 IF_cond_exp = _cell(cells.IF_cond_exp)
 EIF_cond_exp_isfa_ista = _cell(cells.EIF_cond_exp_isfa_ista)
 Izhikevich = _cell(cells.Izhikevich)
+IF_curr_alpha = _cell(cells.IF_curr_alpha)
+IF_cond_alpha = _cell(cells.IF_cond_alpha)
+EIF_cond_alpha_isfa_ista = _cell(cells.EIF_cond_alpha_isfa_ista)
+HH_cond_exp = _cell(cells.HH_cond_exp)
 
 
 class SpikeSourcePoisson(cells.SpikeSourcePoisson):
@@ -44,23 +54,27 @@ class SpikeSourceArray(cells.SpikeSourceArray):
     translations = _identity(cells.SpikeSourceArray)
 
 
+#: What neurosim.pynn provides, for the messages of what it does not.
+PROVIDED = (f"its standard cells are {', '.join(DEFINITIONS)}, SpikeSourcePoisson and SpikeSourceArray; its synapses "
+            "StaticSynapse, STDPMechanism (SpikePairRule with Additive- or MultiplicativeWeightDependence) and "
+            "TsodyksMarkramSynapse; its current sources DCSource, StepCurrentSource, ACSource and NoisyCurrentSource")
+
+
 def _unavailable(base):
     def __init__(self, *args, **kwargs):
-        raise errors.NoModelAvailableError(
-            f"neurosim.pynn does not provide {base.__name__}; its standard cells are IF_curr_exp, IF_cond_exp, "
-            "EIF_cond_exp_isfa_ista, Izhikevich, SpikeSourcePoisson and SpikeSourceArray, its synapses "
-            "StaticSynapse, STDPMechanism (SpikePairRule with Additive- or MultiplicativeWeightDependence) and "
-            "TsodyksMarkramSynapse, its current sources DCSource and StepCurrentSource")
+        raise errors.NoModelAvailableError(f"neurosim.pynn does not provide {base.__name__}; {PROVIDED}")
     return type(base.__name__, (base,), {"__init__": __init__, "__doc__": f"Not provided by neurosim.pynn. {base.__doc__}"})
 
 
-for _base in (cells.IF_curr_alpha, cells.IF_curr_delta, cells.IF_cond_alpha, cells.IF_cond_exp_gsfa_grr,
-              cells.EIF_cond_alpha_isfa_ista, cells.HH_cond_exp, cells.SpikeSourceGamma, cells.SpikeSourceInhGamma,
-              cells.IF_facets_hardware1, synapses.ElectricalSynapse, synapses.SimpleStochasticSynapse,
+for _base in (cells.IF_curr_delta, cells.IF_cond_exp_gsfa_grr, cells.SpikeSourceGamma, cells.SpikeSourceInhGamma,
+              cells.IF_facets_hardware1, cells.PointNeuron, receptors.CondAlphaPostSynapticResponse,
+              receptors.CondBetaPostSynapticResponse, receptors.CondExpPostSynapticResponse,
+              receptors.CurrExpPostSynapticResponse, synapses.ElectricalSynapse, synapses.SimpleStochasticSynapse,
               synapses.StochasticTsodyksMarkramSynapse, synapses.MultiQuantalSynapse,
               synapses.AdditivePotentiationMultiplicativeDepression, synapses.GutigWeightDependence,
-              synapses.Vogels2011Rule, electrodes.ACSource, electrodes.NoisyCurrentSource):
+              synapses.Vogels2011Rule):
     globals()[_base.__name__] = _unavailable(_base)
+AlphaPSR, ExpPSR = CondAlphaPostSynapticResponse, CondExpPostSynapticResponse  # noqa: F821 - PyNN's aliases
 
 
 # ---- synapses ---------------------------------------------------------------------------------
@@ -149,7 +163,10 @@ def engine_synapse(synapse_type, values: dict):
 
 # ---- current sources --------------------------------------------------------------------------
 class _CurrentSource:
-    """A piecewise-constant current (nA) into neurons; the run is cut where it switches."""
+    """A current (nA) into neurons, as a function of the step. Piecewise-constant sources cut the
+    run where they switch; streaming ones (ACSource, NoisyCurrentSource) set it every step."""
+
+    streaming = False
 
     def __init__(self, **parameters):
         object.__setattr__(self, "_native", {})
@@ -169,6 +186,14 @@ class _CurrentSource:
         for parent, indices in by_parent.values():
             self._targets.append((parent, np.asarray(indices, dtype=np.int64)))
 
+    def record(self):
+        """Keep the current for ``get_data`` (it is known from the parameters at any time)."""
+
+    def _get_data(self):
+        """(times, amplitudes): the current acting at every step from 0 to now, ms and nA."""
+        steps = np.arange(simulator.state.step + 1)
+        return steps * simulator.state.dt, self._amplitudes(steps, simulator.state.dt)
+
     def get_native_parameters(self):
         return ParameterSpace(dict(self._native))
 
@@ -181,14 +206,16 @@ class _CurrentSource:
     def _check(self):
         pass
 
+    def _window(self, dt: float) -> tuple[int, int]:
+        return int(np.rint(self._native["start"] / dt)), int(np.rint(self._native["stop"] / dt))
+
     def _switch_steps(self, dt: float) -> np.ndarray:
         return np.rint(self._times() / dt).astype(np.int64)
 
-    def _amplitude_at(self, step: int, dt: float) -> float:
-        """The current (nA) from step ``step`` on, until the next switch."""
-        switches = self._switch_steps(dt)
-        k = np.searchsorted(switches, step, side="right") - 1
-        return 0.0 if k < 0 else float(self._levels()[k])
+    def _amplitudes(self, steps: np.ndarray, dt: float) -> np.ndarray:
+        """The current (nA) acting during each of ``steps``."""
+        k = np.searchsorted(self._switch_steps(dt), steps, side="right") - 1
+        return np.where(k < 0, 0.0, self._levels()[np.maximum(k, 0)])
 
 
 class DCSource(_CurrentSource, electrodes.DCSource):
@@ -210,6 +237,7 @@ class StepCurrentSource(_CurrentSource, electrodes.StepCurrentSource):
         times, amplitudes = self._native.get("times"), self._native.get("amplitudes")
         if times is None or amplitudes is None:
             return
+        times, amplitudes = np.atleast_1d(times), np.atleast_1d(amplitudes)
         if times.shape != amplitudes.shape:
             raise ValueError("StepCurrentSource: times and amplitudes must have the same length")
         if np.any(times < 0):
@@ -228,3 +256,43 @@ class StepCurrentSource(_CurrentSource, electrodes.StepCurrentSource):
 
     def _levels(self):
         return np.atleast_1d(self._native["amplitudes"])
+
+
+class ACSource(_CurrentSource, electrodes.ACSource):
+    __doc__ = electrodes.ACSource.__doc__
+    translations = _identity(electrodes.ACSource)
+    streaming = True
+
+    def _switch_steps(self, dt: float) -> np.ndarray:
+        return np.array(self._window(dt), dtype=np.int64)
+
+    def _amplitudes(self, steps, dt):
+        first, last = self._window(dt)
+        p = {k: float(v) for k, v in self._native.items()}
+        phase = 2 * np.pi * (np.asarray(steps) * dt - p["start"]) * 1e-3 * p["frequency"] + 2 * np.pi * p["phase"] / 360
+        return np.where((steps >= first) & (steps < last), p["offset"] + p["amplitude"] * np.sin(phase), 0.0)
+
+
+class NoisyCurrentSource(_CurrentSource, electrodes.NoisyCurrentSource):
+    __doc__ = electrodes.NoisyCurrentSource.__doc__
+    translations = _identity(electrodes.NoisyCurrentSource)
+    streaming = True
+
+    def _switch_steps(self, dt: float) -> np.ndarray:
+        return np.array(self._window(dt), dtype=np.int64)
+
+    def _amplitudes(self, steps, dt):
+        """Mean + stdev x a standard normal draw, a new draw every ``dt`` of the source (the
+        draws are kept, so a step's current is the same whenever it is asked for)."""
+        first, last = self._window(dt)
+        every = max(1, int(np.rint(float(self._native["dt"]) / dt)))
+        steps = np.asarray(steps)
+        inside = (steps >= first) & (steps < last)
+        interval = np.where(inside, (steps - first) // every, 0)
+        draws = self.__dict__.setdefault("_draws", np.zeros(0))
+        if interval.size and interval.max() >= draws.size:
+            more = simulator.state.rng.standard_normal(int(interval.max()) + 1 - draws.size)
+            draws = np.concatenate([draws, more])
+            object.__setattr__(self, "_draws", draws)
+        values = float(self._native["mean"]) + float(self._native["stdev"]) * draws[interval]
+        return np.where(inside, values, 0.0)
