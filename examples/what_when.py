@@ -15,7 +15,7 @@ The pieces, all in this example (nothing here is a reusable circuit):
 * :mod:`neurosim.examples.what_when_measures` — timing, magnitudes, adaptation, subspaces;
 * :mod:`neurosim.examples.what_when_plots` — the figures.
 
-Measured results: README ("Reservoirs and online learning") and ``benchmarks/RESULTS.md``.
+Measured results: the documentation's plasticity page (docs/concepts/plasticity.md) and ``benchmarks/RESULTS.md``.
 
 Run: ``neurosim run what-when --out results/what_when``
 """

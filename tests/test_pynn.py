@@ -7,9 +7,11 @@ import warnings
 import numpy as np
 import pytest
 
+from neurosim.errors import SimulationError
+
 pytest.importorskip("pyNN")
 sim = importlib.import_module("neurosim.pynn")
-from pyNN import errors
+errors = importlib.import_module("pyNN.errors")
 
 SPIKES = [[10.0, 30.0, 31.0], [12.0, 31.0, 33.0, 60.0], [50.0, 52.0]]
 CONNECTIONS = [(0, 0, 1.0, 1.0), (1, 0, 1.5, 2.5), (2, 1, 0.5, 0.3), (1, 1, 1.2, 1.1), (0, 1, 0.8, 0.1)]
@@ -331,4 +333,20 @@ def test_ac_and_noisy_sources_drive_what_they_report():
     for col, current in ((0, i_ac), (1, i_noise)):
         predicted = -65.0 + (v[:-1, col] + 65.0) * decay + 20.0 * current[:-1] * (1 - decay)
         np.testing.assert_allclose(v[1:, col], predicted, atol=1e-9)
+    sim.end()
+
+
+def test_a_blow_up_names_the_population_and_keeps_the_recording():
+    """Forward Euler of HH at dt = 0.1 ms blows up: the error names the population (its label) and
+    the step, and get_data() still returns everything recorded up to it."""
+    sim.setup(timestep=0.1)
+    cells = sim.Population(2, sim.HH_cond_exp(i_offset=1.0), label="hh cells")
+    cells.record(["v", "spikes"])
+    with pytest.raises(SimulationError, match="'hh_cells'.*time step") as err:
+        sim.run(200.0)
+    assert sim.get_current_time() == pytest.approx(err.value.step * 0.1)
+    seg = cells.get_data().segments[0]
+    v = np.asarray(seg.filter(name="v")[0])
+    assert v.shape == (err.value.step + 1, 2) and np.all(np.isfinite(v[:-1]))
+    assert all(len(train) >= 1 for train in seg.spiketrains)  # the first action potentials were kept
     sim.end()

@@ -3,7 +3,7 @@
 The model -- a quadratic integrate-and-fire neuron with an adaptation current and conductance
 synapses -- is written here once, in the user's own terms (``ns.NeuronModel``), and runs on
 the numpy, Numba and Triton-interpreter engines with identical spikes, exports to Brian2 with
-the same spikes, and trains as a ``neurosim.nn`` layer (gradient check). The README shows it.
+the same spikes, and trains as a ``neurosim.nn`` layer (gradient check). docs/how-to/own-model.md shows it.
 """
 
 import warnings

@@ -136,7 +136,10 @@ class Population(common.Population):
     def _build(self, net, previous, t_now: float) -> None:
         """Add this population to the engine network ``net``, starting at ``t_now`` ms from the
         state ``previous`` (the network being replaced) left, or from the initial values."""
-        name = f"p{simulator.state.populations.index(self)}"
+        # the label names the population in the engine's messages (a blow-up names it), made unique
+        index = simulator.state.populations.index(self)
+        name = "".join(c if c.isalnum() or c in "_-" else "_" for c in str(self.label)) or "population"
+        name = name if name not in net.populations else f"{name}_{index}"
         if isinstance(self.celltype, SpikeSourcePoisson):
             model = self._poisson_model(net.dt, t_now)
         elif isinstance(self.celltype, SpikeSourceArray):

@@ -62,7 +62,7 @@ class Recorder(recording.Recorder):
             data = np.concatenate([values[:, np.searchsorted(indices, local)] for indices, values in pieces], axis=0)
         else:
             data = np.zeros((0, local.size))
-        if self._last_sample_due():
+        if data.shape[0] < self._samples_due():  # the state now is the last sample
             now = self._state_now(name)[local][None, :]
             data = np.concatenate([data, now], axis=0)
         columns.append(data)
@@ -126,9 +126,11 @@ class Recorder(recording.Recorder):
         ids, _ = self._spike_arrays()
         return np.bincount(ids - int(self.population.first_id), minlength=self.population.size)
 
-    def _last_sample_due(self) -> bool:
+    def _samples_due(self) -> int:
+        """Samples from the segment's start to now inclusive (a failed run's result already
+        holds the state at the failing step)."""
         stride = round(self.sampling_interval / simulator.state.dt)
-        return simulator.state.step % stride == 0
+        return simulator.state.step // stride + 1
 
     def _state_now(self, name: str) -> np.ndarray:
         pop = self.population

@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 from pyNN import common
 
+from neurosim.errors import SimulationError, SimulationInterrupted
 from neurosim.hooks import Hook
 from neurosim.network import Network
 
@@ -123,10 +124,20 @@ class State(common.control.BaseState):
         for first, last in self._segments(self.step, end):
             hooks = [_Electrodes(self, first, last)] if self.current_sources else None
             progress = None if last - first >= PROGRESS_MIN_STEPS else False
-            result = self.network.run((last - first) * self.dt, backend=self.backend, progress=progress, hooks=hooks)
-            for recorder in self.recorders:
-                recorder._collect(result, self.build_step * self.dt)
-            self.step = last
+            try:
+                result = self.network.run((last - first) * self.dt, backend=self.backend, progress=progress,
+                                          hooks=hooks)
+            except (SimulationError, SimulationInterrupted) as err:
+                # keep what was recorded up to the failure or Ctrl-C: get_data() still returns it
+                if err.result is not None:
+                    self._collect(err.result, first)
+                raise
+            self._collect(result, first)
+
+    def _collect(self, result, first: int) -> None:
+        for recorder in self.recorders:
+            recorder._collect(result, self.build_step * self.dt)
+        self.step = first + result.n_steps
 
     def _segments(self, first: int, end: int) -> list[tuple[int, int]]:
         """[first, end) split where an electrode switches (its current is constant in each piece)."""
