@@ -350,3 +350,29 @@ def test_a_blow_up_names_the_population_and_keeps_the_recording():
     assert v.shape == (err.value.step + 1, 2) and np.all(np.isfinite(v[:-1]))
     assert all(len(train) >= 1 for train in seg.spiketrains)  # the first action potentials were kept
     sim.end()
+
+
+def test_plastic_weights_survive_a_rebuild_and_weights_set_then_win():
+    """STDP weights learnt before a parameter change carry over; weights set after it are kept."""
+    sim.setup(timestep=0.1, rng_seed=2)
+    pre = sim.Population(20, sim.SpikeSourcePoisson(rate=50.0))
+    post = sim.Population(5, sim.IF_curr_exp(i_offset=1.0))
+    stdp = sim.STDPMechanism(timing_dependence=sim.SpikePairRule(tau_plus=20.0, tau_minus=20.0, A_plus=0.05,
+                                                                 A_minus=0.05),
+                             weight_dependence=sim.AdditiveWeightDependence(w_min=0.0, w_max=1.0), weight=0.5,
+                             delay=1.0, dendritic_delay_fraction=0)
+    prj = sim.Projection(pre, post, sim.AllToAllConnector(), stdp)
+    sim.run(200.0)
+    learnt = prj.get("weight", format="array")
+    assert np.ptp(learnt) > 0.01  # plasticity moved the weights
+    post.set(i_offset=1.5)  # a rebuild at the next run
+    with pytest.warns(UserWarning, match="rebuilt"):
+        sim.run(0.1)
+    np.testing.assert_allclose(prj.get("weight", format="array"), learnt, atol=0.05)
+    post.set(i_offset=1.0)
+    prj.set(weight=0.25)
+    with pytest.warns(UserWarning, match="rebuilt"):
+        sim.run(0.1)
+    after = prj.get("weight", format="array")
+    np.testing.assert_allclose(after, 0.25, atol=0.05)  # what was set, moved by at most one step of STDP
+    sim.end()

@@ -110,7 +110,9 @@ class State(common.control.BaseState):
     def mark_changed(self, what: str) -> None:
         """Something the running engine network cannot take in place changed: the next run
         builds a new network (see the module docstring)."""
-        if self.network is not None:
+        if self.network is not None and not self._stale:
+            for prj in self.projections:  # what plasticity did so far, before anything else is set
+                prj._read_weights()
             self._stale = what
 
     # ---- running ----------------------------------------------------------------------
@@ -153,8 +155,6 @@ class State(common.control.BaseState):
             warnings.warn(f"neurosim.pynn: {self._stale} at t = {self.t:g} ms; the engine network is rebuilt from "
                           "the current state (spikes in flight, refractory clocks and plastic synapses' traces "
                           "start afresh)", stacklevel=4)
-        for prj in self.projections:
-            prj._read_weights()
         net = Network(dt=self.dt, seed=self.rng.integers(2**63), delay_convention="brian2")
         for pop in self.populations:
             pop._build(net, previous, self.t)
