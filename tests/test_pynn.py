@@ -376,3 +376,15 @@ def test_plastic_weights_survive_a_rebuild_and_weights_set_then_win():
     after = prj.get("weight", format="array")
     np.testing.assert_allclose(after, 0.25, atol=0.05)  # what was set, moved by at most one step of STDP
     sim.end()
+
+
+def test_views_of_views_set_parameters_and_initial_values_of_the_right_neurons():
+    sim.setup()
+    p = sim.Population(10, sim.IF_curr_exp())
+    view = p[2:8][1:3]  # neurons 3 and 4
+    view.set(i_offset=1.0)
+    view.initialize(v=-50.0)
+    np.testing.assert_array_equal(p.get("i_offset"), [0, 0, 0, 1, 1, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(p.initial_values["v"].evaluate(), [-65.0] * 3 + [-50.0] * 2 + [-65.0] * 5)
+    np.testing.assert_array_equal(p[[1, 4]].get("i_offset"), [0.0, 1.0])
+    sim.end()

@@ -32,24 +32,30 @@ class PopulationView(common.PopulationView):
     def _get_parameters(self, *names):
         return self.celltype.reverse_translate(self._get_native_parameters(*self.celltype.get_native_names(*names)))
 
+    # A view of a view: its neurons are indices into the Population at the root (grandparent).
+    def _root_indices(self) -> np.ndarray:
+        return self.index_in_grandparent(np.arange(self.size))
+
     def _get_native_parameters(self, *names):
-        return ParameterSpace({name: simplify(self.parent._parameters[name][self.mask]) for name in names},
-                              shape=(self.size,))
+        root, where = self.grandparent, self._root_indices()
+        return ParameterSpace({name: simplify(root._parameters[name][where]) for name in names}, shape=(self.size,))
 
     def _set_parameters(self, parameter_space):
         parameter_space.evaluate(simplify=False)
+        root, where = self.grandparent, self._root_indices()
         for name, value in parameter_space.items():
-            self.parent._parameters[name][self.mask] = value
-        self.parent._parameters_changed(parameter_space.keys())
+            root._parameters[name][where] = value
+        root._parameters_changed(parameter_space.keys())
 
     def initialize(self, **initial_values):
         """Set the initial values of state variables of the neurons of this view (see
         ``Population.initialize``)."""
+        root, where = self.grandparent, self._root_indices()
         for variable, value in initial_values.items():
             values = LazyArray(value, shape=(self.size,), dtype=float).evaluate(simplify=False)
-            whole = self.parent._initial_array(variable)
-            whole[self.mask] = values
-            self.parent.initialize(**{variable: whole})
+            whole = root._initial_array(variable)
+            whole[where] = values
+            root.initialize(**{variable: whole})
 
     def _set_initial_value_array(self, variable, initial_values):
         raise NotImplementedError  # PopulationView.initialize goes through the parent

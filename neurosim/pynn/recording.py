@@ -9,7 +9,7 @@ inclusive; the engine samples at the start of steps, so the last sample is the s
 from __future__ import annotations
 
 import numpy as np
-from pyNN import recording
+from pyNN import errors, recording
 
 from . import simulator
 
@@ -27,7 +27,7 @@ class Recorder(recording.Recorder):
         if sampling_interval is not None:
             self.sampling_interval = sampling_interval
         if variable.name != "spikes" and variable.name not in self.population.celltype.default_initial_values:
-            raise recording.errors.RecordingError(variable.name, self.population.celltype)
+            raise errors.RecordingError(variable.name, self.population.celltype)
         net = simulator.state.network
         if net is not None and not simulator.state._stale:
             self._build(net)
@@ -57,7 +57,6 @@ class Recorder(recording.Recorder):
         first = int(self.population.first_id)
         local = np.asarray([int(i) - first for i in ids], dtype=np.int64)
         pieces = self._signals.get(name, [])
-        columns = []
         if pieces:
             data = np.concatenate([values[:, np.searchsorted(indices, local)] for indices, values in pieces], axis=0)
         else:
@@ -65,10 +64,9 @@ class Recorder(recording.Recorder):
         if data.shape[0] < self._samples_due():  # the state now is the last sample
             now = self._state_now(name)[local][None, :]
             data = np.concatenate([data, now], axis=0)
-        columns.append(data)
         if clear:
             self._clear_data()
-        return columns[0], None
+        return data, None
 
     # ---- the engine side ------------------------------------------------------------------
     def _check_ready(self) -> None:
