@@ -19,7 +19,16 @@ from neurosim.validation import as_real_array
 from . import surrogate as surrogates
 from .cuba_lif import CubaLIF, _host
 from .layers import FLOAT32_MAX, LI, LIF, RecurrentLIF, check_parameter_memory
-from .nir_layers import NIRConversionError, NIRNetwork, Scale, ScaledInput, _check_dt, _nir
+from .nir_layers import (
+    NIRConversionError,
+    NIRNetwork,
+    PerStep,
+    Scale,
+    ScaledInput,
+    Shaped,
+    _check_dt,
+    _nir,
+)
 
 __all__ = ["import_nir"]
 
@@ -27,7 +36,8 @@ __all__ = ["import_nir"]
 # in float32 (snnTorch's r = 9.99999762 for tau / dt = 10), which is rounding, not a gain.
 _UNIT_GAIN_RTOL = 1e-6
 
-_SUPPORTED = ("Input", "Output", "Affine", "Linear", "Scale", "LI", "LIF", "CubaLIF", "NIRGraph")
+_SUPPORTED = ("Input", "Output", "Affine", "Linear", "Scale", "LI", "LIF", "CubaLIF", "IF", "Conv1d", "Conv2d",
+              "SumPool2d", "AvgPool2d", "Flatten", "NIRGraph")
 
 
 def _flatten_graph(graph, prefix: str = ""):
@@ -92,7 +102,8 @@ def _array(where: str, node, field: str, n: int | None) -> np.ndarray:
     arr = _node_values(where, node, field)
     if arr.ndim == 0 and n is not None:
         arr = np.full(n, float(arr))
-    arr = arr.reshape(-1) if arr.ndim > 1 and arr.size == max(arr.shape) else arr
+    # one value per neuron: [n], a [1, n]-like shape, or the node's own shape (C, H, W) in C order
+    arr = arr.reshape(-1) if arr.ndim > 1 and (arr.size == max(arr.shape) or arr.size == n) else arr
     if arr.ndim != 1 or arr.size == 0 or (n is not None and arr.shape[0] != n):
         raise NIRConversionError(f"{where}: {field} must have shape [{n if n is not None else 'n'}], "
                                  f"got {arr.shape}")
@@ -299,8 +310,8 @@ def import_nir(graph, dt: float = 1.0, *, surrogate=None, detach_reset: bool = F
             f"the graph has a cycle through {stuck} that is not recurrence of the form neuron -> "
             "Affine/Linear -> same neuron (LIF or CubaLIF); neurosim cannot import it")
 
-    # Sizes and modules, in order.
-    size = {input_node: _input_size(input_node, nodes[input_node])}
+    # Shapes (per time step) and modules, in order.
+    size = {input_node: _input_shape(input_node, nodes[input_node])}
     modules, names = {}, {}
     keys = {}
 
@@ -318,13 +329,32 @@ def import_nir(graph, dt: float = 1.0, *, surrogate=None, detach_reset: bool = F
     for name in order:
         node = nodes[name]
         where = f"NIR node {name!r} ({type(node).__name__})"
-        n_ins = {size[p] for p in graph_inputs[name]}
-        if len(n_ins) != 1:
-            raise NIRConversionError(f"{where}: its inputs have different sizes "
-                                     f"{ {p: size[p] for p in graph_inputs[name]} }")
-        n_in = n_ins.pop()
+        in_shapes = {size[p] for p in graph_inputs[name]}
+        if len(in_shapes) != 1:
+            raise NIRConversionError(f"{where}: its inputs have different shapes "
+                                     f"{ {p: list(size[p]) for p in graph_inputs[name]} }")
+        in_shape = in_shapes.pop()
+        edge = f"edge ({graph_inputs[name][0]!r}, {name!r})"
+        if name not in folded:  # (a folded node's inputs reach it through its input weights)
+            _check_declared_input(where, node, in_shape, edge)
         if isinstance(node, nir.Output):
-            size[name] = n_in
+            size[name] = in_shape
+            continue
+        if isinstance(node, (nir.Conv1d, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d, nir.Flatten)):
+            modules[key_of(name)] = module = _per_step(where, node, in_shape, edge)
+            size[name] = module.out_shape
+            continue
+        if len(in_shape) > 1 and isinstance(node, (*dense_types, nir.Scale)):
+            raise NIRConversionError(f"{where}: takes [n] inputs, gets shape {list(in_shape)} along the {edge}; "
+                                     "a Flatten node must come first")
+        n_in = math.prod(in_shape)
+        if isinstance(node, nir.IF):
+            n, thr = n_in, _threshold(where, node, n_in)
+            gain = _snap_gain(_array(where, node, "r", n) * dt)  # v += r dt x: Euler of dv/dt = R I
+            layer = LIF(n, 1.0, thr.astype(np.float32), reset="zero", **opts)
+            module = layer if np.all(gain == 1) else ScaledInput(layer, gain, np.zeros(n))
+            modules[key_of(name)] = module if len(in_shape) == 1 else Shaped(module, in_shape)
+            size[name] = in_shape
             continue
         if isinstance(node, dense_types):
             module = _torch_linear(where, node, isinstance(node, nir.Affine))
@@ -355,8 +385,10 @@ def import_nir(graph, dt: float = 1.0, *, surrogate=None, detach_reset: bool = F
             raise NIRConversionError(f"{where}: has {n_out} neurons, gets {n_in} inputs")
         if isinstance(module, RecurrentLIF) and module.n_in != n_in:
             raise NIRConversionError(f"{where}: input weights take {module.n_in} inputs, get {n_in}")
+        if len(in_shape) > 1:  # a neuron node on [C, H, W]: same shape out
+            module, n_out = Shaped(module, in_shape), in_shape
         modules[key_of(name)] = module
-        size[name] = n_out
+        size[name] = n_out if isinstance(n_out, tuple) else (n_out,)
     order = [k for k in order if k != output_node]
     return NIRNetwork(
         modules={key_of(k): modules[key_of(k)] for k in order},
@@ -379,18 +411,93 @@ def _read_graph(path):
                                path=os.fspath(path)) from None
 
 
-def _input_size(name: str, node) -> int:
-    """``n`` of an Input node's ``[n]`` type; leading 1s (a batch dimension that Norse's
-    exporter writes, ``[1, n]``) are dropped."""
-    in_type = node.input_type
-    shape = np.asarray(next(iter(in_type.values())) if isinstance(in_type, dict) else in_type).reshape(-1)
-    shape = [int(s) for s in shape]
+def _declared_shape(types):
+    """The shape a node's ``input_type``/``output_type`` declares (a tuple), or None."""
+    value = next(iter(types.values())) if isinstance(types, dict) and types else types
+    if value is None:
+        return None
+    shape = np.asarray(value).reshape(-1)
+    return tuple(int(s) for s in shape) if shape.size else None
+
+
+def _input_shape(name: str, node) -> tuple:
+    """The per-step shape of an Input node: ``(n,)`` or e.g. ``(C, H, W)``; leading 1s (a batch
+    dimension that Norse's exporter writes, ``[1, n]``) are dropped."""
+    shape = list(_declared_shape(node.input_type) or ())
     while len(shape) > 1 and shape[0] == 1:
         shape = shape[1:]
-    if len(shape) != 1 or shape[0] < 1:
-        raise NIRConversionError(f"Input node {name!r}: neurosim imports inputs of shape [n] per time step, "
-                                 f"got shape {tuple(shape)}")
-    return shape[0]
+    if not shape or min(shape) < 1:
+        raise NIRConversionError(f"Input node {name!r}: its input_type must be a shape with sizes >= 1 (per time "
+                                 f"step: [n] or e.g. [channels, height, width]), got {tuple(shape)}")
+    return tuple(shape)
+
+
+def _check_declared_input(where: str, node, in_shape: tuple, edge: str) -> None:
+    """A node that declares its input shape must get that shape: the graph's shapes chain."""
+    declared = _declared_shape(getattr(node, "input_type", None))
+    if declared is not None and math.prod(declared) == math.prod(in_shape) and len(declared) != len(in_shape):
+        declared = in_shape if declared[0] == 1 or in_shape[0] == 1 else declared  # [1, n] against [n]
+    if declared is not None and declared != in_shape:
+        raise NIRConversionError(f"{where}: declares input shape {list(declared)} but gets {list(in_shape)} along "
+                                 f"the {edge}; the graph's shapes do not chain")
+
+
+def _pair(where: str, node, field: str, dims: int) -> tuple:
+    value = getattr(node, field)
+    if isinstance(value, str):
+        return value
+    arr = np.atleast_1d(np.asarray(_host(value))).astype(np.int64).reshape(-1)
+    if arr.size == 1:
+        arr = np.repeat(arr, dims)
+    if arr.size != dims:
+        raise NIRConversionError(f"{where}: {field} must have {dims} value(s), got {arr.tolist()}")
+    return tuple(int(v) for v in arr)
+
+
+def _per_step(where: str, node, in_shape: tuple, edge: str) -> PerStep:
+    """A Conv1d/Conv2d/SumPool2d/AvgPool2d/Flatten node as a ``PerStep`` torch module."""
+    nir = _nir()
+    if isinstance(node, nir.Flatten):
+        start, end = int(node.start_dim), int(node.end_dim)
+        rank = len(in_shape)
+        start, end = start + rank if start < 0 else start, end + rank if end < 0 else end
+        if not 0 <= start <= end < rank:
+            raise NIRConversionError(f"{where}: start_dim {node.start_dim} / end_dim {node.end_dim} do not fit its "
+                                     f"input shape {list(in_shape)} (the {edge})")
+        out = in_shape[:start] + (math.prod(in_shape[start:end + 1]),) + in_shape[end + 1:]
+        return PerStep(nn.Flatten(start + 1, end + 1), in_shape, out)
+    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
+        dims = 1 if isinstance(node, nir.Conv1d) else 2
+        w = _node_values(where, node, "weight")
+        if w.ndim != dims + 2:
+            raise NIRConversionError(f"{where}: weight must be [out, in / groups, {'k' if dims == 1 else 'kh, kw'}], "
+                                     f"got shape {w.shape}")
+        groups = int(np.asarray(_host(node.groups)).reshape(-1)[0]) if np.size(_host(node.groups)) else 1
+        if len(in_shape) != dims + 1 or in_shape[0] != w.shape[1] * groups:
+            raise NIRConversionError(f"{where}: takes [{w.shape[1] * groups}, {'L' if dims == 1 else 'H, W'}] inputs "
+                                     f"({w.shape[1]} channels x {groups} groups), gets shape {list(in_shape)} along "
+                                     f"the {edge}; the graph's shapes do not chain")
+        check_parameter_memory(f"{where}: weights", w.size)
+        cls = nn.Conv1d if dims == 1 else nn.Conv2d
+        b = _node_values(where, node, "bias")
+        module = cls(w.shape[1] * groups, w.shape[0], w.shape[2:], stride=_pair(where, node, "stride", dims),
+                     padding=_pair(where, node, "padding", dims), dilation=_pair(where, node, "dilation", dims),
+                     groups=groups, bias=bool(np.any(b != 0)))
+        with torch.no_grad():
+            module.weight.copy_(torch.as_tensor(w))
+            if module.bias is not None:
+                module.bias.copy_(torch.as_tensor(np.broadcast_to(b.reshape(-1), (w.shape[0],)).copy()))
+    else:  # SumPool2d (a sum: an average pool without the division) or AvgPool2d
+        if len(in_shape) != 3:
+            raise NIRConversionError(f"{where}: takes [C, H, W] inputs, gets shape {list(in_shape)} along the {edge}")
+        k, s, p = (_pair(where, node, f, 2) for f in ("kernel_size", "stride", "padding"))
+        divisor = 1 if isinstance(node, nir.SumPool2d) else None
+        module = nn.AvgPool2d(k, s, p, divisor_override=divisor)
+    with torch.no_grad():
+        out = tuple(int(v) for v in module(torch.zeros(1, *in_shape)).shape[1:])
+    if min(out) < 1:
+        raise NIRConversionError(f"{where}: gives an empty output {list(out)} for input shape {list(in_shape)}")
+    return PerStep(module, in_shape, out)
 
 
 def _recurrent_lif(where, nodes, name, ff_name, w_names, n, n_in, beta, thr, gain, offset, opts):

@@ -15,7 +15,7 @@ from neurosim.validation import as_real_array
 from .cuba_lif import _host, _vector
 from .layers import LI, LIF, RecurrentLIF, check_sequence
 
-__all__ = ["NIRNetwork", "ScaledInput", "Scale", "NIRConversionError"]
+__all__ = ["NIRConversionError", "NIRNetwork", "PerStep", "Scale", "ScaledInput", "Shaped"]
 
 
 class NIRConversionError(ValueError):
@@ -78,6 +78,45 @@ class ScaledInput(nn.Module):
         return self.layer(x * self.gain.to(x) + self.offset.to(x), state)
 
 
+class PerStep(nn.Module):
+    """A torch module of one time step (``Conv1d``, ``Conv2d``, a pooling, ``Flatten``) applied
+    to every step of ``x [T, B, *in_shape]``, giving ``[T, B, *out_shape]``: time and batch are
+    folded into one batch dimension, so the whole sequence is one call."""
+
+    def __init__(self, module: nn.Module, in_shape, out_shape):
+        super().__init__()
+        self.module = module
+        self.in_shape, self.out_shape = tuple(int(s) for s in in_shape), tuple(int(s) for s in out_shape)
+
+    def forward(self, x):
+        t, b = x.shape[:2]
+        # in x's dtype, as the dense layers (the weights are cast, not the input)
+        params = {k: v.to(x.dtype) for k, v in self.module.named_parameters()}
+        y = torch.func.functional_call(self.module, params, (x.reshape(t * b, *self.in_shape),))
+        return y.reshape(t, b, *self.out_shape)
+
+    def extra_repr(self) -> str:
+        return f"{list(self.in_shape)} -> {list(self.out_shape)}"
+
+
+class Shaped(nn.Module):
+    """A neuron layer over ``[T, B, n]`` (``LIF``, ``LI``, ``ScaledInput``, ``CubaLIF``) run on
+    inputs of shape ``[T, B, *shape]`` with ``prod(shape) = n``: the neurons are the elements in
+    C order (channel, then row, then column), as NIR lays out a node's per-neuron parameters."""
+
+    def __init__(self, layer: nn.Module, shape):
+        super().__init__()
+        self.layer, self.shape = layer, tuple(int(s) for s in shape)
+
+    def forward(self, x, state=None):
+        t, b = x.shape[:2]
+        out, state = self.layer(x.reshape(t, b, -1), state)
+        return out.reshape(t, b, *self.shape), state
+
+    def extra_repr(self) -> str:
+        return f"shape={list(self.shape)}"
+
+
 def _linear(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     """``module`` applied in ``x``'s dtype (the weights are cast, not the input)."""
     bias = None if module.bias is None else module.bias.to(x.dtype)
@@ -87,17 +126,22 @@ def _linear(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
 class NIRNetwork(nn.Module):
     """A NIR graph as a torch module that runs whole sequences.
 
-    ``forward(x [T, B, n_in], state=None)`` returns ``(output [T, B, n_out], state)``, where
+    ``forward(x [T, B, *in_shape], state=None)`` returns ``(output [T, B, *out_shape], state)``
+    (``in_shape`` is ``(n_in,)`` for a dense graph, e.g. ``(2, 34, 34)`` for event frames), where
     ``state`` is a dict ``{node: its layer state}`` to pass into the next call (the run then
     continues where it stopped). Nodes run in topological order, each over the whole sequence;
     a node with several incoming edges gets their sum. ``nodes`` holds the modules
     (``torch.nn.Linear``, neurosim ``LIF``/``LI``/``RecurrentLIF``, ``CubaLIF``, ``Scale``,
-    ``ScaledInput``) under the NIR names with ``.`` replaced by ``_``; ``nir_names`` maps back.
+    ``ScaledInput``, and ``PerStep``/``Shaped`` for convolutional graphs) under the NIR names with
+    ``.`` replaced by ``_``; ``nir_names`` maps back.
     """
 
     def __init__(self, modules: dict, inputs: dict, order: list, input_node: str, output_inputs: list,
-                 n_in: int, n_out: int, nir_names: dict):
+                 n_in, n_out, nir_names: dict):
         super().__init__()
+        self.in_shape = tuple(int(s) for s in np.atleast_1d(n_in))
+        self.out_shape = tuple(int(s) for s in np.atleast_1d(n_out))
+        n_in, n_out = math.prod(self.in_shape), math.prod(self.out_shape)
         self.nodes = nn.ModuleDict(modules)
         self.inputs = {k: list(v) for k, v in inputs.items()}
         self.order = list(order)
@@ -107,13 +151,19 @@ class NIRNetwork(nn.Module):
         self.nir_names = dict(nir_names)
 
     def forward(self, x: torch.Tensor, state: dict | None = None):
-        check_sequence(type(self).__name__, x, self.n_in)
+        if len(self.in_shape) == 1:
+            check_sequence(type(self).__name__, x, self.n_in)
+        elif not isinstance(x, torch.Tensor) or x.dim() != 2 + len(self.in_shape) or \
+                tuple(x.shape[2:]) != self.in_shape or x.shape[0] < 1:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"{type(self).__name__} input must be a [T, batch, {', '.join(map(str, self.in_shape))}] "
+                             f"tensor with T >= 1, got {got}")
         if state is not None and not isinstance(state, dict):
             raise TypeError(f"state must be the dict a previous call returned, got {type(state).__name__}")
         unknown = [] if state is None else sorted(map(str, set(state) - set(self.order)))
         if unknown:
             raise ValueError(f"state has entries for {unknown}, which are not stateful nodes of this network "
-                             f"({sorted(k for k in self.order if not isinstance(self.nodes[k], (nn.Linear, Scale)))})")
+                             f"({sorted(k for k in self.order if not isinstance(self.nodes[k], (nn.Linear, Scale, PerStep)))})")
         values = {self.input_node: x}
         new_state = {}
         for key in self.order:
@@ -124,7 +174,7 @@ class NIRNetwork(nn.Module):
             module = self.nodes[key]
             if isinstance(module, nn.Linear):
                 out = _linear(module, h)
-            elif isinstance(module, Scale):
+            elif isinstance(module, (Scale, PerStep)):
                 out = module(h)
             else:
                 out, new_state[key] = module(h, None if state is None else state.get(key))
@@ -135,4 +185,5 @@ class NIRNetwork(nn.Module):
         return out, new_state
 
     def extra_repr(self) -> str:
-        return f"{self.n_in} -> {self.n_out}, order={[self.nir_names[k] for k in self.order]}"
+        shapes = [s[0] if len(s) == 1 else list(s) for s in (self.in_shape, self.out_shape)]
+        return f"{shapes[0]} -> {shapes[1]}, order={[self.nir_names[k] for k in self.order]}"
