@@ -6,7 +6,9 @@ Flatten and IF nodes over ``[T, B, C, H, W]``.
 Flatten and Affine nodes on N-MNIST-shaped input [2, 34, 34]. Its imported network is checked
 against a loop written here from the node parameters and NIR's definitions (per step: the
 linear nodes as torch functions; IF ``v += r dt x``, a spike where ``v > v_threshold``, then
-``v = v_reset``).
+``v = v_reset``), and, imported with ``if_mode="sinabs"``, against Sinabs's own execution of the
+graph (recorded by ``benchmarks/nir_sinabs_reference.py``: Sinabs cannot be installed beside the
+nir version the test set-up needs).
 """
 
 import os
@@ -21,6 +23,8 @@ from neurosim.nn import import_nir  # noqa: E402
 from neurosim.nn.nir import NIRConversionError  # noqa: E402
 
 CNN = os.path.join(os.path.dirname(__file__), "data", "cnn_sinabs.nir")
+# Sinabs's own execution of the graph on recorded inputs (benchmarks/nir_sinabs_reference.py)
+SINABS = os.path.join(os.path.dirname(__file__), "data", "cnn_sinabs_reference.npz")
 
 
 def _reference(graph, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
@@ -72,6 +76,22 @@ def test_the_published_cnn_imports_and_runs_as_the_nodes_define():
     for key, spikes in seen.items():
         assert hidden[key].sum() > 100
         torch.testing.assert_close(spikes, hidden[key], rtol=0, atol=0)
+
+
+def test_the_published_cnn_gives_sinabs_own_spikes_with_if_mode_sinabs():
+    """Sinabs runs the graph's IF nodes its own way (several spikes per step, subtractive reset,
+    membrane bounded below); if_mode="sinabs" reproduces its output spike for spike."""
+    data = np.load(SINABS)
+    shape = tuple(int(s) for s in data["shape"])
+    x = np.unpackbits(data["x"])[: np.prod(shape)].reshape(shape).astype(np.float32)
+    net = import_nir(CNN, if_mode="sinabs")
+    with torch.no_grad():
+        for sample, expected in zip(x, data["y"]):
+            ours, _ = net(torch.as_tensor(sample)[:, None])
+            assert expected.max() > 1  # several spikes in a step: the multi-spike path is exercised
+            np.testing.assert_array_equal(ours[:, 0].numpy(), expected)
+    nir_semantics, _ = import_nir(CNN)(torch.as_tensor(x[2])[:, None])
+    assert not torch.equal(nir_semantics[:, 0], torch.as_tensor(data["y"][2]))  # the modes differ here
 
 
 def test_split_runs_and_float32_give_the_same_spikes():
@@ -133,3 +153,19 @@ def test_shapes_that_do_not_chain_are_refused_naming_the_edge():
     bad_reset = nir.IF(r=np.ones(3), v_threshold=np.ones(3), v_reset=np.full(3, -1.0))
     with pytest.raises(NIRConversionError, match=r"'if'.*resets to 0.*v_reset"):
         import_nir(nir.NIRGraph.from_list(bad_reset))
+
+
+def test_multi_spike_if_counts_resets_bounds_and_trains():
+    from neurosim.nn.nir_layers import MultiSpikeIF
+
+    layer = MultiSpikeIF(2, [1.0, 0.5])
+    x = torch.tensor([[[2.5, -3.0]], [[0.2, 0.3]], [[-4.0, 1.1]]], dtype=torch.float64, requires_grad=True)
+    s, v = layer(x)
+    # neuron 0: v 2.5 -> 2 spikes, v 0.5; 0.7 -> 0; -3.3 -> bounded at -1
+    # neuron 1: v -3 -> bounded at -0.5; -0.2; 0.9 -> 1 spike, v 0.4
+    torch.testing.assert_close(s.detach()[:, 0], torch.tensor([[2.0, 0.0], [0.0, 0.0], [0.0, 1.0]], dtype=torch.float64))
+    torch.testing.assert_close(v.detach()[0], torch.tensor([-1.0, 0.4], dtype=torch.float64))
+    s.sum().backward()
+    assert x.grad is not None and torch.all(torch.isfinite(x.grad)) and x.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="if_mode must be one of"):
+        import_nir(CNN, if_mode="speck")

@@ -20,6 +20,7 @@ from . import surrogate as surrogates
 from .cuba_lif import CubaLIF, _host
 from .layers import FLOAT32_MAX, LI, LIF, RecurrentLIF, check_parameter_memory
 from .nir_layers import (
+    MultiSpikeIF,
     NIRConversionError,
     NIRNetwork,
     PerStep,
@@ -192,8 +193,11 @@ def _weight_bias(where: str, node):
     return m.weight.detach().double().numpy(), None if m.bias is None else m.bias.detach().double().numpy()
 
 
+IF_MODES = ("nir", "sinabs")
+
+
 def import_nir(graph, dt: float = 1.0, *, surrogate=None, detach_reset: bool = False,
-               backend: str = "auto") -> NIRNetwork:
+               backend: str = "auto", if_mode: str = "nir") -> NIRNetwork:
     """A ``NIRNetwork`` (torch module over ``[T, B, n]`` sequences) from a NIR graph.
 
     Parameters
@@ -212,10 +216,21 @@ def import_nir(graph, dt: float = 1.0, *, surrogate=None, detach_reset: bool = F
         ``dt`` in ``graph.metadata``; importing with another one warns.
     surrogate, detach_reset, backend : given to every spiking layer (NIR does not store them);
         the surrogate defaults to neurosim's ``fast_sigmoid()``.
+    if_mode : how ``IF`` nodes run. ``"nir"`` (default): as NIR defines the node, a neurosim
+        ``LIF`` without leak (``v += r dt x``, one spike where ``v > v_threshold``, then
+        ``v = v_reset``, which must be 0). ``"sinabs"``: as Sinabs runs the IF nodes it imports
+        (:class:`MultiSpikeIF`: several spikes per step, subtractive reset, the membrane bounded
+        below at ``-v_threshold``; ``r`` and ``v_reset`` are not used), to reproduce a graph
+        exported from Sinabs as Sinabs runs it.
+
+    Convolutional graphs: ``Conv1d``, ``Conv2d``, ``SumPool2d``, ``AvgPool2d`` and ``Flatten``
+    nodes become torch modules applied to every time step (``PerStep``), neuron nodes on
+    ``[C, H, W]`` inputs keep that shape (``Shaped``; per-neuron parameters in C order), and the
+    network takes ``[T, B, *shape]`` sequences (its ``in_shape``).
 
     Raises ``NIRConversionError`` (a ``ValueError``) naming the node for unsupported node types
-    (``IF``, ``Conv2d``, ``Delay``, ...), other cycles, ``v_reset != 0``, ``dt >= tau`` and shape
-    mismatches.
+    (``Delay``, ``Threshold``, ...), other cycles, ``v_reset != 0``, ``dt >= tau``, and naming the
+    edge where the graph's shapes do not chain.
     """
     nir = _nir()
     dt = _check_dt(dt)
@@ -229,6 +244,8 @@ def import_nir(graph, dt: float = 1.0, *, surrogate=None, detach_reset: bool = F
                       f"dt={dt:g} changes every decay (beta = 1 - dt / tau)", stacklevel=2)
     if surrogate is not None:
         surrogates.check_surrogate(surrogate)
+    if if_mode not in IF_MODES:
+        raise ValueError(f"if_mode must be one of {IF_MODES}, got {if_mode!r}")
     opts = dict(surrogate=surrogate, detach_reset=detach_reset, backend=backend)
 
     # Reject unsupported nodes first, naming them (also inside subgraphs).
@@ -348,6 +365,14 @@ def import_nir(graph, dt: float = 1.0, *, surrogate=None, detach_reset: bool = F
             raise NIRConversionError(f"{where}: takes [n] inputs, gets shape {list(in_shape)} along the {edge}; "
                                      "a Flatten node must come first")
         n_in = math.prod(in_shape)
+        if isinstance(node, nir.IF) and if_mode == "sinabs":
+            thr = _array(where, node, "v_threshold", n_in)
+            if np.any(thr <= 0):
+                raise NIRConversionError(f"{where}: v_threshold must be > 0, got minimum {thr.min():g}")
+            module = MultiSpikeIF(n_in, thr, surrogate)
+            modules[key_of(name)] = module if len(in_shape) == 1 else Shaped(module, in_shape)
+            size[name] = in_shape
+            continue
         if isinstance(node, nir.IF):
             n, thr = n_in, _threshold(where, node, n_in)
             gain = _snap_gain(_array(where, node, "r", n) * dt)  # v += r dt x: Euler of dv/dt = R I

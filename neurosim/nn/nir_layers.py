@@ -15,7 +15,7 @@ from neurosim.validation import as_real_array
 from .cuba_lif import _host, _vector
 from .layers import LI, LIF, RecurrentLIF, check_sequence
 
-__all__ = ["NIRConversionError", "NIRNetwork", "PerStep", "Scale", "ScaledInput", "Shaped"]
+__all__ = ["MultiSpikeIF", "NIRConversionError", "NIRNetwork", "PerStep", "Scale", "ScaledInput", "Shaped"]
 
 
 class NIRConversionError(ValueError):
@@ -115,6 +115,44 @@ class Shaped(nn.Module):
 
     def extra_repr(self) -> str:
         return f"shape={list(self.shape)}"
+
+
+class MultiSpikeIF(nn.Module):
+    """Integrate-and-fire as Sinabs runs a NIR ``IF`` node it imports (``IAFSqueeze`` with
+    ``MultiSpike`` and ``MembraneSubtract``), for graphs exported from Sinabs.
+
+    Per step, with ``x [T, B, n]``: ``v = v + x``; ``s = trunc(v / threshold)`` where ``v > 0``
+    (several spikes in a step when ``v`` is several thresholds high); ``v = v - s threshold``;
+    then ``v = max(v, -threshold)``. ``forward(x, state)`` returns ``(s [T, B, n], state)``,
+    ``state`` the membrane ``[B, n]``. The gradient of ``s`` is that of one spike at the
+    threshold, through ``surrogate`` (a plain torch loop: this layer is for running imported
+    graphs, not for speed).
+    """
+
+    def __init__(self, n: int, threshold, surrogate=None):
+        super().__init__()
+        from . import surrogate as surrogates
+
+        self.n = int(n)
+        self.register_buffer("threshold", _vector("threshold", threshold, self.n))
+        self.surrogate = surrogates.check_surrogate(surrogate if surrogate is not None else surrogates.fast_sigmoid())
+
+    def forward(self, x, state=None):
+        check_sequence(type(self).__name__, x, self.n)
+        thr = self.threshold.to(x)
+        v = torch.zeros(x.shape[1:], dtype=x.dtype, device=x.device) if state is None else state.to(x)
+        out = []
+        for step in range(x.shape[0]):
+            v = v + x[step]
+            count = torch.where(v > 0, torch.div(v, thr, rounding_mode="trunc"), torch.zeros_like(v))
+            one = self.surrogate(v - thr)  # value H(v - thr), gradient the surrogate's
+            s = one + (count - one).detach()
+            v = torch.maximum(v - s * thr, -thr)
+            out.append(s)
+        return torch.stack(out), v
+
+    def extra_repr(self) -> str:
+        return f"{self.n}, surrogate={self.surrogate!r}"
 
 
 def _linear(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
