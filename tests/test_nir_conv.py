@@ -169,3 +169,69 @@ def test_multi_spike_if_counts_resets_bounds_and_trains():
     assert x.grad is not None and torch.all(torch.isfinite(x.grad)) and x.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="if_mode must be one of"):
         import_nir(CNN, if_mode="speck")
+
+
+def _small_cnn(reset="zero"):
+    """A convolutional SNN written with neurosim's layers: Conv2d -> IF -> SumPool -> Conv2d ->
+    LIF -> Flatten -> Linear -> LIF, over [T, B, 2, 12, 12]."""
+    from neurosim.nn import LIF
+    from neurosim.nn.nir_layers import PerStep, Shaped
+
+    torch.manual_seed(3)
+    conv1 = torch.nn.Conv2d(2, 4, 3, padding=1)
+    conv2 = torch.nn.Conv2d(4, 6, 3, stride=2, padding=1, bias=False)
+    return torch.nn.Sequential(
+        PerStep(conv1, (2, 12, 12), (4, 12, 12)),
+        Shaped(LIF(4 * 144, beta=1.0, threshold=0.5, reset=reset), (4, 12, 12)),
+        PerStep(torch.nn.AvgPool2d(2, divisor_override=1), (4, 12, 12), (4, 6, 6)),
+        PerStep(conv2, (4, 6, 6), (6, 3, 3)),
+        Shaped(LIF(54, beta=0.8, threshold=0.4, reset=reset), (6, 3, 3)),
+        PerStep(torch.nn.Flatten(), (6, 3, 3), (54,)),
+        torch.nn.Linear(54, 5),
+        LIF(5, beta=0.9, threshold=0.3, reset=reset),
+    )
+
+
+def _run_sequential(model, x):
+    h = x
+    for layer in model:
+        h = layer(h)
+        h = h[0] if isinstance(h, tuple) else h
+    return h
+
+
+def test_cnn_round_trips_through_nir_identically(tmp_path):
+    """neurosim -> NIR -> neurosim, in memory and through a file: the same spikes; the graph
+    has the node types NIR defines for each layer."""
+    from neurosim.nn import export_nir
+
+    model = _small_cnn()
+    graph = export_nir(model)
+    assert [type(graph.nodes[str(i)]).__name__ for i in range(8)] == [
+        "Conv2d", "IF", "SumPool2d", "Conv2d", "LIF", "Flatten", "Affine", "LIF"]
+    assert graph.nodes["1"].v_threshold.shape == (4, 12, 12)  # per-neuron parameters in the layer's shape
+    path = tmp_path / "cnn.nir"
+    nir.write(path, graph)
+    x = (torch.rand(25, 3, 2, 12, 12, generator=torch.Generator().manual_seed(4)) < 0.3).float()
+    with torch.no_grad():
+        expected = _run_sequential(model, x)
+        for net in (import_nir(graph), import_nir(str(path))):
+            ours, _ = net(x)
+            torch.testing.assert_close(ours, expected, rtol=0, atol=0)
+    assert expected.sum() > 5
+    # the imported network exports to the same graph again
+    again = export_nir(import_nir(graph))
+    x64 = x.double()
+    torch.testing.assert_close(import_nir(again)(x64)[0], import_nir(graph)(x64)[0], rtol=0, atol=0)
+
+
+def test_sinabs_mode_round_trips_and_subtract_reset_is_refused():
+    from neurosim.nn import export_nir
+
+    net = import_nir(CNN, if_mode="sinabs")
+    x = (torch.rand(15, 2, 2, 34, 34, generator=torch.Generator().manual_seed(5)) < 0.15).float()
+    with torch.no_grad():
+        again = import_nir(export_nir(net), if_mode="sinabs")
+        torch.testing.assert_close(again(x)[0], net(x)[0], rtol=0, atol=0)
+    with pytest.raises(NIRConversionError, match=r"layer '1' \(LIF\).*IF resets.*reset='subtract'"):
+        export_nir(_small_cnn(reset="subtract"))

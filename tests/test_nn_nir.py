@@ -459,7 +459,7 @@ def test_export_refuses_what_nir_cannot_express():
         export_nir(torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU()))
     with pytest.raises(NIRConversionError, match=r"beta = 1 \(no leak\)"):
         export_nir(snn.LI(3, beta=1.0))
-    with pytest.raises(NIRConversionError, match=r"takes 4 inputs, the layer before gives 3"):
+    with pytest.raises(NIRConversionError, match=r"takes inputs of shape \[4\], the layer before gives \[3\]"):
         export_nir(torch.nn.Sequential(torch.nn.Linear(2, 3), snn.LI(4)))
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -14,7 +14,17 @@ from neurosim.validation import check_flag
 
 from .cuba_lif import CubaLIF
 from .layers import LI, LIF, RecurrentLIF
-from .nir_layers import NIRConversionError, NIRNetwork, Scale, ScaledInput, _check_dt, _nir
+from .nir_layers import (
+    MultiSpikeIF,
+    NIRConversionError,
+    NIRNetwork,
+    PerStep,
+    Scale,
+    ScaledInput,
+    Shaped,
+    _check_dt,
+    _nir,
+)
 
 __all__ = ["export_nir"]
 
@@ -79,10 +89,87 @@ def _export_li(where: str, layer: LI, dt: float, gain=None, offset=None):
     return nir.LI(tau=tau, r=g * tau / dt, v_leak=off * tau / dt)
 
 
+def _export_if(where: str, layer: LIF, dt: float, strict: bool, gain=None):
+    """A LIF without leak (beta = 1) as NIR's IF: ``v += r dt x``, reset to 0."""
+    nir = _nir()
+    n = layer.n
+    if layer.reset != "zero":
+        msg = (f"{where}: NIR's IF resets the membrane to v_reset (neurosim reset='zero'); this layer has "
+               f"reset={layer.reset!r}, which NIR cannot express")
+        if strict:
+            raise NIRConversionError(msg + ". Train with reset='zero', or pass strict=False to export it as a "
+                                           "reset-to-zero IF (its spikes will then differ)")
+        warnings.warn(msg + "; exported as reset-to-zero", stacklevel=3)
+    g = np.ones(n) if gain is None else _np(gain.double()).astype(np.float64)
+    thr = _np(layer.threshold.detach().double().expand(n)).astype(np.float64)
+    return nir.IF(r=g / dt, v_threshold=thr, v_reset=np.zeros(n))
+
+
+def _pairs(values) -> np.ndarray:
+    return np.atleast_1d(np.asarray(values, dtype=np.int64))
+
+
+def _export_per_step(where: str, module: PerStep):
+    """A ``PerStep`` torch module (Conv1d, Conv2d, AvgPool2d, Flatten) as its NIR node."""
+    nir = _nir()
+    m, in_shape = module.module, module.in_shape
+    if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+        if not isinstance(m.padding, tuple) or m.padding_mode != "zeros":
+            raise NIRConversionError(f"{where}: NIR convolutions have numeric zero padding, this one has padding="
+                                     f"{m.padding!r}, padding_mode={m.padding_mode!r}")
+        cls = nir.Conv1d if isinstance(m, nn.Conv1d) else nir.Conv2d
+        bias = _np(m.bias) if m.bias is not None else np.zeros(m.out_channels, dtype=_np(m.weight).dtype)
+        spatial = in_shape[1] if isinstance(m, nn.Conv1d) else np.array(in_shape[1:])
+        return cls(input_shape=spatial, weight=_np(m.weight), stride=_pairs(m.stride), padding=_pairs(m.padding),
+                   dilation=_pairs(m.dilation), groups=m.groups, bias=bias)
+    if isinstance(m, nn.AvgPool2d):
+        if m.divisor_override not in (None, 1) or m.ceil_mode or (m.divisor_override is None and not m.count_include_pad):
+            raise NIRConversionError(f"{where}: NIR has sum pooling (divisor_override=1) and average pooling "
+                                     "(counting the padding, floor mode) only")
+        cls = nir.SumPool2d if m.divisor_override == 1 else nir.AvgPool2d
+        k = _pairs(m.kernel_size)
+        return cls(kernel_size=np.resize(k, 2), stride=np.resize(_pairs(m.stride), 2),
+                   padding=np.resize(_pairs(m.padding), 2))
+    if isinstance(m, nn.Flatten):  # torch counts the batch (time x batch) dimension, NIR does not
+        end = m.end_dim - 1 if m.end_dim > 0 else m.end_dim
+        return nir.Flatten(input_type=np.array(in_shape), start_dim=m.start_dim - 1, end_dim=end)
+    raise NIRConversionError(f"{where}: cannot export {type(m).__name__} applied per step; supported: Conv1d, "
+                             "Conv2d, AvgPool2d (sum or average) and Flatten")
+
+
+def _reshaped(node, shape: tuple):
+    """A neuron node's per-neuron parameters laid out in ``shape`` (C order), as the graph's
+    other nodes see the neurons."""
+    for field in ("tau", "r", "v_leak", "v_threshold", "v_reset", "tau_syn", "tau_mem", "w_in"):
+        value = getattr(node, field, None)
+        if isinstance(value, np.ndarray) and value.size == int(np.prod(shape)):
+            setattr(node, field, value.reshape(shape))
+    node.input_type = {"input": np.array(shape)}
+    node.output_type = {"output": np.array(shape)}
+    return node
+
+
 def _export_module(name: str, module: nn.Module, dt: float, strict: bool, unit_resistance: bool):
     """NIR nodes for one module: ``(nodes, entry, exit, edges)``."""
     nir = _nir()
     where = f"layer {name!r} ({type(module).__name__})"
+    if isinstance(module, PerStep):
+        return {name: _export_per_step(where, module)}, name, name, []
+    if isinstance(module, Shaped):
+        if isinstance(module.layer, RecurrentLIF) or (isinstance(module.layer, CubaLIF) and module.layer.recurrent
+                                                      is not None):
+            raise NIRConversionError(f"{where}: recurrent layers on shaped inputs cannot be exported")
+        nodes, entry, exit_, edges = _export_module(name, module.layer, dt, strict, unit_resistance)
+        return {k: _reshaped(v, module.shape) for k, v in nodes.items()}, entry, exit_, edges
+    if isinstance(module, MultiSpikeIF):
+        # Sinabs's reading of an IF node; import with if_mode="sinabs" to run it this way again
+        thr = _np(module.threshold.double()).astype(np.float64)
+        return {name: nir.IF(r=np.ones(module.n), v_threshold=thr, v_reset=np.zeros(module.n))}, name, name, []
+    if isinstance(module, LIF) and not isinstance(module, RecurrentLIF) and np.all(_layer_beta(module, module.n) >= 1.0):
+        return {name: _export_if(where, module, dt, strict)}, name, name, []
+    if isinstance(module, ScaledInput) and isinstance(module.layer, LIF) and \
+            np.all(_layer_beta(module.layer, module.layer.n) >= 1.0) and not torch.any(module.offset != 0):
+        return {name: _export_if(where, module.layer, dt, strict, module.gain)}, name, name, []
     if isinstance(module, nn.Linear):
         return {name: _export_linear(name, module)}, name, name, []
     if isinstance(module, Scale):
@@ -128,22 +215,31 @@ def _export_module(name: str, module: nn.Module, dt: float, strict: bool, unit_r
         "RecurrentLIF, CubaLIF and the importer's ScaledInput and Scale (in a torch.nn.Sequential)")
 
 
-def _size_in(module) -> int:
+def _size_in(module) -> tuple:
+    """The per-step input shape a module takes."""
+    if isinstance(module, PerStep):
+        return module.in_shape
+    if isinstance(module, Shaped):
+        return module.shape
     if isinstance(module, nn.Linear):
-        return module.in_features
+        return (module.in_features,)
     if isinstance(module, RecurrentLIF):
-        return module.n_in
+        return (module.n_in,)
     if isinstance(module, Scale):
-        return module.scale.numel()
-    return module.n
+        return (module.scale.numel(),)
+    return (module.n,)
 
 
-def _size_out(module) -> int:
+def _size_out(module) -> tuple:
+    if isinstance(module, PerStep):
+        return module.out_shape
+    if isinstance(module, Shaped):
+        return module.shape
     if isinstance(module, nn.Linear):
-        return module.out_features
+        return (module.out_features,)
     if isinstance(module, Scale):
-        return module.scale.numel()
-    return module.n
+        return (module.scale.numel(),)
+    return (module.n,)
 
 
 def _flatten_sequential(module: nn.Module) -> list:
@@ -164,7 +260,12 @@ def export_nir(module: nn.Module, dt: float = 1.0, *, strict: bool = True, unit_
     ----------
     module : a ``torch.nn.Sequential`` (nested ones are flattened, ``nn.Identity`` left out) of
         ``torch.nn.Linear`` (-> ``nir.Affine``, or ``nir.Linear`` without bias),
-        ``neurosim.nn.LIF`` (-> ``nir.LIF``), ``LI`` (-> ``nir.LI``), ``RecurrentLIF`` (->
+        ``neurosim.nn.LIF`` (-> ``nir.LIF``; with ``beta = 1``, no leak, ``nir.IF``), ``LI``
+        (-> ``nir.LI``), ``PerStep`` around ``torch.nn.Conv1d``/``Conv2d`` (-> ``nir.Conv1d``/
+        ``Conv2d``), ``AvgPool2d`` (-> ``nir.SumPool2d`` with ``divisor_override=1``, else
+        ``nir.AvgPool2d``) or ``Flatten`` (-> ``nir.Flatten``), ``Shaped`` around a neuron layer
+        (its node's parameters laid out in the layer's shape), ``MultiSpikeIF`` (-> ``nir.IF``,
+        which ``import_nir(..., if_mode="sinabs")`` runs as it), ``RecurrentLIF`` (->
         ``<i>.w_in`` Affine/Linear, ``<i>.lif`` LIF and ``<i>.w_rec`` Linear with the edges
         ``w_in -> lif -> w_rec -> lif``), ``CubaLIF`` (-> ``nir.CubaLIF``) and the importer's
         ``ScaledInput``/``Scale``; a single such layer; or a ``NIRNetwork`` from ``import_nir``.
@@ -179,7 +280,8 @@ def export_nir(module: nn.Module, dt: float = 1.0, *, strict: bool = True, unit_
         of LIF nodes). LI and CubaLIF nodes keep ``r = tau / dt``.
 
     Returns a ``nir.NIRGraph`` with nodes ``"input"``, ``"output"`` and one node per layer named
-    by its position in the flattened sequence (``"0"``, ``"1"``, ...); shapes are per time step, ``[n]``. Weights keep
+    by its position in the flattened sequence (``"0"``, ``"1"``, ...); shapes are per time step (``[n]``,
+    or e.g. ``[C, H, W]``). Weights keep
     their dtype; time constants, ``r``, thresholds are float64 ``[n]`` arrays. The surrogate and
     ``detach_reset`` are training choices NIR does not store.
     """
@@ -198,27 +300,27 @@ def export_nir(module: nn.Module, dt: float = 1.0, *, strict: bool = True, unit_
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     # "input" first, "output" last: nirtorch (snnTorch's importer) walks the nodes in this order
     # and fails on a recurrent subgraph met before its input is defined.
-    nodes, edges = {"input": nir.Input(input_type=np.array([_size_in(items[0][1])]))}, []
+    nodes, edges = {"input": nir.Input(input_type=np.array(_size_in(items[0][1])))}, []
     previous, n_prev = "input", None
     for name, m in items:
         sub_nodes, entry, exit_, sub_edges = _export_module(name, m, dt, strict, unit_resistance)
         n_in = _size_in(m)
         if n_prev is not None and n_in != n_prev:
-            raise NIRConversionError(f"layer {name!r} ({type(m).__name__}) takes {n_in} inputs, "
-                                     f"the layer before gives {n_prev}")
+            raise NIRConversionError(f"layer {name!r} ({type(m).__name__}) takes inputs of shape {list(n_in)}, "
+                                     f"the layer before gives {list(n_prev)}")
         nodes.update(sub_nodes)
         edges.extend(sub_edges)
         edges.append((previous, entry))
         previous, n_prev = exit_, _size_out(m)
     edges.append((previous, "output"))
-    nodes["output"] = nir.Output(output_type=np.array([n_prev]))
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"source": "neurosim", "dt": dt})
+    nodes["output"] = nir.Output(output_type=np.array(n_prev))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"source": "neurosim", "dt": dt}, type_check=False)
 
 
 def _export_network(net: NIRNetwork, dt: float, strict: bool, unit_resistance: bool):
     nir = _nir()
     input_name, output_name = net.nir_names[net.input_node], "output"
-    nodes, edges, entry, exit_ = {input_name: nir.Input(input_type=np.array([net.n_in]))}, [], {}, {}
+    nodes, edges, entry, exit_ = {input_name: nir.Input(input_type=np.array(net.in_shape))}, [], {}, {}
     for key in net.order:
         name = net.nir_names[key]
         sub_nodes, entry[key], exit_[key], sub_edges = _export_module(name, net.nodes[key], dt, strict,
@@ -231,5 +333,5 @@ def _export_network(net: NIRNetwork, dt: float, strict: bool, unit_resistance: b
     for key in net.order:
         edges.extend((exit_[src], entry[key]) for src in net.inputs[key])
     edges.extend((exit_[src], output_name) for src in net.output_inputs)
-    nodes[output_name] = nir.Output(output_type=np.array([net.n_out]))
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"source": "neurosim", "dt": dt})
+    nodes[output_name] = nir.Output(output_type=np.array(net.out_shape))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"source": "neurosim", "dt": dt}, type_check=False)
