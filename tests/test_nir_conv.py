@@ -11,6 +11,7 @@ graph (recorded by ``benchmarks/nir_sinabs_reference.py``: Sinabs cannot be inst
 nir version the test set-up needs).
 """
 
+import itertools
 import os
 
 import numpy as np
@@ -235,3 +236,56 @@ def test_sinabs_mode_round_trips_and_subtract_reset_is_refused():
         torch.testing.assert_close(again(x)[0], net(x)[0], rtol=0, atol=0)
     with pytest.raises(NIRConversionError, match=r"layer '1' \(LIF\).*IF resets.*reset='subtract'"):
         export_nir(_small_cnn(reset="subtract"))
+
+
+def _chain(*nodes, shape):
+    names = [f"n{i}" for i in range(len(nodes))]
+    graph_nodes = {"input": nir.Input(np.array(shape)), **dict(zip(names, nodes)),
+                   "output": nir.Output(np.array(shape))}
+    path = ["input", *names, "output"]
+    return nir.NIRGraph(nodes=graph_nodes, edges=list(itertools.pairwise(path)), type_check=False)
+
+
+def test_delay_threshold_and_cuba_li_nodes():
+    """Delay shifts each element by its whole steps (also across a split run); Threshold is
+    H(x - threshold); CubaLI follows the Euler steps of NIR's equations; each round-trips."""
+    from neurosim.nn import export_nir
+
+    dt = 0.5
+    delay = nir.Delay(delay=np.array([[0.0, 0.5], [1.5, 2.0]]))  # 0, 1, 3, 4 steps, on a [2, 2] input
+    net = import_nir(_chain(delay, shape=[2, 2]), dt=dt)
+    x = torch.randn(9, 2, 2, 2, dtype=torch.float64)
+    y, _ = net(x)
+    flat_x, flat_y = x.reshape(9, 2, 4), y.reshape(9, 2, 4)
+    for k, steps in enumerate([0, 1, 3, 4]):
+        torch.testing.assert_close(flat_y[steps:, :, k], flat_x[: 9 - steps, :, k], rtol=0, atol=0)
+        assert torch.all(flat_y[:steps, :, k] == 0)
+    first, state = net(x[:4])
+    second, _ = net(x[4:], state)
+    torch.testing.assert_close(torch.cat([first, second]), y, rtol=0, atol=0)
+    with pytest.raises(NIRConversionError, match=r"'n0' \(Delay\).*whole multiples of dt = 0.4"):
+        import_nir(_chain(delay, shape=[2, 2]), dt=0.4)
+
+    thr = nir.Threshold(threshold=np.array([0.0, 0.5, -1.0]))
+    t_net = import_nir(_chain(thr, shape=[3]))
+    z = torch.randn(5, 2, 3, dtype=torch.float64)
+    torch.testing.assert_close(t_net(z)[0], (z > torch.tensor([0.0, 0.5, -1.0], dtype=torch.float64)).double())
+
+    n = 3
+    li = nir.CubaLI(tau_syn=np.array([2.0, 4.0, 8.0]), tau_mem=np.array([5.0, 10.0, 3.0]), r=np.array([1.0, 2.0, 0.5]),
+                    v_leak=np.array([0.0, 0.1, -0.2]), w_in=np.array([1.0, 0.5, 2.0]))
+    c_net = import_nir(_chain(li, shape=[n]), dt=dt)
+    s = torch.randn(12, 2, n, dtype=torch.float64)
+    i, v, expected = torch.zeros(2, n, dtype=torch.float64), torch.zeros(2, n, dtype=torch.float64), []
+    p = {k: torch.as_tensor(getattr(li, k)) for k in ("tau_syn", "tau_mem", "r", "v_leak", "w_in")}
+    for step in range(12):  # Euler steps of tau_syn di/dt = -i + w_in S, tau_mem dv/dt = v_leak - v + r i
+        i = i + dt / p["tau_syn"] * (-i + p["w_in"] * s[step])
+        v = v + dt / p["tau_mem"] * (p["v_leak"] - v + p["r"] * i)
+        expected.append(v)
+    torch.testing.assert_close(c_net(s)[0], torch.stack(expected), rtol=1e-5, atol=1e-8)  # float32 decays
+
+    for graph, inp, d in ((_chain(delay, shape=[2, 2]), x, dt), (_chain(thr, shape=[3]), z, 1.0),
+                          (_chain(li, shape=[n]), s, dt)):
+        first_net = import_nir(graph, dt=d)
+        again = import_nir(export_nir(first_net, dt=d), dt=d)
+        torch.testing.assert_close(again(inp)[0], first_net(inp)[0], rtol=0, atol=0)

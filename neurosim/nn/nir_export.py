@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -15,6 +16,8 @@ from neurosim.validation import check_flag
 from .cuba_lif import CubaLIF
 from .layers import LI, LIF, RecurrentLIF
 from .nir_layers import (
+    CubaLI,
+    Delay,
     MultiSpikeIF,
     NIRConversionError,
     NIRNetwork,
@@ -22,6 +25,7 @@ from .nir_layers import (
     Scale,
     ScaledInput,
     Shaped,
+    Threshold,
     _check_dt,
     _nir,
 )
@@ -161,6 +165,18 @@ def _export_module(name: str, module: nn.Module, dt: float, strict: bool, unit_r
             raise NIRConversionError(f"{where}: recurrent layers on shaped inputs cannot be exported")
         nodes, entry, exit_, edges = _export_module(name, module.layer, dt, strict, unit_resistance)
         return {k: _reshaped(v, module.shape) for k, v in nodes.items()}, entry, exit_, edges
+    if isinstance(module, Threshold):
+        return {name: nir.Threshold(threshold=_np(module.threshold.double()).astype(np.float64))}, name, name, []
+    if isinstance(module, Delay):
+        return {name: nir.Delay(delay=_np(module.steps).astype(np.float64) * dt)}, name, name, []
+    if isinstance(module, CubaLI):
+        n = module.n
+        tau_syn = _tau(where, _layer_beta(module.synapse.layer, n), dt, "alpha")
+        tau_mem = _tau(where, _layer_beta(module.membrane.layer, n), dt)
+        return {name: nir.CubaLI(tau_syn=tau_syn, tau_mem=tau_mem,
+                                 r=_np(module.membrane.gain.double()) * tau_mem / dt,
+                                 v_leak=_np(module.membrane.offset.double()) * tau_mem / dt,
+                                 w_in=_np(module.synapse.gain.double()) * tau_syn / dt)}, name, name, []
     if isinstance(module, MultiSpikeIF):
         # Sinabs's reading of an IF node; import with if_mode="sinabs" to run it this way again
         thr = _np(module.threshold.double()).astype(np.float64)
@@ -227,6 +243,8 @@ def _size_in(module) -> tuple:
         return (module.n_in,)
     if isinstance(module, Scale):
         return (module.scale.numel(),)
+    if isinstance(module, (Threshold, Delay)):  # elementwise: any shape with this many elements
+        return ((module.threshold if isinstance(module, Threshold) else module.steps).numel(),)
     return (module.n,)
 
 
@@ -305,13 +323,15 @@ def export_nir(module: nn.Module, dt: float = 1.0, *, strict: bool = True, unit_
     for name, m in items:
         sub_nodes, entry, exit_, sub_edges = _export_module(name, m, dt, strict, unit_resistance)
         n_in = _size_in(m)
+        if isinstance(m, (Threshold, Delay)) and n_prev is not None and math.prod(n_prev) == n_in[0]:
+            n_in = n_prev  # elementwise layers keep the shape they get
         if n_prev is not None and n_in != n_prev:
             raise NIRConversionError(f"layer {name!r} ({type(m).__name__}) takes inputs of shape {list(n_in)}, "
                                      f"the layer before gives {list(n_prev)}")
         nodes.update(sub_nodes)
         edges.extend(sub_edges)
         edges.append((previous, entry))
-        previous, n_prev = exit_, _size_out(m)
+        previous, n_prev = exit_, (n_in if isinstance(m, (Threshold, Delay)) else _size_out(m))
     edges.append((previous, "output"))
     nodes["output"] = nir.Output(output_type=np.array(n_prev))
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"source": "neurosim", "dt": dt}, type_check=False)

@@ -20,6 +20,8 @@ from . import surrogate as surrogates
 from .cuba_lif import CubaLIF, _host
 from .layers import FLOAT32_MAX, LI, LIF, RecurrentLIF, check_parameter_memory
 from .nir_layers import (
+    CubaLI,
+    Delay,
     MultiSpikeIF,
     NIRConversionError,
     NIRNetwork,
@@ -27,6 +29,7 @@ from .nir_layers import (
     Scale,
     ScaledInput,
     Shaped,
+    Threshold,
     _check_dt,
     _nir,
 )
@@ -37,8 +40,10 @@ __all__ = ["import_nir"]
 # in float32 (snnTorch's r = 9.99999762 for tau / dt = 10), which is rounding, not a gain.
 _UNIT_GAIN_RTOL = 1e-6
 
-_SUPPORTED = ("Input", "Output", "Affine", "Linear", "Scale", "LI", "LIF", "CubaLIF", "IF", "Conv1d", "Conv2d",
-              "SumPool2d", "AvgPool2d", "Flatten", "NIRGraph")
+_SUPPORTED = ("Input", "Output", "Affine", "Linear", "Scale", "LI", "LIF", "CubaLIF", "CubaLI", "IF", "Threshold",
+              "Delay", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten", "NIRGraph")
+# A delay within this fraction of a whole number of steps is that number (float32 rounding).
+_WHOLE_STEP_RTOL = 1e-6
 
 
 def _flatten_graph(graph, prefix: str = ""):
@@ -365,6 +370,18 @@ def import_nir(graph, dt: float = 1.0, *, surrogate=None, detach_reset: bool = F
             raise NIRConversionError(f"{where}: takes [n] inputs, gets shape {list(in_shape)} along the {edge}; "
                                      "a Flatten node must come first")
         n_in = math.prod(in_shape)
+        if isinstance(node, (nir.Threshold, nir.Delay)):  # elementwise, any shape
+            if isinstance(node, nir.Threshold):
+                modules[key_of(name)] = Threshold(_array(where, node, "threshold", n_in), surrogate)
+            else:
+                modules[key_of(name)] = Delay(_delay_steps(where, _array(where, node, "delay", n_in), dt))
+            size[name] = in_shape
+            continue
+        if isinstance(node, nir.CubaLI):
+            module = _cuba_li(where, node, n_in, dt, backend)
+            modules[key_of(name)] = module if len(in_shape) == 1 else Shaped(module, in_shape)
+            size[name] = in_shape
+            continue
         if isinstance(node, nir.IF) and if_mode == "sinabs":
             thr = _array(where, node, "v_threshold", n_in)
             if np.any(thr <= 0):
@@ -460,6 +477,9 @@ def _input_shape(name: str, node) -> tuple:
 def _check_declared_input(where: str, node, in_shape: tuple, edge: str) -> None:
     """A node that declares its input shape must get that shape: the graph's shapes chain."""
     declared = _declared_shape(getattr(node, "input_type", None))
+    if declared is not None and isinstance(node, (_nir().Delay, _nir().Threshold)) and \
+            math.prod(declared) == math.prod(in_shape):
+        return  # elementwise: a flat [n] of parameters fits any shape of n elements (C order)
     if declared is not None and math.prod(declared) == math.prod(in_shape) and len(declared) != len(in_shape):
         declared = in_shape if declared[0] == 1 or in_shape[0] == 1 else declared  # [1, n] against [n]
     if declared is not None and declared != in_shape:
@@ -549,6 +569,26 @@ def _recurrent_lif(where, nodes, name, ff_name, w_names, n, n_in, beta, thr, gai
             layer.input.bias.copy_(torch.as_tensor(bias))
         layer.recurrent.weight.copy_(torch.as_tensor(gain[:, None] * w_rec))
     return layer, n_in
+
+
+def _delay_steps(where: str, delay: np.ndarray, dt: float) -> np.ndarray:
+    """Delays (in the graph's time unit) as whole steps of ``dt``; other values are refused."""
+    steps = delay / dt
+    whole = np.rint(steps)
+    if np.any(delay < 0) or np.any(np.abs(steps - whole) > _WHOLE_STEP_RTOL * np.maximum(1.0, whole)):
+        bad = delay[(delay < 0) | (np.abs(steps - whole) > _WHOLE_STEP_RTOL * np.maximum(1.0, whole))][0]
+        raise NIRConversionError(f"{where}: delays must be whole multiples of dt = {dt:g} and >= 0 (neurosim runs "
+                                 f"in steps of dt), got {bad:g}; pass the dt the graph was written with")
+    return whole.astype(np.int64)
+
+
+def _cuba_li(where, node, n_in, dt, backend):
+    tau_syn = _array(where, node, "tau_syn", n_in)
+    tau_mem = _array(where, node, "tau_mem", n_in)
+    r, v_leak, w_in = (_array(where, node, f, n_in) for f in ("r", "v_leak", "w_in"))
+    alpha, beta = _decay(where, tau_syn, dt, "tau_syn"), _decay(where, tau_mem, dt, "tau_mem")
+    return CubaLI(n_in, alpha.astype(np.float32), beta.astype(np.float32), _snap_gain(w_in * dt / tau_syn),
+                  _snap_gain(r * dt / tau_mem), v_leak * dt / tau_mem, backend=backend)
 
 
 def _cuba_lif(where, nodes, node, w_names, n_in, dt, opts):

@@ -15,7 +15,8 @@ from neurosim.validation import as_real_array
 from .cuba_lif import _host, _vector
 from .layers import LI, LIF, RecurrentLIF, check_sequence
 
-__all__ = ["MultiSpikeIF", "NIRConversionError", "NIRNetwork", "PerStep", "Scale", "ScaledInput", "Shaped"]
+__all__ = ["CubaLI", "Delay", "MultiSpikeIF", "NIRConversionError", "NIRNetwork", "PerStep", "Scale", "ScaledInput",
+           "Shaped", "Threshold"]
 
 
 class NIRConversionError(ValueError):
@@ -155,6 +156,71 @@ class MultiSpikeIF(nn.Module):
         return f"{self.n}, surrogate={self.surrogate!r}"
 
 
+class Threshold(nn.Module):
+    """NIR's ``Threshold``: ``z = H(x - threshold)`` elementwise, no state; the gradient is the
+    surrogate's. ``threshold`` is ``[n]`` (the input's elements in C order)."""
+
+    def __init__(self, threshold, surrogate=None):
+        super().__init__()
+        from . import surrogate as surrogates
+
+        threshold = as_real_array("threshold", _host(threshold)).reshape(-1)
+        self.register_buffer("threshold", _vector("threshold", threshold, threshold.size))
+        self.surrogate = surrogates.check_surrogate(surrogate if surrogate is not None else surrogates.fast_sigmoid())
+
+    def forward(self, x):
+        t, b = x.shape[:2]
+        flat = x.reshape(t, b, -1)
+        return self.surrogate(flat - self.threshold.to(x)).reshape(x.shape)
+
+
+class Delay(nn.Module):
+    """NIR's ``Delay``, ``y(t) = x(t - delay)``, per element in whole time steps ``[n]`` (the
+    input's elements in C order). ``forward(x [T, B, ...], state)`` returns ``(y, state)``; the
+    state holds the last ``max(steps)`` inputs, so a run split in two calls gives the same output."""
+
+    def __init__(self, steps):
+        super().__init__()
+        steps = np.asarray(_host(steps)).reshape(-1)
+        if steps.size == 0 or not np.issubdtype(steps.dtype, np.integer) or steps.min() < 0:
+            raise ValueError(f"steps must be a non-empty array of whole time steps >= 0, got {steps!r:.80}")
+        self.register_buffer("steps", torch.as_tensor(steps.astype(np.int64)))
+        self.depth = int(steps.max())
+
+    def forward(self, x, state=None):
+        t, b = x.shape[:2]
+        flat = x.reshape(t, b, -1)
+        n = flat.shape[2]
+        if n != self.steps.numel():
+            raise ValueError(f"Delay: the input has {n} elements per step, the delays {self.steps.numel()}")
+        past = torch.zeros(self.depth, b, n, dtype=x.dtype, device=x.device) if state is None else state.to(x)
+        full = torch.cat([past, flat])  # [depth + T, B, n]
+        index = torch.arange(t, device=x.device)[:, None] + self.depth - self.steps.to(x.device)[None, :]
+        y = torch.gather(full, 0, index[:, None, :].expand(t, b, n))
+        return y.reshape(x.shape), full[full.shape[0] - self.depth:]
+
+
+class CubaLI(nn.Module):
+    """NIR's ``CubaLI``: a synaptic current filters the input, the membrane integrates it, no
+    spikes (Euler steps as :class:`neurosim.nn.CubaLIF`)::
+
+        i[t] = alpha i[t-1] + syn_gain x[t];   v[t] = beta v[t-1] + mem_gain i[t] + mem_offset
+
+    ``forward(x [T, B, n], state)`` returns ``(v [T, B, n], state)``, ``state`` the pair of the two
+    ``LI`` layers' states."""
+
+    def __init__(self, n: int, alpha, beta, syn_gain, mem_gain, mem_offset, backend: str = "auto"):
+        super().__init__()
+        self.n = int(n)
+        self.synapse = ScaledInput(LI(self.n, alpha, backend=backend), syn_gain, np.zeros(self.n))
+        self.membrane = ScaledInput(LI(self.n, beta, backend=backend), mem_gain, mem_offset)
+
+    def forward(self, x, state=None):
+        i, si = self.synapse(x, None if state is None else state[0])
+        v, sv = self.membrane(i, None if state is None else state[1])
+        return v, (si, sv)
+
+
 def _linear(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     """``module`` applied in ``x``'s dtype (the weights are cast, not the input)."""
     bias = None if module.bias is None else module.bias.to(x.dtype)
@@ -201,7 +267,7 @@ class NIRNetwork(nn.Module):
         unknown = [] if state is None else sorted(map(str, set(state) - set(self.order)))
         if unknown:
             raise ValueError(f"state has entries for {unknown}, which are not stateful nodes of this network "
-                             f"({sorted(k for k in self.order if not isinstance(self.nodes[k], (nn.Linear, Scale, PerStep)))})")
+                             f"({sorted(k for k in self.order if not isinstance(self.nodes[k], (nn.Linear, Scale, PerStep, Threshold)))})")
         values = {self.input_node: x}
         new_state = {}
         for key in self.order:
@@ -212,7 +278,7 @@ class NIRNetwork(nn.Module):
             module = self.nodes[key]
             if isinstance(module, nn.Linear):
                 out = _linear(module, h)
-            elif isinstance(module, (Scale, PerStep)):
+            elif isinstance(module, (Scale, PerStep, Threshold)):
                 out = module(h)
             else:
                 out, new_state[key] = module(h, None if state is None else state.get(key))
