@@ -12,7 +12,8 @@ nir version the test set-up needs).
 
 Round trips: neurosim -> NIR -> neurosim identical for every node type (a small CNN of PerStep
 and Shaped layers, the published CNN in both IF modes, Delay, Threshold, CubaLI); neurosim -> NIR
--> Norse identical for Conv2d/IF/SumPool2d/LIF, -> snnTorch identical for Conv2d/LIF. Two peer
+-> Norse identical for Conv2d/IF/SumPool2d/LIF, -> snnTorch identical for Conv2d/LIF, -> Sinabs
+identical for a CNN with Sinabs's IF (Sinabs's run recorded by the script above). Two peer
 importer bugs are strict xfails: Norse flattens the batch with NIR's Flatten (start_dim=0), and
 snnTorch's IF module returns a tuple the next node cannot take.
 """
@@ -375,3 +376,36 @@ def test_if_to_snntorch():
     x = _events()
     with torch.no_grad():
         torch.testing.assert_close(_step(import_from_nir(export_nir(net)), x), _run_sequential(net, x))
+
+
+def _sinabs_mode_cnn():
+    """The network tests/data/neurosim_cnn_sinabs_mode.nir was exported from: neurosim layers with
+    Sinabs's IF (MultiSpikeIF)."""
+    from neurosim.nn.nir_layers import MultiSpikeIF, PerStep, Shaped
+
+    torch.manual_seed(25)
+    return torch.nn.Sequential(
+        PerStep(torch.nn.Conv2d(2, 4, 3, padding=1, bias=False), (2, 12, 12), (4, 12, 12)),
+        Shaped(MultiSpikeIF(576, 0.5), (4, 12, 12)),
+        PerStep(torch.nn.AvgPool2d(2, divisor_override=1), (4, 12, 12), (4, 6, 6)),
+        PerStep(torch.nn.Flatten(), (4, 6, 6), (144,)),
+        torch.nn.Linear(144, 5),
+        MultiSpikeIF(5, 1.0))
+
+
+def test_cnn_to_sinabs_same_spikes():
+    """neurosim -> NIR -> Sinabs: Sinabs's run of the exported graph (recorded by
+    benchmarks/nir_sinabs_reference.py) equals the neurosim network's, spike for spike."""
+    from neurosim.nn import export_nir
+
+    model = _sinabs_mode_cnn()
+    stored = nir.read(os.path.join(os.path.dirname(__file__), "data", "neurosim_cnn_sinabs_mode.nir"))
+    exported = export_nir(model)
+    for name in ("0", "4"):  # the file is this network's export
+        np.testing.assert_array_equal(exported.nodes[name].weight, stored.nodes[name].weight)
+    data = np.load(SINABS)
+    x = torch.as_tensor(data["x2"].astype(np.float32))[:, None]
+    with torch.no_grad():
+        ours = _run_sequential(model, x)[:, 0]
+    assert data["y2"].sum() > 5
+    np.testing.assert_array_equal(ours.numpy(), data["y2"])
