@@ -409,3 +409,25 @@ def test_cnn_to_sinabs_same_spikes():
         ours = _run_sequential(model, x)[:, 0]
     assert data["y2"].sum() > 5
     np.testing.assert_array_equal(ours.numpy(), data["y2"])
+
+
+def test_delayed_linear_exports_as_fan_delay_weight():
+    """A DelayedLinear with integer delays (sigma = 0) becomes Linear -> Delay -> Affine in NIR;
+    imported back, the network gives the same output. Other sigmas are refused."""
+    from neurosim.nn import LIF, DelayedLinear, export_nir
+
+    torch.manual_seed(6)
+    layer = DelayedLinear(4, 3, max_delay=5, sigma=0.0, backend="conv1d")
+    net = torch.nn.Sequential(layer, LIF(3, beta=0.9, threshold=0.2, reset="zero"))
+    graph = export_nir(net, dt=0.5)
+    assert [type(graph.nodes[k]).__name__ for k in ("0.fan", "0.delay", "0.weight")] == ["Linear", "Delay", "Affine"]
+    np.testing.assert_array_equal(graph.nodes["0.delay"].delay, layer.integer_delays().numpy().reshape(-1) * 0.5)
+    x = (torch.rand(30, 2, 4, generator=torch.Generator().manual_seed(2)) < 0.3).float()
+    with torch.no_grad():
+        expected = net[1](net[0](x))[0]
+        ours, _ = import_nir(graph, dt=0.5)(x)
+    assert expected.sum() > 3
+    torch.testing.assert_close(ours, expected, rtol=1e-6, atol=1e-6)
+    layer.sigma = 1.0
+    with pytest.raises(NIRConversionError, match=r"layer '0' \(DelayedLinear\).*sigma = 1.*Anneal sigma to 0"):
+        export_nir(net)

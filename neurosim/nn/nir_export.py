@@ -14,6 +14,7 @@ from torch import nn
 from neurosim.validation import check_flag
 
 from .cuba_lif import CubaLIF
+from .delays import DelayedLinear
 from .layers import LI, LIF, RecurrentLIF
 from .nir_layers import (
     CubaLI,
@@ -141,6 +142,27 @@ def _export_per_step(where: str, module: PerStep):
                              "Conv2d, AvgPool2d (sum or average) and Flatten")
 
 
+def _export_delayed_linear(name: str, where: str, layer: DelayedLinear, dt: float):
+    """A ``DelayedLinear`` with integer delays (``sigma = 0``) as NIR nodes: ``<name>.fan`` (a 0/1
+    Linear copying input i to synapse (j, i)), ``<name>.delay`` (a Delay per synapse) and
+    ``<name>.weight`` (the weights, summing each output's synapses; Affine with the bias)."""
+    nir = _nir()
+    if layer.sigma != 0:
+        raise NIRConversionError(f"{where}: NIR's Delay node delays by a fixed time; this layer spreads each weight "
+                                 f"over time with sigma = {layer.sigma:g}. Anneal sigma to 0 (integer delays) first")
+    n_in, n_out = layer.n_in, layer.n_out
+    synapses = n_in * n_out  # synapse (j, i) is element j * n_in + i
+    w = _np(layer.weight)
+    fan = np.zeros((synapses, n_in), dtype=w.dtype)
+    fan[np.arange(synapses), np.tile(np.arange(n_in), n_out)] = 1
+    spread = np.zeros((n_out, synapses), dtype=w.dtype)
+    spread[np.repeat(np.arange(n_out), n_in), np.arange(synapses)] = w.reshape(-1)
+    delays = _np(layer.integer_delays()).astype(np.float64).reshape(-1) * dt
+    out = nir.Linear(weight=spread) if layer.bias is None else nir.Affine(weight=spread, bias=_np(layer.bias))
+    nodes = {f"{name}.fan": nir.Linear(weight=fan), f"{name}.delay": nir.Delay(delay=delays), f"{name}.weight": out}
+    return nodes, f"{name}.fan", f"{name}.weight", [(f"{name}.fan", f"{name}.delay"), (f"{name}.delay", f"{name}.weight")]
+
+
 def _reshaped(node, shape: tuple):
     """A neuron node's per-neuron parameters laid out in ``shape`` (C order), as the graph's
     other nodes see the neurons."""
@@ -165,6 +187,8 @@ def _export_module(name: str, module: nn.Module, dt: float, strict: bool, unit_r
             raise NIRConversionError(f"{where}: recurrent layers on shaped inputs cannot be exported")
         nodes, entry, exit_, edges = _export_module(name, module.layer, dt, strict, unit_resistance)
         return {k: _reshaped(v, module.shape) for k, v in nodes.items()}, entry, exit_, edges
+    if isinstance(module, DelayedLinear):
+        return _export_delayed_linear(name, where, module, dt)
     if isinstance(module, Threshold):
         return {name: nir.Threshold(threshold=_np(module.threshold.double()).astype(np.float64))}, name, name, []
     if isinstance(module, Delay):
@@ -239,7 +263,7 @@ def _size_in(module) -> tuple:
         return module.shape
     if isinstance(module, nn.Linear):
         return (module.in_features,)
-    if isinstance(module, RecurrentLIF):
+    if isinstance(module, (RecurrentLIF, DelayedLinear)):
         return (module.n_in,)
     if isinstance(module, Scale):
         return (module.scale.numel(),)
@@ -249,6 +273,8 @@ def _size_in(module) -> tuple:
 
 
 def _size_out(module) -> tuple:
+    if isinstance(module, DelayedLinear):
+        return (module.n_out,)
     if isinstance(module, PerStep):
         return module.out_shape
     if isinstance(module, Shaped):
