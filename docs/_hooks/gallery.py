@@ -44,6 +44,7 @@ REDUCED: dict[str, dict] = {
     "delays-cochlea": {"seeds": 1, "n_samples": 200, "epochs": 3, "final_epochs": 1, "budget": 300},
     "sequence-benchmark": {"budget": 2000, "epochs": 1, "n_digits": 200, "n_recall": 200, "max_delay": 50,
                            "reservoir_size": 100},
+    "conv-events": {"n_samples": 200, "epochs": 2},
 }
 
 GALLERY = "gallery"
