@@ -142,6 +142,11 @@ def test_conv1d_avgpool_and_if_gain_against_torch():
                         edges=[("input", "pool"), ("pool", "output")], type_check=False)
     y = torch.randn(3, 1, 2, 6, 6, dtype=torch.float64)
     torch.testing.assert_close(import_nir(pool)(y)[0], F.avg_pool2d(y.flatten(0, 1), 2).reshape(3, 1, 2, 3, 3))
+    # both round-trip: neurosim -> NIR -> neurosim gives the same output
+    from neurosim.nn import export_nir
+
+    for g, inp in ((graph, x), (pool, y)):
+        torch.testing.assert_close(import_nir(export_nir(import_nir(g)))(inp)[0], import_nir(g)(inp)[0], rtol=0, atol=0)
 
 
 def test_shapes_that_do_not_chain_are_refused_naming_the_edge():
