@@ -18,8 +18,9 @@ from .layers import LI, LIF, Izhikevich, IzhikevichState, LIFState, RecurrentLIF
 from .model_layer import ModelLayer, from_model
 from .nir_export import export_nir
 from .nir_import import import_nir
+from .nir_layers import MultiSpikeIF, PerStep, Shaped
 
 __all__ = ["surrogate", "lif_sequence", "LIF", "RecurrentLIF", "LI", "Izhikevich", "LIFState",
            "RecurrentLIFState", "IzhikevichState", "export_nir", "import_nir",
            "CubaLIF", "CubaLIFState", "ModelLayer", "from_model", "ELM", "ELMState",
-           "DelayedLinear", "delays_to_network", "HeterogeneousDelayConv"]
+           "DelayedLinear", "delays_to_network", "HeterogeneousDelayConv", "PerStep", "Shaped", "MultiSpikeIF"]

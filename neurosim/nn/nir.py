@@ -69,7 +69,18 @@ and :mod:`neurosim.nn.nir_import`, with the modules a graph becomes in :mod:`neu
 from .cuba_lif import CubaLIF, CubaLIFState
 from .nir_export import export_nir
 from .nir_import import import_nir
-from .nir_layers import NIRConversionError, NIRNetwork, Scale, ScaledInput
+from .nir_layers import (
+    CubaLI,
+    Delay,
+    MultiSpikeIF,
+    NIRConversionError,
+    NIRNetwork,
+    PerStep,
+    Scale,
+    ScaledInput,
+    Shaped,
+    Threshold,
+)
 
 __all__ = ["export_nir", "import_nir", "NIRNetwork", "CubaLIF", "CubaLIFState", "ScaledInput", "Scale",
-           "NIRConversionError"]
+           "NIRConversionError", "PerStep", "Shaped", "MultiSpikeIF", "Threshold", "Delay", "CubaLI"]
