@@ -593,6 +593,32 @@ class Network:
         source.record_spikes = False
         return source
 
+    def add_spikes(self, population: Population, indices, times) -> None:
+        """Schedule more spikes of a :class:`SpikeTimes` source, also between runs: neuron
+        ``indices[k]`` spikes at ``times[k]`` (ms of network time, not before the current time
+        ``step * dt``; rounded to steps as ``SpikeTimes`` rounds them). Input generated as the
+        run goes (closed-loop stimuli, a stimulus that starts later) joins the spikes already
+        scheduled."""
+        self._check_own("population", population)
+        if not isinstance(population.model, SpikeTimes):
+            raise TypeError(f"population {population.name!r} must be a SpikeTimes source to take spikes, it is a "
+                            f"{type(population.model).__name__}")
+        more = SpikeTimes(len(population), indices, times)  # checks indices and times
+        now = self.step * self.dt
+        if more.times.size and more.times.min() < now - self.dt / 2:
+            raise ValueError(f"times must not lie before the current time {now:g} ms, got {more.times.min():g} ms")
+        if self._sim is None:
+            old = population.model
+            population.model = SpikeTimes(len(population), np.concatenate([old.indices, more.indices]),
+                                          np.concatenate([old.times, more.times]))
+            return
+        steps, idx = self._sim.spike_times[population.name]
+        new_steps, new_idx = more.steps(self.dt)
+        keep = steps >= self.step  # the past is delivered already
+        steps, idx = np.concatenate([steps[keep], new_steps]), np.concatenate([idx[keep], new_idx])
+        order = np.argsort(steps, kind="stable")
+        self._sim.spike_times[population.name] = (steps[order], idx[order])
+
     def record_spikes(self, population: Population, indices=True) -> None:
         """Choose whose spikes are recorded: True (all, the default), False (none) or an index array."""
         self._check_own("population", population)

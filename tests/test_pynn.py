@@ -388,3 +388,71 @@ def test_views_of_views_set_parameters_and_initial_values_of_the_right_neurons()
     np.testing.assert_array_equal(p.initial_values["v"].evaluate(), [-65.0] * 3 + [-50.0] * 2 + [-65.0] * 5)
     np.testing.assert_array_equal(p[[1, 4]].get("i_offset"), [0.0, 1.0])
     sim.end()
+
+
+def test_poisson_sources_that_start_later_and_never_stop():
+    """A SpikeSourcePoisson with start > 0 and no duration: silent before start, then at its
+    rate for as long as the simulation runs, over several run() calls and across a rebuild."""
+    sim.setup(timestep=0.1, rng_seed=4)
+    late = sim.Population(300, sim.SpikeSourcePoisson(rate=40.0, start=200.0))
+    mixed = sim.Population(2, sim.SpikeSourcePoisson(rate=[30.0, 60.0], start=[0.0, 100.0], duration=[1e10, 50.0]))
+    cells = sim.Population(1, sim.IF_curr_exp())
+    late.record("spikes")
+    mixed.record("spikes")
+    sim.run(300.0)
+    sim.run(200.0)
+    cells.set(tau_m=15.0)  # a rebuild: the late source goes on from where it was
+    with pytest.warns(UserWarning, match="rebuilt"):
+        sim.run(500.0)
+    times = np.concatenate([np.asarray(st) for st in late.get_data().segments[0].spiketrains])
+    assert times.min() >= 200.0 and times.max() < 1000.0
+    for lo, hi in ((200.0, 500.0), (500.0, 1000.0)):  # the rate holds in every stretch
+        assert np.sum((times >= lo) & (times < hi)) / 300 / ((hi - lo) / 1000) == pytest.approx(40.0, rel=0.1)
+    endless, window = (np.asarray(st) for st in mixed.get_data().segments[0].spiketrains)
+    assert endless.max() > 900.0 and window.min() >= 100.0 and window.max() < 150.0
+    sim.end()
+
+
+def _first_psp(x_init=None):
+    """The v jump of the first spike through a depressing Tsodyks-Markram synapse."""
+    sim.setup(timestep=0.1)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[[10.0]]))
+    cell = sim.Population(1, sim.IF_curr_exp(tau_syn_E=0.5, tau_m=1e4, cm=1e3))
+    prj = sim.Projection(src, cell, sim.OneToOneConnector(),
+                         sim.TsodyksMarkramSynapse(U=0.5, tau_rec=100.0, tau_facil=0.0, weight=1.0, delay=1.0))
+    cell.record("v")
+    if x_init is not None:
+        prj.initialize(x=x_init)
+    sim.run(30.0)
+    v = np.asarray(cell.get_data().segments[0].filter(name="v")[0])[:, 0]
+    sim.end()
+    return v[160] - v[105]
+
+
+def test_projection_initialize_sets_the_synapse_state():
+    full = _first_psp()
+    assert full > 0
+    # half the resources at t = 0, recovered with tau_rec = 100 ms until the spike arrives (~11 ms)
+    assert _first_psp(x_init=0.5) == pytest.approx((1 - 0.5 * math.exp(-11.0 / 100.0)) * full, rel=2e-3)
+    sim.setup()
+    a = sim.Population(1, sim.SpikeSourceArray(spike_times=[[1.0]]))
+    prj = sim.Projection(a, sim.Population(1, sim.IF_curr_exp()), sim.AllToAllConnector(),
+                         sim.TsodyksMarkramSynapse(tau_facil=0.0))
+    sim.run(5.0)
+    prj.initialize(x=0.25)  # on the running network: the engine's synapses hold it now
+    np.testing.assert_array_equal(prj._groups[0][0].synapse_variable("x"), [0.25])
+    with pytest.raises(errors.NonExistentParameterError, match="v_reset"):
+        prj.initialize(v_reset=0.0)
+    sim.end()
+
+
+def test_get_weights_of_repeated_connections_first_last_sum():
+    sim.setup()
+    a, b = sim.Population(2, sim.SpikeSourceArray(spike_times=[[], []])), sim.Population(2, sim.IF_curr_exp())
+    prj = sim.Projection(a, b, sim.FromListConnector([(0, 1, 0.1, 1.0), (0, 1, 0.3, 1.0), (1, 0, 0.2, 1.0)]),
+                         sim.StaticSynapse())
+    for how, expected in (("first", 0.1), ("last", 0.3), ("sum", 0.4), ("min", 0.1), ("max", 0.3)):
+        w = prj.get("weight", format="array", multiple_synapses=how)
+        assert w[0, 1] == pytest.approx(expected) and w[1, 0] == pytest.approx(0.2)
+        assert np.isnan(w[0, 0]) and np.isnan(w[1, 1])
+    sim.end()

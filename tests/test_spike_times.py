@@ -126,3 +126,28 @@ def test_the_brian2_export_refuses_repeated_spikes_in_a_step_plainly():
     net.connect(source, target, ns.connect.one_to_one(), weight=1.0)
     with pytest.raises(ValueError, match=r"population 's'.*more than once in one step.*larger weight"):
         to_brian2(net)
+
+
+def test_add_spikes_before_and_between_runs():
+    """Spikes added to a SpikeTimes source join those scheduled, before the first run or between
+    runs, and are delivered as if they had been given at the start; the past is refused."""
+    def network():
+        net = ns.Network(dt=0.1, seed=0)
+        src = net.population("src", ns.SpikeTimes(2, [0], [5.0]))
+        net.population("cell", ns.LIF(2))
+        return net, src
+
+    whole, src = network()
+    whole.add_spikes(src, [1, 0], [12.0, 30.0])
+    expected = whole.run(40.0).spikes["src"]
+    split, src = network()
+    first = split.run(10.0).spikes["src"]
+    split.add_spikes(src, [1, 0], [12.0, 30.0])
+    second = split.run(30.0).spikes["src"]
+    np.testing.assert_allclose(np.concatenate([first.times, second.times]), expected.times)
+    np.testing.assert_array_equal(np.concatenate([first.indices, second.indices]), expected.indices)
+    np.testing.assert_allclose(expected.times, [5.0, 12.0, 30.0])
+    with pytest.raises(ValueError, match="before the current time 40 ms"):
+        split.add_spikes(src, [0], [39.0])
+    with pytest.raises(TypeError, match="must be a SpikeTimes source"):
+        split.add_spikes(split.populations["cell"], [0], [50.0])

@@ -21,6 +21,18 @@ from .standardmodels import PROVIDED, SpikeSourceArray, SpikeSourcePoisson
 ENDLESS_MS = 1e9
 
 
+def _bernoulli_steps(p: np.ndarray, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(neuron, step) of spikes drawn with probability ``p[i]`` in each step ``first[i] <= step <
+    last[i]`` (as Brian2's PoissonGroup), from the simulator's random numbers."""
+    rng = simulator.state.rng
+    indices, steps = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for i in np.flatnonzero(last > first):
+        hits = np.flatnonzero(rng.random(last[i] - first[i]) < p[i]) + first[i]
+        steps.append(hits)
+        indices.append(np.full(hits.size, i, dtype=np.int64))
+    return np.concatenate(indices), np.concatenate(steps)
+
+
 class Assembly(common.Assembly):
     _simulator = simulator
 
@@ -49,16 +61,15 @@ class PopulationView(common.PopulationView):
 
     def initialize(self, **initial_values):
         """Set the initial values of state variables of the neurons of this view (see
-        ``Population.initialize``)."""
-        root, where = self.grandparent, self._root_indices()
+        ``Population.initialize``; a view keeps no initial values of its own, its root does)."""
         for variable, value in initial_values.items():
-            values = LazyArray(value, shape=(self.size,), dtype=float).evaluate(simplify=False)
-            whole = root._initial_array(variable)
-            whole[where] = values
-            root.initialize(**{variable: whole})
+            self._set_initial_value_array(variable, LazyArray(value, shape=(self.size,), dtype=float))
 
     def _set_initial_value_array(self, variable, initial_values):
-        raise NotImplementedError  # PopulationView.initialize goes through the parent
+        root, where = self.grandparent, self._root_indices()
+        whole = root._initial_array(variable)
+        whole[where] = initial_values.evaluate(simplify=False)
+        root.initialize(**{variable: whole})
 
     def _get_view(self, selector, label=None):
         return PopulationView(self, selector, label)
@@ -166,29 +177,40 @@ class Population(common.Population):
         self._pending_state = {}
         self._ns = net.population(name, model)
 
-    def _poisson_model(self, dt: float, t_now: float):
+    def _poisson_window(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rate Hz, start ms, stop ms; inf for a source that never stops), per neuron."""
         rate, start, duration = (self._parameters[k] for k in ("rate", "start", "duration"))
         if np.any(rate < 0) or np.any(start < 0) or np.any(duration < 0):
             raise errors.InvalidParameterValueError(f"SpikeSourcePoisson {self.label!r}: rate, start and duration "
                                                     "must be >= 0")
-        stop = np.where(duration >= ENDLESS_MS, np.inf, start + duration)
+        return rate, start, np.where(duration >= ENDLESS_MS, np.inf, start + duration)
+
+    def _poisson_model(self, dt: float, t_now: float):
+        """A PoissonSource when every neuron fires from now on for ever; otherwise spike times:
+        the finite windows drawn now, the endless ones run by run (``_extend_poisson``)."""
+        rate, start, stop = self._poisson_window()
+        self._poisson_until = round(t_now / dt)  # PyNN step up to which the endless windows are drawn
         if np.all(start <= t_now) and np.all(np.isinf(stop)):
             return PoissonSource(self.size, rate=rate.copy())
-        if np.any(np.isinf(stop) & (start > t_now)):
-            raise NotImplementedError(f"neurosim.pynn: SpikeSourcePoisson {self.label!r} starts at start > 0 and "
-                                      "never stops; give it a finite duration (or start = 0)")
-        # Finite windows: draw each step's spike with probability rate * dt (as Brian2's PoissonGroup)
-        first = np.maximum(np.rint((np.maximum(start, t_now) - t_now) / dt), 0).astype(np.int64)
-        last = np.maximum(np.rint((stop - t_now) / dt), first).astype(np.int64)
-        rng = simulator.state.rng
-        indices, steps = [], []
-        for i in np.flatnonzero(last > first):
-            hits = np.flatnonzero(rng.random(last[i] - first[i]) < rate[i] * dt * 1e-3) + first[i]
-            steps.append(hits)
-            indices.append(np.full(hits.size, i, dtype=np.int64))
-        if not steps:
-            return SpikeTimes(self.size)
-        return SpikeTimes(self.size, np.concatenate(indices), np.concatenate(steps) * dt)
+        now = self._poisson_until
+        first = np.maximum(np.rint(start / dt).astype(np.int64), now)
+        last = np.where(np.isinf(stop), first, np.rint(np.where(np.isinf(stop), 0.0, stop) / dt)).astype(np.int64)
+        indices, steps = _bernoulli_steps(rate * dt * 1e-3, first, last)
+        return SpikeTimes(self.size, indices, (steps - now) * dt)
+
+    def _extend_poisson(self, end_step: int, build_step: int, dt: float) -> None:
+        """Draw the spikes of the never-ending windows up to PyNN step ``end_step`` (exclusive)
+        into the running engine network, which started at PyNN step ``build_step``."""
+        if not isinstance(self.celltype, SpikeSourcePoisson) or not isinstance(self._ns.model, SpikeTimes) or \
+                end_step <= self._poisson_until:
+            return
+        rate, start, stop = self._poisson_window()
+        endless = np.isinf(stop)
+        first = np.maximum(np.rint(start / dt).astype(np.int64), self._poisson_until)
+        last = np.where(endless, end_step, first)
+        indices, steps = _bernoulli_steps(rate * dt * 1e-3, first, last)
+        self._ns.network.add_spikes(self._ns, indices, (steps - build_step) * dt)
+        self._poisson_until = end_step
 
     def _spike_array_model(self, dt: float, t_now: float):
         sequences = self._parameters["spike_times"]

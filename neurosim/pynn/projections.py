@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from pyNN import common, errors
+from pyNN.parameters import LazyArray
 from pyNN.space import Space
 
 from neurosim.connect import Rule
@@ -77,6 +78,7 @@ class Projection(common.Projection):
         self._pre_index = self._post_index = np.zeros(0, dtype=np.int64)
         self._values: dict[str, np.ndarray] = {}
         self._initial_weight = None
+        self._initial_state = {}  # synapse state variable -> values per connection (initialize)
         self._groups = []  # (engine projection, synapse numbers in engine order)
         connector.connect(self)
         self._collect_chunks()
@@ -143,14 +145,24 @@ class Projection(common.Projection):
     def _get_attributes_as_arrays(self, attribute_names, multiple_synapses="sum"):
         self._collect_chunks()
         combine = {"sum": (np.add.at, 0.0), "min": (np.minimum.at, np.inf), "max": (np.maximum.at, -np.inf)}
-        if multiple_synapses not in combine:
-            raise NotImplementedError(f"multiple_synapses must be one of {sorted(combine)}, got {multiple_synapses!r}")
-        at, start = combine[multiple_synapses]
+        if multiple_synapses not in (*combine, "first", "last"):
+            raise ValueError(f"multiple_synapses must be one of {[*combine, 'first', 'last']}, got {multiple_synapses!r}")
         where = (self._pre_index, self._post_index)
+        cell = np.ravel_multi_index(where, (self.pre.size, self.post.size)) if len(self) else np.zeros(0, np.int64)
+        if multiple_synapses in ("first", "last"):  # one connection per pair, in creation order
+            ordered = cell if multiple_synapses == "first" else cell[::-1]
+            chosen = np.unique(ordered, return_index=True)[1]
+            chosen = chosen if multiple_synapses == "first" else cell.size - 1 - chosen
         out = []
         for name in attribute_names:
-            array = np.full((self.pre.size, self.post.size), start)
-            at(array, where, self._attribute(name))
+            values = self._attribute(name)
+            if multiple_synapses in combine:
+                at, start = combine[multiple_synapses]
+                array = np.full((self.pre.size, self.post.size), start)
+                at(array, where, values)
+            else:
+                array = np.zeros((self.pre.size, self.post.size))
+                array.flat[cell[chosen]] = values[chosen]
             empty = np.ones(array.shape, dtype=bool)
             empty[where] = False
             array[empty] = np.nan
@@ -172,9 +184,32 @@ class Projection(common.Projection):
         else:
             simulator.state.mark_changed(f"{name} of projection {self.label!r} was set")
 
+    def initialize(self, **initial_values):
+        """Set state variables of the plastic synapses (``TsodyksMarkramSynapse``: ``u``, ``x``;
+        ``STDPMechanism``: the traces ``apre``, ``apost``), one value per connection: a number, a
+        ``RandomDistribution`` or an array in connection order. Before the first run (or after
+        ``reset()``) they are the initial state; on a running network they change now."""
+        self._collect_chunks()
+        for variable, value in initial_values.items():
+            self._set_initial_value_array(variable, LazyArray(value, shape=(len(self),), dtype=float))
+
     def _set_initial_value_array(self, variable, initial_value):
-        raise NotImplementedError("neurosim.pynn: Projection.initialize is not supported (the plastic synapses' "
-                                  "state starts as their model says)")
+        allowed = self._state_variables()
+        if variable not in allowed:
+            raise errors.NonExistentParameterError(variable, type(self.synapse_type).__name__, list(allowed))
+        values = np.array(initial_value.evaluate(simplify=False), dtype=np.float64).reshape(-1)
+        self._initial_state[variable] = values
+        if simulator.state.network is not None and not simulator.state._stale:
+            for projection, synapses in self._groups:
+                projection.set_synapse_variable(variable, values[synapses])
+
+    def _state_variables(self) -> tuple:
+        """The synapse model's state variables besides the weight (what initialize can set)."""
+        values = {k: v[:1] for k, v in self._values.items()} if len(self) else None
+        model = engine_synapse(self.synapse_type, values) if values else None
+        if model is None:
+            return ()
+        return tuple(v for v in model.definition.state_names if v != model.definition.weight)
 
     # ---- the engine network ---------------------------------------------------------------
     def _read_weights(self) -> None:
@@ -214,4 +249,7 @@ class Projection(common.Projection):
                                      weight=values["weight"], delay=values["delay"], receptor=receptor,
                                      allow_self=True, synapse=engine_synapse(self.synapse_type, values),
                                      name=f"projection{simulator.state.projections.index(self)}[{a}->{b}]")
+            if simulator.state.step == 0:  # a fresh start: the initial state set by initialize
+                for variable, values in self._initial_state.items():
+                    projection.set_synapse_variable(variable, values[synapses])
             self._groups.append((projection, synapses))

@@ -123,6 +123,8 @@ class State(common.control.BaseState):
             self._build()
         self.running = True
         end = self.step + n_steps
+        for pop in self.populations:  # Poisson sources that start later and never stop, drawn as time goes
+            pop._extend_poisson(end, self.build_step, self.dt)
         for first, last in self._segments(self.step, end):
             hooks = [_Electrodes(self, first, last)] if self.current_sources else None
             progress = None if last - first >= PROGRESS_MIN_STEPS else False
