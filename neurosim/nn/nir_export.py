@@ -61,16 +61,23 @@ def _export_linear(name: str, module: nn.Linear):
     return nir.Affine(weight=w, bias=_np(module.bias))
 
 
+def _check_zero_reset(where: str, layer: LIF, strict: bool, node: str) -> None:
+    """NIR's LIF and IF reset the membrane to v_reset: a layer with another reset is refused
+    (``strict``) or exported as reset-to-zero with a warning."""
+    if layer.reset == "zero":
+        return
+    msg = (f"{where}: NIR's {node} resets the membrane to v_reset (neurosim reset='zero'); this layer has "
+           f"reset={layer.reset!r}, which NIR cannot express")
+    if strict:
+        raise NIRConversionError(msg + ". Train with reset='zero', or pass strict=False to export it as a "
+                                       f"reset-to-zero {node} (its spikes will then differ)")
+    warnings.warn(msg + "; exported as reset-to-zero", stacklevel=4)
+
+
 def _export_lif(where: str, layer: LIF, dt: float, strict: bool, unit_resistance: bool, gain=None, offset=None):
     nir = _nir()
     n = layer.n
-    if layer.reset != "zero":
-        msg = (f"{where}: NIR's LIF resets the membrane to v_reset (neurosim reset='zero'); this layer has "
-               f"reset={layer.reset!r}, which NIR cannot express")
-        if strict:
-            raise NIRConversionError(msg + ". Train with reset='zero', or pass strict=False to export it as a "
-                                           "reset-to-zero LIF (its spikes will then differ)")
-        warnings.warn(msg + "; exported as reset-to-zero", stacklevel=3)
+    _check_zero_reset(where, layer, strict, "LIF")
     beta = _layer_beta(layer, n)
     tau = _tau(where, beta, dt)
     thr = _np(layer.threshold.detach().double().expand(n)).astype(np.float64)
@@ -98,13 +105,7 @@ def _export_if(where: str, layer: LIF, dt: float, strict: bool, gain=None):
     """A LIF without leak (beta = 1) as NIR's IF: ``v += r dt x``, reset to 0."""
     nir = _nir()
     n = layer.n
-    if layer.reset != "zero":
-        msg = (f"{where}: NIR's IF resets the membrane to v_reset (neurosim reset='zero'); this layer has "
-               f"reset={layer.reset!r}, which NIR cannot express")
-        if strict:
-            raise NIRConversionError(msg + ". Train with reset='zero', or pass strict=False to export it as a "
-                                           "reset-to-zero IF (its spikes will then differ)")
-        warnings.warn(msg + "; exported as reset-to-zero", stacklevel=3)
+    _check_zero_reset(where, layer, strict, "IF")
     g = np.ones(n) if gain is None else _np(gain.double()).astype(np.float64)
     thr = _np(layer.threshold.detach().double().expand(n)).astype(np.float64)
     return nir.IF(r=g / dt, v_threshold=thr, v_reset=np.zeros(n))

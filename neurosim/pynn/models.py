@@ -6,7 +6,8 @@ is added to a synaptic variable as PyNN states it (nA for currents, uS for condu
 neurosim's unit checker knows only its own unit names, so the definitions leave units
 undeclared; the PyNN layer reports PyNN's units for recorded signals.
 
-Each state variable starts from an ``<name>_init`` parameter: the PyNN layer sets those from
+The parameters and their defaults are PyNN's own (read from its cell types); each state
+variable starts from an ``<name>_init`` parameter: the PyNN layer sets those from
 ``Population.initialize`` and, when it rebuilds the engine network mid-simulation (after a
 parameter change), from the state the previous network left.
 
@@ -18,6 +19,8 @@ midpoint method (Brian2's ``rk2``) for ``EIF_cond_exp_isfa_ista``.
 
 from __future__ import annotations
 
+from pyNN.standardmodels import cells
+
 from neurosim.definition import NeuronModel, Parameter
 
 _POSITIVE = {"positive": True}
@@ -28,19 +31,24 @@ _EXACT_GAIN = ("where(abs({s} - tau_m) <= 1e-9 * abs(tau_m), dt / tau_m * exp(-d
                "{s} / ({s} - tau_m) * (exp(-dt / {s}) - exp(-dt / tau_m)))")
 
 
-def _parameters(defaults: dict, checks: dict, state: dict) -> dict:
-    params = {k: Parameter(v, **checks.get(k, {})) for k, v in defaults.items()}
-    params.update({f"{k}_init": Parameter(v) for k, v in state.items()})
+# The parameters that must be positive (time constants, capacitance) or >= 0.
+_CHECKS = {"cm": _POSITIVE, "tau_m": _POSITIVE, "tau_refrac": _NONNEGATIVE, "tau_syn_E": _POSITIVE,
+           "tau_syn_I": _POSITIVE, "delta_T": _POSITIVE, "tau_w": _POSITIVE}
+
+
+def _parameters(cell, extra_state: dict | None = None) -> dict:
+    """The definition's parameters: PyNN's cell type's own parameters with their defaults, and
+    an ``<name>_init`` for every state variable (PyNN's initial values, plus ``extra_state``:
+    variables this definition adds)."""
+    params = {k: Parameter(float(v), **_CHECKS.get(k, {})) for k, v in cell.default_parameters.items()}
+    state = {**cell.default_initial_values, **(extra_state or {})}
+    params.update({f"{k}_init": Parameter(float(v)) for k, v in state.items()})
     return params
 
 
 IF_CURR_EXP = NeuronModel(
     "pynn_IF_curr_exp",
-    parameters=_parameters(
-        {"cm": 1.0, "tau_m": 20.0, "tau_refrac": 0.1, "tau_syn_E": 5.0, "tau_syn_I": 5.0, "v_rest": -65.0,
-         "v_reset": -65.0, "v_thresh": -50.0, "i_offset": 0.0},
-        {"cm": _POSITIVE, "tau_m": _POSITIVE, "tau_refrac": _NONNEGATIVE, "tau_syn_E": _POSITIVE, "tau_syn_I": _POSITIVE},
-        {"v": -65.0, "isyn_exc": 0.0, "isyn_inh": 0.0}),
+    parameters=_parameters(cells.IF_curr_exp),
     state={"v": "v_init", "isyn_exc": "isyn_exc_init", "isyn_inh": "isyn_inh_init"},
     derived={
         "decay_m": "exp(-dt / tau_m)",
@@ -62,11 +70,7 @@ IF_CURR_EXP = NeuronModel(
 
 IF_COND_EXP = NeuronModel(
     "pynn_IF_cond_exp",
-    parameters=_parameters(
-        {"cm": 1.0, "tau_m": 20.0, "tau_refrac": 0.1, "tau_syn_E": 5.0, "tau_syn_I": 5.0, "e_rev_E": 0.0,
-         "e_rev_I": -70.0, "v_rest": -65.0, "v_reset": -65.0, "v_thresh": -50.0, "i_offset": 0.0},
-        {"cm": _POSITIVE, "tau_m": _POSITIVE, "tau_refrac": _NONNEGATIVE, "tau_syn_E": _POSITIVE, "tau_syn_I": _POSITIVE},
-        {"v": -65.0, "gsyn_exc": 0.0, "gsyn_inh": 0.0}),
+    parameters=_parameters(cells.IF_cond_exp),
     state={"v": "v_init", "gsyn_exc": "gsyn_exc_init", "gsyn_inh": "gsyn_inh_init"},
     derived={"euler_exc": "1.0 - dt / tau_syn_E", "euler_inh": "1.0 - dt / tau_syn_I"},
     # forward Euler with the old values (Brian2's 'euler')
@@ -81,13 +85,7 @@ IF_COND_EXP = NeuronModel(
 
 EIF_COND_EXP_ISFA_ISTA = NeuronModel(
     "pynn_EIF_cond_exp_isfa_ista",
-    parameters=_parameters(
-        {"cm": 0.281, "tau_refrac": 0.1, "v_spike": -40.0, "v_reset": -70.6, "v_rest": -70.6, "tau_m": 9.3667,
-         "i_offset": 0.0, "a": 4.0, "b": 0.0805, "delta_T": 2.0, "tau_w": 144.0, "v_thresh": -50.4, "e_rev_E": 0.0,
-         "tau_syn_E": 5.0, "e_rev_I": -80.0, "tau_syn_I": 5.0},
-        {"cm": _POSITIVE, "tau_m": _POSITIVE, "tau_refrac": _NONNEGATIVE, "delta_T": _POSITIVE, "tau_w": _POSITIVE,
-         "tau_syn_E": _POSITIVE, "tau_syn_I": _POSITIVE},
-        {"v": -70.6, "w": 0.0, "gsyn_exc": 0.0, "gsyn_inh": 0.0}),
+    parameters=_parameters(cells.EIF_cond_exp_isfa_ista),
     state={"v": "v_init", "w": "w_init", "gsyn_exc": "gsyn_exc_init", "gsyn_inh": "gsyn_inh_init"},
     derived={"g_l": "cm / tau_m", "a_na": "a * 0.001"},  # leak, uS; a in nS -> uS (a x mV in nA)
     # midpoint method (Brian2's 'rk2') on all four equations
@@ -110,9 +108,7 @@ EIF_COND_EXP_ISFA_ISTA = NeuronModel(
 
 IZHIKEVICH = NeuronModel(
     "pynn_Izhikevich",
-    parameters=_parameters(
-        {"a": 0.02, "b": 0.2, "c": -65.0, "d": 2.0, "i_offset": 0.0}, {},
-        {"v": -70.0, "u": -14.0, "step_exc": 0.0, "step_inh": 0.0}),
+    parameters=_parameters(cells.Izhikevich, {"step_exc": 0.0, "step_inh": 0.0}),
     # A spike's weight is a jump of v in mV (PyNN's Izhikevich has delta synapses). The engine
     # adds a weight to a variable of its own per receptor, so each receptor has a one-step
     # pulse that the next update adds to v.
@@ -156,11 +152,7 @@ _ALPHA_EULER = """
 
 IF_CURR_ALPHA = NeuronModel(
     "pynn_IF_curr_alpha",
-    parameters=_parameters(
-        {"cm": 1.0, "tau_m": 20.0, "tau_refrac": 0.1, "tau_syn_E": 0.5, "tau_syn_I": 0.5, "v_rest": -65.0,
-         "v_reset": -65.0, "v_thresh": -50.0, "i_offset": 0.0},
-        {"cm": _POSITIVE, "tau_m": _POSITIVE, "tau_refrac": _NONNEGATIVE, "tau_syn_E": _POSITIVE, "tau_syn_I": _POSITIVE},
-        {"v": -65.0, "isyn_exc": 0.0, "isyn_inh": 0.0, "ysyn_exc": 0.0, "ysyn_inh": 0.0}),
+    parameters=_parameters(cells.IF_curr_alpha, {"ysyn_exc": 0.0, "ysyn_inh": 0.0}),
     state={"v": "v_init", "isyn_exc": "isyn_exc_init", "isyn_inh": "isyn_inh_init", "ysyn_exc": "ysyn_exc_init",
            "ysyn_inh": "ysyn_inh_init"},
     derived={"decay_m": "exp(-dt / tau_m)", "r_m": "tau_m / cm", **_ALPHA_DECAYS,
@@ -177,11 +169,7 @@ IF_CURR_ALPHA = NeuronModel(
 
 IF_COND_ALPHA = NeuronModel(
     "pynn_IF_cond_alpha",
-    parameters=_parameters(
-        {"cm": 1.0, "tau_m": 20.0, "tau_refrac": 0.1, "tau_syn_E": 0.3, "tau_syn_I": 0.5, "e_rev_E": 0.0,
-         "e_rev_I": -70.0, "v_rest": -65.0, "v_reset": -65.0, "v_thresh": -50.0, "i_offset": 0.0},
-        {"cm": _POSITIVE, "tau_m": _POSITIVE, "tau_refrac": _NONNEGATIVE, "tau_syn_E": _POSITIVE, "tau_syn_I": _POSITIVE},
-        {"v": -65.0, "gsyn_exc": 0.0, "gsyn_inh": 0.0, "ysyn_exc": 0.0, "ysyn_inh": 0.0}),
+    parameters=_parameters(cells.IF_cond_alpha, {"ysyn_exc": 0.0, "ysyn_inh": 0.0}),
     state={"v": "v_init", "gsyn_exc": "gsyn_exc_init", "gsyn_inh": "gsyn_inh_init", "ysyn_exc": "ysyn_exc_init",
            "ysyn_inh": "ysyn_inh_init"},
     # forward Euler with the old values (Brian2's 'euler')
@@ -194,13 +182,7 @@ IF_COND_ALPHA = NeuronModel(
 
 EIF_COND_ALPHA_ISFA_ISTA = NeuronModel(
     "pynn_EIF_cond_alpha_isfa_ista",
-    parameters=_parameters(
-        {"cm": 0.281, "tau_refrac": 0.1, "v_spike": -40.0, "v_reset": -70.6, "v_rest": -70.6, "tau_m": 9.3667,
-         "i_offset": 0.0, "a": 4.0, "b": 0.0805, "delta_T": 2.0, "tau_w": 144.0, "v_thresh": -50.4, "e_rev_E": 0.0,
-         "tau_syn_E": 5.0, "e_rev_I": -80.0, "tau_syn_I": 5.0},
-        {"cm": _POSITIVE, "tau_m": _POSITIVE, "tau_refrac": _NONNEGATIVE, "delta_T": _POSITIVE, "tau_w": _POSITIVE,
-         "tau_syn_E": _POSITIVE, "tau_syn_I": _POSITIVE},
-        {"v": -70.6, "w": 0.0, "gsyn_exc": 0.0, "gsyn_inh": 0.0, "ysyn_exc": 0.0, "ysyn_inh": 0.0}),
+    parameters=_parameters(cells.EIF_cond_alpha_isfa_ista, {"ysyn_exc": 0.0, "ysyn_inh": 0.0}),
     state={"v": "v_init", "w": "w_init", "gsyn_exc": "gsyn_exc_init", "gsyn_inh": "gsyn_inh_init",
            "ysyn_exc": "ysyn_exc_init", "ysyn_inh": "ysyn_inh_init"},
     derived={"g_l": "cm / tau_m", "a_na": "a * 0.001", **_ALPHA_DECAYS},
@@ -221,12 +203,7 @@ EIF_COND_ALPHA_ISFA_ISTA = NeuronModel(
 
 HH_COND_EXP = NeuronModel(
     "pynn_HH_cond_exp",
-    parameters=_parameters(
-        {"gbar_Na": 20.0, "gbar_K": 6.0, "g_leak": 0.01, "cm": 0.2, "v_offset": -63.0, "e_rev_Na": 50.0,
-         "e_rev_K": -90.0, "e_rev_leak": -65.0, "e_rev_E": 0.0, "e_rev_I": -80.0, "tau_syn_E": 0.2, "tau_syn_I": 2.0,
-         "i_offset": 0.0},
-        {"cm": _POSITIVE, "tau_syn_E": _POSITIVE, "tau_syn_I": _POSITIVE},
-        {"v": -65.0, "gsyn_exc": 0.0, "gsyn_inh": 0.0, "h": 1.0, "m": 0.0, "n": 0.0, "v_before": -65.0}),
+    parameters=_parameters(cells.HH_cond_exp, {"v_before": -65.0}),
     state={"v": "v_init", "gsyn_exc": "gsyn_exc_init", "gsyn_inh": "gsyn_inh_init", "h": "h_init", "m": "m_init",
            "n": "n_init", "v_before": "v_before_init"},
     derived={"euler_exc": "1.0 - dt / tau_syn_E", "euler_inh": "1.0 - dt / tau_syn_I"},

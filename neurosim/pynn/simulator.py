@@ -85,6 +85,8 @@ class State(common.control.BaseState):
         for recorder in self.recorders:  # the segment just ended is in the recorder's cache now
             recorder._clear_data()
         self.network = None
+        self._stale = None  # why the engine network must be rebuilt (None: it need not)
+        self.build_step = 0  # the PyNN step at which the engine network started
         self.running = False
         self.step = 0
         self.t_start = 0
@@ -165,9 +167,6 @@ class State(common.control.BaseState):
         self.network, self._stale, self.build_step = net, None, self.step
         for recorder in self.recorders:
             recorder._build(net)
-
-    _stale = None
-    build_step = 0
 
 
 class _Electrodes(Hook):

@@ -30,6 +30,7 @@ def _identity(cls) -> dict:
 
 
 def _cell(base):
+    """PyNN's cell type ``base`` run by its neurosim definition (:mod:`neurosim.pynn.models`)."""
     return type(base.__name__, (base,), {"__doc__": base.__doc__, "translations": _identity(base),
                                          "definition": DEFINITIONS[base.__name__]})
 
@@ -44,14 +45,13 @@ EIF_cond_alpha_isfa_ista = _cell(cells.EIF_cond_alpha_isfa_ista)
 HH_cond_exp = _cell(cells.HH_cond_exp)
 
 
-class SpikeSourcePoisson(cells.SpikeSourcePoisson):
-    __doc__ = cells.SpikeSourcePoisson.__doc__
-    translations = _identity(cells.SpikeSourcePoisson)
+def _standard(base):
+    """PyNN's ``base`` with its own names as the native ones."""
+    return type(base.__name__, (base,), {"__doc__": base.__doc__, "translations": _identity(base)})
 
 
-class SpikeSourceArray(cells.SpikeSourceArray):
-    __doc__ = cells.SpikeSourceArray.__doc__
-    translations = _identity(cells.SpikeSourceArray)
+SpikeSourcePoisson = _standard(cells.SpikeSourcePoisson)
+SpikeSourceArray = _standard(cells.SpikeSourceArray)
 
 
 #: What neurosim.pynn provides, for the messages of what it does not.
@@ -120,19 +120,9 @@ class STDPMechanism(_MinimumDelay, synapses.STDPMechanism):
                          weight, delay)
 
 
-class AdditiveWeightDependence(synapses.AdditiveWeightDependence):
-    __doc__ = synapses.AdditiveWeightDependence.__doc__
-    translations = _identity(synapses.AdditiveWeightDependence)
-
-
-class MultiplicativeWeightDependence(synapses.MultiplicativeWeightDependence):
-    __doc__ = synapses.MultiplicativeWeightDependence.__doc__
-    translations = _identity(synapses.MultiplicativeWeightDependence)
-
-
-class SpikePairRule(synapses.SpikePairRule):
-    __doc__ = synapses.SpikePairRule.__doc__
-    translations = _identity(synapses.SpikePairRule)
+AdditiveWeightDependence = _standard(synapses.AdditiveWeightDependence)
+MultiplicativeWeightDependence = _standard(synapses.MultiplicativeWeightDependence)
+SpikePairRule = _standard(synapses.SpikePairRule)
 
 
 def engine_synapse(synapse_type, values: dict):
